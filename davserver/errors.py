@@ -1,0 +1,129 @@
+"""The exception tree of davserver.
+
+Every exception carries the data the HTTP layer needs; mapping to a response
+happens in exactly one place (``davserver.dav.errors``)::
+
+    DavServerError
+    ├── ConfigError                 bad config file or option (exit 2)
+    ├── StartupError                cannot serve: root, port, htpasswd, store (exit 1)
+    ├── RequestError                the client sent something we cannot accept -> 400
+    │   ├── IfHeaderError           malformed If header (RFC 4918 §10.4)
+    │   ├── TimeoutHeaderError      malformed Timeout header (§10.7)
+    │   └── LockTokenHeaderError    malformed Lock-Token header (§10.5)
+    ├── LockError                   a lock rule refused the request
+    │   ├── LockConflict            LOCK conflicts with held locks -> 423 no-conflicting-lock
+    │   ├── LockTokenMissing        write without the covering locks' tokens -> 423
+    │   │                           lock-token-submitted
+    │   ├── LockNotFound            token unknown/expired/not covering -> 409 (UNLOCK),
+    │   │                           412 (refresh)
+    │   └── LockPrincipalMismatch   the lock belongs to another principal -> 403
+    └── StoreError                  the lock/property store failed
+        └── StoreUnavailable        the store cannot be reached now -> 503 + Retry-After
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from davserver.locking.model import Lock
+
+
+class DavServerError(Exception):
+    """Base of every error davserver raises on purpose."""
+
+
+class ConfigError(DavServerError):
+    """A configuration value is unknown, of the wrong type, or out of range."""
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
+        self.source = source
+        self.key = key
+        self.message = message
+        where = ": ".join(part for part in (source, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class StartupError(DavServerError):
+    """The server cannot start (root missing, port taken, unreadable file, store down)."""
+
+
+class RequestError(DavServerError):
+    """The request is malformed; answered with 400 and this message."""
+
+
+class IfHeaderError(RequestError):
+    """The If header does not follow RFC 4918 §10.4; ``position`` is the 0-based offset."""
+
+    def __init__(self, message: str, header: str, position: int):
+        self.header = header
+        self.position = position
+        super().__init__(f"malformed If header at offset {position}: {message}")
+
+
+class TimeoutHeaderError(RequestError):
+    """The Timeout header does not follow RFC 4918 §10.7."""
+
+
+class LockTokenHeaderError(RequestError):
+    """The Lock-Token header is missing or not a Coded-URL (RFC 4918 §10.5)."""
+
+
+class LockError(DavServerError):
+    """A lock rule refused the request."""
+
+
+class LockConflict(LockError):
+    """A LOCK request conflicts with locks already held (RFC 4918 §6.1, §9.10.9).
+
+    ``locks`` are the conflicting locks; ``below`` is True when the conflict comes
+    from a lock on a member of the requested collection (a depth-infinity request).
+    """
+
+    def __init__(self, locks: Sequence[Lock], path: str, *, below: bool = False):
+        self.locks = tuple(locks)
+        self.path = path
+        self.below = below
+        roots = ", ".join(sorted({lock.root for lock in self.locks}))
+        super().__init__(f"{path} conflicts with locks on {roots}")
+
+
+class LockTokenMissing(LockError):
+    """A write touched locks whose tokens were not submitted (RFC 4918 §16,
+    DAV:lock-token-submitted)."""
+
+    def __init__(self, locks: Sequence[Lock]):
+        self.locks = tuple(locks)
+        roots = ", ".join(sorted({lock.root for lock in self.locks}))
+        super().__init__(f"locked by {roots}: the lock token was not submitted")
+
+
+class LockNotFound(LockError):
+    """The token names no active lock that covers the request-URI (§9.11.1)."""
+
+    def __init__(self, token: str, path: str):
+        self.token = token
+        self.path = path
+        super().__init__(f"no active lock {token} covers {path}")
+
+
+class LockPrincipalMismatch(LockError):
+    """The lock exists but belongs to another principal."""
+
+    def __init__(self, lock: Lock, principal: str | None):
+        self.lock = lock
+        self.principal = principal
+        super().__init__(f"lock {lock.token} belongs to another user")
+
+
+class StoreError(DavServerError):
+    """The lock or property store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached right now; clients should retry later."""
+
+    def __init__(self, message: str, retry_after: int = 5):
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -1,0 +1,97 @@
+"""The store protocols: where locks and dead properties live.
+
+Backends are chosen by URL scheme (see ``davserver.lockstore.open_stores``).
+A store knows nothing of lock *rules*: the core passes a ``decide`` callback
+into :meth:`LockStore.insert_if`, and the store guarantees that reading the
+relevant locks, calling ``decide`` and writing its result happen atomically —
+across threads, worker processes, and (for Redis) servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from davserver.locking.model import Lock
+
+Decide = Callable[[Sequence[Lock]], Lock]
+
+
+class LockStore(Protocol):
+    """Persistence of active locks.  All paths are canonical (see locking.model).
+
+    "Relevant to ``path``" always means: every non-expired lock rooted at
+    ``path`` or at any proper ancestor of it (any depth), plus — when
+    ``include_descendants`` — every non-expired lock rooted strictly below it.
+    Expired locks (``expires_at <= now``) are never returned.
+    """
+
+    def insert_if(
+        self, path: str, include_descendants: bool, now: float, decide: Decide
+    ) -> Lock:
+        """Atomically: read the locks relevant to ``path``, call ``decide`` with
+        them (it may raise, and then nothing is written), store the lock it returns."""
+        ...
+
+    def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
+        """The locks relevant to ``path``."""
+        ...
+
+    def find_below(self, path: str, now: float) -> list[Lock]:
+        """Locks rooted at ``path`` or below it (for listings and lock discovery)."""
+        ...
+
+    def get(self, token: str, now: float) -> Lock | None:
+        """The active lock with this token, or None."""
+        ...
+
+    def replace(self, lock: Lock, now: float) -> bool:
+        """Replace the stored lock with the same token (refresh); False if it is
+        gone or expired."""
+        ...
+
+    def remove(self, token: str) -> Lock | None:
+        """Delete the lock; return it (None if there was none)."""
+        ...
+
+    def remove_tree(self, path: str) -> list[Lock]:
+        """Delete every lock rooted at ``path`` or below; return them."""
+        ...
+
+    def all_locks(self, now: float) -> list[Lock]:
+        """Every active lock (admin listing; may scan)."""
+        ...
+
+    def purge_expired(self, now: float) -> int:
+        """Delete expired locks; return how many."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PropertyStore(Protocol):
+    """Dead properties (RFC 4918 §4), keyed by canonical path and Clark name
+    (``{namespace}local``); values are the property element serialised as XML."""
+
+    def get_all(self, path: str) -> dict[str, str]: ...
+
+    def get(self, path: str, name: str) -> str | None: ...
+
+    def set(self, path: str, name: str, value: str) -> None: ...
+
+    def remove(self, path: str, name: str) -> None: ...
+
+    def remove_tree(self, path: str) -> None:
+        """Forget the properties of ``path`` and everything below it."""
+        ...
+
+    def copy_tree(self, src: str, dest: str) -> None:
+        """Copy the properties of ``src`` and below to the same places under ``dest``
+        (replacing what ``dest`` had)."""
+        ...
+
+    def move_tree(self, src: str, dest: str) -> None:
+        """Move the properties of ``src`` and below under ``dest``."""
+        ...
+
+    def close(self) -> None: ...
