@@ -1,0 +1,5 @@
+import sys
+
+from davserver.cli import main
+
+sys.exit(main())

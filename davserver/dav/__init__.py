@@ -1,0 +1,1 @@
+"""WsgiDAV glue: the only package that imports wsgidav."""

@@ -1,0 +1,90 @@
+"""Start ``davserver serve`` as a real subprocess on an ephemeral port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+START_LINE = re.compile(r"davserver serving (http://\S+/) ")
+
+
+class ServerProcess:
+    """A davserver child process; ``url`` ends with '/'.  Stop it with ``stop()``."""
+
+    def __init__(self, root: Path, args: Sequence[str] = (), env: dict[str, str] | None = None):
+        self.root = root
+        self.args = list(args)
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
+            prefix="davserver-log-", suffix=".txt", delete=False
+        )
+        self.start_line = ""
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        cmd = [sys.executable, "-m", "davserver", "serve", str(self.root), "--port", "0"]
+        self.proc = subprocess.Popen(
+            cmd + self.args,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=self.env,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = self.proc.stdout.readline()
+        match = START_LINE.search(line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"davserver did not start: {line!r}\n{self.stderr()}")
+        self.start_line = line.strip()
+        self.url = match.group(1)
+        while time.monotonic() < deadline:
+            try:
+                requests.options(self.url, timeout=2)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"davserver did not answer at {self.url}\n{self.stderr()}")
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].strip("/"))
+
+    def stderr(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: simulate a crash."""
+        self.stop(signal.SIGKILL)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
