@@ -8,6 +8,7 @@ app, then installs our lock manager (WsgiDAV always builds its own; DESIGN.md
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from davserver.config import Config
 from davserver.dav.auth import HtpasswdDomainController
 from davserver.dav.fs_provider import DavFilesystemProvider
 from davserver.dav.guard import PathGuard
+from davserver.dav.request_log import RequestLog
 
 log = logging.getLogger(__name__)
 
@@ -77,5 +79,8 @@ def build_app(config: Config) -> Application:
     state_dir = config.state_path
     provider = DavFilesystemProvider(str(root), readonly=config.readonly, state_dir=state_dir)
     dav = WsgiDAVApp(wsgidav_config(config, provider))
-    guard = PathGuard(dav, hidden_segment(root, state_dir))
-    return Application(wsgi=guard, dav=dav, store_description="wsgidav-memory")
+    wsgi: Any = PathGuard(dav, hidden_segment(root, state_dir))
+    log_file = os.environ.get("DAVSERVER_REQUEST_LOG")
+    if log_file:
+        wsgi = RequestLog(wsgi, log_file)
+    return Application(wsgi=wsgi, dav=dav, store_description="wsgidav-memory")
