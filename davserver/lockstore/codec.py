@@ -1,0 +1,78 @@
+"""The one serialised form of a :class:`~davserver.locking.model.Lock`.
+
+SQLite and Redis both store locks as JSON text produced here, so a lock written
+by one worker (or one backend during a migration) reads back identically in
+every other.  JSON, never pickle: a store shared between processes or servers
+must not be able to execute code when read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from davserver.errors import StoreError
+from davserver.locking.model import Depth, Lock, Scope
+
+FORMAT_VERSION = 1
+"""Bumped when the dict layout changes incompatibly; readers refuse newer data."""
+
+
+def lock_to_dict(lock: Lock) -> dict[str, Any]:
+    """A JSON-ready dict of every field of ``lock`` (enums by value)."""
+    return {
+        "v": FORMAT_VERSION,
+        "token": lock.token,
+        "root": lock.root,
+        "scope": lock.scope.value,
+        "depth": lock.depth.value,
+        "owner": lock.owner,
+        "principal": lock.principal,
+        "timeout": lock.timeout,
+        "expires_at": lock.expires_at,
+        "created_at": lock.created_at,
+        "collection": lock.collection,
+    }
+
+
+def lock_from_dict(data: dict[str, Any]) -> Lock:
+    """Rebuild a lock from :func:`lock_to_dict` output.
+
+    Raises :class:`StoreError` on data this version cannot read, so a corrupt or
+    future-format record surfaces as a store failure rather than a TypeError.
+    """
+    version = data.get("v", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise StoreError(f"lock record format {version!r} is not supported")
+    try:
+        expires_at = data["expires_at"]
+        return Lock(
+            token=data["token"],
+            root=data["root"],
+            scope=Scope(data["scope"]),
+            depth=Depth(data["depth"]),
+            owner=data["owner"],
+            principal=data["principal"],
+            timeout=data["timeout"],
+            expires_at=None if expires_at is None else float(expires_at),
+            created_at=float(data["created_at"]),
+            collection=bool(data.get("collection", False)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"unreadable lock record: {exc}") from exc
+
+
+def lock_to_json(lock: Lock) -> str:
+    """Compact JSON text of ``lock``."""
+    return json.dumps(lock_to_dict(lock), separators=(",", ":"), ensure_ascii=False)
+
+
+def lock_from_json(text: str | bytes) -> Lock:
+    """Parse :func:`lock_to_json` output."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StoreError(f"unreadable lock record: {exc}") from exc
+    if not isinstance(data, dict):
+        raise StoreError("unreadable lock record: not a JSON object")
+    return lock_from_dict(data)

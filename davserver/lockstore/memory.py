@@ -1,0 +1,208 @@
+"""In-process stores: one worker process, many threads.
+
+Locks are indexed by root path, and the set of roots is kept sorted, so a query
+touches only the path's ancestors (a dict lookup each) and — when descendants
+matter — the contiguous run of roots below it (two bisections).  The cost never
+grows with locks held elsewhere in the tree.  One ``threading.Lock`` guards
+everything, which is what makes :meth:`MemoryLockStore.insert_if` atomic.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator
+
+from davserver.locking.model import Lock
+from davserver.lockstore.base import Decide
+from davserver.lockstore.paths import (
+    check_inserted_root,
+    check_same_root,
+    rebase,
+    self_and_ancestors,
+    subtree_bounds,
+)
+
+
+class _SortedPaths:
+    """A sorted list of distinct paths with range lookup (insertion is a memmove)."""
+
+    def __init__(self) -> None:
+        self._items: list[str] = []
+
+    def add(self, path: str) -> None:
+        i = bisect.bisect_left(self._items, path)
+        if i == len(self._items) or self._items[i] != path:
+            self._items.insert(i, path)
+
+    def discard(self, path: str) -> None:
+        i = bisect.bisect_left(self._items, path)
+        if i < len(self._items) and self._items[i] == path:
+            del self._items[i]
+
+    def below(self, path: str) -> list[str]:
+        """Paths strictly below ``path``."""
+        lo, hi = subtree_bounds(path)
+        start = bisect.bisect_right(self._items, lo)
+        return self._items[start : bisect.bisect_left(self._items, hi, start)]
+
+    def at_or_below(self, path: str, present: bool) -> list[str]:
+        return ([path] if present else []) + self.below(path)
+
+
+class MemoryLockStore:
+    """Locks in a dict; lost when the process exits (so: single process only)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._by_token: dict[str, Lock] = {}
+        self._by_root: dict[str, set[str]] = {}
+        self._roots = _SortedPaths()
+
+    # -- helpers (call with the mutex held) ---------------------------------
+
+    def _rooted_at(self, root: str) -> Iterator[Lock]:
+        for token in self._by_root.get(root, ()):
+            yield self._by_token[token]
+
+    def _relevant(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
+        roots = list(self_and_ancestors(path))
+        if include_descendants:
+            roots += self._roots.below(path)
+        return [lock for r in roots for lock in self._rooted_at(r) if not lock.is_expired(now)]
+
+    def _add(self, lock: Lock) -> None:
+        self._by_token[lock.token] = lock
+        self._by_root.setdefault(lock.root, set()).add(lock.token)
+        self._roots.add(lock.root)
+
+    def _drop(self, token: str) -> Lock | None:
+        lock = self._by_token.pop(token, None)
+        if lock is not None:
+            tokens = self._by_root[lock.root]
+            tokens.discard(token)
+            if not tokens:
+                del self._by_root[lock.root]
+                self._roots.discard(lock.root)
+        return lock
+
+    # -- LockStore ------------------------------------------------------------
+
+    def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
+        with self._mutex:
+            lock = decide(self._relevant(path, include_descendants, now))
+            check_inserted_root(lock, path)
+            self._drop(lock.token)
+            self._add(lock)
+            return lock
+
+    def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
+        with self._mutex:
+            return self._relevant(path, include_descendants, now)
+
+    def find_below(self, path: str, now: float) -> list[Lock]:
+        with self._mutex:
+            roots = self._roots.at_or_below(path, path in self._by_root)
+            return [lock for r in roots for lock in self._rooted_at(r) if not lock.is_expired(now)]
+
+    def get(self, token: str, now: float) -> Lock | None:
+        with self._mutex:
+            lock = self._by_token.get(token)
+            return None if lock is None or lock.is_expired(now) else lock
+
+    def replace(self, lock: Lock, now: float) -> bool:
+        with self._mutex:
+            old = self._by_token.get(lock.token)
+            if old is None or old.is_expired(now):
+                return False
+            check_same_root(old, lock)
+            self._by_token[lock.token] = lock
+            return True
+
+    def remove(self, token: str) -> Lock | None:
+        with self._mutex:
+            return self._drop(token)
+
+    def remove_tree(self, path: str) -> list[Lock]:
+        with self._mutex:
+            roots = self._roots.at_or_below(path, path in self._by_root)
+            tokens = [t for r in roots for t in self._by_root.get(r, ())]
+            return [lock for t in tokens if (lock := self._drop(t)) is not None]
+
+    def all_locks(self, now: float) -> list[Lock]:
+        with self._mutex:
+            return [lock for lock in self._by_token.values() if not lock.is_expired(now)]
+
+    def purge_expired(self, now: float) -> int:
+        with self._mutex:
+            expired = [t for t, lock in self._by_token.items() if lock.is_expired(now)]
+            for token in expired:
+                self._drop(token)
+            return len(expired)
+
+    def close(self) -> None:
+        """Nothing to release; locks die with the process by design."""
+
+
+class MemoryPropertyStore:
+    """Dead properties in a dict of dicts, with a sorted path index for tree ops."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._props: dict[str, dict[str, str]] = {}
+        self._paths = _SortedPaths()
+
+    def _tree(self, path: str) -> list[str]:
+        return self._paths.at_or_below(path, path in self._props)
+
+    def _put(self, path: str, values: dict[str, str]) -> None:
+        if values:
+            self._props[path] = values
+            self._paths.add(path)
+
+    def _forget_tree(self, path: str) -> dict[str, dict[str, str]]:
+        removed = {}
+        for p in self._tree(path):
+            removed[p] = self._props.pop(p)
+            self._paths.discard(p)
+        return removed
+
+    def get_all(self, path: str) -> dict[str, str]:
+        with self._mutex:
+            return dict(self._props.get(path, {}))
+
+    def get(self, path: str, name: str) -> str | None:
+        with self._mutex:
+            return self._props.get(path, {}).get(name)
+
+    def set(self, path: str, name: str, value: str) -> None:
+        with self._mutex:
+            self._put(path, {**self._props.get(path, {}), name: value})
+
+    def remove(self, path: str, name: str) -> None:
+        with self._mutex:
+            values = self._props.get(path)
+            if values is not None and values.pop(name, None) is not None and not values:
+                del self._props[path]
+                self._paths.discard(path)
+
+    def remove_tree(self, path: str) -> None:
+        with self._mutex:
+            self._forget_tree(path)
+
+    def copy_tree(self, src: str, dest: str) -> None:
+        with self._mutex:
+            copies = {rebase(p, src, dest): dict(self._props[p]) for p in self._tree(src)}
+            self._forget_tree(dest)
+            for path, values in copies.items():
+                self._put(path, values)
+
+    def move_tree(self, src: str, dest: str) -> None:
+        with self._mutex:
+            moved = self._forget_tree(src)
+            self._forget_tree(dest)
+            for path, values in moved.items():
+                self._put(rebase(path, src, dest), values)
+
+    def close(self) -> None:
+        """Nothing to release."""
