@@ -64,8 +64,11 @@ def tag_path(tag: str, *, mount_prefix: str, host: str | None) -> str | None:
     removed (RFC 3986 §5.2.4) and the mount prefix stripped, like
     :func:`~davserver.locking.model.canonical_path`.  Scheme and host compare
     case-insensitively and a port equal to the scheme's default is the same as
-    no port (RFC 3986 §6.2.3).  ``host`` is the request's ``Host`` header; when
-    it is ``None`` the authority is not checked.
+    no port (RFC 3986 §6.2.3).  ``host`` is the request's ``Host`` header; a
+    Host without a port is taken to use the tag scheme's default port.  ``http``
+    and ``https`` are not told apart: behind a TLS-terminating proxy the server
+    cannot know which one the client used.  With ``host=None`` the authority is
+    not checked at all.
 
     ``None`` when the tag names another host, a scheme other than HTTP(S), or a
     path outside the mount prefix.

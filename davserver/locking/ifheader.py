@@ -255,7 +255,10 @@ class _Parser:
             raise self.fail('expected \'"\' to start the entity tag (e.g. ["abc"] or [W/"abc"])')
         closing = self.text.find('"', self.pos + 1)
         if closing < 0:
-            raise self.fail("expected '\"' to close the entity tag")
+            raise self.fail(
+                f"expected '\"' to close the entity tag opened at offset {self.pos}",
+                len(self.text),
+            )
         self.pos = closing + 1
         etag = self.text[start : self.pos]
         if not is_entity_tag(etag):
