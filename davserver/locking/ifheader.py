@@ -214,7 +214,9 @@ class _Parser:
             conditions.append(self.condition())
 
     def condition(self) -> Condition:
-        negated = self.text[self.pos : self.pos + len(_NOT)].lower() == _NOT
+        keyword = self.text[self.pos : self.pos + len(_NOT)]
+        # isascii: str.lower() maps some non-ASCII letters onto ASCII ones.
+        negated = keyword.isascii() and keyword.lower() == _NOT
         if negated:
             self.pos += len(_NOT)
             self.skip_whitespace()
