@@ -24,13 +24,22 @@ class LockStore(Protocol):
     ``path`` or at any proper ancestor of it (any depth), plus — when
     ``include_descendants`` — every non-expired lock rooted strictly below it.
     Expired locks (``expires_at <= now``) are never returned.
+
+    ``now`` is the manager's clock.  Stores shared between processes or servers
+    need one clock for all of them, and Redis also uses it for key expiry, so
+    that clock must be Unix time (``time.time``).
     """
 
-    def insert_if(
-        self, path: str, include_descendants: bool, now: float, decide: Decide
-    ) -> Lock:
+    def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
         """Atomically: read the locks relevant to ``path``, call ``decide`` with
-        them (it may raise, and then nothing is written), store the lock it returns."""
+        them (it may raise, and then nothing is written), store the lock it returns.
+
+        The returned lock must be rooted at ``path`` (else ``ValueError``): the
+        atomicity covers exactly the locks relevant to ``path``.  ``decide`` may be
+        called more than once (Redis retries when a watched key changed) and may
+        run while the store holds a lock, so it must be pure and must not call
+        back into the store.
+        """
         ...
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
@@ -47,15 +56,18 @@ class LockStore(Protocol):
 
     def replace(self, lock: Lock, now: float) -> bool:
         """Replace the stored lock with the same token (refresh); False if it is
-        gone or expired."""
+        gone or expired at ``now``.  A refresh never moves a lock: a different
+        ``root`` raises ``ValueError``."""
         ...
 
     def remove(self, token: str) -> Lock | None:
-        """Delete the lock; return it (None if there was none)."""
+        """Delete the lock; return it (None if there was none).  The returned lock
+        may already be expired (the store is not given ``now``)."""
         ...
 
     def remove_tree(self, path: str) -> list[Lock]:
-        """Delete every lock rooted at ``path`` or below; return them."""
+        """Delete every lock rooted at ``path`` or below; return them (expired
+        ones included, as far as the backend still holds them)."""
         ...
 
     def all_locks(self, now: float) -> list[Lock]:
