@@ -161,11 +161,16 @@ def condition_holds(condition: Condition, state: ResourceState) -> bool:
 
 
 def _matches(condition: Condition, state: ResourceState) -> bool:
-    if not state.exists:
-        return False  # §10.4.4 "Handling unmapped URLs"
     if condition.token is not None:
         # DAV:no-lock is the token no lock has (§10.4.8), whatever callers put in tokens.
+        # A token matches "if the resource is anywhere in the scope of the lock"
+        # (§10.4.4): that includes an unmapped URL below a depth-infinity lock, which
+        # is how clients create new members of a locked collection with
+        # ``If: (<collection-token>)``.  An unmapped URL outside every lock has no
+        # tokens, so its token conditions are false as §10.4.4 requires.
         return not is_no_lock(condition.token) and condition.token in state.tokens
+    if not state.exists:
+        return False  # §10.4.4 "Handling unmapped URLs": no entity tag matches
     return condition.etag is not None and etag_matches(condition.etag, state.etag)
 
 

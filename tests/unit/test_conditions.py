@@ -238,3 +238,16 @@ def test_corrupt_token_header_is_true_but_submits_no_real_token() -> None:
     header = parse(f"(<{BOGUS}>) (Not <DAV:no-lock>)")
     assert evaluate(header, "/doc.txt", TREE)
     assert HELD not in submitted_tokens(header)
+
+
+def test_token_of_a_depth_infinity_lock_matches_an_unmapped_member() -> None:
+    """§10.4.4: a token matches anywhere in the lock's scope, unmapped URLs included;
+    an entity tag on an unmapped URL never matches."""
+    from davserver.locking.conditions import ResourceState, evaluate
+    from davserver.locking.ifheader import parse_if_header
+
+    covered = ResourceState(exists=False, tokens=frozenset({"opaquelocktoken:c"}))
+    assert evaluate(parse_if_header("(<opaquelocktoken:c>)"), "/c/new", lambda p: covered)
+    assert not evaluate(parse_if_header('(["x"])'), "/c/new", lambda p: covered)
+    outside = ResourceState(exists=False)
+    assert not evaluate(parse_if_header("(<opaquelocktoken:c>)"), "/new", lambda p: outside)

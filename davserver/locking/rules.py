@@ -1,0 +1,93 @@
+"""Lock rules as tables plus small functions (RFC 4918 §6.1, §6.4, §7).
+
+Two questions are answered here, and nowhere else:
+
+* Does a held lock conflict with a requested one?  Only if their scopes
+  conflict (``SCOPE_CONFLICTS``) *and* the two locks reach a common resource
+  (``REACHES``, by where the held lock's root lies relative to the requested
+  path and by the two depths).
+* May a request use a lock?  Only if it submitted the token and its principal
+  is the lock's principal (``may_use``).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+from davserver.locking.model import Depth, Lock, LockRequest, Scope, is_ancestor_or_self
+
+
+class Relation(enum.Enum):
+    """Where a held lock's root lies relative to the requested path."""
+
+    SAME = "same"
+    ANCESTOR = "ancestor"  # the held lock is rooted above the requested path
+    DESCENDANT = "descendant"  # the held lock is rooted below the requested path
+
+
+# RFC 4918 §6.1 (and §6.2): an exclusive lock conflicts with every other lock;
+# shared locks coexist.
+SCOPE_CONFLICTS: Final = frozenset(
+    {
+        (Scope.EXCLUSIVE, Scope.EXCLUSIVE),
+        (Scope.EXCLUSIVE, Scope.SHARED),
+        (Scope.SHARED, Scope.EXCLUSIVE),
+    }
+)
+
+# (relation, held depth, requested depth) -> do the two locks cover a common
+# resource?  A lock on an ancestor reaches us only with depth infinity (§7:
+# "all members"); a lock on a descendant is reached only by a depth-infinity
+# request; locks on the same resource always overlap.
+REACHES: Final = {
+    (Relation.SAME, Depth.ZERO, Depth.ZERO): True,
+    (Relation.SAME, Depth.ZERO, Depth.INFINITY): True,
+    (Relation.SAME, Depth.INFINITY, Depth.ZERO): True,
+    (Relation.SAME, Depth.INFINITY, Depth.INFINITY): True,
+    (Relation.ANCESTOR, Depth.ZERO, Depth.ZERO): False,
+    (Relation.ANCESTOR, Depth.ZERO, Depth.INFINITY): False,
+    (Relation.ANCESTOR, Depth.INFINITY, Depth.ZERO): True,
+    (Relation.ANCESTOR, Depth.INFINITY, Depth.INFINITY): True,
+    (Relation.DESCENDANT, Depth.ZERO, Depth.ZERO): False,
+    (Relation.DESCENDANT, Depth.ZERO, Depth.INFINITY): True,
+    (Relation.DESCENDANT, Depth.INFINITY, Depth.ZERO): False,
+    (Relation.DESCENDANT, Depth.INFINITY, Depth.INFINITY): True,
+}
+
+
+def relation(held_root: str, path: str) -> Relation | None:
+    """How ``held_root`` relates to ``path``; None when neither contains the other."""
+    if held_root == path:
+        return Relation.SAME
+    if is_ancestor_or_self(held_root, path):
+        return Relation.ANCESTOR
+    if is_ancestor_or_self(path, held_root):
+        return Relation.DESCENDANT
+    return None
+
+
+def conflicts(held: Lock, wanted: LockRequest) -> bool:
+    """True when granting ``wanted`` would violate ``held`` (§6.1, §7)."""
+    where = relation(held.root, wanted.path)
+    if where is None:
+        return False
+    return (held.scope, wanted.scope) in SCOPE_CONFLICTS and REACHES[
+        (where, held.depth, wanted.depth)
+    ]
+
+
+def may_use(lock: Lock, principal: str | None, submitted: frozenset[str]) -> bool:
+    """True when a request may act under ``lock`` (§6.4, §7.5).
+
+    The token must have been submitted *and* the request must come from the
+    principal that created the lock: tokens are visible to anyone through lock
+    discovery, so they are no credential on their own.  A lock created without
+    a principal (anonymous server) is usable by whoever submits its token.
+    """
+    return lock.token in submitted and (lock.principal is None or lock.principal == principal)
+
+
+def may_manage(lock: Lock, principal: str | None) -> bool:
+    """True when ``principal`` may refresh or release ``lock`` (§9.10.2, §9.11)."""
+    return lock.principal is None or lock.principal == principal

@@ -1,0 +1,167 @@
+"""LockManager with an in-memory store and a fake clock: no server, no sleep."""
+
+from __future__ import annotations
+
+import pytest
+
+from davserver.errors import LockConflict, LockNotFound, LockPrincipalMismatch, LockTokenMissing
+from davserver.locking.manager import LockManager
+from davserver.locking.model import Change, Depth, LockRequest, Scope
+from davserver.locking.timeout import TimeoutPolicy
+from davserver.lockstore.memory import MemoryLockStore
+
+EX, SH = Scope.EXCLUSIVE, Scope.SHARED
+D0, DI = Depth.ZERO, Depth.INFINITY
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def manager(clock: FakeClock) -> LockManager:
+    return LockManager(MemoryLockStore(), clock, TimeoutPolicy(60, 600, False))
+
+
+def request(
+    path: str,
+    scope: Scope = EX,
+    depth: Depth = D0,
+    principal: str | None = "alice",
+    timeout: int | None = 60,
+) -> LockRequest:
+    return LockRequest(path, scope, depth, "<D:owner/>", principal, timeout)
+
+
+def test_acquire_sets_token_and_expiry(manager: LockManager, clock: FakeClock) -> None:
+    lock = manager.acquire(request("/doc"))
+    assert lock.token.startswith("opaquelocktoken:")
+    assert lock.expires_at == clock.now + 60
+    assert manager.discover("/doc") == [lock]
+
+
+def test_conflict_names_every_conflicting_lock(manager: LockManager) -> None:
+    a = manager.acquire(request("/d/a", SH))
+    b = manager.acquire(request("/d/b", SH))
+    with pytest.raises(LockConflict) as caught:
+        manager.acquire(request("/d", EX, DI, principal="bob"))
+    assert {lock.token for lock in caught.value.locks} == {a.token, b.token}
+    assert caught.value.below is True
+    assert manager.discover("/d") == []  # nothing granted partly
+
+
+def test_conflict_on_the_resource_itself_is_not_below(manager: LockManager) -> None:
+    manager.acquire(request("/d", EX, DI))
+    with pytest.raises(LockConflict) as caught:
+        manager.acquire(request("/d/x", SH, principal="bob"))
+    assert caught.value.below is False
+
+
+def test_shared_locks_coexist(manager: LockManager) -> None:
+    first = manager.acquire(request("/f", SH))
+    second = manager.acquire(request("/f", SH, principal="bob"))
+    assert {lock.token for lock in manager.discover("/f")} == {first.token, second.token}
+
+
+def test_discover_includes_inherited_depth_infinity_locks(manager: LockManager) -> None:
+    top = manager.acquire(request("/c", EX, DI))
+    assert manager.discover("/c/x/y") == [top]
+    shallow = manager.acquire(request("/e", EX, D0))
+    assert manager.discover("/e/x") == []
+    assert manager.discover("/e") == [shallow]
+
+
+def test_expired_locks_are_gone_for_every_purpose(manager: LockManager, clock: FakeClock) -> None:
+    lock = manager.acquire(request("/f"))
+    clock.now += 61
+    assert manager.discover("/f") == []
+    manager.check_write([Change("/f")], frozenset(), "bob")
+    with pytest.raises(LockNotFound):
+        manager.refresh(lock.token, "/f", "alice", 60)
+    assert manager.acquire(request("/f", principal="bob")).token != lock.token
+
+
+def test_refresh_keeps_token_and_restarts_timer(manager: LockManager, clock: FakeClock) -> None:
+    lock = manager.acquire(request("/f"))
+    clock.now += 50
+    fresh = manager.refresh(lock.token, "/f", "alice", 60)
+    assert fresh.token == lock.token
+    assert fresh.expires_at == clock.now + 60
+    clock.now += 30
+    assert manager.discover("/f") == [fresh]
+
+
+def test_refresh_through_a_member_of_a_depth_infinity_lock(manager: LockManager) -> None:
+    lock = manager.acquire(request("/c", EX, DI))
+    assert manager.refresh(lock.token, "/c/member", "alice", 120).token == lock.token
+
+
+def test_refresh_and_release_by_another_principal_are_refused(manager: LockManager) -> None:
+    lock = manager.acquire(request("/f"))
+    with pytest.raises(LockPrincipalMismatch):
+        manager.refresh(lock.token, "/f", "bob", 60)
+    with pytest.raises(LockPrincipalMismatch):
+        manager.release(lock.token, "/f", "bob")
+    assert manager.discover("/f") == [lock]
+
+
+def test_release_needs_a_lock_covering_the_path(manager: LockManager) -> None:
+    lock = manager.acquire(request("/f"))
+    with pytest.raises(LockNotFound):
+        manager.release(lock.token, "/other", "alice")
+    with pytest.raises(LockNotFound):
+        manager.release("opaquelocktoken:unknown", "/f", "alice")
+    assert manager.release(lock.token, "/f", "alice") == lock
+    assert manager.discover("/f") == []
+
+
+def test_check_write_requires_token_and_principal(manager: LockManager) -> None:
+    lock = manager.acquire(request("/f"))
+    with pytest.raises(LockTokenMissing) as caught:
+        manager.check_write([Change("/f")], frozenset(), "alice")
+    assert caught.value.locks == (lock,)
+    with pytest.raises(LockTokenMissing):
+        manager.check_write([Change("/f")], frozenset({lock.token}), "bob")
+    assert manager.check_write([Change("/f")], frozenset({lock.token}), "alice") == [lock]
+
+
+def test_depth_zero_collection_lock_protects_membership_not_member_content(
+    manager: LockManager,
+) -> None:
+    lock = manager.acquire(request("/c", EX, D0))
+    manager.check_write([Change("/c/existing")], frozenset(), "bob")  # content of a member
+    with pytest.raises(LockTokenMissing):  # adding a member changes /c
+        manager.check_write([Change("/c"), Change("/c/new")], frozenset(), "bob")
+    assert lock.token
+
+
+def test_deleting_a_tree_touches_locks_below(manager: LockManager) -> None:
+    deep = manager.acquire(request("/c/x/y"))
+    with pytest.raises(LockTokenMissing) as caught:
+        manager.check_write([Change("/c", DI)], frozenset(), "bob")
+    assert caught.value.locks == (deep,)
+    manager.check_write([Change("/c", D0)], frozenset(), "bob")
+
+
+def test_forget_removes_locks_at_and_below(manager: LockManager) -> None:
+    manager.acquire(request("/c/x"))
+    manager.acquire(request("/c/y/z"))
+    keep = manager.acquire(request("/cx"))
+    assert len(manager.forget("/c")) == 2
+    assert manager.locks_below("/") == [keep]
+
+
+def test_grant_timeout_uses_policy(manager: LockManager) -> None:
+    assert manager.grant_timeout(()) == 60
+    assert manager.grant_timeout((None,)) == 600
+    assert manager.grant_timeout((10_000,)) == 600
+    assert manager.grant_timeout((30,)) == 30
