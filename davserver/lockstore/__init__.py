@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from davserver.errors import ConfigError, StartupError
+from davserver.errors import ConfigError, StartupError, StoreError
 from davserver.lockstore.base import LockStore, PropertyStore
 
 __all__ = ["LockStore", "PropertyStore", "Stores", "open_stores"]
@@ -87,24 +87,15 @@ def _mask(url: str) -> str:
 
 def _open_redis(url: str, state_dir: Path) -> Stores:
     try:
-        import redis as redis_client
-
-        from davserver.lockstore.redis import DEFAULT_PREFIX, RedisLockStore, RedisPropertyStore
+        from davserver.lockstore.redis import RedisLockStore, RedisPropertyStore, connect, ping
     except ImportError as exc:
         raise StartupError(
             f"lock store {_mask(url)} needs the redis package: pip install 'davserver[redis]'"
         ) from exc
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    client_url = urlunsplit(parts._replace(query=rest))
     try:
-        client = redis_client.Redis.from_url(
-            client_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
-        )
-        client.ping()
-    except (redis_client.exceptions.RedisError, ValueError) as exc:
+        client, prefix = connect(url)
+        ping(client)
+    except (StoreError, ValueError) as exc:
         raise StartupError(f"cannot reach lock store {_mask(url)}: {exc}") from exc
     return Stores(
         RedisLockStore(client, prefix),

@@ -26,8 +26,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.model import Lock
@@ -42,6 +45,7 @@ from davserver.lockstore.paths import (
 )
 
 DEFAULT_PREFIX = "davserver:"
+SOCKET_TIMEOUT_S = 5.0
 TTL_GRACE_S = 60.0
 MAX_ATTEMPTS = 50
 
@@ -51,6 +55,26 @@ T = TypeVar("T")
 # pipelines are ``Any`` at this boundary; the codec validates what comes back.
 Client = Any
 _Pipe = Any
+
+
+def connect(url: str) -> tuple[Client, str]:
+    """A client for ``url`` (without connecting) and the key prefix from ``?prefix=``.
+
+    redis-py's default retry policy backs off for seconds; a request thread should
+    instead fail fast with 503 when Redis is down, so retries are short and few.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    client = redis.Redis.from_url(
+        urlunsplit(parts._replace(query=rest)),
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
+    )
+    return client, prefix
 
 
 @contextmanager
@@ -335,3 +359,9 @@ class RedisPropertyStore(_RedisBase):
 
     def move_tree(self, src: str, dest: str) -> None:
         self._rewrite(src, dest, keep_src=False)
+
+
+def ping(client: Client) -> None:
+    """Fail now (as a store error) if Redis cannot be reached."""
+    with _translate_errors():
+        client.ping()

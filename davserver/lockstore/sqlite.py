@@ -13,6 +13,7 @@ and descendants ``lo < root < hi`` (see :mod:`davserver.lockstore.paths`).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -77,12 +78,17 @@ class _Database:
         self._all: list[sqlite3.Connection] = []
         self._mutex = threading.Lock()
         self._closed = False
+        self._pid = os.getpid()
         try:
             self._migrate(self.connection())
         except sqlite3.Error as exc:
             raise StartupError(f"cannot open lock database {path}: {exc}") from exc
 
     def connection(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            # A forked worker must not use connections opened before the fork
+            # (SQLite forbids it); abandon them, never close them from here.
+            self._local, self._all, self._pid = threading.local(), [], os.getpid()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:

@@ -1,0 +1,99 @@
+"""Behaviour particular to one backend: failure translation, Redis index hygiene."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from davserver.errors import StoreUnavailable
+from davserver.lockstore import open_stores
+from davserver.lockstore import redis as redis_store
+from davserver.lockstore import sqlite as sqlite_store
+from tests.backends.helpers import grant, make_lock, tokens
+
+
+def test_sqlite_busy_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 50)
+    store = sqlite_store.SqliteLockStore(tmp_path / "busy.db")
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        now = time.time()
+        with pytest.raises(StoreUnavailable):
+            store.insert_if("/a", False, now, grant(make_lock("/a", now=now)))
+        assert store.find("/a", True, now) == []  # WAL: readers are not blocked
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        store.close()
+
+
+def test_redis_connection_errors_are_unavailable_fast() -> None:
+    started = time.monotonic()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client, _ = redis_store.connect(f"redis://127.0.0.1:{port}/0")
+    locks = redis_store.RedisLockStore(client)
+    props = redis_store.RedisPropertyStore(client)
+    now = time.time()
+    with pytest.raises(StoreUnavailable):
+        locks.find("/a", True, now)
+    with pytest.raises(StoreUnavailable):
+        locks.insert_if("/a", False, now, grant(make_lock("/a", now=now)))
+    with pytest.raises(StoreUnavailable):
+        props.get_all("/a")
+    with pytest.raises(StoreUnavailable):
+        props.copy_tree("/a", "/b")
+    assert time.monotonic() - started < 3  # a dead Redis must not hang request threads
+
+
+@pytest.fixture
+def redis_stores(redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    stores = open_stores(redis_url + "?prefix=specific:", state_dir=tmp_path)
+    client = stores.locks._r  # type: ignore[attr-defined]
+    client.flushdb()
+    yield stores, client
+    client.flushdb()
+    stores.close()
+
+
+def test_redis_key_layout_and_ttl(redis_stores) -> None:  # type: ignore[no-untyped-def]
+    stores, client = redis_stores
+    now = time.time()
+    timed = make_lock("/a/b", now=now, timeout=100)
+    forever = make_lock("/a", now=now, timeout=None)
+    stores.locks.insert_if("/a/b", False, now, grant(timed))
+    stores.locks.insert_if("/a", False, now, grant(forever))
+    expected_ms = (now + 100 + redis_store.TTL_GRACE_S) * 1000
+    assert abs(client.pexpiretime(f"specific:lock:{timed.token}") - expected_ms) < 2
+    assert client.pttl(f"specific:lock:{forever.token}") == -1
+    assert client.smembers("specific:root:/a/b") == {timed.token}
+    assert client.smembers("specific:below:/") == {"/a", "/a/b"}
+    assert client.smembers("specific:below:/a/b") == {"/a/b"}
+    assert "{" in client.get(f"specific:lock:{timed.token}")  # JSON, not a pickle
+    stores.locks.remove(timed.token)
+    stores.locks.remove(forever.token)
+    assert client.keys("specific:*") == []  # the index is left empty, not stale
+
+
+def test_redis_stale_index_entries_are_ignored_and_cleaned(redis_stores) -> None:  # type: ignore[no-untyped-def]
+    stores, client = redis_stores
+    now = time.time()
+    gone = make_lock("/d/f", now=now)
+    stores.locks.insert_if("/d/f", False, now, grant(gone))
+    client.delete(f"specific:lock:{gone.token}")  # as if its TTL fired
+    assert stores.locks.find("/d", True, now) == []
+    assert client.keys("specific:*") == []
+    stores.locks.insert_if("/d/f", False, now, grant(gone))
+    client.delete(f"specific:lock:{gone.token}")
+    fresh = make_lock("/d", now=now)
+    seen: list[object] = []
+    stores.locks.insert_if("/d", True, now, grant(fresh, seen))  # type: ignore[arg-type]
+    assert seen == []
+    assert tokens(stores.locks.all_locks(now)) == {fresh.token}
+    assert client.smembers("specific:below:/") == {"/d"}
