@@ -4,7 +4,9 @@ It sees the request before WsgiDAV normalises it, so ``..`` segments (also
 percent-encoded), backslashes, NUL bytes and over-long names are refused with
 400 instead of being silently resolved.  The server's state directory does not
 exist over WebDAV: any method on it or below it — as request-URI or as the
-``Destination`` of COPY/MOVE — gets 404, in any letter case.
+``Destination`` of COPY/MOVE — gets 404, in any letter case.  Neither do the
+temporary files of uploads in progress (``.davserver-upload-*.tmp``): a path
+with such a segment gets 404, a Destination 403.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from davserver.dav.uploads import is_temp_name
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -36,7 +40,10 @@ def _plain(status: str, message: str, start_response: StartResponse) -> list[byt
 
 def path_problem(raw_path: str) -> str | None:
     """Why a (percent-encoded) request path is unacceptable, or None if it is fine."""
-    decoded = unquote(raw_path, errors="strict")
+    try:
+        decoded = unquote(raw_path, errors="strict")
+    except UnicodeDecodeError:
+        return "percent-encoded bytes are not valid UTF-8"
     if "\x00" in decoded:
         return "NUL bytes are not allowed in paths"
     if "\\" in decoded:
@@ -60,10 +67,11 @@ class PathGuard:
         self.hidden = hidden_name.casefold() if hidden_name else None
 
     def is_hidden(self, path: str) -> bool:
-        if not self.hidden:
-            return False
-        first = unquote(path).lstrip("/").split("/", 1)[0]
-        return first.casefold() == self.hidden
+        """The state directory, or a temporary upload file (path already checked)."""
+        segments = unquote(path).lstrip("/").split("/")
+        if any(is_temp_name(segment) for segment in segments):
+            return True
+        return bool(self.hidden) and segments[0].casefold() == self.hidden
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         raw = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
