@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,12 @@ from davserver.config import Config
 from davserver.dav.auth import HtpasswdDomainController
 from davserver.dav.fs_provider import DavFilesystemProvider
 from davserver.dav.guard import PathGuard
+from davserver.dav.lock_adapter import WsgiDavLockAdapter
+from davserver.dav.property_adapter import StorePropertyManager
 from davserver.dav.request_log import RequestLog
+from davserver.locking.manager import LockManager
+from davserver.locking.timeout import TimeoutPolicy
+from davserver.lockstore import Stores, open_stores
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +38,15 @@ class Application:
 
     wsgi: Any
     dav: WsgiDAVApp
-    store_description: str
+    stores: Stores
+    manager: LockManager
+
+    @property
+    def store_description(self) -> str:
+        return self.stores.url
 
     def close(self) -> None:
-        closer = getattr(self.dav, "davserver_close", None)
-        if closer:
-            closer()
+        self.stores.close()
 
 
 def hidden_segment(root: Path, state_dir: Path) -> str | None:
@@ -67,20 +76,49 @@ def wsgidav_config(config: Config, provider: DavFilesystemProvider) -> dict[str,
         },
         "davserver_auth": {"htpasswd": config.htpasswd},
         "hotfixes": {"re_encode_path_info": True, "emulate_win32_lastmod": True},
-        "property_manager": True,
-        "lock_storage": True,
+        # Ours are installed after construction (install_managers).
+        "property_manager": None,
+        "lock_storage": None,
         "dir_browser": {"enable": False},
         "block_size": 1024 * 1024,
     }
 
 
-def build_app(config: Config) -> Application:
+def lock_manager(config: Config, stores: Stores) -> LockManager:
+    policy = TimeoutPolicy(
+        default_seconds=config.lock_timeout_default,
+        max_seconds=config.lock_timeout_max,
+        allow_infinite=config.lock_allow_infinite,
+    )
+    # Wall-clock time: expiry must agree across processes and servers (Redis TTLs).
+    return LockManager(stores.locks, time.time, policy)
+
+
+def install_managers(dav: WsgiDAVApp, manager: LockManager, stores: Stores) -> None:
+    """WsgiDAV always builds its own managers; replace them on the app and on every
+    provider (DESIGN.md, "Seams")."""
+    adapter = WsgiDavLockAdapter(manager)
+    properties = StorePropertyManager(stores.props)
+    dav.lock_manager = adapter
+    dav.prop_manager = properties
+    for provider in dav.provider_map.values():
+        provider.set_lock_manager(adapter)
+        provider.set_prop_manager(properties)
+        adapter.provider = provider
+
+
+def build_app(config: Config, stores: Stores | None = None) -> Application:
+    """The WSGI application for ``config``; opens the configured stores unless given."""
     root = config.root_path
     state_dir = config.state_path
+    if stores is None:
+        stores = open_stores(config.lock_store, state_dir=state_dir)
+    manager = lock_manager(config, stores)
     provider = DavFilesystemProvider(str(root), readonly=config.readonly, state_dir=state_dir)
     dav = WsgiDAVApp(wsgidav_config(config, provider))
+    install_managers(dav, manager, stores)
     wsgi: Any = PathGuard(dav, hidden_segment(root, state_dir))
     log_file = os.environ.get("DAVSERVER_REQUEST_LOG")
     if log_file:
         wsgi = RequestLog(wsgi, log_file)
-    return Application(wsgi=wsgi, dav=dav, store_description="wsgidav-memory")
+    return Application(wsgi=wsgi, dav=dav, stores=stores, manager=manager)

@@ -10,6 +10,7 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   ├── IfHeaderError           malformed If header (RFC 4918 §10.4)
     │   ├── TimeoutHeaderError      malformed Timeout header (§10.7)
     │   └── LockTokenHeaderError    malformed Lock-Token header (§10.5)
+    ├── PreconditionFailed          the If header evaluated to false -> 412
     ├── LockError                   a lock rule refused the request
     │   ├── LockConflict            LOCK conflicts with held locks -> 423 no-conflicting-lock
     │   ├── LockTokenMissing        write without the covering locks' tokens -> 423
@@ -68,6 +69,10 @@ class TimeoutHeaderError(RequestError):
 
 class LockTokenHeaderError(RequestError):
     """The Lock-Token header is missing or not a Coded-URL (RFC 4918 §10.5)."""
+
+
+class PreconditionFailed(DavServerError):
+    """The If header evaluated to false (RFC 4918 §10.4): 412 Precondition Failed."""
 
 
 class LockError(DavServerError):

@@ -19,6 +19,7 @@ from davserver.config import Config
 from davserver.dav.auth import read_htpasswd
 from davserver.errors import StartupError
 from davserver.http import DavWSGIServer
+from davserver.janitor import Janitor
 
 log = logging.getLogger("davserver")
 
@@ -111,19 +112,29 @@ def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
 def run_one(config: Config, app: Application, port: int) -> None:
     """Serve in this process until SIGINT/SIGTERM; in-flight requests finish."""
     server = make_server(config, app, port)
-    stopping = threading.Event()
+    stoppers: list[threading.Thread] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-        server.ready = False  # leaves serve() within expiration_interval
+        # stop() joins the worker threads (requests in flight finish), so it must
+        # not run inside the signal handler on the serving thread.
+        if not stoppers:
+            stopper = threading.Thread(target=server.stop, name="davserver-stop")
+            stoppers.append(stopper)
+            stopper.start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.prepare()
+    janitor = Janitor(app.manager)
+    janitor.start()
     try:
         server.serve()
     finally:
-        server.stop()
+        if stoppers:
+            stoppers[0].join()
+        else:
+            server.stop()
+        janitor.stop()
         app.close()
 
 

@@ -1,0 +1,145 @@
+"""WsgiDAV's lock-manager interface on top of our :class:`LockManager`.
+
+WsgiDAV still calls a lock manager for lock discovery (the
+``DAV:lockdiscovery`` property), for ``DAV:supportedlock``, and when its
+filesystem provider deletes or moves resources.  Every write check and every
+LOCK/UNLOCK goes through :mod:`davserver.dav.request_server` instead; the
+write-check methods below exist so that no WsgiDAV code path can write past a
+lock, and they enforce the same rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, unquote
+
+from wsgidav.dav_error import HTTP_LOCKED, DAVError, DAVErrorCondition
+
+from davserver.errors import LockNotFound, LockPrincipalMismatch, LockTokenMissing
+from davserver.locking.manager import LockManager
+from davserver.locking.model import Change, Depth, Lock, canonical_path
+
+
+def path_of(ref_url: str) -> str:
+    return canonical_path(unquote(ref_url))
+
+
+def ref_url_of(path: str) -> str:
+    return quote(path)
+
+
+def lock_dict(lock: Lock, now: float) -> dict[str, Any]:
+    """A lock in the dict shape WsgiDAV's property code renders (DESIGN.md, "Seams")."""
+    return {
+        "root": ref_url_of(lock.root),
+        "type": "write",
+        "scope": lock.scope.value,
+        "depth": "infinity" if lock.depth is Depth.INFINITY else "0",
+        "owner": lock.owner.encode("utf-8"),
+        "timeout": -1 if lock.timeout is None else lock.timeout,
+        "expire": -1 if lock.expires_at is None else lock.expires_at,
+        "token": lock.token,
+        "principal": lock.principal or "",
+    }
+
+
+class WsgiDavLockAdapter:
+    """Duck-types ``wsgidav.lock_man.lock_manager.LockManager``."""
+
+    def __init__(self, manager: LockManager):
+        self.manager = manager
+        self.provider: Any = None  # set by app.py; used to skip roots deleted outside WebDAV
+
+    def __repr__(self) -> str:
+        return f"WsgiDavLockAdapter({type(self.manager.store).__name__})"
+
+    def _root_exists(self, lock: Lock) -> bool:
+        if self.provider is None:
+            return True
+        try:
+            return os.path.lexists(self.provider._loc_to_file_path(lock.root))
+        except DAVError:
+            return False
+
+    def get_url_lock_list(self, url: str, *, recursive: bool = False) -> list[dict[str, Any]]:
+        path = path_of(url)
+        locks = self.manager.locks_below(path) if recursive else self.manager.discover(path)
+        now = self.manager.clock()
+        return [lock_dict(lock, now) for lock in locks if self._root_exists(lock)]
+
+    def get_indirect_url_lock_list(
+        self, url: str, *, principal: str | None = None
+    ) -> list[dict[str, Any]]:
+        now = self.manager.clock()
+        return [
+            lock_dict(lock, now)
+            for lock in self.manager.discover(path_of(url))
+            if principal is None or lock.principal in (None, principal)
+        ]
+
+    def get_lock(self, token: str, *, key: str | None = None) -> Any:
+        lock = self.manager.get(token)
+        if lock is None:
+            return None
+        data = lock_dict(lock, self.manager.clock())
+        return data if key is None else data.get(key)
+
+    def is_url_locked(self, url: str) -> bool:
+        return bool(self.manager.discover(path_of(url)))
+
+    def is_url_locked_by_token(self, url: str, lock_token: str) -> bool:
+        lock = self.manager.get(lock_token)
+        return lock is not None and lock.covers(path_of(url))
+
+    def is_token_locked_by_user(self, token: str, principal: str) -> bool:
+        lock = self.manager.get(token)
+        return lock is not None and lock.principal in (None, principal or None)
+
+    def remove_all_locks_from_url(self, url: str, *, recursive: bool = False) -> None:
+        path = path_of(url)
+        if recursive:
+            self.manager.forget(path)
+            return
+        for lock in self.manager.discover(path):
+            if lock.root == path:
+                self.manager.store.remove(lock.token)
+
+    def check_write_permission(
+        self, *, url: str, depth: str, token_list: list[str], principal: str
+    ) -> None:
+        change = Change(path_of(url), Depth.INFINITY if depth == "infinity" else Depth.ZERO)
+        try:
+            self.manager.check_write([change], frozenset(token_list), principal or None)
+        except LockTokenMissing as exc:
+            condition = DAVErrorCondition("{DAV:}lock-token-submitted")
+            for lock in exc.locks:
+                condition.add_href(ref_url_of(lock.root))
+            raise DAVError(HTTP_LOCKED, err_condition=condition) from exc
+
+    @contextlib.contextmanager
+    def write_transaction(
+        self, *, url: str, token_list: list[str], principal: str, depth: str = "0"
+    ) -> Iterator[None]:
+        self.check_write_permission(
+            url=url, depth=depth, token_list=token_list, principal=principal
+        )
+        yield
+
+    # LOCK, refresh and UNLOCK are handled by DavRequestServer; these keep the
+    # interface whole for any other caller.
+    def acquire(self, **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError("LOCK is handled by DavRequestServer")
+
+    def refresh(self, token: str, *, timeout: int | None = None) -> dict[str, Any]:
+        raise NotImplementedError("LOCK refresh is handled by DavRequestServer")
+
+    def release(self, token: str) -> None:
+        lock = self.manager.get(token)
+        if lock is None:
+            raise LockNotFound(token, "/")
+        if lock.principal is not None:
+            raise LockPrincipalMismatch(lock, None)
+        self.manager.store.remove(token)
