@@ -1,0 +1,31 @@
+"""Fixtures for the real-client tests: an anonymous and an authenticated live server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import USERS
+from tests.e2e.clients.support import LiveServer, start_server
+
+
+@pytest.fixture
+def anon_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """Anonymous davserver with the request log on."""
+    server = start_server(tmp_path)
+    try:
+        yield server
+    finally:
+        server.process.stop(timeout=3)
+
+
+@pytest.fixture
+def auth_server(tmp_path: Path, htpasswd_file: Path) -> Iterator[LiveServer]:
+    """davserver requiring Basic auth (alice, bob) with the request log on."""
+    server = start_server(tmp_path, htpasswd=htpasswd_file, users=USERS)
+    try:
+        yield server
+    finally:
+        server.process.stop(timeout=3)
