@@ -26,6 +26,7 @@ Differences from ``wsgidav.fs_dav_provider`` (4.4.0), and why:
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import stat
@@ -159,6 +160,49 @@ class DavFileResource(_Metadata, FileResource):  # type: ignore[misc]
             return
         self._stat = upload.commit()
         self.pending = False
+
+    def _existing_file_target(self, dest_path: str) -> Any:
+        target = self.provider.get_resource_inst(dest_path, self.environ)
+        return target if isinstance(target, DavFileResource) else None
+
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        """File over existing file: replace atomically.  WsgiDAV's generic COPY
+        deletes the destination first, so a failed copy would lose it."""
+        target = self._existing_file_target(dest_path)
+        if target is None or self.provider.readonly:
+            return False  # generic path (201 for a new file; it answers 204 here)
+        atomic_copy(self._file_path, target._file_path)
+        self._replace_dead_props(target, is_move=False)
+        return True
+
+    def handle_move(self, dest_path: str) -> bool:
+        """File over existing file: one rename(2), so the destination is never missing."""
+        target = self._existing_file_target(dest_path)
+        if target is None or self.provider.readonly:
+            return False
+        try:
+            os.replace(self._file_path, target._file_path)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:  # another file system below the root
+                return False
+            raise storage_error(exc, "move") from exc
+        self._replace_dead_props(target, is_move=True)
+        self.remove_all_locks(recursive=True)
+        return True
+
+    def _replace_dead_props(self, target: Any, *, is_move: bool) -> None:
+        """The destination was overwritten (RFC 4918 §9.8.4/§9.9.3: as if deleted first)."""
+        target.remove_all_properties(recursive=True)
+        target.remove_all_locks(recursive=True)
+        pm = self.provider.prop_manager
+        if not pm:
+            return
+        if is_move:
+            pm.move_properties(
+                self.get_ref_url(), target.get_ref_url(), with_children=False, environ=self.environ
+            )
+        else:
+            pm.copy_properties(self.get_ref_url(), target.get_ref_url(), self.environ)
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         if self.provider.readonly:
