@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, unquote
@@ -31,6 +32,17 @@ def ref_url_of(path: str) -> str:
     return quote(path)
 
 
+def wsgidav_expire(lock: Lock, now: float) -> float:
+    """``expire`` for WsgiDAV, which renders ``DAV:timeout`` as ``int(expire - time.time())``.
+
+    Our manager's clock is the authority (it may be another process's wall clock or a
+    test's fake one), so translate the seconds left on *that* clock onto ``time.time()``;
+    the half second keeps the truncation from showing one second less than LOCK said.
+    """
+    left = lock.seconds_left(now)
+    return -1 if left is None else time.time() + left + 0.5
+
+
 def lock_dict(lock: Lock, now: float) -> dict[str, Any]:
     """A lock in the dict shape WsgiDAV's property code renders (DESIGN.md, "Seams")."""
     return {
@@ -40,7 +52,7 @@ def lock_dict(lock: Lock, now: float) -> dict[str, Any]:
         "depth": "infinity" if lock.depth is Depth.INFINITY else "0",
         "owner": lock.owner.encode("utf-8"),
         "timeout": -1 if lock.timeout is None else lock.timeout,
-        "expire": -1 if lock.expires_at is None else lock.expires_at,
+        "expire": wsgidav_expire(lock, now),
         "token": lock.token,
         "principal": lock.principal or "",
     }
