@@ -1,0 +1,152 @@
+"""Describe the machine and print the results as plain-text (Markdown) tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+REFERENCE = "wsgidav"
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def ratios(results: dict[str, Any]) -> dict[str, float]:
+    """Each server's value divided by stock WsgiDAV's (higher is better for all workloads)."""
+    ref = results.get(REFERENCE, {}).get("value")
+    if not ref:
+        return {}
+    return {name: r["value"] / ref for name, r in results.items()}
+
+
+def fmt(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+
+
+def row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def workload_table(data: dict[str, Any], servers: list[str]) -> list[str]:
+    head = ["workload", "unit", *servers]
+    head += [f"{s}/{REFERENCE}" for s in servers if s != REFERENCE and REFERENCE in servers]
+    head += ["errors", "resets", "gen cores", "srv cores"]
+    lines = [row(head), row(["---"] * len(head))]
+    for name, results in data["workloads"].items():
+        present = [results[s] for s in servers if s in results]
+        if not present:
+            continue
+        cells = [name, present[0]["unit"]]
+        cells += [fmt(results[s]["value"]) if s in results else "-" for s in servers]
+        rel = data["ratios"].get(name, {})
+        cells += [
+            f"{rel[s]:.2f}" if s in rel else "-"
+            for s in servers
+            if s != REFERENCE and REFERENCE in servers
+        ]
+        cells.append("/".join(str(results[s]["errors"]) for s in servers if s in results))
+        cells.append("/".join(str(results[s]["resets"]) for s in servers if s in results))
+        cells.append("/".join(f"{results[s]['gen_cores']:.2f}" for s in servers if s in results))
+        cells.append("/".join(f"{results[s]['srv_cores']:.2f}" for s in servers if s in results))
+        lines.append(row(cells))
+    return lines
+
+
+def curve_table(title: str, key: str, curve: dict[str, Any], servers: list[str]) -> list[str]:
+    present = [s for s in servers if s in curve]
+    if not present:
+        return []
+    points = sorted({int(k) for s in present for k in curve[s]})
+    lines = [f"{title} (median ms; p90 in brackets)", ""]
+    lines += [row([key, *present]), row(["---"] * (len(present) + 1))]
+    for point in points:
+        cells = [f"{point:,}"]
+        for s in present:
+            got = curve[s].get(str(point))
+            cells.append(f"{got['median_ms']:.2f} ({got['p90_ms']:.2f})" if got else "not run")
+        lines.append(row(cells))
+    return lines
+
+
+def rss_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for server, points in data["curves"].get("lockcheck", {}).items():
+        for n, point in points.items():
+            lines.append(
+                f"- {server}: RSS {point['rss_kib'] / 1024:.1f} MiB with {int(n):,} locks held "
+                f"(lock setup {point['lock_setup_s']} s)"
+            )
+    memory = data.get("memory")
+    if memory:
+        lines.append(
+            f"- davserver: RSS {memory['rss_before_kib'] / 1024:.1f} MiB before and "
+            f"{memory['rss_after_kib'] / 1024:.1f} MiB after {memory['cycles']:,} "
+            f"LOCK/UNLOCK cycles ({memory['cycles_per_s']:,.0f} cycles/s, "
+            f"{memory['errors']} errors)"
+        )
+    return lines
+
+
+def workers_table(data: dict[str, Any]) -> list[str]:
+    workers = data.get("workers", {})
+    if not workers:
+        return []
+    lines = ["davserver --workers N (ops/s)", ""]
+    lines += [row(["workers", "put_small", "lockcycle", "RSS MiB", "errors"])]
+    lines.append(row(["---"] * 5))
+    for n, point in workers.items():
+        errors = point["put_small"]["errors"] + point["lockcycle"]["errors"]
+        lines.append(
+            row(
+                [
+                    n,
+                    fmt(point["put_small"]["value"]),
+                    fmt(point["lockcycle"]["value"]),
+                    f"{point['rss_kib'] / 1024:.1f}",
+                    str(errors),
+                ]
+            )
+        )
+    return lines
+
+
+def render(data: dict[str, Any]) -> str:
+    servers = list(data["servers"])
+    out = [f"machine: {data['machine']}", f"command: {data['command']}", ""]
+    out += [f"- {name}: {line}" for name, line in data["servers"].items()]
+    gen = data.get("generator")
+    if gen:
+        out.append(
+            f"- generator ceiling (null server): {gen['value']:,.0f} req/s, "
+            f"generator {gen['gen_cores']:.2f} cores, null server {gen['srv_cores']:.2f} cores"
+        )
+    out += ["", *workload_table(data, servers), ""]
+    curves = data["curves"]
+    out += curve_table("PROPFIND Depth 1", "entries", curves.get("propfind", {}), servers)
+    out += [""]
+    out += curve_table(
+        "PUT with If on a locked file", "locks held", curves.get("lockcheck", {}), servers
+    )
+    out += ["", *rss_lines(data), "", *workers_table(data), ""]
+    out += [f"note: {n}" for n in data["notes"]]
+    return "\n".join(out)

@@ -1,0 +1,235 @@
+"""davserver benchmark suite (issue 7): one command, every server, the same run.
+
+    python benchmarks/run.py                      # full run (about 15 minutes)
+    python benchmarks/run.py --quick              # CI smoke: tiny sizes, seconds
+    python benchmarks/run.py --only put_small,lockcycle --servers davserver,wsgidav
+    python benchmarks/run.py --json results.json  # machine-readable results
+
+Servers run one after another (never at the same time: the machine is shared
+with the load generator), each on a fresh temporary root, and are stopped by
+PID at the end, also on Ctrl-C.  Numbers are ops/s (or MiB/s) and the ratio to
+stock WsgiDAV 4.4.0.  See docs/performance.md for how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import curves
+import report
+import servers
+from servers import Server
+from workloads import WORKLOADS, Params, measure, put_factory, timed
+
+STARTED = time.monotonic()
+SECTIONS = ("calibrate", "propfind_curve", "lockcheck_curve", "memory", "workers")
+ALL_SERVERS = ("davserver", "wsgidav", "apache")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke)")
+    parser.add_argument(
+        "--only", help=f"comma list of workloads/sections: {', '.join([*WORKLOADS, *SECTIONS])}"
+    )
+    parser.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma list of servers")
+    parser.add_argument("--json", metavar="FILE", help="write all results as JSON")
+    parser.add_argument("--duration", type=float, help="seconds per timed workload")
+    parser.add_argument("--clients", type=int, help="client connections per timed workload")
+    parser.add_argument("--cycles", type=int, help="LOCK/UNLOCK cycles of the memory test")
+    parser.add_argument(
+        "--stock-lock-cap", type=int, help="cap the lock-check curve for stock WsgiDAV at N locks"
+    )
+    parser.add_argument(
+        "--davserver-args", default="", help="extra davserver serve arguments (quoted string)"
+    )
+    parser.add_argument(
+        "--davserver-rev",
+        metavar="REV",
+        help="benchmark davserver as of git revision REV (exported with git archive) "
+        "instead of the work tree",
+    )
+    return parser.parse_args(argv)
+
+
+def build_params(args: argparse.Namespace) -> Params:
+    params = Params.quick() if args.quick else Params()
+    overrides = {
+        "duration": args.duration,
+        "clients": args.clients,
+        "memory_cycles": args.cycles,
+        "stock_lock_cap": args.stock_lock_cap,
+    }
+    return dataclasses.replace(params, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def selected(args: argparse.Namespace) -> list[str]:
+    names = [*WORKLOADS, *SECTIONS]
+    if not args.only:
+        return names
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    unknown = set(wanted) - set(names)
+    if unknown:
+        raise SystemExit(f"unknown workload/section: {', '.join(sorted(unknown))}")
+    return [n for n in names if n in wanted]
+
+
+def chosen_servers(args: argparse.Namespace, notes: list[str]) -> list[str]:
+    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = set(wanted) - set(ALL_SERVERS)
+    if unknown:
+        raise SystemExit(f"unknown server: {', '.join(sorted(unknown))}")
+    why = servers.apache_available()
+    if "apache" in wanted and why:
+        notes.append(f"apache mod_dav skipped: {why}")
+        wanted.remove("apache")
+    return wanted
+
+
+@contextlib.contextmanager
+def running(start: Callable[[], Server]) -> Iterator[Server]:
+    """A server that is stopped by PID however the block ends (Ctrl-C included)."""
+    server = start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def starter(name: str, args: argparse.Namespace, workers: int = 1) -> Callable[[], Server]:
+    if name == "davserver":
+        extra = shlex.split(args.davserver_args)
+        source = args.davserver_source
+        return lambda: servers.start_davserver(workers, extra, source)
+    return servers.STARTERS[name]
+
+
+def progress(text: str) -> None:
+    print(f"{time.monotonic() - STARTED:7.1f}s {text}", file=sys.stderr, flush=True)
+
+
+def run_workloads(
+    name: str, todo: list[str], args: argparse.Namespace, data: dict[str, Any]
+) -> None:
+    params: Params = data["params_obj"]
+    names = [w for w in WORKLOADS if w in todo]
+    if not names:
+        return
+    with running(starter(name, args)) as server:
+        data["servers"][name] = server.start_line
+        for workload in names:
+            progress(f"[{name}] {workload} ...")
+            result = WORKLOADS[workload](server, params)
+            data["workloads"].setdefault(workload, {})[name] = vars(result)
+            progress(
+                f"[{name}] {workload}: {result.value:,.1f} {result.unit}, {result.errors} errors"
+            )
+
+
+def run_curves(name: str, todo: list[str], args: argparse.Namespace, data: dict[str, Any]) -> None:
+    params: Params = data["params_obj"]
+    if "propfind_curve" not in todo and "lockcheck_curve" not in todo:
+        return
+    with running(starter(name, args)) as server:
+        data["servers"].setdefault(name, server.start_line)
+        if "propfind_curve" in todo:
+            progress(f"[{name}] PROPFIND cost curve ...")
+            data["curves"]["propfind"][name] = curves.propfind_curve(server, params)
+        if "lockcheck_curve" in todo:
+            cap = params.stock_lock_cap if name == "wsgidav" else None
+            if cap is not None and cap < max(params.curve_locks):
+                data["notes"].append(f"lock-check curve for {name} capped at {cap:,} locks")
+            progress(f"[{name}] lock-check cost curve ...")
+            data["curves"]["lockcheck"][name] = curves.lockcheck_curve(server, params, cap)
+
+
+def run_davserver_only(todo: list[str], args: argparse.Namespace, data: dict[str, Any]) -> None:
+    params: Params = data["params_obj"]
+    if "memory" in todo:
+        progress(f"[davserver] memory: {params.memory_cycles:,} LOCK/UNLOCK cycles ...")
+        with running(starter("davserver", args)) as server:
+            data["memory"] = curves.memory_cycles(server, params)
+    if "workers" in todo:
+        for n in params.workers:
+            progress(f"[davserver --workers {n}] put_small, lockcycle ...")
+            with running(starter("davserver", args, workers=n)) as server:
+                data["workers"][str(n)] = curves.workers_curve(server, params)
+
+
+def calibrate(data: dict[str, Any]) -> None:
+    """The generator against a server that does nothing: its ceiling on this machine."""
+    params: Params = data["params_obj"]
+    progress("[null] calibrating the load generator ...")
+    with running(servers.start_null) as server:
+        data["generator"] = vars(measure(server, timed(params), put_factory("/null")))
+
+
+def execute(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    todo = selected(args)
+    names = chosen_servers(args, data["notes"])
+    if "calibrate" in todo:
+        calibrate(data)
+    for name in names:
+        run_workloads(name, todo, args, data)
+        run_curves(name, todo, args, data)
+    if "davserver" in names:
+        run_davserver_only(todo, args, data)
+    for workload, results in data["workloads"].items():
+        data["ratios"][workload] = report.ratios(results)
+
+
+def new_report(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
+    params = build_params(args)
+    return {
+        "machine": report.machine(),
+        "command": " ".join(["python benchmarks/run.py", *map(shlex.quote, argv)]),
+        "params": dataclasses.asdict(params),
+        "params_obj": params,
+        "servers": {},
+        "generator": {},
+        "workloads": {},
+        "ratios": {},
+        "curves": {"propfind": {}, "lockcheck": {}},
+        "memory": {},
+        "workers": {},
+        "notes": [],
+    }
+
+
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    data = new_report(args, argv)
+    args.davserver_source = servers.REPO
+    if args.davserver_rev:
+        args.davserver_source = servers.export_revision(args.davserver_rev)
+        data["notes"].append(f"davserver run from git revision {args.davserver_rev}")
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        execute(args, data)
+    except KeyboardInterrupt:
+        progress("interrupted: servers stopped; partial results follow")
+        data["notes"].append("interrupted")
+    data.pop("params_obj")
+    print(report.render(data))
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+    return 130 if "interrupted" in data["notes"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

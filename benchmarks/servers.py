@@ -1,0 +1,244 @@
+"""Start and stop the servers under test: davserver, stock WsgiDAV 4.4.0, Apache mod_dav.
+
+Every server gets a fresh temporary root, listens on 127.0.0.1 only, and is
+stopped by PID (SIGTERM, then SIGKILL; worker children too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import apache
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+STOCK_VENV = HERE / ".venv-stock"
+URL_LINE = re.compile(r"serving (http://127\.0\.0\.1:(\d+)/)")
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    """A running server process; ``pid`` is the process we started."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    root: Path
+    port: int = 0
+    start_line: str = ""
+    workdir: Path | None = None
+    extra_pids: list[int] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def pids(self) -> list[int]:
+        """The process and its children (davserver --workers, Apache children)."""
+        return [self.pid, *children_of(self.pid), *self.extra_pids]
+
+    def rss_kib(self) -> int:
+        return sum(rss_kib(pid) for pid in self.pids())
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def stop(self) -> None:
+        pids = self.pids()
+        for pid in pids:
+            _signal(pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(15)
+        for pid in pids:
+            _signal(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            found.extend(int(t) for t in text)
+    except OSError:
+        return found
+    return found + [g for c in found for g in children_of(c)]
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def fresh_root(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"davbench-{name}-"))
+
+
+def _launch(name: str, cmd: list[str], root: Path, log: Path, cwd: Path = REPO) -> Server:
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the server by PID
+            cwd=cwd,
+        )
+    server = Server(name, proc, root)
+    line = _first_line(proc, 60.0)
+    match = URL_LINE.search(line)
+    if not match:
+        server.stop()
+        raise RuntimeError(f"{name} did not start: {line!r}\n{_tail(log)}")
+    server.port = int(match.group(2))
+    server.start_line = line.strip()
+    wait_ready(server, log)
+    return server
+
+
+def _first_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    """First stdout line (with a timeout); the rest of stdout is drained in the background."""
+    box: list[str] = []
+    assert proc.stdout is not None
+    stdout = proc.stdout
+
+    def read() -> None:
+        box.append(stdout.readline().decode(errors="replace"))
+        while stdout.read(65536):
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not box and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    return box[0] if box else ""
+
+
+def wait_ready(server: Server, log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, server.port), 1):
+            return
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not answer on port {server.port}\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    with contextlib.suppress(OSError):
+        return log.read_text(errors="replace")[-3000:]
+    return ""
+
+
+def log_path(name: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"davbench-{name}-{os.getpid()}.log"
+
+
+def export_revision(rev: str) -> Path:
+    """A copy of davserver at git revision ``rev`` (``git archive``; the work tree is untouched)."""
+    target = Path(tempfile.mkdtemp(prefix="davbench-src-"))
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def start_davserver(
+    workers: int = 1, extra: list[str] | None = None, source: Path = REPO
+) -> Server:
+    """``python -m davserver serve`` run from ``source`` (the work tree, or an exported rev)."""
+    root = fresh_root("davserver")
+    cmd = [sys.executable, "-m", "davserver", "serve", str(root), "--port", "0"]
+    cmd += ["--host", HOST, "--log-level", "error"]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    cmd += list(extra or [])
+    return _launch("davserver", cmd, root, log_path("davserver"), cwd=source)
+
+
+def stock_python() -> Path:
+    """The stock venv's python, creating the venv (pip install wsgidav==4.4.0 cheroot) once."""
+    python = STOCK_VENV / "bin" / "python"
+    check = [str(python), "-c", "import wsgidav, cheroot; assert wsgidav.__version__ == '4.4.0'"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    print(f"creating {STOCK_VENV} (pip install wsgidav==4.4.0 cheroot) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(STOCK_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q", "wsgidav==4.4.0", "cheroot"]
+    subprocess.run(pip, check=True)
+    return python
+
+
+def start_wsgidav() -> Server:
+    root = fresh_root("wsgidav")
+    cmd = [str(stock_python()), str(HERE / "stock_wsgidav.py"), str(root)]
+    return _launch("wsgidav", cmd, root, log_path("wsgidav"))
+
+
+def start_apache() -> Server:
+    root = fresh_root("apache")
+    work = Path(tempfile.mkdtemp(prefix="davbench-apache-conf-"))
+    port = apache.free_port(HOST)
+    conf = apache.write_config(work, root, HOST, port)
+    cmd = [*apache.command(conf), "-D", "FOREGROUND"]
+    # Apache prints nothing on stdout: a tiny shell wrapper announces the port first.
+    wrapper = ["sh", "-c", f'echo "apache serving http://{HOST}:{port}/"; exec "$@"', "sh", *cmd]
+    server = _launch("apache", wrapper, root, work / "launch.log")
+    server.workdir = work
+    return server
+
+
+def start_null() -> Server:
+    """The do-nothing server used to calibrate the load generator."""
+    root = fresh_root("null")
+    cmd = [sys.executable, str(HERE / "nullserver.py")]
+    return _launch("null", cmd, root, log_path("null"))
+
+
+def apache_available() -> str | None:
+    """None when Apache can run here, else why not."""
+    return apache.unavailable()
+
+
+STARTERS = {"davserver": start_davserver, "wsgidav": start_wsgidav, "apache": start_apache}
