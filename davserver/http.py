@@ -128,6 +128,11 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
 
     def send_headers(self) -> None:
         unread = self._unread_body()
+        if any(
+            name.lower() == b"connection" and value.strip().lower() == b"close"
+            for name, value in self.outheaders
+        ):
+            self.close_connection = True  # the application asked for it
         if self.continue_pending and unread:
             # The client is waiting for 100 Continue and will not send the body.
             self.close_connection = True
