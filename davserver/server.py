@@ -17,6 +17,7 @@ from types import FrameType
 from davserver.app import Application, build_app
 from davserver.config import Config
 from davserver.dav.auth import read_htpasswd
+from davserver.dav.fs_provider import cleanup_temp_files
 from davserver.errors import StartupError
 from davserver.http import DavWSGIServer
 from davserver.janitor import Janitor
@@ -48,6 +49,10 @@ def prepare_root(config: Config) -> tuple[Path, Path]:
         raise StartupError(f"cannot create {exc.filename}: {exc.strerror}") from exc
     if config.htpasswd:
         read_htpasswd(Path(config.htpasswd))
+    # Uploads cut off by a crash leave their temporary files behind.
+    removed = cleanup_temp_files(root, state_dir=state_dir)
+    if removed:
+        log.info("removed %d unfinished upload(s) left by an earlier run", removed)
     return root, state_dir
 
 
