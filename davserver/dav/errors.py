@@ -206,11 +206,29 @@ def problem_html(problem: Problem, ctx: ErrorContext) -> bytes:
     return page.encode("utf-8")
 
 
+# WsgiDAV's own refusals we answer ourselves: like ours, they must not be cached.
+WSGIDAV_STATUSES = frozenset({409, 412, 423})
+
+
+def wsgidav_problem(status: int, detail: str | None, condition_code: str | None) -> Problem:
+    """A refusal raised inside WsgiDAV (a DAVError: missing parent, If-Match, ...)."""
+    condition = None
+    if condition_code and condition_code.startswith("{DAV:}"):
+        condition = condition_code[len("{DAV:}") :]
+    title = REASONS.get(status, str(status))
+    return Problem(status, title, detail or title, condition)
+
+
 def render(exc: DavServerError, ctx: ErrorContext) -> Response:
     """The complete answer to a refused request."""
     problem = classify(exc, ctx)
     if isinstance(exc, LockConflict) and exc.below:
         return multistatus_conflict(problem, ctx)
+    return render_problem(problem, ctx)
+
+
+def render_problem(problem: Problem, ctx: ErrorContext) -> Response:
+    """A problem as XML, JSON or HTML, whichever the client prefers."""
     headers: list[tuple[str, str]] = [NO_STORE, *problem.headers]
     if problem.locks:
         seconds = retry_after(problem.locks, ctx.now)

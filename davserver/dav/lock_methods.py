@@ -98,8 +98,9 @@ class LockMethods:
         parent = ctx.resource(parent_of(ctx.path))
         if parent is None or not parent.is_collection:
             raise DAVError(HTTP_CONFLICT, "the parent collection does not exist")
-        changes = [Change(parent_of(ctx.path)), Change(ctx.path)]
-        ctx.manager.check_write(changes, ctx.submitted, ctx.principal)
+        # Creating the member changes the parent's membership (§7.3); locks on the
+        # new URL itself are conflicts for acquire() to report (no-conflicting-lock).
+        ctx.manager.check_write([Change(parent_of(ctx.path))], ctx.submitted, ctx.principal)
         lock = ctx.manager.acquire(self._request(ctx, info, depth, timeout, collection=False))
         try:
             parent.create_empty_resource(ctx.path.rsplit("/", 1)[1])

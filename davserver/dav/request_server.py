@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from wsgidav import util
+from wsgidav.dav_error import DAVError
 from wsgidav.request_server import RequestServer
 
 from davserver.dav import errors as http_errors
@@ -46,18 +47,41 @@ class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
     )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        started: list[bool] = []
+
+        def tracking(*args: Any) -> Any:
+            started.append(True)
+            return start_response(*args)
+
         try:
-            yield from super().__call__(environ, start_response)
+            yield from super().__call__(environ, tracking)
         except DavServerError as exc:
+            if started:
+                raise
             yield from self.answer_error(exc, environ, start_response)
+        except DAVError as exc:
+            # WsgiDAV's own 409/412/423 (missing parent, If-Match, ...) get our
+            # rendering too: no-store, JSON for clients that ask for it.
+            if started or exc.value not in http_errors.WSGIDAV_STATUSES:
+                raise
+            condition = exc.err_condition.condition_code if exc.err_condition else None
+            problem = http_errors.wsgidav_problem(exc.value, exc.context_info, condition)
+            yield from self.answer_error(problem, environ, start_response)
 
     def answer_error(
-        self, exc: DavServerError, environ: dict[str, Any], start_response: StartResponse
+        self,
+        exc: DavServerError | http_errors.Problem,
+        environ: dict[str, Any],
+        start_response: StartResponse,
     ) -> Iterator[bytes]:
         ctx = environ.get("davserver.context")
         if not isinstance(ctx, RequestContext):
             ctx = RequestContext.from_environ(environ, self._davProvider, parse_if=False)
-        response = http_errors.render(exc, ctx.error_context(environ))
+        error_context = ctx.error_context(environ)
+        if isinstance(exc, http_errors.Problem):
+            response = http_errors.render_problem(exc, error_context)
+        else:
+            response = http_errors.render(exc, error_context)
         start_response(response.status_line, response.headers)
         yield b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body
 

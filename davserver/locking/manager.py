@@ -49,8 +49,11 @@ class LockManager:
         def decide(existing: Sequence[Lock]) -> Lock:
             conflicting = [held for held in existing if rules.conflicts(held, request)]
             if conflicting:
-                below = any(held.root != request.path for held in conflicting) and all(
-                    is_ancestor_or_self(request.path, held.root) for held in conflicting
+                # §9.10.9's 207 is for a request refused only because of members; when
+                # the request-URI itself (or an ancestor) conflicts, a plain 423 says it.
+                below = all(
+                    held.root != request.path and is_ancestor_or_self(request.path, held.root)
+                    for held in conflicting
                 )
                 raise LockConflict(conflicting, request.path, below=below)
             return Lock(
