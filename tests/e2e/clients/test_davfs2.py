@@ -1,0 +1,108 @@
+"""davfs2 (root): mount as a drive, file operations, and the lock held while a file is open.
+
+Config per CLIENTS.md: per-mount conf file with ``secrets``, ``buf_size 256`` (kernels 6.x
+send READDIR requests larger than the default buffer), ``delay_upload 0``, ``use_locks 1``,
+``lock_timeout 120``; authenticated as alice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.clients.support import LiveServer, run, step, token_of, wait_until
+from tests.support.tools import require_root, require_tool
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def davfs_mount(auth_server: LiveServer, tmp_path: Path) -> Iterator[Path]:
+    require_root("mounting davfs2")
+    require_tool("mount.davfs")
+    base = tmp_path / "davfs"
+    base.mkdir()
+    secrets = base / "secrets"
+    secrets.write_text(f"{auth_server.url} alice alice-secret\n")
+    secrets.chmod(0o600)
+    conf = base / "davfs2.conf"
+    conf.write_text(
+        f"secrets {secrets}\nbuf_size 256\ndelay_upload 0\nuse_locks 1\nlock_timeout 120\n"
+    )
+    mountpoint = base / "mnt"
+    mountpoint.mkdir()
+    run(["mount", "-t", "davfs", "-o", f"conf={conf}", auth_server.url, mountpoint], timeout=30)
+    try:
+        yield mountpoint
+    finally:
+        if os.path.ismount(mountpoint):
+            result = run(["umount", mountpoint], check=False, timeout=60)
+            if result.returncode != 0:
+                run(["umount", "-l", mountpoint], check=False, timeout=30)
+
+
+def test_file_operations_through_the_mount(auth_server: LiveServer, davfs_mount: Path) -> None:
+    server, log, mnt = auth_server, auth_server.log, davfs_mount
+    (server.root / "existing.txt").write_bytes(b"was here\n")
+    with step("ls", log):
+        assert "existing.txt" in os.listdir(mnt)
+    with step("create and write", log):
+        (mnt / "new.txt").write_bytes(b"written through davfs2\n")
+        wait_until(
+            lambda: (
+                (server.root / "new.txt").exists()
+                and (server.root / "new.txt").read_bytes() == b"written through davfs2\n"
+            ),
+            30,
+            "new.txt uploaded",
+        )
+        put = log.first("PUT", "/new.txt", timeout=10)
+        assert put["status"] in (200, 201, 204) and put["user"] == "alice", put
+    with step("read back", log):
+        assert (mnt / "existing.txt").read_bytes() == b"was here\n"
+        assert (mnt / "new.txt").read_bytes() == b"written through davfs2\n"
+    with step("rename", log):
+        (mnt / "new.txt").rename(mnt / "renamed.txt")
+        assert log.first("MOVE", "/new.txt", timeout=10)["status"] in (201, 204)
+        assert (server.root / "renamed.txt").read_bytes() == b"written through davfs2\n"
+        assert not (server.root / "new.txt").exists()
+    with step("delete", log):
+        (mnt / "renamed.txt").unlink()
+        assert log.first("DELETE", "/renamed.txt", timeout=10)["status"] == 204
+        assert not (server.root / "renamed.txt").exists()
+
+
+def test_open_file_is_locked_until_closed(auth_server: LiveServer, davfs_mount: Path) -> None:
+    server, log, mnt = auth_server, auth_server.log, davfs_mount
+    (server.root / "doc.txt").write_bytes(b"original\n")
+    assert "doc.txt" in os.listdir(mnt)
+    handle = (mnt / "doc.txt").open("r+b")
+    try:
+        with step("open for writing: davfs2 locks doc.txt", log):
+            lock = log.first("LOCK", "/doc.txt", status=200, timeout=20)
+            assert lock["user"] == "alice" and lock.get("depth") == "0", lock
+            assert lock.get("timeout") == "Second-120", lock
+            token = token_of(lock.get("response-lock-token"))
+            discovery = server.lockdiscovery("doc.txt", "bob")
+            assert token in discovery and "alice" in discovery, discovery
+        with step("bob's PUT while the file is open gets 423", log):
+            refused = server.session("bob").put(server.href("doc.txt"), data=b"bob\n", timeout=10)
+            assert refused.status_code == 423, refused.text
+            assert (server.root / "doc.txt").read_bytes() == b"original\n"
+        with step("write through the open handle", log):
+            handle.seek(0)
+            handle.write(b"changed by davfs2\n")
+            handle.truncate()
+    finally:
+        handle.close()
+    with step("unmount: content uploaded with the token, lock released", log):
+        run(["umount", mnt], timeout=60)
+        assert (server.root / "doc.txt").read_bytes() == b"changed by davfs2\n"
+        put = log.first("PUT", "/doc.txt", status=204, timeout=10)
+        assert token in put.get("if", ""), f"davfs2's PUT without the token: {put}"
+        unlock = log.first("UNLOCK", "/doc.txt", timeout=10)
+        assert unlock["status"] == 204, unlock
+        assert "activelock" not in server.lockdiscovery("doc.txt", "bob")
