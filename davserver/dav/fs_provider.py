@@ -298,6 +298,8 @@ class DavFilesystemProvider(FilesystemProvider):  # type: ignore[misc]
             return DavFileResource(path, environ, file_path)
         except FileNotFoundError:  # removed between lstat and open
             return None
+        except PermissionError as exc:  # unreadable for the server's user
+            raise DAVError(HTTP_FORBIDDEN, "Not readable.") from exc
 
 
 def cleanup_temp_files(root: Path, *, state_dir: Path | None = None) -> int:
