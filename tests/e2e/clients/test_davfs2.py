@@ -34,6 +34,9 @@ def davfs_mount(auth_server: LiveServer, tmp_path: Path) -> Iterator[Path]:
     )
     mountpoint = base / "mnt"
     mountpoint.mkdir()
+    # davfs2 caches the root listing it reads at mount time: seed the files first.
+    (auth_server.root / "existing.txt").write_bytes(b"was here\n")
+    (auth_server.root / "doc.txt").write_bytes(b"original\n")
     run(["mount", "-t", "davfs", "-o", f"conf={conf}", auth_server.url, mountpoint], timeout=30)
     try:
         yield mountpoint
@@ -46,7 +49,6 @@ def davfs_mount(auth_server: LiveServer, tmp_path: Path) -> Iterator[Path]:
 
 def test_file_operations_through_the_mount(auth_server: LiveServer, davfs_mount: Path) -> None:
     server, log, mnt = auth_server, auth_server.log, davfs_mount
-    (server.root / "existing.txt").write_bytes(b"was here\n")
     with step("ls", log):
         assert "existing.txt" in os.listdir(mnt)
     with step("create and write", log):
@@ -77,7 +79,6 @@ def test_file_operations_through_the_mount(auth_server: LiveServer, davfs_mount:
 
 def test_open_file_is_locked_until_closed(auth_server: LiveServer, davfs_mount: Path) -> None:
     server, log, mnt = auth_server, auth_server.log, davfs_mount
-    (server.root / "doc.txt").write_bytes(b"original\n")
     assert "doc.txt" in os.listdir(mnt)
     handle = (mnt / "doc.txt").open("r+b")
     try:
