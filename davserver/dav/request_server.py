@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from wsgidav import util
-from wsgidav.dav_error import DAVError
+from wsgidav.dav_error import HTTP_PRECONDITION_FAILED, DAVError
 from wsgidav.request_server import RequestServer
 
 from davserver.dav import errors as http_errors
@@ -90,6 +90,10 @@ class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
     def _evaluate_if_headers(self, res: Any, environ: dict[str, Any]) -> None:
         """Only the HTTP conditionals (If-Match & co.); the If header is ours."""
         if res is None:
+            # RFC 9110 §13.1.1: an unmapped URL has no current representation,
+            # so If-Match (even "*") is false: 412 before the body is read.
+            if environ.get("HTTP_IF_MATCH", "").strip():
+                raise DAVError(HTTP_PRECONDITION_FAILED, "If-Match on an unmapped URL")
             return
         conditional = (
             "HTTP_IF_MODIFIED_SINCE",
