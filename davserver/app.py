@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.wsgidav_app import WsgiDAVApp
@@ -25,6 +26,7 @@ from davserver.dav.guard import PathGuard
 from davserver.dav.lock_adapter import WsgiDavLockAdapter
 from davserver.dav.property_adapter import StorePropertyManager
 from davserver.dav.request_log import RequestLog
+from davserver.dav.resolver import Resolver
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
@@ -66,7 +68,9 @@ def wsgidav_config(config: Config, provider: DavFilesystemProvider) -> dict[str,
         "logging": {"enable": False},
         "suppress_version_info": True,
         "add_header_MS_Author_Via": True,
-        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, "davserver.dav.resolver.Resolver"],
+        # The directory browser answers GET/HEAD on collections (an HTML listing);
+        # clients such as webdavclient3 check a folder exists with HEAD.
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, WsgiDavDirBrowser, Resolver],
         "http_authenticator": {
             "domain_controller": HtpasswdDomainController,
             "accept_basic": True,
@@ -79,7 +83,14 @@ def wsgidav_config(config: Config, provider: DavFilesystemProvider) -> dict[str,
         # Ours are installed after construction (install_managers).
         "property_manager": None,
         "lock_storage": None,
-        "dir_browser": {"enable": False},
+        "dir_browser": {
+            "enable": True,
+            "ignore": [".DS_Store", "._*", "Thumbs.db"],
+            "response_trailer": "davserver",
+            "davmount": False,
+            "ms_sharepoint_support": False,
+            "libre_office_support": False,
+        },
         "block_size": 1024 * 1024,
     }
 

@@ -271,6 +271,11 @@ class DavFilesystemProvider(FilesystemProvider):  # type: ignore[misc]
         self.hidden_file_path = str(state_dir).casefold()
         self.used_bytes = quota.UsedBytesCache(self.is_hidden)
 
+    def is_readonly(self) -> bool:
+        # WsgiDAV's FilesystemProvider stores the flag but never reports it, so
+        # OPTIONS would announce class 2 and the write methods on a read-only share.
+        return bool(self.readonly)
+
     def is_hidden(self, file_path: str) -> bool:
         """The state directory (and below it) and temporary uploads do not exist."""
         folded = file_path.casefold()
