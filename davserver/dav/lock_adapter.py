@@ -63,7 +63,20 @@ class WsgiDavLockAdapter:
 
     def __init__(self, manager: LockManager):
         self.manager = manager
-        self.provider: Any = None  # set by app.py; used to skip roots deleted outside WebDAV
+        self._provider: Any = None
+
+    @property
+    def provider(self) -> Any:
+        """The share's filesystem provider; used to skip roots deleted outside WebDAV."""
+        return self._provider
+
+    @provider.setter
+    def provider(self, provider: Any) -> None:
+        # app.py assigns every provider in WsgiDAV's map; only the share at "/" holds
+        # our files (the directory browser's assets are mapped at "/:dir_browser",
+        # and checking lock roots against them would hide every lock).
+        if getattr(provider, "share_path", "/") in ("", "/"):
+            self._provider = provider
 
     def __repr__(self) -> str:
         return f"WsgiDavLockAdapter({type(self.manager.store).__name__})"

@@ -276,15 +276,15 @@ def test_depth_infinity_lock_protects_member_content(dav: Dav) -> None:
 # --- reads -----------------------------------------------------------------------------------
 
 
-# GET on a collection is 403 here (no directory browser), locked or not.
-READ_DIR_STATUS = 403
+# GET on a collection answers with the directory browser's HTML listing.
+READ_DIR_STATUS = 200
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "PROPFIND", "OPTIONS"])
-@pytest.mark.parametrize("path", ["/f.txt", "/dir", "/dir/m.txt"])
+@pytest.mark.parametrize("path", ["/f.txt", "/dir/", "/dir/m.txt"])
 def test_reads_are_never_blocked(auth_dav: Dav, method: str, path: str) -> None:
     expected = {"GET": 200, "HEAD": 200, "PROPFIND": 207, "OPTIONS": 200}
-    if path == "/dir" and method in ("GET", "HEAD"):
+    if path == "/dir/" and method in ("GET", "HEAD"):
         expected[method] = READ_DIR_STATUS
     auth_dav.locked("/", depth="infinity", user="alice")
     for user in ("alice", "bob"):
