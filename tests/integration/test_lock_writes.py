@@ -244,10 +244,34 @@ def test_move_collection_needs_member_lock_tokens(dav: Dav) -> None:
     assert (dav.root / "dir" / "m.txt").exists() and not (dav.root / "moved").exists()
 
 
-def test_mount_prefix_in_hrefs(dav: Dav) -> None:
+def test_collection_lock_root_href_ends_with_slash(dav: Dav) -> None:
     dav.locked("/dir", depth="0")
     response = dav.request("PUT", "/dir/new.txt", b"x")
     assert_423_submitted(response, "/dir/")
+
+
+def test_copy_from_locked_source_needs_no_token(dav: Dav) -> None:
+    token = dav.locked("/dir", depth="infinity")
+    response = dav.request("COPY", "/dir/m.txt", headers={"Destination": "/copy.txt"})
+    assert response.status == 201
+    assert (dav.root / "copy.txt").read_bytes() == b"member"
+    assert [lock.token for lock in dav.manager.discover("/dir/m.txt")] == [token]
+
+
+def test_head_423_has_headers_but_no_body(dav: Dav) -> None:
+    # HEAD is a read and never blocked; a 423 on a write keeps its body, and the
+    # same refusal rendered for HEAD (e.g. a false If) carries no body.
+    dav.locked("/f.txt")
+    response = dav.request("HEAD", "/f.txt", headers={"If": '(["nope"])'})
+    assert response.status == 412
+    assert response.body == b""
+    assert response.header("Cache-Control") == "no-store"
+
+
+def test_lock_on_existing_member_of_depth0_locked_collection(dav: Dav) -> None:
+    # Locking an existing member changes no membership: the parent's token is not needed.
+    dav.locked("/dir", depth="0")
+    assert dav.lock("/dir/m.txt").status == 200
 
 
 # --- depth-0 collection lock -----------------------------------------------------------------
