@@ -389,3 +389,26 @@ def test_destination_on_another_server_is_502_not_500(dav: Dav) -> None:
     response = dav.request("MOVE", "/f.txt", headers={"Destination": "http://otherhost/x"})
     assert response.status == 502
     assert (dav.root / "f.txt").read_bytes() == b"hello"
+
+
+# --- tokens are not credentials ---
+
+
+def test_anonymous_server_token_is_the_credential(dav: Dav) -> None:
+    token = dav.locked("/f.txt")
+    # Anyone who names the token may write: that is the documented trade-off.
+    assert dav.put("/f.txt", b"someone else", token=token).status == 204
+
+
+def test_lock_discovery_shows_tokens_so_principal_protects_the_lock(auth_dav: Dav) -> None:
+    token = auth_dav.locked("/f.txt", user="alice")
+    (lock,) = auth_dav.lockdiscovery("/f.txt", user="bob")
+    assert lock.findtext("D:locktoken/D:href", namespaces=NS) == token
+    assert_423_submitted(auth_dav.put("/f.txt", b"x", token=token, user="bob"), "/f.txt")
+    assert (auth_dav.root / "f.txt").read_bytes() == b"hello"
+
+
+def test_readme_warns_anonymous_locking_is_for_trusted_networks() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    text = " ".join(readme.replace("*", "").split()).lower()
+    assert "anonymous locking suits trusted networks" in text
