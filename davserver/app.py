@@ -115,7 +115,9 @@ def install_managers(dav: WsgiDAVApp, manager: LockManager, stores: Stores) -> N
     for provider in dav.provider_map.values():
         provider.set_lock_manager(adapter)
         provider.set_prop_manager(properties)
-        adapter.provider = provider
+    # Lock roots live in the share at "/" (the directory browser adds a provider
+    # for its own assets).
+    adapter.provider = dav.provider_map["/"]
 
 
 def build_app(config: Config, stores: Stores | None = None) -> Application:

@@ -83,7 +83,12 @@ class PathGuard:
             return _plain("400 Bad Request", f"Bad request path: {problem}.", start_response)
         destination = environ.get("HTTP_DESTINATION")
         if destination:
-            dest_path = urlsplit(destination).path
+            try:
+                dest_path = urlsplit(destination).path
+            except ValueError:  # e.g. an unclosed IPv6 bracket in the host
+                return _plain(
+                    "400 Bad Request", "Bad Destination: not a valid URI.", start_response
+                )
             problem = path_problem(dest_path)
             if problem:
                 return _plain("400 Bad Request", f"Bad Destination: {problem}.", start_response)

@@ -16,18 +16,37 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from lxml import etree
 from wsgidav import util
-from wsgidav.dav_error import HTTP_PRECONDITION_FAILED, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_PRECONDITION_FAILED, DAVError
 from wsgidav.request_server import RequestServer
 
 from davserver.dav import errors as http_errors
 from davserver.dav.lock_methods import LockMethods
+from davserver.dav.lock_xml import DAV
 from davserver.dav.request_context import RequestContext, parent_of
-from davserver.dav.xml_body import read_xml_body
+from davserver.dav.xml_body import buffer_body, read_xml_body
 from davserver.errors import DavServerError, RequestError
 from davserver.locking.model import Change, Depth, canonical_path
 
 StartResponse = Callable[..., Any]
+
+
+class _BadBodyIs400:
+    """cheroot raises ValueError for a malformed chunked body; WsgiDAV would turn
+    that into 500.  It is the client's fault: 400 (the old file is kept anyway)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def read(self, *size: int | None) -> bytes:
+        try:
+            return bytes(self._stream.read(*size))
+        except ValueError as exc:
+            raise DAVError(HTTP_BAD_REQUEST, f"malformed request body: {exc}") from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
@@ -168,7 +187,12 @@ class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
 
     def do_PROPFIND(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         self.guard(self.context(environ))
-        read_xml_body(environ)
+        body = read_xml_body(environ)
+        if body is not None and body.find(f"{{{DAV}}}propname") is not None:
+            # RFC 4918 §14.20 calls it DAV:propname; WsgiDAV 4.4 only knows DAV:name.
+            for element in body.iter(f"{{{DAV}}}propname"):
+                element.tag = f"{{{DAV}}}name"
+            buffer_body(environ, etree.tostring(body))
         return super().do_PROPFIND(environ, start_response)
 
     def do_PROPPATCH(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
@@ -180,6 +204,7 @@ class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
     def do_PUT(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         ctx = self.context(environ)
         self.guard(ctx, ctx.creation_changes(ctx.path))
+        environ["wsgi.input"] = _BadBodyIs400(environ["wsgi.input"])
         return super().do_PUT(environ, start_response)
 
     def do_MKCOL(self, environ: dict[str, Any], start_response: StartResponse) -> Any:

@@ -77,6 +77,7 @@ class ServerProcess:
                 self.proc.wait(5)
         if self.proc.stdout:
             self.proc.stdout.close()
+        self.log.close()
         return self.proc.returncode
 
     def kill(self) -> None:
