@@ -75,6 +75,7 @@ def lockcheck_curve(server: Server, p: Params, cap: int | None) -> dict[str, Any
             t0 = time.monotonic()
             setup = lock_many(server.host, server.port, held[done:n], p.lock_clients)
             done = n
+            client.reopen()  # the setup may have outlasted the server's idle timeout
             point = sample(
                 lambda: put(client, "/lk/target.txt", body, token),
                 p.curve_samples,

@@ -149,4 +149,5 @@ def render(data: dict[str, Any]) -> str:
     )
     out += ["", *rss_lines(data), "", *workers_table(data), ""]
     out += [f"note: {n}" for n in data["notes"]]
+    out += [f"FAILED: {f}" for f in data.get("failures", [])]
     return "\n".join(out)

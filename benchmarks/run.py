@@ -21,7 +21,9 @@ import shlex
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -143,15 +145,15 @@ def run_curves(name: str, todo: list[str], args: argparse.Namespace, data: dict[
         return
     with running(starter(name, args)) as server:
         data["servers"].setdefault(name, server.start_line)
-        if "propfind_curve" in todo:
-            progress(f"[{name}] PROPFIND cost curve ...")
-            data["curves"]["propfind"][name] = curves.propfind_curve(server, params)
         if "lockcheck_curve" in todo:
             cap = params.stock_lock_cap if name == "wsgidav" else None
             if cap is not None and cap < max(params.curve_locks):
                 data["notes"].append(f"lock-check curve for {name} capped at {cap:,} locks")
             progress(f"[{name}] lock-check cost curve ...")
             data["curves"]["lockcheck"][name] = curves.lockcheck_curve(server, params, cap)
+        if "propfind_curve" in todo:  # after the lock curve: its 10,000 entries inflate RSS
+            progress(f"[{name}] PROPFIND cost curve ...")
+            data["curves"]["propfind"][name] = curves.propfind_curve(server, params)
 
 
 def run_davserver_only(todo: list[str], args: argparse.Namespace, data: dict[str, Any]) -> None:
@@ -175,16 +177,25 @@ def calibrate(data: dict[str, Any]) -> None:
         data["generator"] = vars(measure(server, timed(params), put_factory("/null")))
 
 
+def guarded(data: dict[str, Any], label: str, section: Callable[[], None]) -> None:
+    """Run one section; a crash is reported and the rest of the run goes on."""
+    try:
+        section()
+    except Exception as exc:
+        progress(f"{label} FAILED:\n{traceback.format_exc()}")
+        data["failures"].append(f"{label}: {type(exc).__name__}: {exc}"[:1000])
+
+
 def execute(args: argparse.Namespace, data: dict[str, Any]) -> None:
     todo = selected(args)
     names = chosen_servers(args, data["notes"])
     if "calibrate" in todo:
-        calibrate(data)
+        guarded(data, "calibrate", partial(calibrate, data))
     for name in names:
-        run_workloads(name, todo, args, data)
-        run_curves(name, todo, args, data)
+        guarded(data, f"{name} workloads", partial(run_workloads, name, todo, args, data))
+        guarded(data, f"{name} curves", partial(run_curves, name, todo, args, data))
     if "davserver" in names:
-        run_davserver_only(todo, args, data)
+        guarded(data, "davserver memory/workers", partial(run_davserver_only, todo, args, data))
     for workload, results in data["workloads"].items():
         data["ratios"][workload] = report.ratios(results)
 
@@ -204,6 +215,7 @@ def new_report(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "memory": {},
         "workers": {},
         "notes": [],
+        "failures": [],
     }
 
 
@@ -217,7 +229,8 @@ def main(argv: Sequence[str]) -> int:
     args.davserver_source = servers.REPO
     if args.davserver_rev:
         args.davserver_source = servers.export_revision(args.davserver_rev)
-        data["notes"].append(f"davserver run from git revision {args.davserver_rev}")
+        commit = servers.resolve_revision(args.davserver_rev)
+        data["notes"].append(f"davserver run from git revision {args.davserver_rev} ({commit})")
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         execute(args, data)
@@ -228,7 +241,9 @@ def main(argv: Sequence[str]) -> int:
     print(report.render(data))
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
-    return 130 if "interrupted" in data["notes"] else 0
+    if "interrupted" in data["notes"]:
+        return 130
+    return 1 if data["failures"] else 0
 
 
 if __name__ == "__main__":

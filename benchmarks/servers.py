@@ -184,6 +184,11 @@ def export_revision(rev: str) -> Path:
     return target
 
 
+def resolve_revision(rev: str) -> str:
+    git = ["git", "-C", str(REPO), "rev-parse", "--short=12", rev]
+    return subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def start_davserver(
     workers: int = 1, extra: list[str] | None = None, source: Path = REPO
 ) -> Server:

@@ -35,6 +35,7 @@ def run_quick(out: Path) -> dict[str, Any]:
 
 def test_quick_benchmark_reports_every_workload(tmp_path: Path) -> None:
     data = run_quick(tmp_path / "bench.json")
+    assert data["failures"] == [], data["failures"]
     for name in WORKLOADS:
         result = data["workloads"][name]["davserver"]
         assert result["value"] > 0, (name, result)
