@@ -55,11 +55,10 @@ class RequestLog:
             for name, value in headers:
                 if name.lower() in ("lock-token", "retry-after"):
                     record["response-" + name.lower()] = value
+            record["user"] = environ.get("wsgidav.auth.user_name") or None
+            # Written before the response leaves: a client that has seen the answer
+            # always finds its line in the log.
+            os.write(self.fd, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
             return start_response(status, headers, *exc)
 
-        try:
-            yield from self.app(environ, logging_start_response)
-        finally:
-            record["user"] = environ.get("wsgidav.auth.user_name") or None
-            line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-            os.write(self.fd, line)
+        return self.app(environ, logging_start_response)
