@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +22,14 @@ from wsgidav.dav_error import HTTP_LOCKED, DAVError, DAVErrorCondition
 
 from davserver.errors import LockNotFound, LockPrincipalMismatch, LockTokenMissing
 from davserver.locking.manager import LockManager
-from davserver.locking.model import Change, Depth, Lock, canonical_path
+from davserver.locking.model import (
+    Change,
+    Depth,
+    Lock,
+    ancestors,
+    canonical_path,
+    is_ancestor_or_self,
+)
 
 
 def path_of(ref_url: str) -> str:
@@ -64,6 +72,9 @@ class WsgiDavLockAdapter:
     def __init__(self, manager: LockManager):
         self.manager = manager
         self._provider: Any = None
+        # Per-thread snapshot of the locks of one PROPFIND's subtree (cheroot runs
+        # one request per thread at a time): one store query instead of one per entry.
+        self._snapshot = threading.local()
 
     @property
     def provider(self) -> Any:
@@ -89,10 +100,38 @@ class WsgiDavLockAdapter:
         except DAVError:
             return False
 
+    @contextlib.contextmanager
+    def snapshot(self, path: str) -> Iterator[None]:
+        """Answer lock discovery for ``path`` and below from one read of the store."""
+        locks = {lock.token: lock for lock in self.manager.discover(path)}
+        locks.update((lock.token, lock) for lock in self.manager.locks_below(path))
+        by_root: dict[str, list[Lock]] = {}
+        for lock in locks.values():
+            by_root.setdefault(lock.root, []).append(lock)
+        self._snapshot.value = (path, by_root)
+        try:
+            yield
+        finally:
+            self._snapshot.value = None
+
+    def _from_snapshot(self, path: str) -> list[Lock] | None:
+        snapshot = getattr(self._snapshot, "value", None)
+        if snapshot is None or not is_ancestor_or_self(snapshot[0], path):
+            return None
+        by_root: dict[str, list[Lock]] = snapshot[1]
+        found = list(by_root.get(path, ()))
+        for ancestor in ancestors(path):
+            found += [lock for lock in by_root.get(ancestor, ()) if lock.covers(path)]
+        return sorted(found, key=lambda lock: (lock.root, lock.token))
+
     def get_url_lock_list(self, url: str, *, recursive: bool = False) -> list[dict[str, Any]]:
         path = path_of(url)
-        locks = self.manager.locks_below(path) if recursive else self.manager.discover(path)
         now = self.manager.clock()
+        cached = None if recursive else self._from_snapshot(path)
+        if cached is not None:
+            # The entry being listed exists, and so do its ancestors: no stat needed.
+            return [lock_dict(lock, now) for lock in cached]
+        locks = self.manager.locks_below(path) if recursive else self.manager.discover(path)
         return [lock_dict(lock, now) for lock in locks if self._root_exists(lock)]
 
     def get_indirect_url_lock_list(

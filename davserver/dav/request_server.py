@@ -193,7 +193,13 @@ class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
             for element in body.iter(f"{{{DAV}}}propname"):
                 element.tag = f"{{{DAV}}}name"
             buffer_body(environ, etree.tostring(body))
-        return super().do_PROPFIND(environ, start_response)
+        adapter = self._davProvider.lock_manager
+        if environ.get("HTTP_DEPTH", "infinity").strip() == "0":
+            return super().do_PROPFIND(environ, start_response)
+        # WsgiDAV assembles the whole multistatus inside this call: lock discovery for
+        # every member comes from one read of the store.
+        with adapter.snapshot(canonical_path(environ.get("PATH_INFO") or "/")):
+            return super().do_PROPFIND(environ, start_response)
 
     def do_PROPPATCH(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         ctx = self.context(environ)
