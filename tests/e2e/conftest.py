@@ -1,4 +1,4 @@
-"""Fixtures for the real-client tests: an anonymous and an authenticated live server."""
+"""Fixtures for the real-client and replay tests: anonymous and authenticated live servers."""
 
 from __future__ import annotations
 
