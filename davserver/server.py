@@ -10,7 +10,6 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -27,17 +26,8 @@ log = logging.getLogger("davserver")
 THREADS_PER_WORKER = 16
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """Everything checked before the first request: paths and the listening port."""
-
-    root: Path
-    state_dir: Path
-    port: int
-    reservation: socket.socket  # keeps the port ours; workers bind with SO_REUSEPORT
-
-
-def prepare_root(config: Config) -> tuple[Path, Path]:
+def prepare_root(config: Config) -> None:
+    """Check and create what serving needs, before the port is taken."""
     root = config.root_path
     if root.exists() and not root.is_dir():
         raise StartupError(f"root {root} is not a directory")
@@ -49,11 +39,8 @@ def prepare_root(config: Config) -> tuple[Path, Path]:
         raise StartupError(f"cannot create {exc.filename}: {exc.strerror}") from exc
     if config.htpasswd:
         read_htpasswd(Path(config.htpasswd))
-    # Uploads cut off by a crash leave their temporary files behind.
-    removed = cleanup_temp_files(root, state_dir=state_dir)
-    if removed:
-        log.info("removed %d unfinished upload(s) left by an earlier run", removed)
-    return root, state_dir
+    # Uploads cut off by a crash leave their temporary files behind (it logs them).
+    cleanup_temp_files(root, state_dir=state_dir)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -69,16 +56,12 @@ def reserve_port(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise StartupError(f"port {port} on {host} is already in use") from exc
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    if _port_taken_by_other(host, sock.getsockname()[1]):
+    # SO_REUSEPORT lets us bind beside another davserver of the same user that is
+    # already listening there: detect that by connecting.
+    if _listening(host, sock.getsockname()[1]):
         sock.close()
         raise StartupError(f"port {port} on {host} is already in use")
     return sock
-
-
-def _port_taken_by_other(host: str, port: int) -> bool:
-    """SO_REUSEPORT lets us bind beside another davserver of the same user that is
-    already listening there: detect that by connecting."""
-    return _listening(host, port)
 
 
 def _listening(host: str, port: int) -> bool:

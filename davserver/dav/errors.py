@@ -13,7 +13,7 @@ import datetime
 import html
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -70,7 +70,6 @@ class ErrorContext:
     now: float
     accept: str = ""
     is_refresh: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

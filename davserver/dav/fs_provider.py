@@ -158,6 +158,15 @@ class DavFileResource(_Metadata, FileResource):  # type: ignore[misc]
         if with_errors:
             upload.abort()
             return
+        # The lock check ran before the body was read; a lock granted to someone
+        # else while it arrived must still win (set by DavRequestServer.guard).
+        recheck = self.environ.get("davserver.before_commit")
+        if recheck is not None:
+            try:
+                recheck()
+            except BaseException:
+                upload.abort()
+                raise
         self._stat = upload.commit()
         self.pending = False
 

@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 
 from wsgidav.dav_error import HTTP_LOCKED, DAVError, DAVErrorCondition
 
-from davserver.errors import LockNotFound, LockPrincipalMismatch, LockTokenMissing
+from davserver.errors import LockTokenMissing
 from davserver.locking.manager import LockManager
 from davserver.locking.model import (
     Change,
@@ -192,8 +192,8 @@ class WsgiDavLockAdapter:
         )
         yield
 
-    # LOCK, refresh and UNLOCK are handled by DavRequestServer; these keep the
-    # interface whole for any other caller.
+    # LOCK, refresh and UNLOCK are handled by DavRequestServer; WsgiDAV only calls
+    # these from its own do_LOCK/do_UNLOCK, which we replace.
     def acquire(self, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError("LOCK is handled by DavRequestServer")
 
@@ -201,9 +201,4 @@ class WsgiDavLockAdapter:
         raise NotImplementedError("LOCK refresh is handled by DavRequestServer")
 
     def release(self, token: str) -> None:
-        lock = self.manager.get(token)
-        if lock is None:
-            raise LockNotFound(token, "/")
-        if lock.principal is not None:
-            raise LockPrincipalMismatch(lock, None)
-        self.manager.store.remove(token)
+        raise NotImplementedError("UNLOCK is handled by DavRequestServer")

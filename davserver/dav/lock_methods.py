@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wsgidav import util
-from wsgidav.dav_error import HTTP_CONFLICT, HTTP_PRECONDITION_FAILED, DAVError
+from wsgidav.dav_error import HTTP_CONFLICT, DAVError
 
 from davserver.dav.lock_xml import LockInfo, lock_response_body, parse_lockinfo
-from davserver.dav.request_context import RequestContext, parent_of
+from davserver.dav.request_context import RequestContext, check_http_conditionals, parent_of
 from davserver.dav.xml_body import read_xml_body
 from davserver.errors import LockNotFound, RequestError
 from davserver.locking.model import Change, Depth, Lock, LockRequest
@@ -30,22 +29,6 @@ def parse_lock_depth(value: str | None) -> Depth:
     if normalized == "infinity":
         return Depth.INFINITY
     raise RequestError(f"LOCK Depth must be 0 or infinity, not {value!r}")
-
-
-def check_http_conditionals(res: Any, environ: dict[str, Any]) -> None:
-    """If-Match / If-None-Match on LOCK (davfs2 sends ``If-None-Match: *`` for new files)."""
-    if res is None:
-        if environ.get("HTTP_IF_MATCH"):
-            raise DAVError(HTTP_PRECONDITION_FAILED, "If-Match on an unmapped URL")
-        return
-    if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*":
-        raise DAVError(HTTP_PRECONDITION_FAILED, "If-None-Match: * and the resource exists")
-    if "HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ:
-        etag = util.checked_etag(res.get_etag(), allow_none=True) or "[]"
-        modified = res.get_last_modified()
-        util.evaluate_http_conditionals(
-            res, int(modified) if modified is not None else -1, etag, environ
-        )
 
 
 class LockMethods:

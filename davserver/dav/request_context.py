@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from wsgidav.dav_error import DAVError
+from wsgidav import util
+from wsgidav.dav_error import HTTP_PRECONDITION_FAILED, DAVError
 
 from davserver.dav.errors import ErrorContext
 from davserver.errors import PreconditionFailed
@@ -15,9 +17,33 @@ from davserver.locking.ifheader import IfHeader, parse_if_header
 from davserver.locking.manager import LockManager
 from davserver.locking.model import Change, Depth, Lock, canonical_path
 
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+)
+
 
 def parent_of(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
+
+
+def check_http_conditionals(res: Any, environ: dict[str, Any]) -> None:
+    """If-Match, If-None-Match, If-(Un)Modified-Since (RFC 9110 §13); the If header
+    is evaluated separately (:meth:`RequestContext.check_if_header`)."""
+    if res is None:
+        # RFC 9110 §13.1.1: an unmapped URL has no current representation, so
+        # If-Match (even "*") is false: 412 before the body is read.
+        if environ.get("HTTP_IF_MATCH", "").strip():
+            raise DAVError(HTTP_PRECONDITION_FAILED, "If-Match on an unmapped URL")
+        return
+    if not any(key in environ for key in CONDITIONAL_HEADERS):
+        return
+    modified = res.get_last_modified()
+    last_modified = int(modified) if modified is not None else -1
+    etag = util.checked_etag(res.get_etag(), allow_none=True) or "[]"
+    util.evaluate_http_conditionals(res, last_modified, etag, environ)
 
 
 @dataclass
@@ -51,7 +77,7 @@ class RequestContext:
             host=environ.get("HTTP_HOST"),
         )
 
-    @property
+    @functools.cached_property
     def submitted(self) -> frozenset[str]:
         return submitted_tokens(self.if_header) if self.if_header else frozenset()
 

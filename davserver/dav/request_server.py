@@ -17,14 +17,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
-from wsgidav import util
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_PRECONDITION_FAILED, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError
 from wsgidav.request_server import RequestServer
 
 from davserver.dav import errors as http_errors
 from davserver.dav.lock_methods import LockMethods
 from davserver.dav.lock_xml import DAV
-from davserver.dav.request_context import RequestContext, parent_of
+from davserver.dav.request_context import RequestContext, check_http_conditionals, parent_of
 from davserver.dav.xml_body import buffer_body, read_xml_body
 from davserver.errors import DavServerError, RequestError
 from davserver.locking.model import Change, Depth, canonical_path
@@ -108,24 +107,7 @@ class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
 
     def _evaluate_if_headers(self, res: Any, environ: dict[str, Any]) -> None:
         """Only the HTTP conditionals (If-Match & co.); the If header is ours."""
-        if res is None:
-            # RFC 9110 §13.1.1: an unmapped URL has no current representation,
-            # so If-Match (even "*") is false: 412 before the body is read.
-            if environ.get("HTTP_IF_MATCH", "").strip():
-                raise DAVError(HTTP_PRECONDITION_FAILED, "If-Match on an unmapped URL")
-            return
-        conditional = (
-            "HTTP_IF_MODIFIED_SINCE",
-            "HTTP_IF_UNMODIFIED_SINCE",
-            "HTTP_IF_MATCH",
-            "HTTP_IF_NONE_MATCH",
-        )
-        if not any(key in environ for key in conditional):
-            return
-        modified = res.get_last_modified()
-        last_modified = int(modified) if modified is not None else -1
-        etag = util.checked_etag(res.get_etag(), allow_none=True) or "[]"
-        util.evaluate_http_conditionals(res, last_modified, etag, environ)
+        check_http_conditionals(res, environ)
 
     def _check_write_permission(self, res: Any, depth: str, environ: dict[str, Any]) -> None:
         """Done up front for the whole request by :meth:`guard`."""
