@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,7 +36,6 @@ class RequestLog:
     def __init__(self, app: Callable[..., Iterable[bytes]], path: str):
         self.app = app
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.guard = threading.Lock()
 
     def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         record: dict[str, Any] = {

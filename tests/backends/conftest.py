@@ -7,11 +7,6 @@ locally but *fail* in CI (CI=true): a silently skipped backend is a defect.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,62 +15,18 @@ from pathlib import Path
 import pytest
 
 from davserver.lockstore import Stores, open_stores
+from tests.support.redis import RedisServer
 
 BACKENDS = ["memory", "sqlite", "redis"]
 PERSISTENT = ["sqlite", "redis"]
 MULTIPROCESS = ["sqlite", "redis"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_ping(port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
-    import redis
-
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if client.ping():
-                    return True
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.05)
-        return False
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a private redis-server for this test session."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    workdir = tmp_path_factory.mktemp("redis")
-    port = _free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    proc = subprocess.Popen(
-        [*args, "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        if not _wait_for_ping(port, proc, time.monotonic() + 10):
-            pytest.fail(f"redis-server on port {port} did not answer PING")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from lxml import etree
 
 from tests.e2e import litmus
 from tests.support.redis import RedisServer
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, run_davserver
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.e2e
@@ -168,21 +167,13 @@ def test_redis_outage_gives_503_then_recovers(tmp_path: Path, redis: RedisServer
 def test_redis_unreachable_at_start(tmp_path: Path) -> None:
     from tests.support.redis import free_port
 
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "davserver",
-            "serve",
-            str(tmp_path / "r"),
-            "--port",
-            "0",
-            "--lock-store",
-            f"redis://127.0.0.1:{free_port()}/0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_davserver(
+        "serve",
+        str(tmp_path / "r"),
+        "--port",
+        "0",
+        "--lock-store",
+        f"redis://127.0.0.1:{free_port()}/0",
     )
     assert result.returncode == 1
     assert "redis" in result.stderr.lower()
@@ -195,8 +186,7 @@ def test_admin_cli_lists_and_breaks_locks_of_a_running_server(tmp_path: Path) ->
         token = lock(server.url + "a.txt")
 
         def admin(*args: str) -> subprocess.CompletedProcess[str]:
-            cmd = [sys.executable, "-m", "davserver", "locks", *args, "--lock-store", store]
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            return run_davserver("locks", *args, "--lock-store", store)
 
         listed = admin("list")
         assert listed.returncode == 0
@@ -214,23 +204,15 @@ def test_admin_cli_lists_and_breaks_locks_of_a_running_server(tmp_path: Path) ->
 
 
 def test_memory_store_with_workers_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "davserver",
-            "serve",
-            str(tmp_path / "r"),
-            "--port",
-            "0",
-            "--workers",
-            "2",
-            "--lock-store",
-            "memory://",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run_davserver(
+        "serve",
+        str(tmp_path / "r"),
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--lock-store",
+        "memory://",
     )
     assert result.returncode == 2
     assert "memory://" in result.stderr

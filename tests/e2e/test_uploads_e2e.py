@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from davserver.dav.request_server import DavRequestServer
 from davserver.dav.uploads import is_temp_name
 from tests.support.server import ServerProcess
+from tests.support.tools import small_tmpfs
 
 pytestmark = pytest.mark.e2e
 
@@ -244,20 +245,7 @@ def test_symlinks_outside(server: ServerProcess, tmp_path: Path) -> None:
     assert (server.root / "link").is_symlink()
 
 
-STATE_METHODS = [
-    "OPTIONS",
-    "GET",
-    "HEAD",
-    "PUT",
-    "DELETE",
-    "PROPFIND",
-    "PROPPATCH",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "LOCK",
-    "UNLOCK",
-]
+STATE_METHODS = DavRequestServer.ALL_METHODS
 
 
 @pytest.mark.parametrize("path", ["/.davserver/", "/.DAVSERVER/x", "/%2Edavserver"])
@@ -323,17 +311,8 @@ def test_win32_proppatch_and_quota(server: ServerProcess) -> None:
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the tmpfs test must run as root in CI")
-        pytest.skip("mounting a tmpfs needs root")
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "small", "2m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_full_disk_real_server(small_fs: Path) -> None:

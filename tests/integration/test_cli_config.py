@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,18 +11,10 @@ import requests
 import yaml
 
 from davserver import config as config_mod
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, run_davserver
+from tests.support.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def davserver(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "davserver", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def write_yaml(tmp_path: Path, text: str) -> Path:
@@ -36,7 +25,7 @@ def write_yaml(tmp_path: Path, text: str) -> Path:
 
 def test_example_config_is_valid_and_complete() -> None:
     example = REPO / "config" / "davserver.yaml"
-    result = davserver("check-config", str(example))
+    result = run_davserver("check-config", str(example))
     assert result.returncode == 0, result.stderr
     keys = set(yaml.safe_load(example.read_text()))
     assert keys == set(config_mod.OPTIONS), "config/davserver.yaml must list every key"
@@ -64,13 +53,13 @@ def test_check_config_names_file_key_and_problem(
     tmp_path: Path, text: str, key: str, problem: str
 ) -> None:
     path = write_yaml(tmp_path, text)
-    result = davserver("check-config", str(path))
+    result = run_davserver("check-config", str(path))
     assert result.returncode == 2
     assert str(path) in result.stderr
     assert key in result.stderr
     assert problem in result.stderr
     # serve refuses to start with the very same message
-    served = davserver("serve", str(tmp_path / "root"), "--config", str(path))
+    served = run_davserver("serve", str(tmp_path / "root"), "--config", str(path))
     assert served.returncode == 2
     assert served.stderr == result.stderr
 
@@ -80,13 +69,13 @@ def test_check_config_names_file_key_and_problem(
     [("port: [1, 2\n", "not valid YAML"), ("- a\n- b\n", "must be a mapping")],
 )
 def test_check_config_rejects_malformed_files(tmp_path: Path, text: str, problem: str) -> None:
-    result = davserver("check-config", str(write_yaml(tmp_path, text)))
+    result = run_davserver("check-config", str(write_yaml(tmp_path, text)))
     assert result.returncode == 2
     assert problem in result.stderr
 
 
 def test_check_config_missing_file(tmp_path: Path) -> None:
-    result = davserver("check-config", str(tmp_path / "nope.yaml"))
+    result = run_davserver("check-config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
     assert "cannot read file" in result.stderr
 
@@ -105,7 +94,7 @@ def test_bad_command_line_value_names_the_command_line() -> None:
 def test_root_that_is_a_file_is_refused(tmp_path: Path) -> None:
     file = tmp_path / "file"
     file.write_text("x")
-    result = davserver("serve", str(file), "--port", "0")
+    result = run_davserver("serve", str(file), "--port", "0")
     assert result.returncode == 1
     assert "is not a directory" in result.stderr
 
@@ -115,20 +104,20 @@ def test_port_in_use_is_refused(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = davserver("serve", str(tmp_path / "r"), "--port", str(port))
+        result = run_davserver("serve", str(tmp_path / "r"), "--port", str(port))
     assert result.returncode == 1
     assert "already in use" in result.stderr
 
 
 def test_second_davserver_on_the_same_port_is_refused(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "a") as first:
-        result = davserver("serve", str(tmp_path / "b"), "--port", str(first.port))
+        result = run_davserver("serve", str(tmp_path / "b"), "--port", str(first.port))
     assert result.returncode == 1
     assert "already in use" in result.stderr
 
 
 def test_unreadable_htpasswd_is_refused(tmp_path: Path) -> None:
-    result = davserver("serve", str(tmp_path / "r"), "--htpasswd", str(tmp_path / "missing"))
+    result = run_davserver("serve", str(tmp_path / "r"), "--htpasswd", str(tmp_path / "missing"))
     assert result.returncode == 1
     assert "cannot read htpasswd file" in result.stderr
 
@@ -136,7 +125,7 @@ def test_unreadable_htpasswd_is_refused(tmp_path: Path) -> None:
 def test_htpasswd_without_bcrypt_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "htpasswd"
     path.write_text("alice:{SHA}abcdef\n")
-    result = davserver("serve", str(tmp_path / "r"), "--htpasswd", str(path))
+    result = run_davserver("serve", str(tmp_path / "r"), "--htpasswd", str(path))
     assert result.returncode == 1
     assert "bcrypt" in result.stderr
 
@@ -181,11 +170,7 @@ def test_basic_auth_with_bcrypt(tmp_path: Path, htpasswd_file: Path) -> None:
 
 @pytest.mark.e2e
 def test_htpasswd_written_by_apache_htpasswd(tmp_path: Path) -> None:
-    tool = shutil.which("htpasswd")
-    if tool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("htpasswd (apache2-utils) is not installed")
-        pytest.skip("htpasswd (apache2-utils) is not installed")
+    tool = require_tool("htpasswd")  # Debian apache2-utils
     path = tmp_path / "htpasswd"
     subprocess.run([tool, "-cbB", str(path), "carol", "carol pw"], check=True, capture_output=True)
     assert path.read_text().startswith("carol:$2y$")

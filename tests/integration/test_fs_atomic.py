@@ -6,7 +6,6 @@ import errno
 import io
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from davserver.dav import uploads
 from davserver.dav.fs_provider import cleanup_temp_files
 from tests.integration.wsgi_client import WsgiClient, make_client
+from tests.support.tools import small_tmpfs
 
 OLD = b"old content that must survive\n" * 100
 
@@ -240,18 +240,8 @@ def test_cleanup_temp_files(root: Path) -> None:
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs (needs root; in CI a skip would hide a defect, so it fails there)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the tmpfs test must run as root in CI")
-        pytest.skip("mounting a tmpfs needs root")
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "small", "1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_real_full_disk_gives_507(small_fs: Path) -> None:

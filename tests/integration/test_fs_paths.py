@@ -6,22 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from davserver.dav.request_server import DavRequestServer
 from tests.integration.wsgi_client import WsgiClient, make_client
 
-METHODS = (
-    "OPTIONS",
-    "GET",
-    "HEAD",
-    "PUT",
-    "DELETE",
-    "PROPFIND",
-    "PROPPATCH",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "LOCK",
-    "UNLOCK",
-)
+# Every method the server implements: each must be refused on hidden paths.
+METHODS = DavRequestServer.ALL_METHODS
 LOCK_BODY = (
     b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
     b"</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"

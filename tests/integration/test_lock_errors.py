@@ -50,13 +50,6 @@ def dav(tmp_path: Path) -> Dav:
     return dav
 
 
-@pytest.fixture
-def auth_dav(tmp_path: Path, htpasswd_file: Path) -> Dav:
-    dav = Dav(tmp_path / "share", htpasswd=str(htpasswd_file))
-    (dav.root / "f.txt").write_bytes(b"hello")
-    return dav
-
-
 def parse_rfc3339(text: str) -> float:
     assert RFC3339.fullmatch(text), text
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

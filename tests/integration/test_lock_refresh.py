@@ -19,13 +19,6 @@ def dav(tmp_path: Path) -> Dav:
     return dav
 
 
-@pytest.fixture
-def auth_dav(tmp_path: Path, htpasswd_file: Path) -> Dav:
-    dav = Dav(tmp_path / "share", htpasswd=str(htpasswd_file))
-    (dav.root / "f.txt").write_bytes(b"hello")
-    return dav
-
-
 def refresh(dav: Dav, path: str, if_header: str | None, **kwargs: object):  # type: ignore[no-untyped-def]
     headers = {} if if_header is None else {"If": if_header}
     headers.update(kwargs.pop("headers", {}))  # type: ignore[arg-type]

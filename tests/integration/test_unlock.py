@@ -21,13 +21,6 @@ def dav(tmp_path: Path) -> Dav:
     return dav
 
 
-@pytest.fixture
-def auth_dav(tmp_path: Path, htpasswd_file: Path) -> Dav:
-    dav = Dav(tmp_path / "share", htpasswd=str(htpasswd_file))
-    (dav.root / "f.txt").write_bytes(b"hello")
-    return dav
-
-
 def unlock_raw(dav: Dav, path: str, header: str | None, **kwargs: object):  # type: ignore[no-untyped-def]
     headers = {} if header is None else {"Lock-Token": header}
     headers.update(kwargs.pop("headers", {}))  # type: ignore[arg-type]

@@ -89,3 +89,13 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_davserver(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m davserver ARGS`` to completion (commands that exit)."""
+    return subprocess.run(
+        [sys.executable, "-m", "davserver", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

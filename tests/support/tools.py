@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -12,21 +17,39 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def require_tool(name: str) -> str:
-    """Path of an executable; fail under CI=true, skip otherwise, when it is missing."""
-    path = shutil.which(name)
-    if path:
-        return path
-    message = f"{name} is not installed (scripts/test installs it when run as root)"
+def unavailable(message: str) -> NoReturn:
+    """The one place a test gives up for lack of a tool or of root.
+
+    Under CI=true this is a failure — a skipped test would hide a missing install
+    step.  Only a developer's local run (not root, tools not installed) skips.
+    """
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
-    raise AssertionError("unreachable")
+
+
+def require_tool(name: str) -> str:
+    """Path of an executable (see :func:`unavailable` when it is missing)."""
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"{name} is not installed (scripts/test installs it when run as root)")
+    return path
 
 
 def require_root(reason: str) -> None:
-    if os.geteuid() == 0:
-        return
-    if in_ci():
-        pytest.fail(f"{reason} needs root")
-    pytest.skip(f"{reason} needs root")
+    if os.geteuid() != 0:
+        unavailable(f"{reason} needs root")
+
+
+@contextlib.contextmanager
+def small_tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
+    """A size-limited tmpfs, for real full-disk tests (root only; fails in CI without)."""
+    require_root("mounting a tmpfs")
+    mount_point.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)], check=True
+    )
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)

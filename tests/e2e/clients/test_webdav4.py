@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 
 import pytest
+import webdav4.client as webdav4_client
 
 from tests.e2e.clients.support import LiveServer, step
 
 pytestmark = pytest.mark.e2e
-
-webdav4_client = pytest.importorskip("webdav4.client")
 
 
 def test_list_upload_download_move_remove(auth_server: LiveServer) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import webdav3.client as webdav3_client
+import webdav3.exceptions as webdav3_exceptions
 
 from tests.e2e.clients.support import LiveServer, step, token_of
 
 pytestmark = pytest.mark.e2e
-
-webdav3_client = pytest.importorskip("webdav3.client")
-webdav3_exceptions = pytest.importorskip("webdav3.exceptions")
 
 
 def client_for(server: LiveServer, user: str) -> object:
