@@ -22,6 +22,7 @@ What we change:
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from typing import Any
@@ -32,6 +33,20 @@ from cheroot import wsgi
 CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
 DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive
 LINGER_SECONDS = 2.0
+FOLLOW_UP_SECONDS = 0.01  # how long a worker waits for a kept-alive client's next request
+
+
+def _readable_within(sock: socket.socket, seconds: float) -> bool:
+    """Data (or EOF) arrives on ``sock`` within ``seconds``; poll(2) has no FD_SETSIZE limit."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN)
+            return bool(poller.poll(seconds * 1000))
+        readable, _, _ = select.select([sock], [], [], seconds)
+        return bool(readable)
+    except (OSError, ValueError):
+        return False
 
 
 class _LazyContinueInput:
@@ -153,6 +168,30 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
 class DavHTTPConnection(cheroot_server.HTTPConnection):
     RequestHandlerClass = DavHTTPRequest
     linger = False
+
+    def communicate(self) -> bool:
+        """Serve requests on this connection while the next one follows quickly.
+
+        Stock cheroot hands a kept-alive connection back to its selector thread
+        after every request, which wakes again and queues it for a worker: two
+        thread switches (and GIL hand-offs) per request, the largest single cost
+        of a small request on a busy server (docs/performance.md).  A client in
+        a conversation (LOCK, PUT, UNLOCK; a mount listing folders) sends its
+        next request within a millisecond or two, so the worker waits briefly
+        for it — but only while no other connection is queued for a worker.
+        """
+        while True:
+            keep_open = bool(super().communicate())  # type: ignore[no-untyped-call]
+            if not (keep_open and self._next_request_follows()):
+                return keep_open
+
+    def _next_request_follows(self) -> bool:
+        if self.rfile.has_data():
+            return True  # pipelined: already buffered
+        server = self.server
+        if not server.ready or server.requests.qsize:
+            return False  # stopping, or others are waiting for a worker
+        return _readable_within(self.socket, FOLLOW_UP_SECONDS)
 
     def close(self) -> None:
         if self.linger:

@@ -21,6 +21,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError
 from wsgidav.request_server import RequestServer
 
 from davserver.dav import errors as http_errors
+from davserver.dav import propfind_fast
 from davserver.dav.lock_methods import LockMethods
 from davserver.dav.lock_xml import DAV
 from davserver.dav.request_context import RequestContext, check_http_conditionals, parent_of
@@ -168,8 +169,12 @@ class DavRequestServer(LockMethods, RequestServer):  # type: ignore[misc]
         return super().do_OPTIONS(environ, start_response)
 
     def do_PROPFIND(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
-        self.guard(self.context(environ))
+        ctx = self.context(environ)
+        self.guard(ctx)
         body = read_xml_body(environ)
+        fast = propfind_fast.answer(ctx, body, start_response)
+        if fast is not None:
+            return fast
         if body is not None and body.find(f"{{{DAV}}}propname") is not None:
             # RFC 4918 §14.20 calls it DAV:propname; WsgiDAV 4.4 only knows DAV:name.
             for element in body.iter(f"{{{DAV}}}propname"):
