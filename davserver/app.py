@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davserver.config import Config
 from davserver.dav.auth import HtpasswdDomainController
+from davserver.dav.dir_browser import DirBrowser
 from davserver.dav.fs_provider import DavFilesystemProvider
 from davserver.dav.guard import PathGuard
 from davserver.dav.lock_adapter import WsgiDavLockAdapter
@@ -70,7 +70,7 @@ def wsgidav_config(config: Config, provider: DavFilesystemProvider) -> dict[str,
         "add_header_MS_Author_Via": True,
         # The directory browser answers GET/HEAD on collections (an HTML listing);
         # clients such as webdavclient3 check a folder exists with HEAD.
-        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, WsgiDavDirBrowser, Resolver],
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, DirBrowser, Resolver],
         "http_authenticator": {
             "domain_controller": HtpasswdDomainController,
             "accept_basic": True,

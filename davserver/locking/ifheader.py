@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from davserver.errors import IfHeaderError
-from davserver.locking.tokens import is_absolute_uri, is_uri_char
+from davserver.locking.tokens import URI_CHARS, is_absolute_uri
 
 NO_LOCK: Final = "DAV:no-lock"
 """The state token no lock ever has (§10.4.8): ``(Not <DAV:no-lock>)`` is always true."""
@@ -61,7 +61,7 @@ def is_entity_tag(text: str) -> bool:
 def is_resource_tag(text: str) -> bool:
     """True when ``text`` is a Simple-ref (§8.3): an absolute URI or an absolute path."""
     if text.startswith("/"):
-        return all(map(is_uri_char, text))
+        return URI_CHARS.fullmatch(text) is not None
     return is_absolute_uri(text)
 
 
@@ -234,11 +234,11 @@ class _Parser:
     def angle_bracketed(self, what: str) -> str:
         """Read ``<...>`` (no whitespace inside) and return what is between."""
         start = self.pos
-        self.pos += 1
-        while self.peek() and self.peek() != ">":
-            if not is_uri_char(self.peek()):
-                raise self.fail(f"{self.peek()!r} is not allowed in a {what}")
-            self.pos += 1
+        match = URI_CHARS.match(self.text, start + 1)
+        assert match is not None  # the pattern matches the empty string
+        self.pos = match.end()
+        if self.peek() and self.peek() != ">":
+            raise self.fail(f"{self.peek()!r} is not allowed in a {what}")
         if not self.peek():
             raise self.fail(f"expected '>' to close the {what} opened at offset {start}")
         self.pos += 1
