@@ -20,6 +20,7 @@ from tests.integration.propfind_helpers import (
     Probe,
     canonical,
     compare,
+    lock,
     make_dav,
     make_probe,
     named,
@@ -92,6 +93,16 @@ def test_declines_a_lock_owner_that_does_not_parse(dav: Dav, probe: Probe) -> No
     )
     compare(dav, probe, "/docs/", BENCH, "1", fast=False)
     compare(dav, probe, "/docs/", named("D:getetag"), "1")
+
+
+def test_declines_a_lock_root_that_is_now_a_symlink(dav: Dav, probe: Probe) -> None:
+    """The lock root /real became a symlink: WsgiDAV renders its lockdiscovery as 403."""
+    (dav.root / "real" / "inner").mkdir(parents=True)
+    lock(dav, "/real", depth="infinity")
+    (dav.root / "real").rename(dav.root / "moved")
+    (dav.root / "real").symlink_to("moved")
+    compare(dav, probe, "/real/inner/", BENCH, "1", fast=False)
+    compare(dav, probe, "/real/inner/", named("D:displayname"), "1")
 
 
 def test_declines_http_conditionals(dav: Dav, probe: Probe) -> None:
