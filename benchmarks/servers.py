@@ -241,9 +241,21 @@ def start_null() -> Server:
     return _launch("null", cmd, root, log_path("null"))
 
 
+def start_ceiling() -> Server:
+    """davserver's HTTP layer with an application that does no WebDAV work (ceiling.py)."""
+    root = fresh_root("ceiling")
+    cmd = [sys.executable, str(HERE / "ceiling.py")]
+    return _launch("ceiling", cmd, root, log_path("ceiling"))
+
+
 def apache_available() -> str | None:
     """None when Apache can run here, else why not."""
     return apache.unavailable()
 
 
-STARTERS = {"davserver": start_davserver, "wsgidav": start_wsgidav, "apache": start_apache}
+STARTERS = {
+    "davserver": start_davserver,
+    "wsgidav": start_wsgidav,
+    "apache": start_apache,
+    "ceiling": start_ceiling,
+}
