@@ -66,6 +66,7 @@ FOLDER_ALLPROP = tuple(
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Namespaces in XML §3: these two cannot be bound to a prefix of our choosing.
 RESERVED_NAMESPACES = ("http://www.w3.org/XML/1998/namespace", "http://www.w3.org/2000/xmlns/")
+DAV_PROP = "{DAV:}prop"
 # Same parser settings as wsgidav.xml_tools.string_to_xml.
 _PARSER = etree.XMLParser(resolve_entities=False)
 
@@ -153,7 +154,14 @@ def stored_xml(serialized: bytes | str) -> str:
         raise Fallback("stored XML does not parse") from exc
     if root.getroottree().docinfo.doctype or any(True for _ in root.iter(etree.Entity)):
         raise Fallback("stored XML has a DTD or entity references")
-    return str(etree.tostring(root, encoding="unicode", with_tail=False))
+    # Appended below a DAV: element, lxml moves DAV: names to the "D" prefix (as in
+    # WsgiDAV's tree: cadaver's <owner xmlns="DAV:"> comes back as <D:owner>); the
+    # answer binds "D" already, so the root's own declaration of it goes.
+    holder = etree.Element(DAV_PROP, nsmap={"D": "DAV:"})
+    holder.append(root)
+    xml = str(etree.tostring(root, encoding="unicode", with_tail=False))
+    start_tag, end, rest = xml.partition(">")  # lxml escapes ">" in attribute values
+    return start_tag.replace(' xmlns:D="DAV:"', "", 1) + end + rest
 
 
 # Owners repeat on every member a lock covers, and across requests: parse each once.
@@ -305,7 +313,7 @@ class Renderer:
     def resourcetype(self, entry: Entry) -> str:
         if entry.is_collection:
             return "<D:resourcetype><D:collection/></D:resourcetype>"
-        return "<D:resourcetype/>"
+        return "<D:resourcetype></D:resourcetype>"  # lxml's form of WsgiDAV's "" value
 
     def quota_used(self, entry: Entry) -> str:
         """RFC 4331 §3; a file's getter returns None, which WsgiDAV shows as empty 200."""

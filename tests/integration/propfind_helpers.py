@@ -229,6 +229,10 @@ def compare(
         assert quick.body == slow.body
         return quick
     assert canonical(quick) == canonical(slow)
+    if b"xmlns:NS" not in slow.body:
+        # WsgiDAV declares NS1, NS2, ... only for properties outside DAV: (where our
+        # prefixes differ); everything else is rendered byte for byte the same.
+        assert quick.body == slow.body
     assert set(quick.headers) == set(slow.headers)
     for header in set(slow.headers) - {"date", "content-length"}:
         assert quick.header(header) == slow.header(header), header

@@ -98,6 +98,15 @@ def test_exclusive_locks_and_a_lock_on_the_parent(dav: Dav, probe: Probe) -> Non
         compare(dav, probe, "/docs/sub/", body, "1")
 
 
+def test_owner_in_the_default_namespace_comes_back_with_the_dav_prefix(
+    dav: Dav, probe: Probe
+) -> None:
+    """cadaver sends <owner xmlns="DAV:">; WsgiDAV's tree (and clients) show <D:owner>."""
+    lock(dav, "/docs/a.txt", owner='<owner xmlns="DAV:"><href>e2e-cadaver</href></owner>')
+    answer = compare(dav, probe, "/docs/a.txt", BENCH, "0")
+    assert b"<D:owner><D:href>e2e-cadaver</D:href></D:owner>" in answer.body
+
+
 def test_lock_on_the_listed_folder_only_at_depth_zero(dav: Dav, probe: Probe) -> None:
     token = lock(dav, "/docs", depth="0")
     answer = canonical(compare(dav, probe, "/docs/", BENCH, "1"))
