@@ -1,13 +1,14 @@
 """The ceiling: davserver's HTTP layer with an application that does no WebDAV work.
 
-    python ceiling.py
+    python ceiling.py ROOT
 
 cheroot with davserver's adaptation (``davserver.http.DavWSGIServer``, the same
 thread count as ``davserver serve``) and a WSGI application that reads each
 request body and answers the way the benchmark's client expects: LOCK 200
 with a fresh Lock-Token, UNLOCK/PUT 204, MKCOL 201, PROPFIND 207 with a body
-the size of davserver's answer for the propfind1 folder, GET the bytes last
-PUT at that path.  No file system, no locks, no XML parsing.
+the size of davserver's answer for the propfind1 folder, GET the file under
+ROOT in 1 MiB reads (as davserver's block size).  No locks, no XML parsing,
+no WebDAV file-system work.
 
 Whatever a WebDAV server built on this HTTP stack does, it cannot be faster
 than this on the same machine; docs/performance.md compares against it.
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -34,14 +36,20 @@ PROPFIND_BODY = (
     + b"</D:multistatus>"
 )
 
-_stored: dict[str, bytes] = {}
-_stored_lock = threading.Lock()
+BLOCK = 1024 * 1024
+ROOT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
 
 
-def answer(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+def file_blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb", buffering=0) as reader:
+        while block := reader.read(BLOCK):
+            yield block
+
+
+def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     method = environ["REQUEST_METHOD"]
     path = environ.get("PATH_INFO", "/")
-    body = environ["wsgi.input"].read()
+    environ["wsgi.input"].read()  # the whole body, as a real server would
     headers: list[tuple[str, str]] = []
     status, payload = "204 No Content", b""
     if method == "LOCK":
@@ -51,11 +59,11 @@ def answer(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         status = "201 Created"
     elif method == "PROPFIND":
         status, payload = "207 Multi-Status", PROPFIND_BODY
-    elif method == "PUT" and len(body) > 1 << 20:
-        with _stored_lock:
-            _stored[path] = body  # only the big GET file is kept
     elif method == "GET":
-        status, payload = "200 OK", _stored.get(path, b"")
+        target = ROOT / path.lstrip("/")
+        size = target.stat().st_size
+        start_response("200 OK", [("Content-Length", str(size))])
+        return file_blocks(target)
     headers.append(("Content-Length", str(len(payload))))
     start_response(status, headers)
     return [payload]

@@ -244,7 +244,7 @@ def start_null() -> Server:
 def start_ceiling() -> Server:
     """davserver's HTTP layer with an application that does no WebDAV work (ceiling.py)."""
     root = fresh_root("ceiling")
-    cmd = [sys.executable, str(HERE / "ceiling.py")]
+    cmd = [sys.executable, str(HERE / "ceiling.py"), str(root)]
     return _launch("ceiling", cmd, root, log_path("ceiling"))
 
 
