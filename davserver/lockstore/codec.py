@@ -18,7 +18,7 @@ from davserver.locking.model import Depth, Lock, Scope
 FORMAT_VERSION = 1
 """Bumped when the dict layout changes incompatibly; readers refuse newer data."""
 
-DECODED_CACHE_SIZE = 1024  # decoded records kept (well under 1 MiB)
+DECODED_CACHE_SIZE = 256  # decoded records kept: a listing with 256 locks, well under 1 MiB
 
 
 def lock_to_dict(lock: Lock) -> dict[str, Any]:
