@@ -168,6 +168,20 @@ def stored_xml(serialized: bytes | str) -> str:
 owner_xml = functools.lru_cache(maxsize=1024)(stored_xml)
 
 
+def _seconds(entry: Entry, index: int) -> int:
+    """A stat time as WsgiDAV reads it: FolderResource takes the stat tuple's whole
+    seconds, DavFileResource ``int()`` of the float (they differ before 1970)."""
+    st = entry.stat
+    if entry.is_collection:
+        return int(st[index])
+    return int(st.st_ctime if index == stat.ST_CTIME else st.st_mtime)
+
+
+# Entries of one folder share few distinct seconds: format each once.
+_rfc3339 = functools.lru_cache(maxsize=4096)(lambda secs: str(util.get_rfc3339_time(secs)))
+_rfc1123 = functools.lru_cache(maxsize=4096)(lambda secs: str(util.get_rfc1123_time(secs)))
+
+
 class Renderer:
     """Renders ``DAV:response`` elements for entries of one request (RFC 4918 §14.24).
 
@@ -194,8 +208,6 @@ class Renderer:
         self.environ = environ
         self.config = environ["wsgidav.config"]
         self._activelocks: dict[tuple[str, str], str] = {}
-        self._dates: dict[int, str] = {}
-        self._iso_dates: dict[int, str] = {}
         self.live: dict[str, Callable[[Entry], str | None]] = {
             "{DAV:}lockdiscovery": self.lockdiscovery,
             "{DAV:}supportedlock": lambda entry: SUPPORTEDLOCK,
@@ -273,21 +285,10 @@ class Renderer:
     # --- live properties (values as _DAVResource.get_property_value) -------------
 
     def creationdate(self, entry: Entry) -> str:
-        st = entry.stat
-        # FolderResource reads the stat tuple (floor), DavFileResource int() (toward 0).
-        secs = int(st[stat.ST_CTIME]) if entry.is_collection else int(st.st_ctime)
-        formatted = self._iso_dates.get(secs)
-        if formatted is None:
-            formatted = self._iso_dates[secs] = str(util.get_rfc3339_time(secs))
-        return element("{DAV:}creationdate", formatted)
+        return element("{DAV:}creationdate", _rfc3339(_seconds(entry, stat.ST_CTIME)))
 
     def getlastmodified(self, entry: Entry) -> str:
-        st = entry.stat
-        secs = int(st[stat.ST_MTIME]) if entry.is_collection else int(st.st_mtime)
-        formatted = self._dates.get(secs)
-        if formatted is None:
-            formatted = self._dates[secs] = str(util.get_rfc1123_time(secs))
-        return element("{DAV:}getlastmodified", formatted)
+        return element("{DAV:}getlastmodified", _rfc1123(_seconds(entry, stat.ST_MTIME)))
 
     def getcontenttype(self, entry: Entry) -> str | None:
         if entry.is_collection:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,36 +13,17 @@ from lxml import etree
 from davserver.dav import propfind_fast
 from davserver.locking.model import Depth, LockRequest, Scope
 from tests.integration.lock_helpers import NS, Dav
-from tests.integration.propfind_helpers import (
+from tests.integration.propfind.helpers import (
     BENCH,
     DEAD,
     Probe,
     canonical,
     compare,
     lock,
-    make_dav,
-    make_probe,
     named,
     propfind,
     propfind_body,
 )
-
-
-@pytest.fixture
-def dav(tmp_path: Path) -> Dav:
-    return make_dav(tmp_path)
-
-
-@pytest.fixture
-def probe(monkeypatch: pytest.MonkeyPatch) -> Probe:
-    return make_probe(monkeypatch)
-
-
-@pytest.fixture(autouse=True)
-def _enabled() -> Iterator[None]:
-    yield
-    assert propfind_fast.ENABLED is True  # no test leaves the fast path switched off
-
 
 # --- what the fast path leaves to WsgiDAV -------------------------------------------------
 

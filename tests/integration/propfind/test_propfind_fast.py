@@ -2,13 +2,12 @@
 
 Every request is sent twice, with ``propfind_fast.ENABLED`` off and on, on the
 same tree and with the lock clock frozen; both answers must be equivalent
-(:func:`tests.integration.propfind_helpers.compare`).
+(:func:`tests.integration.propfind.helpers.compare`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +18,7 @@ from lxml import etree
 from davserver.dav import propfind_fast, quota
 from davserver.locking.model import Depth, LockRequest, Scope
 from tests.integration.lock_helpers import NS, Dav
-from tests.integration.propfind_helpers import (
+from tests.integration.propfind.helpers import (
     ALLPROP,
     BENCH,
     BODIES,
@@ -33,31 +32,12 @@ from tests.integration.propfind_helpers import (
     canonical,
     compare,
     lock,
-    make_dav,
-    make_probe,
     named,
     path_of,
     populate,
     propfind,
 )
 from tests.integration.wsgi_client import WsgiClient
-
-
-@pytest.fixture
-def dav(tmp_path: Path) -> Dav:
-    return make_dav(tmp_path)
-
-
-@pytest.fixture
-def probe(monkeypatch: pytest.MonkeyPatch) -> Probe:
-    return make_probe(monkeypatch)
-
-
-@pytest.fixture(autouse=True)
-def _enabled() -> Iterator[None]:
-    yield
-    assert propfind_fast.ENABLED is True  # no test leaves the fast path switched off
-
 
 # --- equivalence --------------------------------------------------------------------------
 
