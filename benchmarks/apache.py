@@ -26,9 +26,9 @@ def module_dir() -> Path | None:
 
 def unavailable() -> str | None:
     if not binary():
-        return "apache2 is not installed"
+        return "apache2 is not installed (Debian: apt-get install apache2)"
     if not module_dir():
-        return "mod_dav_fs.so not found"
+        return "mod_dav_fs.so not found (Debian: apt-get install apache2)"
     return None
 
 
@@ -39,17 +39,25 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def _run_as() -> str:
-    """As root, Apache's children must drop to a user that can write the root."""
+def unprivileged_user() -> str | None:
+    """As root, the server must drop to a user (that can write the root); else None."""
     if os.getuid() != 0:
-        return ""
+        return None
     for name in ("www-data", "apache", "nobody"):
         try:
             pwd.getpwnam(name)
         except KeyError:
             continue
-        return f"User {name}\nGroup #{pwd.getpwnam(name).pw_gid}\n"
-    return ""
+        return name
+    return None
+
+
+def _run_as() -> str:
+    """As root, Apache's children must drop to a user that can write the root."""
+    name = unprivileged_user()
+    if not name:
+        return ""
+    return f"User {name}\nGroup #{pwd.getpwnam(name).pw_gid}\n"
 
 
 def write_config(work: Path, root: Path, host: str, port: int) -> Path:

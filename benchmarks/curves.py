@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-from dav import cycle_factory, lock, lock_many, make_files, mkcol, propfind, put
-from load import Client, LoadSpec, run
+from dav import cycle_factory, lock, lock_many, make_files, mkcol, propfind, put, unlock
+from load import Client, LoadSpec, OpError, run
 from servers import Server
 from workloads import Params, lockcycle, put_small
 
@@ -45,6 +46,7 @@ def propfind_curve(server: Server, p: Params) -> dict[str, Any]:
     try:
         for n in p.curve_entries:
             make_files(server.root, f"cv{n}", n)
+            server.sync()
             path = f"/cv{n}/"
             point = sample(
                 functools.partial(_propfind, client, path), p.curve_samples, 2 * p.duration
@@ -56,7 +58,9 @@ def propfind_curve(server: Server, p: Params) -> dict[str, Any]:
 
 
 def _held_paths(server: Server, count: int) -> list[str]:
-    return make_files(server.root, "held", count, per_dir=1000) if count else []
+    paths = make_files(server.root, "held", count, per_dir=1000) if count else []
+    server.sync()
+    return paths
 
 
 def lockcheck_curve(server: Server, p: Params, cap: int | None) -> dict[str, Any]:
@@ -76,8 +80,12 @@ def lockcheck_curve(server: Server, p: Params, cap: int | None) -> dict[str, Any
             setup = lock_many(server.host, server.port, held[done:n], p.lock_clients)
             done = n
             client.reopen()  # the setup may have outlasted the server's idle timeout
+            # ... and the target's lock (lighttpd grants at most 600 s): take it afresh.
+            with contextlib.suppress(OpError):  # it may have expired already
+                unlock(client, "/lk/target.txt", token)
+            token = lock(client, "/lk/target.txt")
             point = sample(
-                lambda: put(client, "/lk/target.txt", body, token),
+                functools.partial(put, client, "/lk/target.txt", body, token),
                 p.curve_samples,
                 budget=p.duration,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from load import Client, Factory, LoadResult, LoadSpec, Op, OpError, run
@@ -57,6 +58,42 @@ def propfind(client: Client, path: str, depth: str = "1") -> int:
     resp = client.request("PROPFIND", path, PROPFIND_BODY, {**XML, "Depth": depth})
     expect(resp.status, (207,), f"PROPFIND {path}")
     return len(resp.body)
+
+
+@dataclass(frozen=True)
+class LockProbe:
+    """What a server did with LOCK, PUT with If and UNLOCK on a scratch file."""
+
+    problem: str | None  # None: usable for the lock workloads; else what answered what
+    timeout: str = ""  # the Timeout header of the granted lock (asked: LOCK_TIMEOUT)
+
+
+def probe_locks(client: Client, path: str = "/davbench-lockprobe.txt") -> LockProbe:
+    """LOCK, PUT with If and UNLOCK on a scratch file (deleted afterwards).
+
+    The lock workloads are reported as not applicable (rather than run and counted as
+    errors) on a server whose probe has a problem."""
+    resp = client.request("PUT", path, b"probe", {"Content-Type": "application/octet-stream"})
+    if resp.status not in (200, 201, 204):
+        return LockProbe(f"PUT answered {resp.status}")
+    try:
+        headers = {**XML, "Timeout": LOCK_TIMEOUT, "Depth": "0"}
+        resp = client.request("LOCK", path, LOCK_BODY, headers)
+        if resp.status not in (200, 201):
+            return LockProbe(f"LOCK answered {resp.status}")
+        granted = resp.headers.get("timeout", "")
+        token = resp.headers.get("lock-token", "").strip().strip("<>")
+        if not token:
+            return LockProbe(f"LOCK answered {resp.status} without a Lock-Token header", granted)
+        status = client.request("PUT", path, b"probe", {"If": f"(<{token}>)"}).status
+        if status not in (200, 201, 204):
+            return LockProbe(f"PUT with If on the locked file answered {status}", granted)
+        status = client.request("UNLOCK", path, headers={"Lock-Token": f"<{token}>"}).status
+        if status not in (200, 204):
+            return LockProbe(f"UNLOCK answered {status}", granted)
+        return LockProbe(None, granted)
+    finally:
+        client.request("DELETE", path)
 
 
 def mkcol(client: Client, path: str) -> None:

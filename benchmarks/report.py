@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE = "wsgidav"
+SUBJECT = "davserver"
+TARGETS: tuple[tuple[str, str, float], ...] = (
+    ("lockcycle", "rclone", 0.8),
+    ("propfind1", "apache", 0.6),
+    ("get_big", "apache", 0.9),
+)
+"""(workload, peer, minimum davserver/peer ratio) the issue asks to report."""
 
 
 def machine() -> dict[str, Any]:
@@ -37,6 +44,54 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     return {name: r["value"] / ref for name, r in results.items()}
 
 
+def peer_ratios(results: dict[str, Any], unsupported: dict[str, str]) -> dict[str, float | str]:
+    """davserver's value divided by each peer's, or why there is no ratio ("n/a: ...")."""
+    mine = results.get(SUBJECT)
+    if not mine:
+        return {}
+    out: dict[str, float | str] = {}
+    for peer in [*results, *unsupported]:
+        if peer == SUBJECT or peer in out:
+            continue
+        if peer in unsupported:
+            out[peer] = unsupported[peer]
+        elif not results[peer]["value"]:
+            out[peer] = f"n/a: {peer} had no successful ops ({results[peer]['errors']} errors)"
+        else:
+            out[peer] = mine["value"] / results[peer]["value"]
+    return out
+
+
+def had_errors(data: dict[str, Any], workload: str, peer: str) -> bool:
+    results = data["workloads"].get(workload, {})
+    return any(results.get(s, {}).get("errors", 0) for s in (SUBJECT, peer))
+
+
+def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each met, missed, or why it could not be judged in this run."""
+    out: list[dict[str, Any]] = []
+    for workload, peer, minimum in TARGETS:
+        got = data["peer_ratios"].get(workload, {}).get(peer)
+        ratio = got if isinstance(got, float) else None
+        if ratio is not None:
+            status = "met" if ratio >= minimum else "MISSED"
+        elif isinstance(got, str):
+            status = got
+        else:
+            status = f"not run (needs {SUBJECT} and {peer} in --servers, {workload} in --only)"
+        out.append(
+            {
+                "workload": workload,
+                "peer": peer,
+                "minimum": minimum,
+                "ratio": ratio,
+                "status": status,
+                "errors": ratio is not None and had_errors(data, workload, peer),
+            }
+        )
+    return out
+
+
 def fmt(value: float) -> str:
     if value >= 100:
         return f"{value:,.0f}"
@@ -47,17 +102,29 @@ def row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def value_cell(results: dict[str, Any], unsupported: dict[str, str], server: str) -> str:
+    if server in results:
+        return fmt(results[server]["value"])
+    return "n/a" if server in unsupported else "-"
+
+
+def workload_names(data: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys([*data["workloads"], *data.get("unsupported", {})]))
+
+
 def workload_table(data: dict[str, Any], servers: list[str]) -> list[str]:
     head = ["workload", "unit", *servers]
     head += [f"{s}/{REFERENCE}" for s in servers if s != REFERENCE and REFERENCE in servers]
     head += ["errors", "resets", "gen cores", "srv cores"]
     lines = [row(head), row(["---"] * len(head))]
-    for name, results in data["workloads"].items():
+    for name in workload_names(data):
+        results = data["workloads"].get(name, {})
+        unsupported = data.get("unsupported", {}).get(name, {})
         present = [results[s] for s in servers if s in results]
-        if not present:
+        if not present and not unsupported:
             continue
-        cells = [name, present[0]["unit"]]
-        cells += [fmt(results[s]["value"]) if s in results else "-" for s in servers]
+        cells = [name, present[0]["unit"] if present else "-"]
+        cells += [value_cell(results, unsupported, s) for s in servers]
         rel = data["ratios"].get(name, {})
         cells += [
             f"{rel[s]:.2f}" if s in rel else "-"
@@ -69,6 +136,45 @@ def workload_table(data: dict[str, Any], servers: list[str]) -> list[str]:
         cells.append("/".join(f"{results[s]['gen_cores']:.2f}" for s in servers if s in results))
         cells.append("/".join(f"{results[s]['srv_cores']:.2f}" for s in servers if s in results))
         lines.append(row(cells))
+    return lines
+
+
+def peer_table(data: dict[str, Any], servers: list[str]) -> list[str]:
+    """davserver ÷ each peer, same run; "*" where either side had errors."""
+    peers = [s for s in servers if s != SUBJECT]
+    if SUBJECT not in servers or not peers:
+        return []
+    lines = [f"{SUBJECT} / peer (ratio of {SUBJECT}'s ops/s or MiB/s to the peer's, same run)", ""]
+    lines += [row(["workload", *(f"{SUBJECT}/{p}" for p in peers)])]
+    lines.append(row(["---"] * (len(peers) + 1)))
+    starred = False
+    for name in workload_names(data):
+        got = data.get("peer_ratios", {}).get(name, {})
+        if not got:
+            continue
+        cells = [name]
+        for peer in peers:
+            ratio = got.get(peer)
+            if isinstance(ratio, float):
+                star = "*" if had_errors(data, name, peer) else ""
+                starred = starred or bool(star)
+                cells.append(f"{ratio:.2f}{star}")
+            else:
+                cells.append(ratio or "-")
+        lines.append(row(cells))
+    if starred:
+        lines += ["", "* errors on one side (errors column above): the ratio counts successful ops"]
+    return lines
+
+
+def target_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for t in data.get("targets", []):
+        got = t["status"] if t["ratio"] is None else f"{t['ratio']:.2f}, {t['status']}"
+        errors = " (errors on one side: see the table)" if t["errors"] else ""
+        lines.append(
+            f"- target {t['workload']} {SUBJECT}/{t['peer']} >= {t['minimum']:.1f}: {got}{errors}"
+        )
     return lines
 
 
@@ -141,6 +247,7 @@ def render(data: dict[str, Any]) -> str:
             f"generator {gen['gen_cores']:.2f} cores, null server {gen['srv_cores']:.2f} cores"
         )
     out += ["", *workload_table(data, servers), ""]
+    out += [*peer_table(data, servers), "", *target_lines(data), ""]
     curves = data["curves"]
     out += curve_table("PROPFIND Depth 1", "entries", curves.get("propfind", {}), servers)
     out += [""]

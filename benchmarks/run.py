@@ -4,11 +4,16 @@
     python benchmarks/run.py --quick              # CI smoke: tiny sizes, seconds
     python benchmarks/run.py --only put_small,lockcycle --servers davserver,wsgidav
     python benchmarks/run.py --json results.json  # machine-readable results
+    python benchmarks/run.py --davserver-workers 1  # davserver --workers 1 (default: its own)
 
 Servers run one after another (never at the same time: the machine is shared
 with the load generator), each on a fresh temporary root, and are stopped by
-PID at the end, also on Ctrl-C.  Numbers are ops/s (or MiB/s) and the ratio to
-stock WsgiDAV 4.4.0.  See docs/performance.md for how to read them.
+PID at the end, also on Ctrl-C.  Numbers are ops/s (or MiB/s), the ratio to
+stock WsgiDAV 4.4.0, and davserver's ratio to each peer of the same run (Apache
+mod_dav, rclone serve webdav, lighttpd mod_webdav: system packages, skipped
+with a note saying how to install them when absent).  A server that does not
+answer LOCK/UNLOCK gets "n/a" for the lock workloads, not a rate.  See
+docs/performance.md for how to read them.
 """
 
 from __future__ import annotations
@@ -31,12 +36,15 @@ from typing import Any
 import curves
 import report
 import servers
+from dav import LOCK_TIMEOUT, LockProbe, probe_locks
+from load import Client
 from servers import Server
-from workloads import WORKLOADS, Params, measure, put_factory, timed
+from workloads import LOCK_WORKLOADS, WORKLOADS, Params, measure, put_factory, timed
 
 STARTED = time.monotonic()
 SECTIONS = ("calibrate", "propfind_curve", "lockcheck_curve", "memory", "workers")
-ALL_SERVERS = ("davserver", "wsgidav", "apache", "ceiling")
+ALL_SERVERS = ("davserver", "wsgidav", "apache", "rclone", "lighttpd", "ceiling")
+LABELS = {"apache": "apache mod_dav", "rclone": "rclone serve webdav", "lighttpd": "lighttpd"}
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -57,12 +65,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--davserver-args", default="", help="extra davserver serve arguments (quoted string)"
     )
     parser.add_argument(
+        "--davserver-workers",
+        type=int,
+        metavar="N",
+        help="run davserver with --workers N for the workloads, curves and memory test "
+        "(default: davserver's own default); the workers section sets its own N",
+    )
+    parser.add_argument(
         "--davserver-rev",
         metavar="REV",
         help="benchmark davserver as of git revision REV (exported with git archive) "
         "instead of the work tree",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.davserver_workers is not None and args.davserver_workers < 1:
+        parser.error("--davserver-workers must be at least 1")
+    return args
 
 
 def build_params(args: argparse.Namespace) -> Params:
@@ -92,10 +110,12 @@ def chosen_servers(args: argparse.Namespace, notes: list[str]) -> list[str]:
     unknown = set(wanted) - set(ALL_SERVERS)
     if unknown:
         raise SystemExit(f"unknown server: {', '.join(sorted(unknown))}")
-    why = servers.apache_available()
-    if "apache" in wanted and why:
-        notes.append(f"apache mod_dav skipped: {why}")
-        wanted.remove("apache")
+    for name in list(wanted):
+        why = servers.unavailable(name)
+        if why:
+            notes.append(f"{LABELS.get(name, name)} skipped: {why}")
+            progress(f"[{name}] skipped: {why}")
+            wanted.remove(name)
     return wanted
 
 
@@ -109,12 +129,38 @@ def running(start: Callable[[], Server]) -> Iterator[Server]:
         server.stop()
 
 
-def starter(name: str, args: argparse.Namespace, workers: int = 1) -> Callable[[], Server]:
+def starter(
+    name: str, args: argparse.Namespace, workers: int | None = None
+) -> Callable[[], Server]:
+    """How to start ``name``; davserver gets ``workers`` (else ``--davserver-workers``)."""
     if name == "davserver":
         extra = shlex.split(args.davserver_args)
         source = args.davserver_source
-        return lambda: servers.start_davserver(workers, extra, source)
+        count = workers if workers is not None else args.davserver_workers
+        return lambda: servers.start_davserver(count, extra, source)
     return servers.STARTERS[name]
+
+
+def lock_support(server: Server, notes: list[str]) -> str | None:
+    """None when the server answers LOCK/UNLOCK as the lock workloads need, else why not.
+
+    A granted lock timeout other than the one asked for goes into the notes once: locks
+    older than that expire during long setups (the lock-check curve's 100,000 locks)."""
+    client = Client(server.host, server.port)
+    try:
+        probe = probe_locks(client)
+    except Exception as exc:
+        probe = LockProbe(f"lock probe failed: {type(exc).__name__}: {exc}"[:300])
+    finally:
+        client.close()
+    granted = probe.timeout.strip()
+    note = (
+        f"{server.name} grants LOCK Timeout {granted} when asked for {LOCK_TIMEOUT}: "
+        "its locks expire that long after they were taken, also during long lock setups"
+    )
+    if granted and granted.lower() != LOCK_TIMEOUT.lower() and note not in notes:
+        notes.append(note)
+    return probe.problem
 
 
 def progress(text: str) -> None:
@@ -130,7 +176,17 @@ def run_workloads(
         return
     with running(starter(name, args)) as server:
         data["servers"][name] = server.start_line
+        no_locks = lock_support(server, data["notes"])
+        if no_locks:
+            progress(f"[{name}] no usable LOCK: {no_locks}")
         for workload in names:
+            if no_locks and workload in LOCK_WORKLOADS:
+                data["unsupported"].setdefault(workload, {})[name] = f"n/a: {no_locks}"
+                continue
+            if no_locks and workload == "propfind1":
+                data["notes"].append(
+                    f"propfind1 on {name} ran without its locked files: {no_locks}"
+                )
             progress(f"[{name}] {workload} ...")
             result = WORKLOADS[workload](server, params)
             data["workloads"].setdefault(workload, {})[name] = vars(result)
@@ -147,7 +203,10 @@ def run_curves(name: str, todo: list[str], args: argparse.Namespace, data: dict[
         return
     with running(starter(name, args)) as server:
         data["servers"].setdefault(name, server.start_line)
-        if "lockcheck_curve" in todo:
+        no_locks = lock_support(server, data["notes"]) if "lockcheck_curve" in todo else None
+        if no_locks:
+            data["notes"].append(f"lock-check curve for {name}: n/a: {no_locks}")
+        elif "lockcheck_curve" in todo:
             cap = params.stock_lock_cap if name == "wsgidav" else None
             if cap is not None and cap < max(params.curve_locks):
                 data["notes"].append(f"lock-check curve for {name} capped at {cap:,} locks")
@@ -200,6 +259,10 @@ def execute(args: argparse.Namespace, data: dict[str, Any]) -> None:
         guarded(data, "davserver memory/workers", partial(run_davserver_only, todo, args, data))
     for workload, results in data["workloads"].items():
         data["ratios"][workload] = report.ratios(results)
+        data["peer_ratios"][workload] = report.peer_ratios(
+            results, data["unsupported"].get(workload, {})
+        )
+    data["targets"] = report.targets(data)
 
 
 def new_report(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
@@ -213,6 +276,9 @@ def new_report(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "generator": {},
         "workloads": {},
         "ratios": {},
+        "peer_ratios": {},
+        "unsupported": {},
+        "targets": [],
         "curves": {"propfind": {}, "lockcheck": {}},
         "memory": {},
         "workers": {},
@@ -233,6 +299,8 @@ def main(argv: Sequence[str]) -> int:
         args.davserver_source = servers.export_revision(args.davserver_rev)
         commit = servers.resolve_revision(args.davserver_rev)
         data["notes"].append(f"davserver run from git revision {args.davserver_rev} ({commit})")
+    if args.davserver_workers is not None:
+        data["notes"].append(f"davserver run with --workers {args.davserver_workers}")
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         execute(args, data)

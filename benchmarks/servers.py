@@ -1,4 +1,5 @@
-"""Start and stop the servers under test: davserver, stock WsgiDAV 4.4.0, Apache mod_dav.
+"""Start and stop the servers under test: davserver, stock WsgiDAV 4.4.0, Apache mod_dav,
+rclone serve webdav, lighttpd mod_webdav and the ceiling.
 
 Every server gets a fresh temporary root, listens on 127.0.0.1 only, and is
 stopped by PID (SIGTERM, then SIGKILL; worker children too).
@@ -7,6 +8,7 @@ stopped by PID (SIGTERM, then SIGKILL; worker children too).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -17,10 +19,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import apache
+import lighttpd
+import rclone
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -41,6 +46,13 @@ class Server:
     start_line: str = ""
     workdir: Path | None = None
     extra_pids: list[int] = field(default_factory=list)
+    on_sync: Callable[[], None] | None = None
+
+    def sync(self) -> None:
+        """Call after writing files into ``root`` directly (setup): a server that caches
+        directory listings (rclone's VFS) is told to re-read them; others need nothing."""
+        if self.on_sync:
+            self.on_sync()
 
     @property
     def host(self) -> str:
@@ -114,16 +126,22 @@ def fresh_root(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"davbench-{name}-"))
 
 
-def _launch(name: str, cmd: list[str], root: Path, log: Path, cwd: Path = REPO) -> Server:
+def _spawn(
+    cmd: list[str], log: Path, cwd: Path = REPO, stdout: int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as err:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=err,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us; we stop the server by PID
             cwd=cwd,
         )
+
+
+def _launch(name: str, cmd: list[str], root: Path, log: Path, cwd: Path = REPO) -> Server:
+    proc = _spawn(cmd, log, cwd)
     server = Server(name, proc, root)
     line = _first_line(proc, 60.0)
     match = URL_LINE.search(line)
@@ -154,9 +172,33 @@ def _first_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
     return box[0] if box else ""
 
 
+def _launch_logged(
+    name: str, cmd: list[str], root: Path, log: Path, patterns: Sequence[re.Pattern[str]]
+) -> tuple[Server, list[re.Match[str]]]:
+    """Start a server that announces its URL(s) in its log (stderr), not on stdout;
+    returns it once every pattern has matched a log line and its port answers."""
+    proc = _spawn(cmd, log, stdout=subprocess.DEVNULL)
+    server = Server(name, proc, root)
+    found: list[re.Match[str] | None] = [None] * len(patterns)
+    deadline = time.monotonic() + 60.0
+    while not all(found) and time.monotonic() < deadline and proc.poll() is None:
+        text = _tail(log, 100_000)
+        found = [p.search(text) for p in patterns]
+        time.sleep(0.05)
+    matches = [m for m in found if m]
+    if len(matches) < len(patterns):
+        server.stop()
+        raise RuntimeError(f"{name} did not start\n{_tail(log)}")
+    server.port = int(matches[0].group(2))
+    line = next(x for x in _tail(log, 100_000).splitlines() if matches[0].group(1) in x)
+    server.start_line = line.strip()
+    wait_ready(server, log)
+    return server, matches
+
+
 def wait_ready(server: Server, log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.proc.poll() is None:
         with contextlib.suppress(OSError), socket.create_connection((HOST, server.port), 1):
             return
         time.sleep(0.05)
@@ -164,9 +206,9 @@ def wait_ready(server: Server, log: Path, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{server.name} did not answer on port {server.port}\n{_tail(log)}")
 
 
-def _tail(log: Path) -> str:
+def _tail(log: Path, size: int = 3000) -> str:
     with contextlib.suppress(OSError):
-        return log.read_text(errors="replace")[-3000:]
+        return log.read_text(errors="replace")[-size:]
     return ""
 
 
@@ -190,13 +232,14 @@ def resolve_revision(rev: str) -> str:
 
 
 def start_davserver(
-    workers: int = 1, extra: list[str] | None = None, source: Path = REPO
+    workers: int | None = None, extra: list[str] | None = None, source: Path = REPO
 ) -> Server:
-    """``python -m davserver serve`` run from ``source`` (the work tree, or an exported rev)."""
+    """``python -m davserver serve`` run from ``source`` (the work tree, or an exported rev);
+    ``workers`` None: davserver's own default, else ``--workers N``."""
     root = fresh_root("davserver")
     cmd = [sys.executable, "-m", "davserver", "serve", str(root), "--port", "0"]
     cmd += ["--host", HOST, "--log-level", "error"]
-    if workers > 1:
+    if workers is not None:
         cmd += ["--workers", str(workers)]
     cmd += list(extra or [])
     return _launch("davserver", cmd, root, log_path("davserver"), cwd=source)
@@ -234,6 +277,37 @@ def start_apache() -> Server:
     return server
 
 
+def start_rclone() -> Server:
+    """``rclone serve webdav`` on port 0; its remote control (port 0) refreshes the VFS."""
+    version = rclone.version()
+    root = fresh_root("rclone")
+    work = Path(tempfile.mkdtemp(prefix="davbench-rclone-conf-"))
+    (work / "rclone.conf").touch()
+    control = rclone.new_control()
+    cmd = rclone.command(root, work, HOST, control)
+    patterns = (rclone.WEBDAV_LINE, rclone.RC_LINE)
+    server, (_, rc) = _launch_logged("rclone", cmd, root, work / "launch.log", patterns)
+    server.workdir = work
+    control = replace(control, url=rc.group(1))
+    server.on_sync = functools.partial(rclone.refresh, control)
+    server.start_line = f"{version}: {server.start_line.split(': ', 1)[-1]}"
+    return server
+
+
+def start_lighttpd() -> Server:
+    """lighttpd -D with mod_webdav (SQLite locks/properties in the work dir)."""
+    root = fresh_root("lighttpd")
+    work = Path(tempfile.mkdtemp(prefix="davbench-lighttpd-conf-"))
+    port = apache.free_port(HOST)  # lighttpd cannot announce a port-0 choice
+    conf = lighttpd.write_config(work, root, HOST, port)
+    line = f"{lighttpd.version()} mod_webdav serving http://{HOST}:{port}/"
+    # exec: the process we started (and stop by PID) is lighttpd itself.
+    wrapper = ["sh", "-c", f'echo "{line}"; exec "$@"', "sh", *lighttpd.command(conf)]
+    server = _launch("lighttpd", wrapper, root, work / "launch.log")
+    server.workdir = work
+    return server
+
+
 def start_null() -> Server:
     """The do-nothing server used to calibrate the load generator."""
     root = fresh_root("null")
@@ -248,14 +322,25 @@ def start_ceiling() -> Server:
     return _launch("ceiling", cmd, root, log_path("ceiling"))
 
 
-def apache_available() -> str | None:
-    """None when Apache can run here, else why not."""
-    return apache.unavailable()
+UNAVAILABLE: dict[str, Callable[[], str | None]] = {
+    "apache": apache.unavailable,
+    "rclone": rclone.unavailable,
+    "lighttpd": lighttpd.unavailable,
+}
+"""Optional peers (system packages the benchmark never installs): why each cannot run."""
 
 
-STARTERS = {
+def unavailable(name: str) -> str | None:
+    """None when server ``name`` can run here, else why not (with how to install it)."""
+    check = UNAVAILABLE.get(name)
+    return check() if check else None
+
+
+STARTERS: dict[str, Callable[[], Server]] = {
     "davserver": start_davserver,
     "wsgidav": start_wsgidav,
     "apache": start_apache,
+    "rclone": start_rclone,
+    "lighttpd": start_lighttpd,
     "ceiling": start_ceiling,
 }

@@ -157,6 +157,7 @@ def locked_put(server: Server, p: Params) -> Measurement:
 def propfind1(server: Server, p: Params) -> Measurement:
     """PROPFIND Depth 1 on a folder of 200 files, 50 of them locked."""
     paths = make_files(server.root, "pf", p.propfind_files)
+    server.sync()
     lock_many(server.host, server.port, paths[: p.propfind_locked], p.lock_clients)
 
     def factory(client: Client, index: int) -> Op:
@@ -174,6 +175,7 @@ def get_big(server: Server, p: Params) -> Measurement:
     with (server.root / "big.bin").open("wb") as out:
         for _ in range(p.get_big_mib):
             out.write(os.urandom(MIB))
+    server.sync()
 
     def factory(client: Client, index: int) -> Op:
         def op(i: int) -> None:
@@ -199,6 +201,7 @@ def manylocks(server: Server, p: Params) -> Measurement:
         setup(server, functools.partial(_mkcol_in, folder))
     none = measure(server, timed(p), put_factory("/mn0"))
     paths = make_files(server.root, "many", p.manylocks, per_dir=1000)
+    server.sync()
     locked = lock_many(server.host, server.port, paths, p.lock_clients)
     held = measure(server, timed(p), put_factory("/mn1"))
     held.errors += locked.errors + none.errors
@@ -221,3 +224,5 @@ WORKLOADS: dict[str, Callable[[Server, Params], Measurement]] = {
     "lockstorm": lockstorm,
     "manylocks": manylocks,  # last: it leaves 20,000 locks behind
 }
+LOCK_WORKLOADS = frozenset({"lockcycle", "locked_put", "lockstorm", "manylocks"})
+"""Workloads that cannot run without LOCK/UNLOCK: not applicable on a server without them."""

@@ -1,8 +1,10 @@
-"""Build the WSGI application: WsgiDAV configured for davserver, with our pieces.
+"""Build the WSGI application: WsgiDAV as the framework, our method layer inside it.
 
-``build_app`` returns the WSGI callable the server runs.  It creates WsgiDAV's
-app, then installs our lock manager (WsgiDAV always builds its own; DESIGN.md
-"Seams") and wraps everything in the path guard.
+WsgiDAV contributes its WSGI application (path decoding, share routing) and its
+HTTP authenticator with our domain controller; the last middleware is our
+:class:`~davserver.dav.dispatch.Dispatcher`, which parses each request once and
+runs davserver's handler for its method.  Outermost sits the path guard, which
+sees the raw request path before anything normalises it.
 """
 
 from __future__ import annotations
@@ -14,19 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davserver.config import Config
 from davserver.dav.auth import HtpasswdDomainController
-from davserver.dav.dir_browser import DirBrowser
-from davserver.dav.fs_provider import DavFilesystemProvider
+from davserver.dav.dispatch import Dispatcher, ShareProvider
 from davserver.dav.guard import PathGuard
-from davserver.dav.lock_adapter import WsgiDavLockAdapter
-from davserver.dav.property_adapter import StorePropertyManager
+from davserver.dav.methods.base import Dav
 from davserver.dav.request_log import RequestLog
-from davserver.dav.resolver import Resolver
+from davserver.dav.share import Share
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
@@ -39,7 +38,7 @@ class Application:
     """The WSGI callable plus what the server needs to close on shutdown."""
 
     wsgi: Any
-    dav: WsgiDAVApp
+    dav: Dav
     stores: Stores
     manager: LockManager
 
@@ -60,17 +59,15 @@ def hidden_segment(root: Path, state_dir: Path) -> str | None:
     return relative.parts[0] if relative.parts else None
 
 
-def wsgidav_config(config: Config, provider: DavFilesystemProvider) -> dict[str, Any]:
-    verbose = {"debug": 5, "info": 3, "warning": 2, "error": 1}[config.log_level]
+def wsgidav_config(config: Config, dispatcher: Dispatcher) -> dict[str, Any]:
     return {
-        "provider_mapping": {"/": provider},
-        "verbose": verbose,
+        "provider_mapping": {"/": ShareProvider(config.readonly)},
+        # WsgiDAV's own request log line is built for every request at INFO;
+        # davserver logs requests itself.
+        "verbose": 1 if config.log_level != "debug" else 5,
         "logging": {"enable": False},
         "suppress_version_info": True,
-        "add_header_MS_Author_Via": True,
-        # The directory browser answers GET/HEAD on collections (an HTML listing);
-        # clients such as webdavclient3 check a folder exists with HEAD.
-        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, DirBrowser, Resolver],
+        "middleware_stack": [HTTPAuthenticator, dispatcher],
         "http_authenticator": {
             "domain_controller": HtpasswdDomainController,
             "accept_basic": True,
@@ -79,19 +76,10 @@ def wsgidav_config(config: Config, provider: DavFilesystemProvider) -> dict[str,
             "trusted_auth_header": None,
         },
         "davserver_auth": {"htpasswd": config.htpasswd},
-        "hotfixes": {"re_encode_path_info": True, "emulate_win32_lastmod": True},
-        # Ours are installed after construction (install_managers).
+        "hotfixes": {"re_encode_path_info": True},
         "property_manager": None,
         "lock_storage": None,
-        "dir_browser": {
-            "enable": True,
-            "ignore": [".DS_Store", "._*", "Thumbs.db"],
-            "response_trailer": "davserver",
-            "davmount": False,
-            "ms_sharepoint_support": False,
-            "libre_office_support": False,
-        },
-        "block_size": 1024 * 1024,
+        "dir_browser": {"enable": False},
     }
 
 
@@ -105,21 +93,6 @@ def lock_manager(config: Config, stores: Stores) -> LockManager:
     return LockManager(stores.locks, time.time, policy)
 
 
-def install_managers(dav: WsgiDAVApp, manager: LockManager, stores: Stores) -> None:
-    """WsgiDAV always builds its own managers; replace them on the app and on every
-    provider (DESIGN.md, "Seams")."""
-    adapter = WsgiDavLockAdapter(manager)
-    properties = StorePropertyManager(stores.props)
-    dav.lock_manager = adapter
-    dav.prop_manager = properties
-    for provider in dav.provider_map.values():
-        provider.set_lock_manager(adapter)
-        provider.set_prop_manager(properties)
-    # Lock roots live in the share at "/" (the directory browser adds a provider
-    # for its own assets).
-    adapter.provider = dav.provider_map["/"]
-
-
 def build_app(config: Config, stores: Stores | None = None) -> Application:
     """The WSGI application for ``config``; opens the configured stores unless given."""
     root = config.root_path
@@ -127,10 +100,11 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     if stores is None:
         stores = open_stores(config.lock_store, state_dir=state_dir)
     manager = lock_manager(config, stores)
-    provider = DavFilesystemProvider(str(root), readonly=config.readonly, state_dir=state_dir)
-    dav = WsgiDAVApp(wsgidav_config(config, provider))
-    install_managers(dav, manager, stores)
-    wsgi: Any = PathGuard(dav, hidden_segment(root, state_dir))
+    share = Share(root, state_dir=state_dir, readonly=config.readonly)
+    dav = Dav(share=share, locks=manager, props=stores.props)
+    dispatcher = Dispatcher(dav)
+    wsgidav = WsgiDAVApp(wsgidav_config(config, dispatcher))
+    wsgi: Any = PathGuard(wsgidav, hidden_segment(root, state_dir))
     log_file = os.environ.get("DAVSERVER_REQUEST_LOG")
     if log_file:
         wsgi = RequestLog(wsgi, log_file)

@@ -8,6 +8,7 @@ and ``serve`` report the very same :class:`~davserver.errors.ConfigError`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,13 @@ def _positive(value: int) -> str | None:
 
 def _workers(value: int) -> str | None:
     return None if 1 <= value <= 64 else "must be between 1 and 64"
+
+
+def _between(low: int, high: int) -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if low <= value <= high else f"must be between {low} and {high}"
+
+    return check
 
 
 def _log_level(value: str) -> str | None:
@@ -84,7 +92,15 @@ SCHEMA: tuple[Option, ...] = (
         _store_url,
         nullable=True,
     ),
-    Option("workers", int, 1, "worker processes sharing the port (SO_REUSEPORT)", _workers),
+    Option(
+        "workers",
+        int,
+        None,
+        "worker processes sharing the port (SO_REUSEPORT); default: one per CPU core "
+        "(one with lock_store memory://)",
+        _workers,
+        nullable=True,
+    ),
     Option(
         "lock_timeout_default",
         int,
@@ -98,6 +114,71 @@ SCHEMA: tuple[Option, ...] = (
         bool,
         False,
         "grant Timeout: Infinite (otherwise lock_timeout_max is granted)",
+    ),
+    # The HTTP layer (davserver/http): limits enforced while reading, timeouts.
+    Option(
+        "max_request_line",
+        int,
+        8192,
+        "longest request line in bytes (method, URL, version); longer: 414",
+        _between(256, 1 << 20),
+    ),
+    Option(
+        "max_header_bytes",
+        int,
+        65536,
+        "largest header section in bytes; larger: 431",
+        _between(1024, 1 << 24),
+    ),
+    Option("max_header_count", int, 100, "most header fields; more: 431", _between(8, 10000)),
+    Option(
+        "max_if_header_bytes",
+        int,
+        16384,
+        "largest If header (lock tokens, ETags) in bytes; larger: 431",
+        _between(256, 1 << 24),
+    ),
+    Option(
+        "max_upload_bytes",
+        int,
+        0,
+        "largest request body in bytes (0: unlimited); larger: 413",
+        _between(0, 1 << 62),
+    ),
+    Option(
+        "header_timeout",
+        int,
+        10,
+        "seconds a client has to send a request line and headers; then 408",
+        _positive,
+    ),
+    Option(
+        "body_timeout",
+        int,
+        30,
+        "seconds a request body (or a client reading our answer) may stall; then 408",
+        _positive,
+    ),
+    Option(
+        "keepalive_timeout",
+        int,
+        30,
+        "seconds an idle kept-alive connection stays open",
+        _positive,
+    ),
+    Option(
+        "max_connections_per_address",
+        int,
+        64,
+        "open connections per client address and worker process (0: unlimited); more: 503",
+        _between(0, 1 << 20),
+    ),
+    Option(
+        "max_threads",
+        int,
+        256,
+        "most worker threads per process (16 at rest, more while uploads are slow)",
+        _between(16, 4096),
     ),
 )
 
@@ -116,15 +197,35 @@ class Config:
     log_level: str = "info"
     state_dir: str | None = None
     lock_store: str | None = None
-    workers: int = 1
+    workers: int | None = None
     lock_timeout_default: int = 3600
     lock_timeout_max: int = 86400
     lock_allow_infinite: bool = False
+    max_request_line: int = 8192
+    max_header_bytes: int = 65536
+    max_header_count: int = 100
+    max_if_header_bytes: int = 16384
+    max_upload_bytes: int = 0
+    header_timeout: int = 10
+    body_timeout: int = 30
+    keepalive_timeout: int = 30
+    max_connections_per_address: int = 64
+    max_threads: int = 256
     source: str | None = None
 
     @property
     def root_path(self) -> Path:
         return Path(self.root).expanduser().resolve()
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, or one per CPU core (like nginx's ``worker_processes auto``);
+        a memory:// store lives in one process, so it gets one worker by default."""
+        if self.workers is not None:
+            return self.workers
+        if (self.lock_store or "").startswith("memory://"):
+            return 1
+        return max(1, min(64, len(os.sched_getaffinity(0))))
 
     @property
     def state_path(self) -> Path:
@@ -201,7 +302,7 @@ def _check_consistency(config: Config) -> None:
             source=source,
             key="lock_timeout_default",
         )
-    if config.workers > 1 and (config.lock_store or "").startswith("memory://"):
+    if config.worker_count > 1 and (config.lock_store or "").startswith("memory://"):
         raise ConfigError(
             "memory:// keeps locks inside one process; with several workers use "
             "sqlite:///PATH or redis://",

@@ -9,16 +9,26 @@ happens in exactly one place (``davserver.dav.errors``)::
     ├── RequestError                the client sent something we cannot accept -> 400
     │   ├── IfHeaderError           malformed If header (RFC 4918 §10.4)
     │   ├── TimeoutHeaderError      malformed Timeout header (§10.7)
-    │   └── LockTokenHeaderError    malformed Lock-Token header (§10.5)
-    ├── PreconditionFailed          the If header evaluated to false -> 412
+    │   ├── LockTokenHeaderError    malformed Lock-Token header (§10.5)
+    │   └── BodyTooLarge            a request body beyond its limit -> 413
+    ├── ResourceError               the target cannot take this method
+    │   ├── NotFound                no such resource -> 404
+    │   ├── Forbidden               never allowed here (symlink, state dir, read-only) -> 403
+    │   ├── MethodNotAllowed        not for this kind of resource -> 405 + Allow
+    │   ├── Conflict                missing parent, wrong resource type -> 409
+    │   ├── UnsupportedMediaType    a body the method does not understand -> 415
+    │   ├── RangeNotSatisfiable     no requested byte range exists -> 416
+    │   └── OtherServer             Destination names another server -> 502
+    ├── PreconditionFailed          If, If-Match & co. evaluated to false -> 412
     ├── LockError                   a lock rule refused the request
     │   ├── LockConflict            LOCK conflicts with held locks -> 423 no-conflicting-lock
     │   ├── LockTokenMissing        write without the covering locks' tokens -> 423
     │   │                           lock-token-submitted
-    │   ├── LockNotFound            token unknown/expired/not covering -> 409 (UNLOCK),
-    │   │                           412 (refresh)
+    │   ├── LockNotFound            token unknown/expired/not covering -> 409 (UNLOCK)
+    │   │   └── RefreshNotFound     the same for a lock refresh -> 412
     │   └── LockPrincipalMismatch   the lock belongs to another principal -> 403
-    └── StoreError                  the lock/property store failed
+    ├── InsufficientStorage         disk or quota full -> 507
+    └── StoreError                  the lock/property store failed -> 500
         └── StoreUnavailable        the store cannot be reached now -> 503 + Retry-After
 """
 
@@ -71,8 +81,64 @@ class LockTokenHeaderError(RequestError):
     """The Lock-Token header is missing or not a Coded-URL (RFC 4918 §10.5)."""
 
 
+class BodyTooLarge(RequestError):
+    """A request body beyond the configured limit (413 Content Too Large)."""
+
+
+class ResourceError(DavServerError):
+    """The target (or destination) cannot take this method; ``condition`` is the
+    RFC 4918 §16 precondition element to name in the answer, if any."""
+
+    condition: str | None = None
+
+    def __init__(self, message: str, *, condition: str | None = None):
+        super().__init__(message)
+        if condition is not None:
+            self.condition = condition
+
+
+class NotFound(ResourceError):
+    """No resource at the request-URI (404)."""
+
+
+class Forbidden(ResourceError):
+    """Never allowed here, whoever asks: symlinks, the state directory, a
+    read-only share (403)."""
+
+
+class MethodNotAllowed(ResourceError):
+    """The method does not apply to this resource (405); ``allow`` lists those that do
+    (RFC 9110 §15.5.6 requires the Allow header)."""
+
+    def __init__(self, message: str, allow: Sequence[str]):
+        super().__init__(message)
+        self.allow = tuple(allow)
+
+
+class Conflict(ResourceError):
+    """The resource's state does not allow it: a missing parent collection (409)."""
+
+
+class UnsupportedMediaType(ResourceError):
+    """A request body the method does not define (MKCOL with a body, §9.3.1) (415)."""
+
+
+class RangeNotSatisfiable(ResourceError):
+    """None of the requested byte ranges exists (RFC 9110 §15.5.17) (416);
+    ``size`` goes into ``Content-Range: bytes */size``."""
+
+    def __init__(self, size: int):
+        super().__init__(f"no requested range lies within the {size} bytes of the resource")
+        self.size = size
+
+
+class OtherServer(ResourceError):
+    """The Destination names another server (RFC 4918 §9.8.5, 502 Bad Gateway)."""
+
+
 class PreconditionFailed(DavServerError):
-    """The If header evaluated to false (RFC 4918 §10.4): 412 Precondition Failed."""
+    """The If header (RFC 4918 §10.4) or an HTTP conditional (RFC 9110 §13)
+    evaluated to false: 412 Precondition Failed."""
 
 
 class LockError(DavServerError):
@@ -113,6 +179,11 @@ class LockNotFound(LockError):
         super().__init__(f"no active lock {token} covers {path}")
 
 
+class RefreshNotFound(LockNotFound):
+    """A refresh named no lock of the request-URI: 412 (§9.10.2 refresh is
+    conditional on the If header)."""
+
+
 class LockPrincipalMismatch(LockError):
     """The lock exists but belongs to another principal."""
 
@@ -120,6 +191,10 @@ class LockPrincipalMismatch(LockError):
         self.lock = lock
         self.principal = principal
         super().__init__(f"lock {lock.token} belongs to another user")
+
+
+class InsufficientStorage(DavServerError):
+    """The file system is full or over quota (RFC 4918 §11.5): 507; nothing was changed."""
 
 
 class StoreError(DavServerError):

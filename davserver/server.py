@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -16,14 +17,16 @@ from types import FrameType
 from davserver.app import Application, build_app
 from davserver.config import Config
 from davserver.dav.auth import read_htpasswd
-from davserver.dav.fs_provider import cleanup_temp_files
+from davserver.dav.share import Share
+from davserver.dav.trees import cleanup_temp_files
 from davserver.errors import StartupError
-from davserver.http import DavWSGIServer
+from davserver.http import DavWSGIServer, HttpLimits
 from davserver.janitor import Janitor
 
 log = logging.getLogger("davserver")
 
 THREADS_PER_WORKER = 16
+LISTEN_BACKLOG = 1024
 
 
 def prepare_root(config: Config) -> None:
@@ -40,7 +43,8 @@ def prepare_root(config: Config) -> None:
     if config.htpasswd:
         read_htpasswd(Path(config.htpasswd))
     # Uploads cut off by a crash leave their temporary files behind (it logs them).
-    cleanup_temp_files(root, state_dir=state_dir)
+    share = Share(root, state_dir=state_dir)
+    cleanup_temp_files(share.root, skip=share.is_hidden_fs)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -75,7 +79,7 @@ def _listening(host: str, port: int) -> bool:
 def start_line(config: Config, app: Application, port: int) -> str:
     host = f"[{config.host}]" if ":" in config.host else config.host
     auth = f"htpasswd {config.htpasswd}" if config.htpasswd else "anonymous (no authentication)"
-    workers = f" workers={config.workers}" if config.workers > 1 else ""
+    workers = f" workers={config.worker_count}" if config.worker_count > 1 else ""
     return (
         f"davserver serving http://{host}:{port}/ root={config.root_path} "
         f"lock_store={app.store_description} config={config.source or '(defaults)'} "
@@ -83,18 +87,44 @@ def start_line(config: Config, app: Application, port: int) -> str:
     )
 
 
+def http_limits(config: Config) -> HttpLimits:
+    return HttpLimits(
+        max_request_line=config.max_request_line,
+        max_header_bytes=config.max_header_bytes,
+        max_header_count=config.max_header_count,
+        max_if_header_bytes=config.max_if_header_bytes,
+        max_upload_bytes=config.max_upload_bytes,
+        header_timeout=float(config.header_timeout),
+        body_timeout=float(config.body_timeout),
+        keepalive_timeout=float(config.keepalive_timeout),
+        max_connections_per_address=config.max_connections_per_address,
+        max_threads=config.max_threads,
+    )
+
+
 def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
+    raise_file_limit()
     server = DavWSGIServer(
         (config.host, port),
         app.wsgi,
         numthreads=THREADS_PER_WORKER,
         server_name="davserver",
-        request_queue_size=64,
-        timeout=30,
+        # Connections wait in the selector, not in the kernel's accept queue: a
+        # short backlog only makes a burst of clients retry their SYN (1 s).
+        request_queue_size=LISTEN_BACKLOG,
         shutdown_timeout=10,
         reuse_port=True,
+        limits=http_limits(config),
     )
     return server
+
+
+def raise_file_limit() -> None:
+    """Every waiting connection is a file descriptor: use the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def run_one(config: Config, app: Application, port: int) -> None:
@@ -132,7 +162,7 @@ def serve(config: Config) -> int:
     port = reservation.getsockname()[1]
     app = build_app(config)
     print(start_line(config, app, port), flush=True)
-    if config.workers == 1:
+    if config.worker_count == 1:
         try:
             run_one(config, app, port)
         finally:
@@ -145,7 +175,7 @@ def serve(config: Config) -> int:
 def run_workers(config: Config, port: int, reservation: socket.socket) -> int:
     """Fork ``workers`` processes, each a full server on the shared port."""
     children: list[int] = []
-    for _ in range(config.workers):
+    for _ in range(config.worker_count):
         pid = os.fork()
         if pid == 0:  # child: its own app (stores must not cross a fork)
             code = 0

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from davserver.dav.trees import remove_tree
 from tests.support.server import ServerProcess
 
 
@@ -32,3 +34,30 @@ def htpasswd_file(tmp_path: Path) -> Path:
     path = tmp_path / "htpasswd"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+DeepTree = Callable[[Path, int], Path]
+
+
+@pytest.fixture
+def deep_tree() -> Iterator[DeepTree]:
+    """``deep_tree(top, levels)`` makes ``top/d/d/.../d`` and returns the deepest folder.
+
+    Built and removed without recursion: pathlib's ``mkdir(parents=True)`` and
+    pytest's own temporary-directory cleanup (``shutil.rmtree``) both recurse and
+    fail at about a thousand levels.
+    """
+    made: list[Path] = []
+
+    def make(top: Path, levels: int) -> Path:
+        path = str(top)
+        os.mkdir(path)
+        made.append(top)
+        for _ in range(levels):
+            path = os.path.join(path, "d")
+            os.mkdir(path)
+        return Path(path)
+
+    yield make
+    for top in made:
+        remove_tree(str(top))

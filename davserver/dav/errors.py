@@ -1,116 +1,160 @@
 """The one place where davserver's errors become HTTP answers.
 
-Lock refusals carry, besides the RFC 4918 precondition (§16), who holds the
-blocking lock and until when: elements in our own namespace inside
-``DAV:error`` (clients that do not know them ignore them), a ``Retry-After``
-header, and the same facts as RFC 9457 problem details for clients that ask
-for JSON.  A 423 never carries the blocking lock's token.
+:data:`RULES` maps each exception class to a status and, where RFC 4918 §16
+defines one, the precondition element; the most specific class comes first.
+Every refusal — 4xx or 5xx, from any method — is rendered here, in the form
+the client prefers (real ``Accept`` negotiation with q-values):
+
+* ``DAV:error`` XML for WebDAV clients (the default, also for ``*/*``);
+* RFC 9457 problem details for ``application/problem+json`` or ``application/json``;
+* an HTML page for browsers.
+
+Lock refusals also say who holds the blocking lock and until when: elements in
+our own namespace inside ``DAV:error`` (clients that do not know them ignore
+them), a ``Retry-After`` header, and the same facts in JSON and HTML.  A 423
+never carries the blocking lock's token.
 """
 
 from __future__ import annotations
 
 import datetime
-import html
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+import mimeparse
 from lxml import etree
 
+from davserver.dav import pages
 from davserver.dav.lock_xml import DAV, owner_text, q
-from davserver.dav.xml_body import BodyTooLarge
+from davserver.dav.response import Response
 from davserver.errors import (
+    BodyTooLarge,
+    Conflict,
     DavServerError,
+    Forbidden,
+    InsufficientStorage,
     LockConflict,
     LockNotFound,
     LockPrincipalMismatch,
     LockTokenMissing,
+    MethodNotAllowed,
+    NotFound,
+    OtherServer,
     PreconditionFailed,
+    RangeNotSatisfiable,
+    RefreshNotFound,
     RequestError,
+    ResourceError,
+    StoreError,
     StoreUnavailable,
+    UnsupportedMediaType,
 )
 from davserver.locking.model import Lock
 
+log = logging.getLogger(__name__)
+
 NS = "urn:x-davserver:lock-info"
 NSMAP = {"D": DAV, "ds": NS}
-NO_STORE = ("Cache-Control", "no-store")
 PROBLEM_BASE = "urn:x-davserver:problem:"
-
-REASONS = {
-    207: "Multi-Status",
-    400: "Bad Request",
-    403: "Forbidden",
-    409: "Conflict",
-    412: "Precondition Failed",
-    413: "Content Too Large",
-    423: "Locked",
-    424: "Failed Dependency",
-    503: "Service Unavailable",
-}
+XML_TYPE = 'application/xml; charset="utf-8"'
 
 
 @dataclass(frozen=True)
-class Response:
+class Rule:
+    exception: type[DavServerError]
     status: int
-    headers: list[tuple[str, str]]
-    body: bytes
+    condition: str | None = None  # RFC 4918 §16 precondition element (DAV: namespace)
 
-    @property
-    def status_line(self) -> str:
-        return f"{self.status} {REASONS.get(self.status, '')}".strip()
+
+# Most specific first: the first rule whose class matches decides.
+RULES: Final[tuple[Rule, ...]] = (
+    Rule(RefreshNotFound, 412, "lock-token-matches-request-uri"),
+    Rule(LockNotFound, 409, "lock-token-matches-request-uri"),
+    Rule(LockTokenMissing, 423, "lock-token-submitted"),
+    Rule(LockConflict, 423, "no-conflicting-lock"),
+    Rule(LockPrincipalMismatch, 403),
+    Rule(BodyTooLarge, 413),
+    Rule(RequestError, 400),
+    Rule(NotFound, 404),
+    Rule(Forbidden, 403),
+    Rule(MethodNotAllowed, 405),
+    Rule(Conflict, 409),
+    Rule(UnsupportedMediaType, 415),
+    Rule(RangeNotSatisfiable, 416),
+    Rule(OtherServer, 502),
+    Rule(PreconditionFailed, 412),
+    Rule(InsufficientStorage, 507),
+    Rule(StoreUnavailable, 503),
+    Rule(StoreError, 500),
+    Rule(DavServerError, 500),
+)
+
+# Ties go to the last entry (mimeparse): XML for "*/*" and for clients that say nothing.
+OFFERED: Final = ("text/html", "application/json", "application/problem+json", "text/xml", XML_TYPE)
 
 
 @dataclass(frozen=True)
 class ErrorContext:
     """What rendering needs to know about the request."""
 
-    href_of: Callable[[Lock], str]  # absolute path of a lock root, mount prefix included
+    href_of: Callable[[Lock], str]  # absolute href of a lock root, mount prefix included
     request_href: str
     now: float
     accept: str = ""
-    is_refresh: bool = False
+    home_href: str = "/"
 
 
 @dataclass(frozen=True)
 class Problem:
     status: int
-    title: str
     detail: str
-    condition: str | None = None  # DAV precondition element name (§16)
+    condition: str | None = None
     locks: Sequence[Lock] = ()
     headers: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def title(self) -> str:
+        return Response.reason(self.status)
 
-def classify(exc: DavServerError, ctx: ErrorContext) -> Problem:
-    """Map an exception to status, precondition and message (RFC 4918 §16)."""
-    if isinstance(exc, LockTokenMissing):
-        return Problem(423, "Locked", str(exc), "lock-token-submitted", exc.locks)
-    if isinstance(exc, LockConflict):
-        return Problem(423, "Locked", str(exc), "no-conflicting-lock", exc.locks)
-    if isinstance(exc, LockNotFound):
-        status = 412 if ctx.is_refresh else 409
-        return Problem(status, REASONS[status], str(exc), "lock-token-matches-request-uri")
-    if isinstance(exc, PreconditionFailed):
-        return Problem(412, REASONS[412], str(exc))
-    if isinstance(exc, LockPrincipalMismatch):
-        return Problem(403, "Forbidden", "the lock belongs to another user")
-    if isinstance(exc, BodyTooLarge):
-        return Problem(413, REASONS[413], str(exc))
-    if isinstance(exc, RequestError):
-        return Problem(400, "Bad Request", str(exc))
+
+def rule_for(exc: DavServerError) -> Rule:
+    return next(rule for rule in RULES if isinstance(exc, rule.exception))
+
+
+def _headers_of(exc: DavServerError) -> tuple[tuple[str, str], ...]:
+    """Headers a refusal must carry (RFC 9110 §15.5.6 Allow, §14.4 Content-Range)."""
+    if isinstance(exc, MethodNotAllowed):
+        return (("Allow", ", ".join(exc.allow)),)
+    if isinstance(exc, RangeNotSatisfiable):
+        return (("Content-Range", f"bytes */{exc.size}"),)
     if isinstance(exc, StoreUnavailable):
-        retry = (("Retry-After", str(exc.retry_after)),)
-        return Problem(503, REASONS[503], f"lock store unavailable: {exc}", headers=retry)
-    return Problem(500, "Internal Server Error", "unexpected error")
+        return (("Retry-After", str(exc.retry_after)),)
+    return ()
 
 
-def retry_after(locks: Sequence[Lock], now: float) -> str | None:
+def classify(exc: DavServerError) -> Problem:
+    """Status, precondition, message and headers of an exception (one table)."""
+    rule = rule_for(exc)
+    condition = rule.condition
+    if isinstance(exc, ResourceError) and exc.condition:
+        condition = exc.condition
+    locks: Sequence[Lock] = getattr(exc, "locks", ())
+    # The generic 500 says nothing of its cause; every other refusal explains itself.
+    detail = "unexpected error" if rule.exception is DavServerError else str(exc)
+    if isinstance(exc, LockPrincipalMismatch):
+        detail = "the lock belongs to another user"
+    return Problem(rule.status, detail, condition, locks, _headers_of(exc))
+
+
+def retry_after(locks: Sequence[Lock], now: float) -> int | None:
     """Seconds until every blocking lock has expired; None if one never expires."""
     lefts = [lock.seconds_left(now) for lock in locks]
     if not lefts or any(left is None for left in lefts):
         return None
-    return str(max(left for left in lefts if left is not None))
+    return max(left for left in lefts if left is not None)
 
 
 def rfc3339(timestamp: float) -> str:
@@ -134,10 +178,8 @@ def _holder_element(parent: Any, facts: dict[str, Any]) -> None:
     holder = etree.SubElement(parent, f"{{{NS}}}lock")
     for key in ("root", "scope", "depth", "owner", "principal", "expires_at", "seconds_left"):
         value = facts[key]
-        if value is None:
-            continue
-        name = key.replace("_", "-")
-        etree.SubElement(holder, f"{{{NS}}}{name}").text = str(value)
+        if value is not None:
+            etree.SubElement(holder, f"{{{NS}}}{key.replace('_', '-')}").text = str(value)
 
 
 def error_element(problem: Problem, ctx: ErrorContext) -> Any:
@@ -154,21 +196,23 @@ def error_element(problem: Problem, ctx: ErrorContext) -> Any:
     return root
 
 
-def _xml(element: Any) -> bytes:
+def xml_bytes(element: Any) -> bytes:
     return bytes(etree.tostring(element, xml_declaration=True, encoding="utf-8"))
 
 
-def wants(accept: str) -> str:
-    """The representation a client prefers: ``json``, ``html`` or ``xml`` (default)."""
-    accept = accept.lower()
-    if "application/problem+json" in accept or "application/json" in accept:
+def preferred(accept: str) -> str:
+    """``json``, ``html`` or ``xml``: the client's choice by Accept q-values (RFC 9110 §12.5.1)."""
+    try:
+        best = mimeparse.best_match(OFFERED, accept) if accept.strip() else ""
+    except (ValueError, IndexError):  # an Accept header mimeparse cannot read
+        best = ""
+    if best in ("application/json", "application/problem+json"):
         return "json"
-    if "text/html" in accept and "xml" not in accept:
-        return "html"
-    return "xml"
+    return "html" if best == "text/html" else "xml"
 
 
 def problem_json(problem: Problem, ctx: ErrorContext) -> bytes:
+    """RFC 9457 problem details with the same facts as the XML."""
     document: dict[str, Any] = {
         "type": PROBLEM_BASE + (problem.condition or str(problem.status)),
         "title": problem.title,
@@ -183,68 +227,53 @@ def problem_json(problem: Problem, ctx: ErrorContext) -> bytes:
     return json.dumps(document, indent=2).encode("utf-8")
 
 
-def problem_html(problem: Problem, ctx: ErrorContext) -> bytes:
-    rows = "".join(
-        "<li>{root}: {scope} lock held by {who}, {until}</li>".format(
-            root=html.escape(facts["root"]),
-            scope=facts["scope"],
-            who=html.escape(facts["owner"] or facts["principal"] or "an unnamed owner"),
-            until=(
-                f"expires {facts['expires_at']} (in {facts['seconds_left']} s)"
-                if facts["expires_at"]
-                else "does not expire"
-            ),
+def lock_badges(locks: Sequence[Lock]) -> list[pages.LockBadge]:
+    return [
+        pages.LockBadge(
+            holder=owner_text(lock) or lock.principal or "an unnamed client",
+            scope=lock.scope.value,
+            expires_at=lock.expires_at,
         )
-        for facts in (lock_facts(lock, ctx) for lock in problem.locks)
+        for lock in locks
+    ]
+
+
+def problem_html(problem: Problem, ctx: ErrorContext) -> bytes:
+    return pages.error_page(
+        status=problem.status,
+        title=problem.title,
+        detail=problem.detail,
+        locks=lock_badges(problem.locks),
+        now=ctx.now,
+        retry_after=retry_after(problem.locks, ctx.now) if problem.locks else None,
+        home_href=ctx.home_href,
     )
-    page = (
-        f"<!DOCTYPE html><html><head><title>{problem.status} {problem.title}</title></head>"
-        f"<body><h1>{problem.status} {problem.title}</h1><p>{html.escape(problem.detail)}</p>"
-        f"{'<ul>' + rows + '</ul>' if rows else ''}</body></html>"
-    )
-    return page.encode("utf-8")
-
-
-# WsgiDAV's own refusals we answer ourselves: like ours, they must not be cached.
-WSGIDAV_STATUSES = frozenset({409, 412, 423})
-
-
-def wsgidav_problem(status: int, detail: str | None, condition_code: str | None) -> Problem:
-    """A refusal raised inside WsgiDAV (a DAVError: missing parent, If-Match, ...)."""
-    condition = None
-    if condition_code and condition_code.startswith("{DAV:}"):
-        condition = condition_code[len("{DAV:}") :]
-    title = REASONS.get(status, str(status))
-    return Problem(status, title, detail or title, condition)
-
-
-def render(exc: DavServerError, ctx: ErrorContext) -> Response:
-    """The complete answer to a refused request."""
-    problem = classify(exc, ctx)
-    if isinstance(exc, LockConflict) and exc.below:
-        return multistatus_conflict(problem, ctx)
-    return render_problem(problem, ctx)
 
 
 def render_problem(problem: Problem, ctx: ErrorContext) -> Response:
     """A problem as XML, JSON or HTML, whichever the client prefers."""
-    headers: list[tuple[str, str]] = [NO_STORE, *problem.headers]
+    headers: list[tuple[str, str]] = [("Cache-Control", "no-store"), *problem.headers]
     if problem.locks:
         seconds = retry_after(problem.locks, ctx.now)
         if seconds is not None:
-            headers.append(("Retry-After", seconds))
-    kind = wants(ctx.accept)
+            headers.append(("Retry-After", str(seconds)))
+    kind = preferred(ctx.accept)
     if kind == "json":
         body, content_type = problem_json(problem, ctx), "application/problem+json"
     elif kind == "html":
         body, content_type = problem_html(problem, ctx), "text/html; charset=utf-8"
-    elif problem.condition or problem.locks:
-        body = _xml(error_element(problem, ctx))
-        content_type = 'application/xml; charset="utf-8"'
     else:
-        body, content_type = (problem.detail + "\n").encode("utf-8"), "text/plain; charset=utf-8"
-    headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        body, content_type = xml_bytes(error_element(problem, ctx)), XML_TYPE
+    headers.append(("Content-Type", content_type))
     return Response(problem.status, headers, body)
+
+
+def render(exc: DavServerError, ctx: ErrorContext) -> Response:
+    """The complete answer to a refused request."""
+    problem = classify(exc)
+    if isinstance(exc, LockConflict) and exc.below:
+        return multistatus_conflict(problem, ctx)
+    return render_problem(problem, ctx)
 
 
 def multistatus_conflict(problem: Problem, ctx: ErrorContext) -> Response:
@@ -255,17 +284,12 @@ def multistatus_conflict(problem: Problem, ctx: ErrorContext) -> Response:
         response = etree.SubElement(root, q("response"))
         etree.SubElement(response, q("href")).text = ctx.href_of(lock)
         etree.SubElement(response, q("status")).text = "HTTP/1.1 423 Locked"
-        single = Problem(423, "Locked", problem.detail, problem.condition, (lock,))
+        single = Problem(423, problem.detail, problem.condition, (lock,))
         response.append(error_element(single, ctx))
     response = etree.SubElement(root, q("response"))
     etree.SubElement(response, q("href")).text = ctx.request_href
     propstat = etree.SubElement(response, q("propstat"))
     etree.SubElement(etree.SubElement(propstat, q("prop")), q("lockdiscovery"))
     etree.SubElement(propstat, q("status")).text = "HTTP/1.1 424 Failed Dependency"
-    body = _xml(root)
-    headers = [
-        NO_STORE,
-        ("Content-Type", 'application/xml; charset="utf-8"'),
-        ("Content-Length", str(len(body))),
-    ]
-    return Response(207, headers, body)
+    headers = [("Cache-Control", "no-store"), ("Content-Type", XML_TYPE)]
+    return Response(207, headers, xml_bytes(root))

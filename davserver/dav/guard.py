@@ -3,10 +3,9 @@
 It sees the request before WsgiDAV normalises it, so ``..`` segments (also
 percent-encoded), backslashes, NUL bytes and over-long names are refused with
 400 instead of being silently resolved.  The server's state directory does not
-exist over WebDAV: any method on it or below it — as request-URI or as the
-``Destination`` of COPY/MOVE — gets 404, in any letter case.  Neither do the
-temporary files of uploads in progress (``.davserver-upload-*.tmp``): a path
-with such a segment gets 404, a Destination 403.
+exist over WebDAV: any method on it or below it gets 404, in any letter case.
+Neither do our temporary names (``.davserver-*.tmp``).  The ``Destination`` of
+COPY/MOVE is parsed once, with the request (:mod:`davserver.dav.request`).
 """
 
 from __future__ import annotations
@@ -81,19 +80,6 @@ class PathGuard:
         problem = path_problem(raw_path)
         if problem:
             return _plain("400 Bad Request", f"Bad request path: {problem}.", start_response)
-        destination = environ.get("HTTP_DESTINATION")
-        if destination:
-            try:
-                dest_path = urlsplit(destination).path
-            except ValueError:  # e.g. an unclosed IPv6 bracket in the host
-                return _plain(
-                    "400 Bad Request", "Bad Destination: not a valid URI.", start_response
-                )
-            problem = path_problem(dest_path)
-            if problem:
-                return _plain("400 Bad Request", f"Bad Destination: {problem}.", start_response)
-            if self.is_hidden(dest_path):
-                return _plain("403 Forbidden", "Destination is not writable.", start_response)
         if self.is_hidden(raw_path):
             return _plain("404 Not Found", "Not found.", start_response)
         return self.app(environ, start_response)

@@ -1,7 +1,8 @@
-"""XML of locking (RFC 4918 §14): parse ``lockinfo``, render ``activelock``.
+"""XML of locking (RFC 4918 §14): parse ``lockinfo``; the owner as text.
 
-The ``DAV:owner`` element is stored as the client sent it and rendered back
-verbatim (litmus, davfs2 and Windows compare it).
+The ``DAV:owner`` element is stored as the client sent it; it is rendered back
+in ``activelock`` by :func:`davserver.dav.methods.propfind_render.activelock`,
+the one renderer of that element (litmus, davfs2 and Windows compare it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from lxml import etree
 
 from davserver.errors import RequestError
-from davserver.locking.model import Depth, Lock, Scope
+from davserver.locking.model import Lock, Scope
 
 DAV = "DAV:"
 NSMAP = {"D": DAV}
@@ -82,29 +83,6 @@ def owner_text(lock: Lock) -> str:
 
 
 def timeout_text(lock: Lock, now: float) -> str:
+    """``DAV:timeout`` of an active lock (§14.29): the time left."""
     left = lock.seconds_left(now)
     return "Infinite" if left is None else f"Second-{left}"
-
-
-def activelock(lock: Lock, root_href: str, now: float) -> Any:
-    """A ``DAV:activelock`` element (§14.1)."""
-    element = etree.Element(q("activelock"), nsmap=NSMAP)
-    etree.SubElement(etree.SubElement(element, q("locktype")), q("write"))
-    etree.SubElement(etree.SubElement(element, q("lockscope")), q(lock.scope.value))
-    # "infinity" in lower case: LibreOffice compares it case-sensitively.
-    etree.SubElement(element, q("depth")).text = "infinity" if lock.depth is Depth.INFINITY else "0"
-    owner = owner_element(lock)
-    if owner is not None:
-        element.append(owner)
-    etree.SubElement(element, q("timeout")).text = timeout_text(lock, now)
-    etree.SubElement(etree.SubElement(element, q("locktoken")), q("href")).text = lock.token
-    etree.SubElement(etree.SubElement(element, q("lockroot")), q("href")).text = root_href
-    return element
-
-
-def lock_response_body(lock: Lock, root_href: str, now: float) -> bytes:
-    """Body of a LOCK answer: ``prop/lockdiscovery`` with the granted lock (§9.10.1)."""
-    prop = etree.Element(q("prop"), nsmap=NSMAP)
-    discovery = etree.SubElement(prop, q("lockdiscovery"))
-    discovery.append(activelock(lock, root_href, now))
-    return bytes(etree.tostring(prop, xml_declaration=True, encoding="utf-8"))

@@ -7,10 +7,9 @@ full disk or a crash leaves a truncated file where good data was (DESIGN.md).
 old file or the new one, never a mix.  What a rename cannot keep: hard links
 to the old file (they keep the old content), extended attributes and ACLs.
 
-Temporary files are named ``.davserver-upload-<random>.tmp``; the provider
-never lists them, the path guard refuses them, and
-:func:`davserver.dav.fs_provider.cleanup_temp_files` removes crash leftovers
-at start.
+Temporary names are ``.davserver-<kind>-<random>.tmp`` (uploads, trees being
+copied or deleted); the share never lists or serves them, and
+:func:`davserver.dav.trees.cleanup_temp_files` removes crash leftovers at start.
 """
 
 from __future__ import annotations
@@ -22,17 +21,19 @@ import secrets
 import shutil
 import stat
 import time
-from typing import Any
+from collections.abc import Callable
 
-from wsgidav.dav_error import (
-    HTTP_BAD_REQUEST,
-    HTTP_CONFLICT,
-    HTTP_INSUFFICIENT_STORAGE,
-    HTTP_INTERNAL_ERROR,
-    DAVError,
+from davserver.errors import (
+    Conflict,
+    DavServerError,
+    Forbidden,
+    InsufficientStorage,
+    RequestError,
+    StoreError,
 )
 
-TEMP_PREFIX = ".davserver-upload-"
+TEMP_PREFIX = ".davserver-"
+UPLOAD_PREFIX = TEMP_PREFIX + "upload-"
 TEMP_SUFFIX = ".tmp"
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 # A target's directory vanished or changed type while the body was arriving.
@@ -45,49 +46,43 @@ _write = os.write
 
 
 def is_temp_name(name: str) -> bool:
-    """True for names of our temporary upload files (any letter case)."""
+    """True for our temporary names (any letter case): uploads, copies, deletions."""
     folded = name.casefold()
     return folded.startswith(TEMP_PREFIX) and folded.endswith(TEMP_SUFFIX)
 
 
-def expected_length(environ: dict[str, Any]) -> int | None:
-    """The body length the client announced, if any.
-
-    ``Content-Length`` for ordinary bodies; for chunked bodies Apple's
-    ``X-Expected-Entity-Length`` (Finder streams with chunked encoding and
-    names the final size there).
-    """
-    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    key = "HTTP_X_EXPECTED_ENTITY_LENGTH" if chunked else "CONTENT_LENGTH"
-    try:
-        value = int(str(environ.get(key, "")).strip())
-    except ValueError:
-        return None
-    return value if value >= 0 else None
-
-
-def storage_error(exc: OSError, action: str) -> DAVError:
-    """507 for a full disk or quota (RFC 4918 §11.5), else 500 — never a half write."""
+def storage_error(exc: OSError, action: str) -> DavServerError:
+    """507 for a full disk or quota (RFC 4918 §11.5), 409 when the parent vanished,
+    403 when the server's user may not, else 500 — never a half write."""
     if exc.errno in NO_SPACE:
-        return DAVError(HTTP_INSUFFICIENT_STORAGE, f"Not enough storage to {action}.")
+        return InsufficientStorage(f"not enough storage to {action}")
     if exc.errno in GONE:
-        return DAVError(HTTP_CONFLICT, f"Cannot {action}: the parent collection changed.")
-    return DAVError(HTTP_INTERNAL_ERROR, f"Cannot {action}: {exc.strerror}.", src_exception=exc)
+        return Conflict(f"cannot {action}: the parent collection changed")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return Forbidden(f"cannot {action}: {exc.strerror}")
+    if exc.errno == errno.ENAMETOOLONG:
+        return RequestError(f"cannot {action}: the name is too long for the file system")
+    return StoreError(f"cannot {action}: {exc.strerror}")
 
 
-def _create_temp(directory: str) -> tuple[str, int]:
+def _create_temp(directory: str, kind: str = "upload") -> tuple[str, int]:
     """Create a fresh temporary file in ``directory``; mode 0666 minus the umask,
     like any new file (O_EXCL: never reuse or follow someone else's file)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     for _ in range(16):
-        path = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+        path = os.path.join(directory, temp_name(kind))
         try:
             return path, os.open(path, flags, 0o666)
         except FileExistsError:
             continue
         except OSError as exc:
             raise storage_error(exc, "start the upload") from exc
-    raise DAVError(HTTP_INTERNAL_ERROR, "Cannot create a temporary file.")
+    raise StoreError("cannot create a temporary file")
+
+
+def temp_name(kind: str) -> str:
+    """A fresh hidden name for work in progress (``kind``: upload, copy, trash)."""
+    return f"{TEMP_PREFIX}{kind}-{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
 
 def _adopt_metadata(fd: int, template: os.stat_result | None) -> None:
@@ -115,13 +110,13 @@ def _fsync_directory(directory: str) -> None:
 
 
 class AtomicUpload:
-    """The file object WsgiDAV's ``do_PUT`` writes into.
+    """A new file beside ``target`` that replaces it on :meth:`commit`.
 
-    ``write``/``close`` are called by WsgiDAV; the resource then calls
-    :meth:`commit` (``end_write(with_errors=False)``) or :meth:`abort`.
     ``expected`` is the announced length: a shorter (or longer) body is an
-    error, because WsgiDAV reads ``wsgi.input`` until ``b""`` and a client
-    that disconnects half way looks like a short body, not like an error.
+    error, because a client that disconnects half way looks like a short body
+    to the reader, not like an error.  ``before_commit`` runs just before the
+    rename and may refuse by raising (the lock re-check: a lock granted to
+    someone else while the body arrived must still win).
     """
 
     def __init__(
@@ -131,8 +126,10 @@ class AtomicUpload:
         expected: int | None,
         template: os.stat_result | None,
         stamp: bool = True,
+        before_commit: Callable[[], object] | None = None,
     ):
         self.target = target
+        self.before_commit = before_commit
         self.stamp = stamp
         self.expected = expected
         self.template = template
@@ -157,10 +154,9 @@ class AtomicUpload:
             return
         try:
             if self.expected is not None and self.written != self.expected:
-                raise DAVError(
-                    HTTP_BAD_REQUEST,
-                    f"Request body has {self.written} of {self.expected} announced bytes; "
-                    "nothing was changed.",
+                raise RequestError(
+                    f"request body has {self.written} of {self.expected} announced bytes; "
+                    "nothing was changed"
                 )
             _adopt_metadata(self._fd, self.template)
             # A fine-grained mtime of our own: the file system's clock may be
@@ -181,6 +177,8 @@ class AtomicUpload:
         try:
             self.close()
             assert self.stat is not None
+            if self.before_commit is not None:
+                self.before_commit()
             os.replace(self.temp_path, self.target)
         except OSError as exc:
             self.abort()
@@ -203,8 +201,8 @@ class AtomicUpload:
                 os.unlink(self.temp_path)
 
     def __del__(self) -> None:
-        # Last resort for a request thread torn down mid-upload (BaseException
-        # bypasses WsgiDAV's end_write); a crash is handled at the next start.
+        # Last resort for a request thread torn down mid-upload; a crash is
+        # handled at the next start.
         with contextlib.suppress(Exception):
             self.abort()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from davserver.dav.request_server import DavRequestServer
+from davserver.dav.methods import METHODS
 from davserver.dav.uploads import is_temp_name
 from tests.support.server import ServerProcess
 from tests.support.tools import small_tmpfs
@@ -245,7 +245,7 @@ def test_symlinks_outside(server: ServerProcess, tmp_path: Path) -> None:
     assert (server.root / "link").is_symlink()
 
 
-STATE_METHODS = DavRequestServer.ALL_METHODS
+STATE_METHODS = tuple(METHODS)
 
 
 @pytest.mark.parametrize("path", ["/.davserver/", "/.DAVSERVER/x", "/%2Edavserver"])

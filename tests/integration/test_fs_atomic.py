@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from davserver.dav import uploads
-from davserver.dav.fs_provider import cleanup_temp_files
+from davserver.dav.share import Share
+from davserver.dav.trees import cleanup_temp_files
+from tests.conftest import DeepTree
 from tests.integration.wsgi_client import WsgiClient, make_client
 from tests.support.tools import small_tmpfs
 
@@ -227,12 +229,28 @@ def test_cleanup_temp_files(root: Path) -> None:
     keep = [root / "upload.tmp", root / "sub" / "file.txt"]
     for path in keep:
         path.write_bytes(b"y")
+    # A link with a temporary name is removed itself; what it points to stays.
     (root / "sub" / ".davserver-upload-link.tmp").symlink_to(root / "sub" / "file.txt")
-    assert cleanup_temp_files(root) == 2
+    # A copy or deletion cut short leaves a hidden tree: it goes as a whole.
+    (root / "sub" / ".davserver-copy-3.tmp" / "deep").mkdir(parents=True)
+    (root / "sub" / ".davserver-copy-3.tmp" / "deep" / "f").write_bytes(b"z")
+    share = Share(root, state_dir=root / ".davserver")
+    assert cleanup_temp_files(share.root, skip=share.is_hidden_fs) == 4
     assert not any(p.exists() for p in gone)
     assert all(p.exists() for p in keep)
     assert keep_state.exists()
-    assert (root / "sub" / ".davserver-upload-link.tmp").is_symlink()
+    assert not (root / "sub" / ".davserver-upload-link.tmp").is_symlink()
+    assert not (root / "sub" / ".davserver-copy-3.tmp").exists()
+
+
+def test_cleanup_temp_files_in_a_deep_tree(root: Path, deep_tree: DeepTree) -> None:
+    """Startup cleanup walks any depth without recursion (1,100 nested folders)."""
+    root.mkdir(parents=True, exist_ok=True)
+    deep = deep_tree(root / "top", 1100)
+    (deep / ".davserver-upload-x.tmp").write_bytes(b"x")
+    share = Share(root, state_dir=root / ".davserver")
+    assert cleanup_temp_files(share.root, skip=share.is_hidden_fs) == 1
+    assert not (deep / ".davserver-upload-x.tmp").exists()
 
 
 # --- a real, small file system ------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.fs_provider import DavFileResource, DavFilesystemProvider
+from davserver.dav.share import Share
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 DATA = bytes(range(256)) * 4096 * 3  # 3 MiB, every offset distinguishable
@@ -78,30 +78,18 @@ def test_head_matches_get(client: WsgiClient) -> None:
     assert comparable(head.headers) == comparable(get.headers)
 
 
-def test_get_reads_in_block_size_chunks(root: Path) -> None:
-    (root).mkdir(parents=True, exist_ok=True)
-    (root / "f.bin").write_bytes(DATA)
-    provider = DavFilesystemProvider(str(root), readonly=False, state_dir=root / ".davserver")
-    environ = {"wsgidav.provider": provider, "REQUEST_METHOD": "GET", "PATH_INFO": "/f.bin"}
-    res = provider.get_resource_inst("/f.bin", environ)
-    assert isinstance(res, DavFileResource)
-    with res.get_content() as reader:
-        assert len(reader.read(1024 * 1024)) == 1024 * 1024  # raw read: no 8 KiB buffer
-
-
 def test_get_snapshot_survives_concurrent_replace(root: Path) -> None:
     """Headers and body come from one file even if a PUT replaces it meanwhile."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "f.bin").write_bytes(b"old" * 10)
-    provider = DavFilesystemProvider(str(root), readonly=False, state_dir=root / ".davserver")
-    environ = {"wsgidav.provider": provider, "REQUEST_METHOD": "GET", "PATH_INFO": "/f.bin"}
-    res = provider.get_resource_inst("/f.bin", environ)
-    etag = res.get_etag()
+    share = Share(root, state_dir=root / ".davserver")
+    entry = share.lookup("/f.bin")
+    assert entry is not None
+    reader, st = share.open_read(entry)
     (root / "new.bin").write_bytes(b"brand new content")
     os.replace(root / "new.bin", root / "f.bin")
-    assert res.get_content_length() == 30 and res.get_etag() == etag
-    with res.get_content() as reader:
-        assert reader.read() == b"old" * 10
+    with reader:
+        assert st.st_size == 30 and reader.read() == b"old" * 10
 
 
 @pytest.mark.parametrize("method", ["COPY", "MOVE"])

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.request_server import DavRequestServer
+from davserver.dav.methods import METHODS as HANDLERS
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 # Every method the server implements: each must be refused on hidden paths.
-METHODS = DavRequestServer.ALL_METHODS
+METHODS = tuple(HANDLERS)
 LOCK_BODY = (
     b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
     b"</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"
@@ -90,12 +90,27 @@ def test_hostile_paths_are_400(world, path: str, method: str) -> None:
     assert_untouched(root, outside)
 
 
-@pytest.mark.parametrize("dest", ["/../x", "/%2e%2e/x", "/a%5cb", "/a%00b"])
+@pytest.mark.parametrize("dest", ["/../../x", "/%2e%2e/x"])
+def test_dot_segments_in_destinations_stay_inside_the_root(world, dest: str) -> None:
+    """A Destination is a URI: dot segments are resolved (RFC 3986 §5.2.4), never
+    above the root."""
+    client, root, outside = world
+    response = client.request(
+        "COPY", "/file.txt", headers={"Destination": "http://localhost" + dest}
+    )
+    assert response.status == 201, response.text
+    assert (root / "x").read_bytes() == (root / "file.txt").read_bytes()
+    assert_untouched(root, outside)
+
+
+@pytest.mark.parametrize("dest", ["/a%5cb", "/a%00b", "/a%ffb", "/a b", "relative/x"])
 def test_hostile_destinations_are_400(world, dest: str) -> None:
     client, root, outside = world
     for method in ("COPY", "MOVE"):
         response = client.request(
-            method, "/file.txt", headers={"Destination": "http://localhost" + dest}
+            method,
+            "/file.txt",
+            headers={"Destination": dest if dest[0] != "/" else "http://localhost" + dest},
         )
         assert response.status == 400, (method, dest)
         assert "Bad Destination" in response.text

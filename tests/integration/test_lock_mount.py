@@ -38,8 +38,6 @@ def dav(tmp_path: Path) -> Dav:
         environ["PATH_INFO"] = path[len(MOUNT) :] or "/"
         return inner(environ, start_response)
 
-    for provider in dav.app.dav.provider_map.values():
-        provider.set_mount_path(MOUNT)
     dav.client = WsgiClient(mounted)
     return dav
 

@@ -1,0 +1,180 @@
+"""What every method handler works with: the share, the locks, the dead properties.
+
+A handler is ``handle(request: Request, dav: Dav) -> Response``; it raises
+:class:`~davserver.errors.DavServerError` subclasses to refuse, and the
+dispatcher renders them (one table, :mod:`davserver.dav.errors`).
+
+The order of checks is the same for every method that changes something:
+parse (400) → look up the target → HTTP conditionals and the If header (412)
+→ locks (423) → read the body → change → answer.  All of it happens before the
+body is read, so a refused upload is never pulled through.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from davserver.dav import hrefs
+from davserver.dav.request import Request
+from davserver.dav.share import Entry, Share, parent_path
+from davserver.errors import Conflict, PreconditionFailed
+from davserver.locking.conditions import ResourceState, evaluate
+from davserver.locking.manager import LockManager
+from davserver.locking.model import Change, Depth, Lock
+from davserver.lockstore.base import PropertyStore
+
+MAX_XML_BODY = 8 * 1024 * 1024  # a PROPPATCH of many properties still fits
+
+
+@dataclass
+class Limits:
+    """Per-request limits (every one has a config key)."""
+
+    xml_body: int = MAX_XML_BODY
+    max_ranges: int = 32
+
+
+@dataclass
+class Dav:
+    """The services a method handler uses; one per application."""
+
+    share: Share
+    locks: LockManager
+    props: PropertyStore
+    limits: Limits = field(default_factory=Limits)
+
+    def href(self, request: Request, path: str, *, collection: bool) -> str:
+        return hrefs.href(request.mount, path, collection=collection)
+
+    def lock_href(self, request: Request, lock: Lock) -> str:
+        return hrefs.href(request.mount, lock.root, collection=lock.collection)
+
+
+def state_of(dav: Dav, path: str, known: dict[str, Entry | None]) -> ResourceState:
+    """What If conditions match against (RFC 4918 §10.4.4)."""
+    if path not in known:
+        known[path] = dav.share.lookup(path)
+    entry = known[path]
+    tokens = dav.locks.tokens_covering(path)
+    if entry is None:
+        return ResourceState(exists=False, tokens=tokens)
+    return ResourceState(exists=True, etag=entry.etag, tokens=tokens)
+
+
+def check_if_header(request: Request, dav: Dav, target: Entry | None) -> None:
+    """RFC 4918 §10.4: a false If header is 412 Precondition Failed."""
+    if request.if_header is None:
+        return
+    known: dict[str, Entry | None] = {request.path: target}
+    holds = evaluate(
+        request.if_header,
+        request.path,
+        lambda path: state_of(dav, path, known),
+        mount_prefix=request.mount,
+        host=request.host,
+    )
+    if not holds:
+        raise PreconditionFailed("the If header evaluated to false")
+
+
+def _etag_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _strong_match(tags: Iterable[str], etag: str | None) -> bool:
+    return etag is not None and any(tag == "*" or tag == etag for tag in tags)
+
+
+def _weak_match(tags: Iterable[str], etag: str | None) -> bool:
+    if etag is None:
+        return False
+    bare = etag.removeprefix("W/")
+    return any(tag == "*" or tag.removeprefix("W/") == bare for tag in tags)
+
+
+def _http_date(value: str) -> int | None:
+    try:
+        return int(email.utils.parsedate_to_datetime(value.strip()).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def check_conditionals(request: Request, entry: Entry | None) -> int | None:
+    """RFC 9110 §13.2.2, in its order: If-Match, If-Unmodified-Since, If-None-Match,
+    If-Modified-Since.  Raises 412; returns 304 for a GET/HEAD that is not modified."""
+    safe = request.method in ("GET", "HEAD")
+    etag = entry.etag if entry else None
+    if_match = request.header("If-Match")
+    if if_match is not None:
+        if entry is None or not (_strong_match(_etag_list(if_match), etag) or if_match == "*"):
+            raise PreconditionFailed("If-Match does not match the current entity tag")
+    elif entry is not None and (since := request.header("If-Unmodified-Since")) is not None:
+        seconds = _http_date(since)
+        if seconds is not None and entry.mtime > seconds:
+            raise PreconditionFailed("the resource was modified since If-Unmodified-Since")
+    if_none = request.header("If-None-Match")
+    if if_none is not None:
+        tags = _etag_list(if_none)
+        if entry is not None and ("*" in tags or _weak_match(tags, etag)):
+            if safe:
+                return 304
+            raise PreconditionFailed("If-None-Match matched the current entity tag")
+    elif safe and entry is not None and (since := request.header("If-Modified-Since")):
+        seconds = _http_date(since)
+        if seconds is not None and entry.mtime <= seconds:
+            return 304
+    return None
+
+
+def check_preconditions(request: Request, dav: Dav, target: Entry | None) -> int | None:
+    """HTTP conditionals, then the If header (both 412 when false)."""
+    status = check_conditionals(request, target)
+    check_if_header(request, dav, target)
+    return status
+
+
+def check_locks(request: Request, dav: Dav, changes: Sequence[Change]) -> Callable[[], object]:
+    """423 lock-token-submitted unless every lock covering the changes may be used
+    (RFC 4918 §7.4-§7.6).  Returns the same check for just before a commit: a lock
+    granted to someone else while the body arrived must still win."""
+
+    def check() -> object:
+        return dav.locks.check_write(changes, request.submitted, request.principal)
+
+    check()
+    return check
+
+
+def creation_changes(path: str, exists: bool) -> list[Change]:
+    """Writing ``path``: its content, plus the parent's membership if it is new (§7.3)."""
+    if exists:
+        return [Change(path)]
+    return [Change(parent_path(path)), Change(path)]
+
+
+def overwrite_changes(path: str, exists: bool) -> list[Change]:
+    """A COPY/MOVE destination: an existing one is deleted first (§9.8.4, §9.9.4)."""
+    if exists:
+        return [Change(path, Depth.INFINITY)]
+    return [Change(parent_path(path)), Change(path)]
+
+
+def removal_changes(path: str) -> list[Change]:
+    """DELETE or MOVE source: the parent's membership and the whole subtree (§9.6.1)."""
+    return [Change(parent_path(path)), Change(path, Depth.INFINITY)]
+
+
+def require_parent(dav: Dav, path: str) -> Entry:
+    """The existing parent collection of a resource to create (409 otherwise, §9.7.1)."""
+    parent = dav.share.lookup(parent_path(path))
+    if parent is None or not parent.is_dir:
+        raise Conflict(f"the parent collection of {path} does not exist")
+    return parent
+
+
+def forget(dav: Dav, path: str) -> None:
+    """A resource is gone: its locks (locks never travel, §7.7) and dead properties."""
+    dav.locks.forget(path)
+    dav.props.remove_tree(path)

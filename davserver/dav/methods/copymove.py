@@ -1,0 +1,116 @@
+"""COPY and MOVE (RFC 4918 §9.8, §9.9).
+
+The Destination is parsed once (:func:`davserver.dav.request.parse_destination`)
+and that one value is used for the lock check and for the operation, so no
+spelling of it can make them disagree.  Order of checks: the source exists
+(404), the destination is ours and writable (403/502), depth, the
+destination's parent (409), Overwrite (412), conditionals and If (412), locks
+on everything changed (423), then the operation.
+
+COPY copies no locks and MOVE moves none (§7.7): the locks of a moved source
+and of an overwritten destination are gone afterwards.  Dead properties travel
+with the resources.
+"""
+
+from __future__ import annotations
+
+from davserver.dav import trees
+from davserver.dav.methods.base import (
+    Dav,
+    check_locks,
+    check_preconditions,
+    forget,
+    overwrite_changes,
+    removal_changes,
+    require_parent,
+)
+from davserver.dav.request import Destination, Request
+from davserver.dav.response import Response
+from davserver.dav.share import Entry
+from davserver.errors import Forbidden, NotFound, PreconditionFailed, RequestError
+from davserver.locking.model import Change, is_ancestor_or_self
+
+
+def handle_copy(request: Request, dav: Dav) -> Response:
+    return _transfer(request, dav, is_move=False)
+
+
+def handle_move(request: Request, dav: Dav) -> Response:
+    return _transfer(request, dav, is_move=True)
+
+
+def _depth(request: Request, source: Entry, *, is_move: bool) -> bool:
+    """Whether members go too: COPY Depth 0 copies a collection alone (§9.8.3)."""
+    depth = request.depth
+    if not source.is_dir:
+        if depth == "1":
+            raise RequestError("Depth for COPY or MOVE must be 0 or infinity")
+        return True
+    if depth == "1" or (is_move and depth == "0"):
+        allowed = "infinity" if is_move else "0 or infinity"
+        raise RequestError(f"Depth for {request.method} of a collection must be {allowed}")
+    return depth != "0"
+
+
+def _checked_destination(request: Request, dav: Dav, source: Entry) -> Destination:
+    dest = request.destination
+    assert dest is not None
+    if dest.path == source.path:
+        raise Forbidden("source and destination are the same resource")
+    if is_ancestor_or_self(source.path, dest.path) and source.is_dir:
+        raise Forbidden("a collection cannot be copied or moved into itself")
+    if dest.path == "/":
+        raise Forbidden("the root collection cannot be replaced")
+    return dest
+
+
+def _transfer(request: Request, dav: Dav, *, is_move: bool) -> Response:
+    share = dav.share
+    assert request.destination is not None  # parsed (or refused) with the request
+    if share.is_hidden(request.destination.path):
+        raise Forbidden(f"{request.destination.path} is reserved for the server")
+    source = share.lookup(request.path)
+    if source is None:
+        raise NotFound(f"{request.path} does not exist")
+    if is_move and source.path == "/":
+        raise Forbidden("the root collection cannot be moved")
+    dest = _checked_destination(request, dav, source)
+    members = _depth(request, source, is_move=is_move)
+    require_parent(dav, dest.path)
+    existing = share.lookup(dest.path)
+    if existing is not None and not request.overwrite:
+        raise PreconditionFailed(f"{dest.path} exists and Overwrite is F")
+    check_preconditions(request, dav, source)
+    changes: list[Change] = overwrite_changes(dest.path, existing is not None)
+    if is_move:
+        changes += removal_changes(source.path)
+    check_locks(request, dav, changes)
+    if dest.suffix:
+        raise RequestError(
+            f"Destination has {dest.suffix!r} after its path; names with ';' or '?' "
+            "cannot be a COPY or MOVE destination here"
+        )
+    target = share.writable_path(dest.path)
+    if is_move:
+        trees.move(source.fs_path, target, skip=share.is_hidden_fs)
+    else:
+        trees.copy(source.fs_path, target, skip=share.is_hidden_fs, members=members)
+    if existing is not None:
+        forget(dav, dest.path)  # overwritten: as if deleted first (§9.8.4, §9.9.3)
+    if is_move:
+        dav.locks.forget(source.path)
+        dav.props.move_tree(source.path, dest.path)
+    else:
+        _copy_properties(dav, source.path, dest.path, members=members)
+    if existing is not None:
+        return Response(204)
+    location = dav.href(request, dest.path, collection=source.is_dir)
+    return Response(201, [("Location", location)])
+
+
+def _copy_properties(dav: Dav, source: str, dest: str, *, members: bool) -> None:
+    if members:
+        dav.props.copy_tree(source, dest)
+        return
+    for name, value in dav.props.get_all(source).items():
+        dav.props.set(dest, name, value)

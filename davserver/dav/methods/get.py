@@ -1,0 +1,152 @@
+"""GET and HEAD (RFC 9110 §9.3.1-§9.3.2): files, byte ranges, and folder listings.
+
+A file is read from the descriptor whose ``fstat`` produced the headers, so a
+concurrent PUT (which renames a new file into place) cannot mix old headers
+with new bytes.  Range requests get 206 with one range, ``multipart/byteranges``
+with several (RFC 9110 §14), 416 with ``Content-Range: bytes */size`` when none
+exists.  A collection answers with davserver's HTML listing, which shows who
+holds a lock on each entry and until when.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import Iterator
+from email.utils import formatdate
+from io import FileIO
+
+from davserver.dav import pages, ranges
+from davserver.dav.errors import lock_badges
+from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
+from davserver.dav.request import Request
+from davserver.dav.response import Response
+from davserver.dav.share import Entry
+from davserver.errors import NotFound
+from davserver.locking.model import Depth, Lock
+
+BLOCK = 1024 * 1024
+
+
+def content_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def http_date(seconds: float) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
+def handle(request: Request, dav: Dav) -> Response:
+    entry = dav.share.lookup(request.path)
+    if entry is None:
+        raise NotFound(f"{request.path} does not exist")
+    if entry.is_dir:
+        return listing(request, dav, entry)
+    reader, st = dav.share.open_read(entry)
+    try:
+        return file_response(request, dav, Entry(entry.path, entry.fs_path, st), reader)
+    except BaseException:
+        reader.close()
+        raise
+
+
+def file_response(request: Request, dav: Dav, entry: Entry, reader: FileIO) -> Response:
+    headers = [
+        ("Content-Type", content_type(entry.path)),
+        ("Last-Modified", http_date(entry.mtime)),
+        ("ETag", entry.etag or ""),
+        ("Accept-Ranges", "bytes"),
+    ]
+    if check_preconditions(request, dav, entry) == 304:
+        reader.close()
+        return Response(304, [h for h in headers if h[0] in ("Last-Modified", "ETag")])
+    size = entry.size
+    wanted = None
+    if ranges.if_range_allows(request.header("If-Range"), entry.etag or "", entry.mtime):
+        wanted = ranges.parse_range(request.header("Range"), size, max_ranges=dav.limits.max_ranges)
+    if wanted is None:
+        return Response(200, headers, _read(reader, 0, size), size, reader.close)
+    if len(wanted) == 1:
+        part = wanted[0]
+        headers.append(("Content-Range", part.content_range(size)))
+        body = _read(reader, part.start, part.length)
+        return Response(206, headers, body, part.length, reader.close)
+    multipart = ranges.multipart(wanted, size, headers[0][1])
+    headers[0] = ("Content-Type", multipart.content_type)
+    body = multipart.chunks(lambda offset, count: os.pread(reader.fileno(), count, offset))
+    return Response(206, headers, body, multipart.length, reader.close)
+
+
+def _read(reader: FileIO, offset: int, count: int) -> Iterator[bytes]:
+    """``count`` bytes from ``offset`` in blocks; stops early if the file shrank."""
+    fd = reader.fileno()
+    while count > 0:
+        block = os.pread(fd, min(BLOCK, count), offset)
+        if not block:
+            return
+        offset += len(block)
+        count -= len(block)
+        yield block
+
+
+def _badges(dav: Dav, request: Request, locks: list[Lock], path: str) -> list[pages.LockBadge]:
+    badges = []
+    for lock, badge in zip(locks, lock_badges(locks), strict=True):
+        inherited = None
+        if lock.root != path:
+            inherited = dav.lock_href(request, lock)
+        badges.append(
+            pages.LockBadge(badge.holder, badge.scope, badge.expires_at, inherited_from=inherited)
+        )
+    return badges
+
+
+def listing(request: Request, dav: Dav, folder: Entry) -> Response:
+    """A collection as an HTML page: folders first, then files, by name.
+
+    The If header is not evaluated here: webdavclient3 sends its lock's If header
+    with every request of a lock context, including ``HEAD /`` to see that the
+    share is there, and a listing is no state a client conditions a write on.
+    """
+    if check_conditionals(request, folder) == 304:
+        return Response(304)
+    covering = dav.locks.discover(folder.path)
+    inherited = [lock for lock in covering if lock.depth is Depth.INFINITY]
+    below: dict[str, list[Lock]] = {}
+    for lock in dav.locks.locks_below(folder.path):
+        below.setdefault(lock.root, []).append(lock)
+    members = sorted(dav.share.members(folder), key=lambda e: (not e.is_dir, e.name.casefold()))
+    rows = [
+        pages.Row(
+            name=member.name,
+            href=dav.href(request, member.path, collection=member.is_dir),
+            is_dir=member.is_dir,
+            size=None if member.is_dir else member.size,
+            modified=member.stat.st_mtime,
+            locks=tuple(_badges(dav, request, below.get(member.path, []) + inherited, member.path)),
+        )
+        for member in members
+    ]
+    body = pages.listing_page(
+        path=(request.mount + folder.path).rstrip("/") + "/",
+        parent_href=None
+        if folder.path == "/"
+        else dav.href(request, folder.path.rsplit("/", 1)[0] or "/", collection=True),
+        breadcrumbs=breadcrumbs(request, dav, folder.path),
+        rows=rows,
+        locks=_badges(dav, request, covering, folder.path),
+        now=dav.locks.clock(),
+        readonly=dav.share.readonly,
+    )
+    headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")]
+    return Response(200, headers, body)
+
+
+def breadcrumbs(request: Request, dav: Dav, path: str) -> list[tuple[str, str]]:
+    crumbs = [("/", dav.href(request, "/", collection=True))]
+    current = ""
+    for segment in path.strip("/").split("/") if path != "/" else []:
+        current += "/" + segment
+        crumbs.append((segment, dav.href(request, current, collection=True)))
+    return crumbs

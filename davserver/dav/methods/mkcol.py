@@ -1,0 +1,42 @@
+"""MKCOL (RFC 4918 §9.3): create a collection."""
+
+from __future__ import annotations
+
+import os
+
+from davserver.dav.methods.base import (
+    Dav,
+    check_if_header,
+    check_locks,
+    creation_changes,
+    require_parent,
+)
+from davserver.dav.methods.options import allow
+from davserver.dav.request import Request
+from davserver.dav.response import Response
+from davserver.dav.uploads import storage_error
+from davserver.errors import MethodNotAllowed, UnsupportedMediaType
+
+
+def handle(request: Request, dav: Dav) -> Response:
+    share = dav.share
+    if request.body.present:
+        # §9.3.1: we define no MKCOL body; 415, without reading it.
+        raise UnsupportedMediaType("MKCOL with a request body is not supported")
+    existing = share.lookup(request.path)
+    if existing is not None:
+        raise MethodNotAllowed(
+            f"{request.path} already exists", allow(existing, readonly=share.readonly)
+        )
+    require_parent(dav, request.path)
+    check_if_header(request, dav, None)
+    check_locks(request, dav, creation_changes(request.path, exists=False))
+    fs_path = share.writable_path(request.path)
+    try:
+        os.mkdir(fs_path)
+    except FileExistsError as exc:  # created meanwhile
+        raise MethodNotAllowed(f"{request.path} already exists", ("OPTIONS",)) from exc
+    except OSError as exc:
+        raise storage_error(exc, "create the collection") from exc
+    location = dav.href(request, request.path, collection=True)
+    return Response(201, [("Location", location)])

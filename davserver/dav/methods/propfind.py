@@ -1,0 +1,264 @@
+"""PROPFIND (RFC 4918 §9.1): properties of a resource and, by Depth, its members.
+
+The order of work: look up the target (404) → HTTP conditionals and the If
+header (412; a read, so locks never block it) → read and parse the body (400)
+→ list the entries → one read of the lock store → render (207).
+
+What a client relies on:
+
+* Depth ``0``, ``1`` or ``infinity``; an absent Depth is infinity (§9.1).
+  Infinity is answered, but only for trees of up to
+  :data:`INFINITY_MAX_ENTRIES` entries; larger ones get 403 with
+  ``DAV:propfind-finite-depth`` (§16) before anything is rendered.
+* Listings come from one ``scandir`` per folder (:meth:`Share.members`), in
+  name order; an entry whose name XML cannot carry (control characters,
+  undecodable bytes) is left out rather than failing the whole answer.
+* Lock discovery of every entry comes from one snapshot of the store, so a
+  member's locks agree with what a Depth 0 request on it would say.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+from urllib.parse import quote
+
+from davserver.dav import hrefs, quota
+from davserver.dav.methods.base import Dav, check_preconditions
+from davserver.dav.methods.propfind_props import LOCKDISCOVERY, Renderer, Sources
+from davserver.dav.methods.propfind_render import XML_INVALID, multistatus
+from davserver.dav.request import Request
+from davserver.dav.response import Response
+from davserver.dav.share import Entry, Share, parent_path
+from davserver.dav.xml_body import parse_xml
+from davserver.errors import Forbidden, NotFound, RequestError
+from davserver.locking.model import Depth, Lock
+
+log = logging.getLogger(__name__)
+
+INFINITY_MAX_ENTRIES = 10_000
+DAV_PROPFIND = "{DAV:}propfind"
+ALLPROP, PROP, PROPNAME, INCLUDE = (
+    "{DAV:}allprop",
+    "{DAV:}prop",
+    "{DAV:}propname",
+    "{DAV:}include",
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a ``DAV:propfind`` body asks for (§14.20).  ``names`` are the
+    requested properties for ``prop``, the ``DAV:include`` ones for ``allprop``."""
+
+    kind: str  # ALLPROP, PROP or PROPNAME
+    names: tuple[str, ...] = ()
+
+
+def parse_query(data: bytes) -> Query:
+    """The body as a :class:`Query`: empty is allprop (§9.1); 400 for anything the
+    DTD of §14.20 does not allow.  Unknown elements are ignored (§17)."""
+    if not data.strip():
+        return Query(ALLPROP)
+    root = parse_xml(data)
+    if root.tag != DAV_PROPFIND:
+        raise RequestError(f"a PROPFIND body must be DAV:propfind, not {root.tag}")
+    kinds = [child for child in root if child.tag in (ALLPROP, PROP, PROPNAME)]
+    includes = [child for child in root if child.tag == INCLUDE]
+    if len(kinds) != 1:
+        raise RequestError("DAV:propfind needs exactly one of allprop, prop or propname")
+    kind = kinds[0]
+    if includes and kind.tag != ALLPROP:
+        raise RequestError("DAV:include is only allowed together with DAV:allprop")
+    if kind.tag == PROPNAME:
+        return Query(PROPNAME)
+    source = includes if kind.tag == ALLPROP else [kind]
+    names = _property_names(source)
+    if kind.tag == PROP and not names:
+        raise RequestError("DAV:prop names no property")
+    return Query(kind.tag, names)
+
+
+def _property_names(containers: Sequence[Any]) -> tuple[str, ...]:
+    """Element children of ``prop``/``include`` (comments and PIs skipped), each once."""
+    names = [child.tag for parent in containers for child in parent if isinstance(child.tag, str)]
+    return tuple(dict.fromkeys(names))
+
+
+# --- the entries of the answer ------------------------------------------------------------
+
+
+def collect(share: Share, target: Entry, depth: str) -> list[Entry]:
+    """The target, then its members in name order, as deep as Depth says (§9.1)."""
+    if depth == "0" or not target.is_dir:
+        return [target]
+    if depth == "1":
+        found = sorted(share.members(target), key=attrgetter("path"))
+    else:
+        found = _whole_tree(share, target)
+    return [target, *_listable(found, len(target.path))]
+
+
+def _whole_tree(share: Share, target: Entry) -> list[Entry]:
+    """Everything below the target, counted before anything is rendered: beyond
+    :data:`INFINITY_MAX_ENTRIES` the request is refused (§9.1 allows that)."""
+    found: list[Entry] = []
+    limit = INFINITY_MAX_ENTRIES
+    walk = share.walk(target)  # iterative: any depth of tree
+    next(walk)  # the target itself
+    for entry, _depth in walk:
+        if len(found) + 2 > limit:  # the target counts too
+            raise Forbidden(
+                f"Depth infinity would list more than {limit} entries; ask with Depth 1",
+                condition="propfind-finite-depth",
+            )
+        found.append(entry)
+    return found
+
+
+def _listable(entries: list[Entry], start: int) -> list[Entry]:
+    """Members whose path below the target XML can carry.  Looking at the whole
+    relative path also leaves out everything below a folder with such a name."""
+    listable = []
+    for entry in entries:
+        if XML_INVALID.search(entry.path, start):
+            log.debug("PROPFIND leaves out %r: its name is not XML text", entry.path)
+        else:
+            listable.append(entry)
+    return listable
+
+
+def href_of(request: Request, dav: Dav, path: str, *, collection: bool) -> str:
+    """:meth:`Dav.href`; an undecodable name (lone surrogates) is percent-encoded
+    from its original bytes instead, so such a target can still be answered."""
+    try:
+        return dav.href(request, path, collection=collection)
+    except UnicodeEncodeError:
+        raw = (request.mount + path).encode("utf-8", "surrogateescape")
+        url = quote(raw, safe=hrefs.SAFE)
+        return url + "/" if collection and not url.endswith("/") else url
+
+
+# --- locks ----------------------------------------------------------------------------------
+
+
+class LockIndex:
+    """The active locks of every entry of the answer, from one read of the store.
+
+    An entry shows the locks rooted at it and the depth-infinity locks of its
+    ancestors (§15.8, §6.1), sorted by (root, token) as ``LockManager.discover``.
+    """
+
+    def __init__(self, dav: Dav, target: Entry, with_members: bool):
+        self.target = target.path
+        self.target_locks = dav.locks.discover(target.path)  # own and inherited
+        self.by_root: dict[str, list[Lock]] = {}
+        if with_members:
+            for lock in dav.locks.locks_below(target.path):
+                if lock.root != target.path:  # those are in target_locks already
+                    self.by_root.setdefault(lock.root, []).append(lock)
+        inherited = tuple(lock for lock in self.target_locks if lock.depth is Depth.INFINITY)
+        # What the members of each collection inherit, filled top-down.
+        self._inherited: dict[str, tuple[Lock, ...]] = {target.path: inherited}
+        self._none = not self.target_locks and not self.by_root
+
+    def of(self, entry: Entry) -> Sequence[Lock]:
+        if self._none:
+            return ()
+        if entry.path == self.target:
+            return self.target_locks
+        inherited = self.inherited_by_members_of(parent_path(entry.path))
+        own = self.by_root.get(entry.path)
+        if not own:
+            return inherited
+        return sorted((*own, *inherited), key=lambda lock: (lock.root, lock.token))
+
+    def inherited_by_members_of(self, path: str) -> tuple[Lock, ...]:
+        """Without recursion: climb to the nearest known ancestor, then fill down."""
+        chain = []
+        while path not in self._inherited:
+            chain.append(path)
+            path = parent_path(path)
+        locks = self._inherited[path]
+        for below in reversed(chain):
+            deep = [lock for lock in self.by_root.get(below, ()) if lock.depth is Depth.INFINITY]
+            if deep:
+                locks = (*locks, *deep)
+            self._inherited[below] = locks
+        return locks
+
+
+# Quota walks are cached per share (RFC 4331 values change slowly; Finder asks often).
+_USED_BYTES: weakref.WeakKeyDictionary[Share, quota.UsedBytesCache] = weakref.WeakKeyDictionary()
+
+
+def used_bytes_cache(share: Share) -> quota.UsedBytesCache:
+    cache = _USED_BYTES.get(share)
+    if cache is None:
+        ref = weakref.ref(share)  # the cache must not keep the share alive
+
+        def skip(fs_path: str) -> bool:
+            alive = ref()
+            return alive is None or alive.is_hidden_fs(fs_path)
+
+        cache = _USED_BYTES[share] = quota.UsedBytesCache(skip)
+    return cache
+
+
+# --- the handler ------------------------------------------------------------------------------
+
+
+def handle(request: Request, dav: Dav) -> Response:
+    """PROPFIND (§9.1): 207 with one ``DAV:response`` per entry."""
+    target = dav.share.lookup(request.path)
+    if target is None:
+        raise NotFound(f"{request.path} does not exist")
+    check_preconditions(request, dav, target)
+    query = parse_query(request.body.read_all(dav.limits.xml_body))
+    depth = request.depth or "infinity"  # §9.1: no Depth header means infinity
+    entries = collect(dav.share, target, depth)
+    renderer = Renderer(sources(request, dav, target, query, with_members=len(entries) > 1))
+    if query.kind == PROPNAME:
+        parts = [renderer.propname(entry) for entry in entries]
+    elif query.kind == ALLPROP:
+        include = renderer.getters(query.names)
+        parts = [renderer.allprop(entry, include) for entry in entries]
+    else:
+        getters = renderer.getters(query.names)
+        parts = [renderer.named(entry, getters) for entry in entries]
+    return multistatus(parts)
+
+
+def sources(
+    request: Request, dav: Dav, target: Entry, query: Query, *, with_members: bool
+) -> Sources:
+    """Bind the renderer's values to this request; the lock store is read only
+    when lock discovery is part of the answer."""
+    locks: LockIndex | None = None
+    if query.kind == ALLPROP or LOCKDISCOVERY in query.names:
+        locks = LockIndex(dav, target, with_members)
+    used = used_bytes_cache(dav.share)
+    lock_hrefs: dict[str, str] = {}
+
+    def lock_href(lock: Lock) -> str:
+        if lock.token not in lock_hrefs:
+            try:
+                lock_hrefs[lock.token] = dav.lock_href(request, lock)
+            except UnicodeEncodeError:  # a lock root with an undecodable name
+                lock_hrefs[lock.token] = href_of(
+                    request, dav, lock.root, collection=lock.collection
+                )
+        return lock_hrefs[lock.token]
+
+    return Sources(
+        href=lambda entry: href_of(request, dav, entry.path, collection=entry.is_dir),
+        lock_href=lock_href,
+        locks_of=locks.of if locks is not None else lambda entry: (),
+        dead_of=dav.props.get_all,
+        used_bytes=used.used_bytes,
+        now=dav.locks.clock(),
+    )

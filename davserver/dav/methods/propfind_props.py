@@ -1,0 +1,252 @@
+"""The properties of one entry, rendered as a ``DAV:response`` (RFC 4918 §9.1, §15).
+
+Live properties (§15) are computed from the entry's ``lstat`` and the locks
+that cover it; dead properties (§4) come from the property store as the
+client stored them.  :class:`Renderer` serves one request: whatever repeats
+between entries (getters of the requested names, ``activelock`` text of
+inherited locks, dates, content types) is resolved once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from davserver.dav import quota
+from davserver.dav.methods.propfind_render import (
+    NOT_FOUND,
+    OK,
+    SUPPORTEDLOCK,
+    XML_INVALID,
+    activelock,
+    content_type,
+    empty_element,
+    propstat,
+    response,
+    rfc1123,
+    rfc3339,
+    stored_element,
+    text,
+)
+from davserver.dav.share import Entry
+from davserver.locking.model import Lock
+
+Getter = Callable[[Entry], "str | None"]
+Named = list[tuple[str, Getter]]
+
+RESOURCETYPE = "{DAV:}resourcetype"
+CREATIONDATE = "{DAV:}creationdate"
+GETCONTENTLENGTH = "{DAV:}getcontentlength"
+GETCONTENTTYPE = "{DAV:}getcontenttype"
+GETLASTMODIFIED = "{DAV:}getlastmodified"
+DISPLAYNAME = "{DAV:}displayname"
+GETETAG = "{DAV:}getetag"
+LOCKDISCOVERY = "{DAV:}lockdiscovery"
+SUPPORTEDLOCK_NAME = "{DAV:}supportedlock"
+# What allprop lists (§9.1: the live properties defined by RFC 4918 — quota
+# properties are not part of it, RFC 4331 §3) for each kind of resource.
+FILE_LIVE = (
+    RESOURCETYPE,
+    CREATIONDATE,
+    GETCONTENTLENGTH,
+    GETCONTENTTYPE,
+    GETLASTMODIFIED,
+    DISPLAYNAME,
+    GETETAG,
+    LOCKDISCOVERY,
+    SUPPORTEDLOCK_NAME,
+)
+FOLDER_LIVE = tuple(n for n in FILE_LIVE if n not in (GETCONTENTLENGTH, GETCONTENTTYPE, GETETAG))
+# Every live name we compute: PROPPATCH refuses them (§9.2.1, protected).
+LIVE_NAMES = frozenset((*FILE_LIVE, *quota.NAMES))
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where a request's values come from (the handler binds them to the request)."""
+
+    href: Callable[[Entry], str]
+    lock_href: Callable[[Lock], str]
+    locks_of: Callable[[Entry], Sequence[Lock]]
+    dead_of: Callable[[str], dict[str, str]]
+    used_bytes: Callable[[str], int]
+    now: float
+
+
+def _absent(entry: Entry) -> None:
+    """A property this resource does not have: 404 in its propstat."""
+    return None
+
+
+class Renderer:
+    """``DAV:response`` elements for the entries of one PROPFIND (§14.24)."""
+
+    def __init__(self, sources: Sources):
+        self.sources = sources
+        self._activelocks: dict[str, str] = {}
+        self._dead_path: str | None = None
+        self._dead: dict[str, str] = {}
+        self.live: dict[str, Getter] = {
+            RESOURCETYPE: self.resourcetype,
+            CREATIONDATE: self.creationdate,
+            GETCONTENTLENGTH: self.getcontentlength,
+            GETCONTENTTYPE: self.getcontenttype,
+            GETLASTMODIFIED: self.getlastmodified,
+            DISPLAYNAME: self.displayname,
+            GETETAG: self.getetag,
+            LOCKDISCOVERY: self.lockdiscovery,
+            SUPPORTEDLOCK_NAME: lambda entry: SUPPORTEDLOCK,
+            quota.AVAILABLE: self.quota_available,
+            quota.USED: self.quota_used,
+        }
+        self._file_live = self.getters(FILE_LIVE)
+        self._folder_live = self.getters(FOLDER_LIVE)
+
+    def getters(self, names: Sequence[str]) -> Named:
+        """What renders each name, resolved once per request."""
+        return [(name, self.getter(name)) for name in names]
+
+    def getter(self, name: str) -> Getter:
+        live = self.live.get(name)
+        if live is not None:
+            return live
+        if name.startswith("{DAV:}"):
+            return _absent  # DAV: names are ours: never dead (PROPPATCH refuses them)
+        return functools.partial(self.dead, name)
+
+    # --- the three kinds of answer (§9.1) -----------------------------------------
+
+    def named(self, entry: Entry, getters: Named) -> str:
+        """``DAV:prop``: each name's value, or 404 for names it does not have."""
+        found: list[str] = []
+        missing: list[str] = []
+        for name, get in getters:
+            xml = get(entry)
+            if xml is None:
+                missing.append(empty_element(name))
+            else:
+                found.append(xml)
+        return self._response(entry, found, missing)
+
+    def allprop(self, entry: Entry, include: Named) -> str:
+        """``DAV:allprop``: live and dead properties, plus ``DAV:include``d ones (§14.8)."""
+        found: list[str] = []
+        listed: set[str] = set()
+        for name, get in self._folder_live if entry.is_dir else self._file_live:
+            xml = get(entry)
+            if xml is not None:  # e.g. no displayname for a name XML cannot carry
+                found.append(xml)
+                listed.add(name)
+        for name, stored in self.dead_properties(entry).items():
+            found.append(stored_element(name, stored))
+            listed.add(name)
+        missing: list[str] = []
+        for name, get in include:
+            if name not in listed:
+                xml = get(entry)
+                if xml is None:
+                    missing.append(empty_element(name))
+                else:
+                    found.append(xml)
+        return self._response(entry, found, missing)
+
+    def propname(self, entry: Entry) -> str:
+        """``DAV:propname`` (§9.1): the names of all properties, as empty elements."""
+        names: list[str] = list(FOLDER_LIVE + quota.NAMES if entry.is_dir else FILE_LIVE)
+        if XML_INVALID.search(entry.name):
+            names.remove(DISPLAYNAME)
+        names.extend(self.dead_properties(entry))
+        return response(self.sources.href(entry), propstat(OK, map(empty_element, names)))
+
+    def _response(self, entry: Entry, found: list[str], missing: list[str]) -> str:
+        ok = propstat(OK, found) if found else ""
+        not_found = propstat(NOT_FOUND, missing) if missing else ""
+        return response(self.sources.href(entry), ok + not_found)
+
+    # --- dead properties (§4) ---------------------------------------------------------
+
+    def dead_properties(self, entry: Entry) -> dict[str, str]:
+        """The entry's dead properties, from one store read per entry."""
+        if entry.path != self._dead_path:
+            stored = self.sources.dead_of(entry.path)
+            self._dead = {k: v for k, v in stored.items() if not k.startswith("{DAV:}")}
+            self._dead_path = entry.path
+        return self._dead
+
+    def dead(self, name: str, entry: Entry) -> str | None:
+        stored = self.dead_properties(entry).get(name)
+        return None if stored is None else stored_element(name, stored)
+
+    # --- live properties (§15) ---------------------------------------------------------
+
+    def resourcetype(self, entry: Entry) -> str:
+        if entry.is_dir:
+            return "<D:resourcetype><D:collection/></D:resourcetype>"
+        return "<D:resourcetype/>"
+
+    def creationdate(self, entry: Entry) -> str:
+        # POSIX keeps no creation time; ctime (last status change) is the closest.
+        return f"<D:creationdate>{rfc3339(int(entry.stat.st_ctime))}</D:creationdate>"
+
+    def getlastmodified(self, entry: Entry) -> str:
+        return f"<D:getlastmodified>{rfc1123(entry.mtime)}</D:getlastmodified>"
+
+    def getcontentlength(self, entry: Entry) -> str | None:
+        if entry.is_dir:
+            return None
+        return f"<D:getcontentlength>{entry.stat.st_size}</D:getcontentlength>"
+
+    def getcontenttype(self, entry: Entry) -> str | None:
+        if entry.is_dir:
+            return None
+        return f"<D:getcontenttype>{text(content_type(entry.name))}</D:getcontenttype>"
+
+    def getetag(self, entry: Entry) -> str | None:
+        """§15.6: an entity-tag, quoted, the same value GET sends in ETag."""
+        etag = entry.etag
+        return None if etag is None else f"<D:getetag>{text(etag)}</D:getetag>"
+
+    def displayname(self, entry: Entry) -> str | None:
+        name = entry.name
+        if not name:
+            return "<D:displayname/>"  # the share's root
+        if XML_INVALID.search(name):
+            return None  # XML cannot carry it; the href still names the resource
+        return f"<D:displayname>{text(name)}</D:displayname>"
+
+    def quota_available(self, entry: Entry) -> str | None:
+        """RFC 4331 §3, collections only."""
+        if not entry.is_dir:
+            return None
+        try:
+            available = quota.available_bytes(entry.fs_path)
+        except OSError:
+            return None
+        return f"<D:quota-available-bytes>{available}</D:quota-available-bytes>"
+
+    def quota_used(self, entry: Entry) -> str | None:
+        if not entry.is_dir:
+            return None
+        try:
+            used = self.sources.used_bytes(entry.fs_path)
+        except OSError:
+            return None
+        return f"<D:quota-used-bytes>{used}</D:quota-used-bytes>"
+
+    # --- lock discovery (§15.8) ---------------------------------------------------------
+
+    def lockdiscovery(self, entry: Entry) -> str:
+        locks = self.sources.locks_of(entry)
+        if not locks:
+            return "<D:lockdiscovery/>"
+        return "<D:lockdiscovery>" + "".join(map(self.activelock, locks)) + "</D:lockdiscovery>"
+
+    def activelock(self, lock: Lock) -> str:
+        """Rendered once per lock and request: members share inherited locks."""
+        rendered = self._activelocks.get(lock.token)
+        if rendered is None:
+            root_href = self.sources.lock_href(lock)
+            rendered = activelock(lock, root_href, self.sources.now)
+            self._activelocks[lock.token] = rendered
+        return rendered

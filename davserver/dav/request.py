@@ -1,0 +1,199 @@
+"""A WebDAV request, parsed once (RFC 4918 §10, RFC 9110).
+
+Every header that more than one piece of code acts on is parsed here, exactly
+once, into a typed value: the lock check and the operation of a COPY or MOVE
+read the same :class:`Destination`, so no encoding trick can make them disagree
+about which resource is written.  Method-specific headers (Timeout, Lock-Token,
+Range) are parsed by the one method that reads them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlparse, urlsplit
+
+from davserver.dav.body import Body
+from davserver.errors import OtherServer, RequestError
+from davserver.locking.conditions import submitted_tokens
+from davserver.locking.ifheader import IfHeader, parse_if_header
+from davserver.locking.model import canonical_path
+
+DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
+DEPTH_METHODS = frozenset({"PROPFIND", "LOCK", "COPY", "MOVE", "DELETE"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# A header value with control characters or spaces is no URI (RFC 3986 §2).
+_NOT_URI = re.compile(r"[\x00-\x20\x7f]")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a COPY or MOVE writes (RFC 4918 §10.3), as a canonical share path.
+
+    How the header is read — the way WsgiDAV and the clients written against it
+    read it: percent-decoded first, then split, so an encoded ``%3B`` or ``%3F``
+    ends the path just like ``;`` and ``?``, and ``.``/``..`` segments are
+    resolved (RFC 3986 §5.2.4).  ``suffix`` holds what came after the path
+    (parameters or query): the method refuses such a destination with 400,
+    after the lock check, so a locked resource is reported as locked whatever
+    spelling names it, and no file with a surprising name is ever created.
+    """
+
+    path: str
+    slash: bool
+    suffix: str = ""
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 on a decoded absolute path; the result is canonical."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def same_host(netloc: str, hosts: tuple[str, ...]) -> bool:
+    """The host of a URI is one this request was addressed to.
+
+    Host names compare case-insensitively; ports are not compared: a reverse
+    proxy commonly forwards ``Host`` without the client's port (nginx's
+    ``$host``), and a wrong port cannot name another resource of this share.
+    ``hosts`` are the Host and X-Forwarded-Host values; none means no check.
+    """
+    if not hosts:
+        return True
+    try:
+        theirs = (urlsplit(f"//{netloc}").hostname or "").rstrip(".")
+        ours = {(urlsplit(f"//{host.strip()}").hostname or "").rstrip(".") for host in hosts}
+    except ValueError:  # an unbalanced IPv6 bracket
+        return False
+    return bool(theirs) and theirs in ours
+
+
+def parse_destination(raw: str | None, *, hosts: tuple[str, ...], mount: str) -> Destination:
+    """The Destination header as a path on this share; 400 or 502 when it is not one."""
+    if raw is None or not raw.strip():
+        raise RequestError("Bad Destination: COPY and MOVE need a Destination header")
+    text = raw.strip()
+    if _NOT_URI.search(text):
+        raise RequestError(f"Bad Destination: not a URI (spaces or control characters): {raw!r}")
+    try:
+        decoded = unquote(text, errors="strict")
+        parts = urlparse(decoded, allow_fragments=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestError(f"Bad Destination: not a valid UTF-8 URI: {raw!r}") from exc
+    if parts.scheme or parts.netloc:
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS:
+            raise RequestError(
+                f"Bad Destination: must be an http(s) URL or an absolute path: {raw!r}"
+            )
+        if not same_host(parts.netloc, hosts):
+            raise OtherServer(f"Destination {raw!r} is on another server")
+    elif not parts.path.startswith("/"):
+        raise RequestError(f"Bad Destination: must be an absolute URL or path: {raw!r}")
+    if "\x00" in parts.path or "\\" in parts.path:
+        raise RequestError("Bad Destination: NUL and backslash characters are not allowed")
+    resolved = remove_dot_segments(parts.path)
+    prefix = remove_dot_segments(mount) if mount else "/"
+    if prefix != "/":
+        if resolved != prefix and not resolved.startswith(prefix + "/"):
+            raise OtherServer(f"Destination {raw!r} lies outside this share ({mount}/)")
+        resolved = resolved[len(prefix) :] or "/"
+    suffix = (";" + parts.params if parts.params else "") + (
+        "?" + parts.query if parts.query else ""
+    )
+    return Destination(canonical_path(resolved), parts.path.endswith("/"), suffix)
+
+
+def parse_depth(value: str | None) -> str | None:
+    """``0``, ``1`` or ``infinity`` (RFC 4918 §10.2); None when absent; 400 otherwise.
+    Which values a method accepts is the method's business."""
+    if value is None:
+        return None
+    depth = DEPTHS.get(value.strip().lower())
+    if depth is None:
+        raise RequestError(f"Depth must be 0, 1 or infinity, not {value!r}")
+    return depth
+
+
+def parse_overwrite(value: str | None) -> bool:
+    """Overwrite (§10.6): ``T`` (the default) or ``F``."""
+    if value is None:
+        return True
+    flag = value.strip().upper()
+    if flag not in ("T", "F"):
+        raise RequestError(f"Overwrite must be T or F, not {value!r}")
+    return flag == "T"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: what every method handler works from."""
+
+    method: str
+    path: str  # canonical share path (decoded, no mount prefix)
+    slash: bool  # the request-URI ended with "/"
+    mount: str  # decoded mount prefix (SCRIPT_NAME), "" at the root
+    host: str | None
+    principal: str | None  # authenticated user; None when anonymous
+    if_header: IfHeader | None
+    submitted: frozenset[str]  # lock tokens the If header submits (RFC 4918 §10.4)
+    depth: str | None
+    destination: Destination | None  # COPY and MOVE only
+    overwrite: bool
+    body: Body
+    environ: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> Request:
+        raw_if = environ.get("HTTP_IF")
+        if_header = parse_if_header(raw_if) if raw_if is not None else None
+        path_info = environ.get("PATH_INFO") or "/"
+        method = environ["REQUEST_METHOD"].upper()
+        mount = (environ.get("SCRIPT_NAME") or "").rstrip("/")
+        host = environ.get("HTTP_HOST")
+        destination = None
+        if method in ("COPY", "MOVE"):
+            hosts = tuple(
+                value
+                for value in (host, environ.get("HTTP_X_FORWARDED_HOST"))
+                if value and value.strip()
+            )
+            destination = parse_destination(
+                environ.get("HTTP_DESTINATION"), hosts=hosts, mount=mount
+            )
+        return cls(
+            method=method,
+            path=canonical_path(path_info),
+            slash=path_info.endswith("/"),
+            mount=mount,
+            host=host,
+            # WsgiDAV's authenticator sets "" for anonymous requests.
+            principal=environ.get("wsgidav.auth.user_name") or None,
+            if_header=if_header,
+            submitted=submitted_tokens(if_header) if if_header else frozenset(),
+            # Depth means something only to these methods (RFC 4918 §10.2).
+            depth=parse_depth(environ.get("HTTP_DEPTH")) if method in DEPTH_METHODS else None,
+            destination=destination,
+            overwrite=parse_overwrite(environ.get("HTTP_OVERWRITE")) if destination else True,
+            body=Body(environ),
+            environ=environ,
+        )
+
+    def header(self, name: str) -> str | None:
+        """A request header by its HTTP name (``If-Match``)."""
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            return self.environ.get(key)
+        value = self.environ.get("HTTP_" + key)
+        return None if value is None else str(value)
+
+    @property
+    def accept(self) -> str:
+        return self.header("Accept") or ""

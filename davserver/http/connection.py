@@ -1,0 +1,94 @@
+"""One client connection: served by a worker only while it has a request to answer."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from typing import Any
+
+from cheroot import server as cheroot_server
+from cheroot.makefile import MakeFile
+
+from davserver.http.reader import SocketReader
+from davserver.http.request import DavHTTPRequest
+
+FOLLOW_UP_SECONDS = 0.01  # how long a worker waits for a kept-alive client's next request
+
+
+def readable_within(sock: socket.socket, seconds: float) -> bool:
+    """Data (or EOF) arrives on ``sock`` within ``seconds``; poll(2) has no FD_SETSIZE limit."""
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(seconds * 1000))
+    except (OSError, ValueError):
+        return False
+
+
+class DavHTTPConnection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = DavHTTPRequest
+    linger = False
+    counted = False  # counts against max_connections_per_address
+    lingering = False  # half-closed, waiting for the client's EOF (selector thread)
+    linger_until = 0.0
+
+    def __init__(self, server: Any, sock: socket.socket, makefile: Any = MakeFile):
+        super().__init__(server, sock, makefile)
+        # cheroot's _pyio reader is replaced by one the selector thread can fill;
+        # closing it releases its reference to the socket.
+        self.rfile.close()
+        self.rfile: SocketReader = SocketReader(sock)
+        self.idle_since = time.monotonic()  # waiting for a request since
+        self.head_since: float | None = None  # first byte of the awaited head arrived at
+        self.served = 0
+        self.closed = False
+
+    def communicate(self) -> bool:
+        """Serve requests on this connection while the next one follows quickly.
+
+        Stock cheroot hands a kept-alive connection back to its selector thread
+        after every request, which wakes again and queues it for a worker: two
+        thread switches (and GIL hand-offs) per request, the largest single cost
+        of a small request on a busy server (docs/performance.md).  A client in
+        a conversation (LOCK, PUT, UNLOCK; a mount listing folders) sends its
+        next request within a millisecond or two, so the worker waits briefly
+        for it — but only while no other connection is queued for a worker, and
+        only as long as the whole head arrives in that time: a head still
+        incomplete goes back to the selector thread, never blocking a worker.
+        """
+        # A worker blocks only on a body (or a send): the head is already here.
+        self.socket.settimeout(self.server.limits.body_timeout)
+        while True:
+            self.head_since = None
+            keep_open = bool(super().communicate())  # type: ignore[no-untyped-call]
+            self.served += 1
+            if not (keep_open and self._next_request_follows()):
+                return keep_open
+
+    def _next_request_follows(self) -> bool:
+        limit = self.server.limits.head_limit
+        if self.rfile.head_ready(limit):
+            return True  # pipelined: already buffered
+        server = self.server
+        if not server.ready or server.requests.qsize:
+            return False  # stopping, or others are waiting for a worker
+        if not readable_within(self.socket, FOLLOW_UP_SECONDS):
+            return False
+        self.rfile.fill(limit - self.rfile.pending())  # readable: returns at once
+        return self.rfile.head_ready(limit)
+
+    def close(self) -> None:
+        """Close; after a refusal, first a lingering close (RFC 9112 §9.6) run
+        by the selector thread: half-close and discard what the client still
+        sends, briefly, so that it reads our answer instead of a reset."""
+        if self.closed:
+            return
+        if self.linger and not self.lingering and self.server.ready:
+            self.lingering = True
+            if self.server.connection_manager.linger(self):
+                return
+        self.closed = True
+        self.linger = False  # cheroot's close() would then leave the socket open
+        self.server.addresses.release(self)
+        super().close()

@@ -1,0 +1,135 @@
+"""One read buffer per connection, filled by the selector thread or by a worker.
+
+cheroot reads requests through a ``_pyio`` BufferedReader that only a worker
+uses, blocking.  Here the selector thread reads a request's head without
+blocking (``fill``) until it is complete, and only then hands the connection
+to a worker, which parses it from the same buffer; the body is read by the
+worker, blocking, with the socket's timeout.  So a client that sends nothing,
+or its headers a byte at a time, never holds a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+
+# The end of a head: an empty line.  A bare LF is matched too, so that such a
+# head reaches the parser (which refuses it with 400) instead of waiting.
+HEAD_END = re.compile(rb"\n\r?\n")
+RECV_SIZE = 64 * 1024
+COMPACT_AT = 64 * 1024
+
+
+class SocketReader:
+    """``conn.rfile``: a byte buffer in front of a socket."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._buf = bytearray()
+        self._pos = 0
+        self._scan_base = -1  # the _pos the head scan started at
+        self._scanned = 0  # the buffer was scanned for HEAD_END up to here
+        self.eof = False
+        self.closed = False
+        self.bytes_read = 0  # cheroot's statistics read it
+
+    def has_data(self) -> bool:
+        return self._pos < len(self._buf)
+
+    def pending(self) -> int:
+        return len(self._buf) - self._pos
+
+    def fill(self, limit: int = RECV_SIZE) -> int:
+        """One ``recv`` of at most ``limit`` bytes; 0 if nothing came (or EOF).
+
+        On a non-blocking socket (the selector thread) it never waits."""
+        if self.eof or limit <= 0:
+            return 0
+        try:
+            data = self._sock.recv(min(limit, RECV_SIZE))
+        except (BlockingIOError, InterruptedError):
+            return 0
+        if not data:
+            self.eof = True
+            return 0
+        self._buf += data
+        self.bytes_read += len(data)
+        return len(data)
+
+    def head_ready(self, limit: int) -> bool:
+        """The parser can run without waiting: the head is complete, too large
+        to ever be accepted, or the client has stopped sending."""
+        return self.eof or self.pending() >= limit or self._head_complete()
+
+    def _head_complete(self) -> bool:
+        if self._scan_base != self._pos:  # a new request: scan from its start
+            self._scan_base = self._scanned = self._pos
+        start = max(self._pos, self._scanned - 2)
+        self._scanned = len(self._buf)
+        return HEAD_END.search(self._buf, start) is not None
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buf[self._pos : self._pos + size])
+        self._pos += len(data)
+        if self._pos == len(self._buf) or self._pos >= COMPACT_AT:
+            self._compact()
+        return data
+
+    def _compact(self) -> None:
+        del self._buf[: self._pos]
+        self._scanned = max(0, self._scanned - self._pos)
+        self._scan_base = self._scan_base - self._pos if self._scan_base >= self._pos else -1
+        self._pos = 0
+
+    def _recv_more(self) -> bool:
+        """Block (socket timeout) for more data; False at end of stream."""
+        return self.fill() > 0
+
+    def read(self, size: int | None = None) -> bytes:
+        """``size`` bytes, fewer only at end of stream; all of it if ``size`` is None."""
+        if size is None or size < 0:
+            while self._recv_more():
+                pass
+            return self._take(self.pending())
+        if size <= self.pending():
+            return self._take(size)
+        return self._read_into(size)
+
+    def _read_into(self, size: int) -> bytes:
+        # Large reads (upload blocks) go straight from the socket into the result.
+        out = bytearray(size)
+        view = memoryview(out)
+        have = self.pending()
+        view[:have] = self._buf[self._pos :]
+        self._pos = len(self._buf)
+        self._compact()
+        while have < size and not self.eof:
+            got = self._sock.recv_into(view[have:], size - have)
+            if not got:
+                self.eof = True
+                break
+            have += got
+            self.bytes_read += got
+        view.release()
+        del out[have:]
+        return bytes(out)
+
+    def readline(self, size: int | None = None) -> bytes:
+        """Up to and including the next LF, at most ``size`` bytes."""
+        limit = sys.maxsize if size is None or size < 0 else size
+        searched = self._pos
+        while True:
+            end = self._buf.find(b"\n", searched, self._pos + limit)
+            if end >= 0:
+                return self._take(end + 1 - self._pos)
+            if self.pending() >= limit:
+                return self._take(limit)
+            searched = len(self._buf)
+            if not self._recv_more():
+                return self._take(self.pending())
+
+    def close(self) -> None:
+        self.closed = True
+        self._buf = bytearray()
+        self._pos = 0

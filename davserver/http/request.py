@@ -1,0 +1,165 @@
+"""One request on a connection: cheroot's HTTPRequest with our head and body rules."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from cheroot import server as cheroot_server
+
+from davserver.http.body import BodyError, ChunkedBody, LazyContinueInput, LengthBody
+from davserver.http.framing import HeadReader, Refusal, check_request, plain_response, read_fields
+from davserver.http.limits import HttpLimits
+
+CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
+DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive
+
+
+class DavHTTPRequest(cheroot_server.HTTPRequest):
+    """Strict head parsing, lazy 100-continue, no draining of refused uploads."""
+
+    continue_pending = False
+    body_started = False
+    body_error: BodyError | None = None
+    replaced = False  # our answer to a broken body replaced the application's
+
+    def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any):
+        super().__init__(server, conn, *args, **kwargs)
+        self.limits: HttpLimits = server.limits
+        self.header_reader = self._read_headers
+
+    # -- the head ---------------------------------------------------------------
+
+    def parse_request(self) -> None:
+        # Same steps as cheroot's, with the limits of HeadReader (414, 431) and
+        # the checks of framing.check_request; a Refusal is answered and closes.
+        self.rfile = HeadReader(self.conn.rfile, self.limits)
+        try:
+            if self.read_request_line() and self.read_request_headers():  # type: ignore[no-untyped-call]
+                self.ready = True
+        except Refusal as exc:
+            self.simple_response(exc.status, exc.reason)
+
+    def _read_headers(self, head: HeadReader, hdict: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        fields = read_fields(head, self.limits)
+        hdict.update(check_request(fields, self._version(), self.limits))
+        return hdict
+
+    def _version(self) -> tuple[int, int]:
+        major, _, minor = bytes(self.request_protocol)[5:].partition(b".")
+        return int(major), int(minor)
+
+    def read_request_headers(self) -> bool:
+        wfile = self.conn.wfile
+        real_write = wfile.write
+
+        def swallow_continue(data: bytes) -> Any:
+            # cheroot's only write during header parsing of a good request is
+            # its eager "100 Continue": hold it back until the body is read.
+            if data.endswith(CONTINUE_SUFFIX):
+                self.continue_pending = True
+                return len(data)
+            return real_write(data)
+
+        wfile.write = swallow_continue
+        try:
+            ok = bool(super().read_request_headers())  # type: ignore[no-untyped-call]
+        finally:
+            del wfile.write
+        tokens = self.inheaders.get(b"Connection", b"").lower().replace(b" ", b"").split(b",")
+        if b"close" in tokens:  # cheroot only recognises exactly "close"
+            self.close_connection = True
+        return ok
+
+    # -- the body and the answer ------------------------------------------------
+
+    def send_pending_continue(self) -> None:
+        self.body_started = True
+        if self.continue_pending and not self.sent_headers:
+            self.continue_pending = False
+            proto = self.server.protocol.encode("ascii")
+            self.conn.wfile.write(proto + CONTINUE_SUFFIX)
+
+    def respond(self) -> None:
+        # cheroot's HTTPRequest.respond, with our body readers.
+        source = self.conn.rfile
+        body: LengthBody | ChunkedBody
+        if self.chunked_read:
+            body = ChunkedBody(source, self.limits, self._body_failed)
+        else:
+            body = LengthBody(
+                source, int(self.inheaders.get(b"Content-Length", 0)), self._body_failed
+            )
+        self.rfile = LazyContinueInput(self.send_pending_continue, body)
+        try:
+            self.server.gateway(self).respond()
+        except Exception:
+            if self.body_error is None or self.sent_headers:
+                raise
+            self.simple_response(self.body_error.status, self.body_error.reason)
+            return
+        if self.ready:
+            self.ensure_headers_sent()
+        if self.chunked_write:
+            self.conn.wfile.write(b"0\r\n\r\n")
+
+    def _body_failed(self, exc: BodyError) -> None:
+        self.body_error = exc
+
+    def send_headers(self) -> None:
+        if self.body_error is not None:
+            self._replace_answer(self.body_error)
+        unread = self._unread_body()
+        if any(
+            name.lower() == b"connection" and b"close" in value.lower()
+            for name, value in self.outheaders
+        ):
+            self.close_connection = True  # the application asked for it
+        if unread != 0 and (self.continue_pending or unread is None or unread > DRAIN_LIMIT):
+            # RFC 9112 §9.6: close rather than read a body nobody wants (or one
+            # the client waits for 100 Continue to send); an unfinished chunked
+            # body has no known end, so it always closes — or its rest would
+            # be parsed as the next request.
+            self.close_connection = True
+            self.conn.linger = True
+        super().send_headers()
+        if self.replaced and self.method != b"HEAD":
+            self.conn.wfile.write(self.body_error.reason.encode("utf-8") + b"\n")  # type: ignore[union-attr]
+
+    def _replace_answer(self, exc: BodyError) -> None:
+        """The body broke (framing, limit, timeout): that is the answer, whatever
+        the application made of the exception it got from ``wsgi.input``."""
+        self.replaced = True
+        self.status = exc.status.encode("latin-1")  # type: ignore[assignment]  # bytes in cheroot
+        length = str(len(exc.reason.encode("utf-8")) + 1).encode("ascii")
+        self.outheaders = [
+            (b"Content-Type", b"text/plain; charset=utf-8"),
+            (b"Content-Length", length),
+            (b"Connection", b"close"),
+        ]
+        self.close_connection = True
+        self.conn.linger = True
+
+    def write(self, chunk: bytes) -> None:
+        if not self.replaced:  # else: the application's body for an answer we replaced
+            super().write(chunk)
+
+    def _unread_body(self) -> int | None:
+        """Bytes of request body not read yet (None: chunked and unfinished)."""
+        stream = getattr(self, "rfile", None)
+        if not isinstance(stream, LazyContinueInput):
+            return 0
+        return stream.body.unread()
+
+    def simple_response(self, status: Any, msg: Any = "") -> None:
+        """An answer of the HTTP layer itself (cheroot's, and our refusals): it
+        always closes, says so (RFC 9112 §9.6) and keeps its status (cheroot
+        turned 413/414 into 400 before the request line was parsed)."""
+        self.close_connection = True
+        self.conn.linger = True  # the client may still be sending: let it read this
+        status = status.decode("latin-1") if isinstance(status, bytes) else str(status)
+        reason = msg.decode("latin-1") if isinstance(msg, bytes) else str(msg or status[4:])
+        self.sent_headers = True
+        answer = plain_response(self.server.protocol, status, reason, self.server.server_name)
+        with contextlib.suppress(OSError):  # the client is gone or not reading: we close anyway
+            self.conn.wfile.write(answer)

@@ -1,0 +1,45 @@
+"""The WSGI server: cheroot's, with our connections, selector thread and pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cheroot import wsgi
+
+from davserver.http.connection import DavHTTPConnection
+from davserver.http.limits import HttpLimits
+from davserver.http.manager import AddressBook, DavConnectionManager, ElasticThreadPool
+
+
+class DavWSGIServer(wsgi.Server):
+    """``wsgi.Server(bind_addr, app, numthreads=…, …)`` plus ``limits``.
+
+    ``numthreads`` is the pool's size at rest; it grows to ``limits.max_threads``."""
+
+    ConnectionClass = DavHTTPConnection
+    _connections: Any  # cheroot's, undeclared in its stubs
+
+    def __init__(
+        self, bind_addr: Any, wsgi_app: Any, *args: Any, limits: HttpLimits | None = None, **kw: Any
+    ):
+        super().__init__(bind_addr, wsgi_app, *args, **kw)
+        self.limits = limits or HttpLimits()
+        # Announced in Keep-Alive headers (HTTP/1.0) and used by nothing else now.
+        self.timeout = int(self.limits.keepalive_timeout)
+        low = self.requests.min
+        self.requests = ElasticThreadPool(self, min=low, max=max(low, self.limits.max_threads))
+        self.addresses = AddressBook(self.limits.max_connections_per_address)
+
+    def prepare(self) -> None:
+        if self.ssl_adapter is not None:
+            # SocketReader reads the plain socket; davserver leaves TLS to a proxy.
+            raise ValueError("davserver's HTTP layer does not support cheroot's TLS adapters")
+        super().prepare()
+        # Replace cheroot's manager (its selector holds only the listening socket yet).
+        self._connections._selector.close()
+        self._connections = DavConnectionManager(self)
+
+    @property
+    def connection_manager(self) -> DavConnectionManager:
+        manager: DavConnectionManager = self._connections
+        return manager
