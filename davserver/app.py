@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from wsgidav.http_authenticator import HTTPAuthenticator
-from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davserver.config import Config
 from davserver.dav.auth import HtpasswdDomainController
 from davserver.dav.dispatch import Dispatcher, ShareProvider
+from davserver.dav.framework import DavApp
 from davserver.dav.guard import PathGuard
 from davserver.dav.methods.base import Dav
 from davserver.dav.request_log import RequestLog
@@ -103,7 +103,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     share = Share(root, state_dir=state_dir, readonly=config.readonly)
     dav = Dav(share=share, locks=manager, props=stores.props)
     dispatcher = Dispatcher(dav)
-    wsgidav = WsgiDAVApp(wsgidav_config(config, dispatcher))
+    wsgidav = DavApp(wsgidav_config(config, dispatcher))
     wsgi: Any = PathGuard(wsgidav, hidden_segment(root, state_dir))
     log_file = os.environ.get("DAVSERVER_REQUEST_LOG")
     if log_file:

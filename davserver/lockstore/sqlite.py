@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from davserver.errors import StartupError, StoreError, StoreUnavailable
+from davserver.errors import InsufficientStorage, StartupError, StoreError, StoreUnavailable
 from davserver.locking.model import Lock
 from davserver.lockstore.base import Decide
 from davserver.lockstore.codec import lock_from_json, lock_to_json
@@ -64,6 +64,8 @@ def _translate_errors() -> Iterator[None]:
         text = str(exc).lower()
         if "locked" in text or "busy" in text:
             raise StoreUnavailable(f"lock database busy: {exc}") from exc
+        if "full" in text:  # SQLITE_FULL: the disk holding the database is full (507)
+            raise InsufficientStorage(f"no space left for the lock database: {exc}") from exc
         raise StoreError(f"lock database error: {exc}") from exc
     except sqlite3.Error as exc:
         raise StoreError(f"lock database error: {exc}") from exc
