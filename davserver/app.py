@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgidav.http_authenticator import HTTPAuthenticator
-
 from davserver.config import Config
-from davserver.dav.auth import HtpasswdDomainController
+from davserver.dav.auth import DavAuthenticator, HtpasswdDomainController
 from davserver.dav.dispatch import Dispatcher, ShareProvider
 from davserver.dav.framework import DavApp
 from davserver.dav.guard import PathGuard
 from davserver.dav.methods.base import Dav
 from davserver.dav.request_log import RequestLog
 from davserver.dav.share import Share
+from davserver.dav.throttle import LoginThrottle
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
@@ -41,6 +40,7 @@ class Application:
     dav: Dav
     stores: Stores
     manager: LockManager
+    throttle: LoginThrottle
 
     @property
     def store_description(self) -> str:
@@ -59,7 +59,9 @@ def hidden_segment(root: Path, state_dir: Path) -> str | None:
     return relative.parts[0] if relative.parts else None
 
 
-def wsgidav_config(config: Config, dispatcher: Dispatcher) -> dict[str, Any]:
+def wsgidav_config(
+    config: Config, dispatcher: Dispatcher, throttle: LoginThrottle
+) -> dict[str, Any]:
     return {
         "provider_mapping": {"/": ShareProvider(config.readonly)},
         # WsgiDAV's own request log line is built for every request at INFO;
@@ -67,7 +69,7 @@ def wsgidav_config(config: Config, dispatcher: Dispatcher) -> dict[str, Any]:
         "verbose": 1 if config.log_level != "debug" else 5,
         "logging": {"enable": False},
         "suppress_version_info": True,
-        "middleware_stack": [HTTPAuthenticator, dispatcher],
+        "middleware_stack": [DavAuthenticator, dispatcher],
         "http_authenticator": {
             "domain_controller": HtpasswdDomainController,
             "accept_basic": True,
@@ -75,7 +77,11 @@ def wsgidav_config(config: Config, dispatcher: Dispatcher) -> dict[str, Any]:
             "default_to_digest": False,
             "trusted_auth_header": None,
         },
-        "davserver_auth": {"htpasswd": config.htpasswd},
+        "davserver_auth": {
+            "htpasswd": config.htpasswd,
+            "throttle": throttle,
+            "refuse": dispatcher.refuse,
+        },
         "hotfixes": {"re_encode_path_info": True},
         "property_manager": None,
         "lock_storage": None,
@@ -103,9 +109,10 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     share = Share(root, state_dir=state_dir, readonly=config.readonly)
     dav = Dav(share=share, locks=manager, props=stores.props)
     dispatcher = Dispatcher(dav)
-    wsgidav = DavApp(wsgidav_config(config, dispatcher))
+    throttle = LoginThrottle(config.auth_max_failures, float(config.auth_failure_window))
+    wsgidav = DavApp(wsgidav_config(config, dispatcher, throttle))
     wsgi: Any = PathGuard(wsgidav, hidden_segment(root, state_dir))
     log_file = os.environ.get("DAVSERVER_REQUEST_LOG")
     if log_file:
         wsgi = RequestLog(wsgi, log_file)
-    return Application(wsgi=wsgi, dav=dav, stores=stores, manager=manager)
+    return Application(wsgi=wsgi, dav=dav, stores=stores, manager=manager, throttle=throttle)

@@ -19,11 +19,20 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   ├── UnsupportedMediaType    a body the method does not understand -> 415
     │   ├── RangeNotSatisfiable     no requested byte range exists -> 416
     │   └── OtherServer             Destination names another server -> 502
+    ├── AuthError                   who is asking cannot be established
+    │   ├── Unauthenticated         missing, malformed or wrong credentials -> 401
+    │   └── TooManyAttempts         failed logins throttled -> 429 + Retry-After
     ├── PreconditionFailed          If, If-Match & co. evaluated to false -> 412
     ├── LockError                   a lock rule refused the request
     │   ├── LockConflict            LOCK conflicts with held locks -> 423 no-conflicting-lock
     │   ├── LockTokenMissing        write without the covering locks' tokens -> 423
     │   │                           lock-token-submitted
+    │   ├── Frozen                  a write below a maintenance freeze -> 423 (reason, by, until)
+    │   │   └── FreezeConflict      a LOCK below a freeze or a draining freeze -> 423
+    │   │                           no-conflicting-lock
+    │   ├── FreezeNotReleasable     UNLOCK or refresh of a freeze (administrators lift it) -> 403
+    │   ├── LockBroken              the token names a lock an administrator broke -> 423
+    │   │   └── RefreshBroken       the same for a lock refresh -> 412
     │   ├── LockNotFound            token unknown/expired/not covering -> 409 (UNLOCK)
     │   │   └── RefreshNotFound     the same for a lock refresh -> 412
     │   └── LockPrincipalMismatch   the lock belongs to another principal -> 403
@@ -136,6 +145,27 @@ class OtherServer(ResourceError):
     """The Destination names another server (RFC 4918 §9.8.5, 502 Bad Gateway)."""
 
 
+class AuthError(DavServerError):
+    """The request's credentials cannot be accepted."""
+
+
+class Unauthenticated(AuthError):
+    """401: credentials are missing, malformed or wrong (RFC 9110 §11.6.1); the
+    answer carries ``WWW-Authenticate: Basic realm=...``."""
+
+    def __init__(self, message: str, realm: str):
+        super().__init__(message)
+        self.realm = realm
+
+
+class TooManyAttempts(AuthError):
+    """429 (RFC 6585 §4): too many failed logins from this address or for this user."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PreconditionFailed(DavServerError):
     """The If header (RFC 4918 §10.4) or an HTTP conditional (RFC 9110 §13)
     evaluated to false: 412 Precondition Failed."""
@@ -191,6 +221,50 @@ class LockPrincipalMismatch(LockError):
         self.lock = lock
         self.principal = principal
         super().__init__(f"lock {lock.token} belongs to another user")
+
+
+class Frozen(LockError):
+    """A write below a maintenance freeze: refused for everyone, tokens or not.
+
+    ``freezes`` are the freezes in the way (locks of kind ``FREEZE``): their
+    ``reason``, ``principal`` (who froze) and ``expires_at`` (until when) go
+    into the answer.
+    """
+
+    def __init__(self, freezes: Sequence[Lock], path: str):
+        self.locks = tuple(freezes)
+        self.path = path
+        roots = ", ".join(sorted({lock.root for lock in self.locks}))
+        super().__init__(f"{path} is locked for maintenance (frozen at {roots})")
+
+
+class FreezeConflict(Frozen):
+    """A LOCK below a freeze, draining or not: no new lock is granted there."""
+
+
+class FreezeNotReleasable(LockError):
+    """UNLOCK or a refresh named a freeze: only an administrator lifts it."""
+
+    def __init__(self, freeze: Lock):
+        self.lock = freeze
+        super().__init__(
+            f"{freeze.root} is frozen for maintenance; an administrator lifts the freeze"
+        )
+
+
+class LockBroken(LockError):
+    """The submitted token names a lock an administrator broke; ``tombstone`` is
+    the remembered lock (kind ``BROKEN``: ``broken_by``, ``broken_at``, ``reason``)."""
+
+    def __init__(self, tombstone: Lock):
+        self.tombstone = tombstone
+        by = tombstone.broken_by or "an administrator"
+        why = f": {tombstone.reason}" if tombstone.reason else ""
+        super().__init__(f"your lock on {tombstone.root} was broken by {by}{why}")
+
+
+class RefreshBroken(LockBroken):
+    """A refresh of a broken lock: 412, as for any refresh of a lock that is gone."""
 
 
 class InsufficientStorage(DavServerError):

@@ -4,19 +4,31 @@ The authenticated user name becomes the lock principal.  bcrypt is slow on
 purpose (~50-250 ms per check); a WebDAV client sends credentials with every
 request, so successful checks are remembered (keyed by a SHA-256 of the
 password, never the password itself) until the file changes.
+
+Hostile input: malformed ``Authorization`` headers are 401, never 500; an
+unknown user costs the same bcrypt check as a wrong password (no user
+enumeration by timing); failed logins are logged and throttled per address and
+per user (:mod:`davserver.dav.throttle`, 429).  Every refusal is rendered like
+any other davserver error (XML, JSON or HTML by Accept).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 from wsgidav.dc.base_dc import BaseDomainController
+from wsgidav.http_authenticator import HTTPAuthenticator
 
-from davserver.errors import StartupError
+from davserver.dav.throttle import LoginThrottle
+from davserver.errors import DavServerError, StartupError, TooManyAttempts, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +70,7 @@ class HtpasswdDomainController(BaseDomainController):  # type: ignore[misc]
         self._mtime = self._file_mtime()
         self._verified: set[tuple[str, bytes]] = set()
         self._guard = threading.Lock()
+        self._decoy: bytes | None = None
 
     def __str__(self) -> str:
         return f"HtpasswdDomainController({self.path or 'anonymous'})"
@@ -81,6 +94,14 @@ class HtpasswdDomainController(BaseDomainController):  # type: ignore[misc]
             self._users, self._mtime = users, mtime
             self._verified.clear()
 
+    def _decoy_hash(self) -> bytes:
+        """A hash with the cost of the real ones (made once), for unknown users."""
+        if self._decoy is None:
+            costs = [int(h.split(b"$")[2]) for h in self._users.values() if h.count(b"$") >= 3]
+            rounds = max(costs, default=12)
+            self._decoy = bcrypt.hashpw(b"decoy", bcrypt.gensalt(rounds=max(4, min(rounds, 31))))
+        return self._decoy
+
     def get_domain_realm(self, path_info: str, environ: dict[str, object]) -> str:
         return REALM
 
@@ -95,9 +116,12 @@ class HtpasswdDomainController(BaseDomainController):  # type: ignore[misc]
     ) -> bool:
         self._reload_if_changed()
         hashed = self._users.get(user_name)
-        if hashed is None:
-            return False
         secret = password.encode("utf-8")
+        if hashed is None:
+            # The same bcrypt work as for a wrong password: response time must not
+            # tell whether a user name exists.
+            bcrypt.checkpw(secret, self._decoy_hash())
+            return False
         key = (user_name, hashlib.sha256(secret + hashed).digest())
         if key in self._verified:
             return True
@@ -110,3 +134,61 @@ class HtpasswdDomainController(BaseDomainController):  # type: ignore[misc]
             with self._guard:
                 self._verified.add(key)
         return ok
+
+
+Refuse = Callable[[DavServerError, dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def parse_basic(header: str) -> tuple[str, str]:
+    """User name and password of an ``Authorization: Basic`` value (RFC 7617 §2);
+    :class:`Unauthenticated` says what is wrong with a malformed one."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        raise Unauthenticated("Authorization must be 'Basic <base64 of user:password>'", REALM)
+    try:
+        raw = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Unauthenticated("Basic credentials are not valid base64", REALM) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # RFC 7617 §2.1: the charset was never agreed
+    user, sep, password = text.partition(":")
+    if not sep or not user:
+        raise Unauthenticated("Basic credentials must be 'user:password'", REALM)
+    return user, password
+
+
+class DavAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
+    """WsgiDAV's HTTP authenticator, with Basic credentials handled by davserver."""
+
+    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]):
+        super().__init__(wsgidav_app, next_app, config)
+        options = config.get("davserver_auth") or {}
+        self.throttle: LoginThrottle = options.get("throttle") or LoginThrottle()
+        self.refuse: Refuse = options["refuse"]
+
+    def send_basic_auth_response(self, environ: dict[str, Any], start_response: Any) -> Any:
+        problem = Unauthenticated("this share needs a user name and password", REALM)
+        return self.refuse(problem, environ, start_response)
+
+    def handle_basic_auth_request(self, environ: dict[str, Any], start_response: Any) -> Any:
+        address = str(environ.get("REMOTE_ADDR", ""))
+        try:
+            user, password = parse_basic(environ["HTTP_AUTHORIZATION"])
+        except Unauthenticated as exc:
+            return self.refuse(exc, environ, start_response)
+        wait = self.throttle.retry_after(address, user)
+        if wait is not None:
+            log.warning("login throttled for user %r from %s (%d s)", user, address, wait)
+            throttled = TooManyAttempts(f"too many failed logins; try again in {wait} s", wait)
+            return self.refuse(throttled, environ, start_response)
+        if self.domain_controller.basic_auth_user(REALM, user, password, environ):
+            self.throttle.succeeded(address)
+            environ["wsgidav.auth.realm"] = REALM
+            environ["wsgidav.auth.user_name"] = user
+            return self.next_app(environ, start_response)
+        self.throttle.failed(address, user)
+        log.warning("login failed for user %r from %s", user, address)
+        problem = Unauthenticated("wrong user name or password", REALM)
+        return self.refuse(problem, environ, start_response)

@@ -85,6 +85,13 @@ class Dispatcher:
             raise Forbidden(f"this share is read-only: {request.method} is refused")
         return handler(request, self.dav)
 
+    def refuse(
+        self, exc: DavServerError, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer a refusal raised outside the method layer (authentication)."""
+        method = environ["REQUEST_METHOD"].upper()
+        return send(self.refusal(exc, environ), method, environ, start_response)
+
     def refusal(self, exc: DavServerError, environ: dict[str, Any]) -> Response:
         mount = (environ.get("SCRIPT_NAME") or "").rstrip("/")
         path = canonical_path(environ.get("PATH_INFO") or "/")

@@ -50,6 +50,8 @@ from davserver.errors import (
     ResourceError,
     StoreError,
     StoreUnavailable,
+    TooManyAttempts,
+    Unauthenticated,
     UnsupportedMediaType,
 )
 from davserver.locking.model import Lock
@@ -85,6 +87,8 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(UnsupportedMediaType, 415),
     Rule(RangeNotSatisfiable, 416),
     Rule(OtherServer, 502),
+    Rule(Unauthenticated, 401),
+    Rule(TooManyAttempts, 429),
     Rule(PreconditionFailed, 412),
     Rule(InsufficientStorage, 507),
     Rule(StoreUnavailable, 503),
@@ -130,8 +134,10 @@ def _headers_of(exc: DavServerError) -> tuple[tuple[str, str], ...]:
         return (("Allow", ", ".join(exc.allow)),)
     if isinstance(exc, RangeNotSatisfiable):
         return (("Content-Range", f"bytes */{exc.size}"),)
-    if isinstance(exc, StoreUnavailable):
+    if isinstance(exc, StoreUnavailable | TooManyAttempts):
         return (("Retry-After", str(exc.retry_after)),)
+    if isinstance(exc, Unauthenticated):
+        return (("WWW-Authenticate", f'Basic realm="{exc.realm}", charset="UTF-8"'),)
     return ()
 
 

@@ -43,8 +43,10 @@ class WsgiClient:
         headers: Mapping[str, str] | None = None,
         *,
         stream: BinaryIO | None = None,
+        remote_addr: str = "127.0.0.1",
     ) -> Response:
         environ = self._environ(method, path, body, headers or {}, stream)
+        environ["REMOTE_ADDR"] = remote_addr
         captured: dict[str, Any] = {}
 
         def start_response(status: str, response_headers: list[tuple[str, str]], exc_info=None):
