@@ -115,6 +115,21 @@ SCHEMA: tuple[Option, ...] = (
         False,
         "grant Timeout: Infinite (otherwise lock_timeout_max is granted)",
     ),
+    Option(
+        "auth_max_failures",
+        int,
+        10,
+        "failed logins per client address or user name within auth_failure_window before "
+        "429 (0: no throttling)",
+        _between(0, 1_000_000),
+    ),
+    Option(
+        "auth_failure_window",
+        int,
+        60,
+        "seconds over which failed logins are counted (and refused once too many)",
+        _between(1, 86_400),
+    ),
     # The HTTP layer (davserver/http): limits enforced while reading, timeouts.
     Option(
         "max_request_line",
@@ -201,6 +216,8 @@ class Config:
     lock_timeout_default: int = 3600
     lock_timeout_max: int = 86400
     lock_allow_infinite: bool = False
+    auth_max_failures: int = 10
+    auth_failure_window: int = 60
     max_request_line: int = 8192
     max_header_bytes: int = 65536
     max_header_count: int = 100
