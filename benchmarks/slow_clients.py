@@ -14,10 +14,11 @@ a connection would), then prints their latency p50/p99/max.  The attacks:
 * ``slow_headers``: a request line, then one header byte every ``--trickle``
   seconds (slowloris);
 * ``slow_body``: a PUT head announcing 10 MiB, then one body byte every
-  ``--trickle`` seconds.
+  ``--trickle`` seconds;
+* ``all``: N of each of the three at once (3 N connections).
 
 An attacking connection the server closes (a timeout) is opened again at once,
-so N stay open.  Attackers come from 127.0.0.2 upwards, ``--per-address``
+so N stay open.  Attackers come from 127.0.1.1 upwards, ``--per-address``
 connections each (under the default per-address cap of 64: this measures
 concurrency, not the cap); the measuring clients from 127.0.0.1.  The server
 is stopped by PID at the end.
@@ -46,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 URL_LINE = re.compile(r"serving http://127\.0\.0\.1:(\d+)/")
 BODY = b"hello from davserver\n" * 10
-KINDS = ("idle", "slow_headers", "slow_body")
+KINDS = ("idle", "slow_headers", "slow_body")  # and "all": N of each at once
 
 
 @contextlib.contextmanager
@@ -95,6 +96,7 @@ class Attack:
     count: int
     per_address: int
     trickle: float
+    first_address: int = 0  # the first source address: 127.0.1.1 for 0
     reopened: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -111,7 +113,8 @@ class Attack:
             self._thread.join(30)
 
     def _open(self, index: int) -> socket.socket:
-        source = f"127.0.0.{2 + index // self.per_address}"
+        number = self.first_address + index // self.per_address
+        source = f"127.0.{1 + number // 200}.{1 + number % 200}"
         sock = socket.create_connection(("127.0.0.1", self.port), 10, (source, 0))
         if self.kind == "slow_headers":
             sock.sendall(b"GET /file.txt HTTP/1.1\r\nHost: attacker\r\n")
@@ -142,7 +145,9 @@ class Attack:
             sock.close()
         selector.close()
 
-    def _on_readable(self, selector: selectors.BaseSelector, socks: dict, index: int) -> None:
+    def _on_readable(
+        self, selector: selectors.BaseSelector, socks: dict[int, socket.socket], index: int
+    ) -> None:
         try:
             data = socks[index].recv(65536)
         except BlockingIOError:
@@ -153,7 +158,9 @@ class Attack:
             self.reopened += 1
             self._replace(selector, socks, index)
 
-    def _replace(self, selector: selectors.BaseSelector, socks: dict, index: int) -> None:
+    def _replace(
+        self, selector: selectors.BaseSelector, socks: dict[int, socket.socket], index: int
+    ) -> None:
         old = socks.pop(index, None)
         if old is not None:
             with contextlib.suppress(KeyError, ValueError):
@@ -203,6 +210,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
+def attacks(port: int, kind: str, count: int, args: argparse.Namespace) -> list[Attack]:
+    """``count`` connections of ``kind``; for "all", ``count`` of every kind at once
+    (each kind from its own source addresses)."""
+    kinds = KINDS if kind == "all" else (kind,)
+    return [
+        Attack(port, one, count, args.per_address, args.trickle, first_address=i * 100)
+        for i, one in enumerate(kinds)
+    ]
+
+
 def run(args: argparse.Namespace) -> None:
     counts = [int(n) for n in args.counts.split(",")]
     kinds = [k for k in args.kinds.split(",") if k]
@@ -218,14 +235,16 @@ def run(args: argparse.Namespace) -> None:
                 if count == 0 and kind != kinds[0]:
                     continue  # N = 0 is the same for every kind
                 label = "none" if count == 0 else kind
-                with Attack(port, kind, count, args.per_address, args.trickle) as attack:
+                with contextlib.ExitStack() as stack:
+                    running = [stack.enter_context(a) for a in attacks(port, kind, count, args)]
                     time.sleep(args.settle if count else 0.5)
                     latencies, errors = measure(port, args.clients, args.seconds)
+                reopened = sum(a.reopened for a in running)
                 print(
                     f"{label:<13} {count:>4} {len(latencies):>6} {errors:>6} "
                     f"{percentile(latencies, 0.5) * 1000:>8.1f} "
                     f"{percentile(latencies, 0.99) * 1000:>8.1f} "
-                    f"{max(latencies, default=0) * 1000:>8.1f} {attack.reopened:>8}",
+                    f"{max(latencies, default=0) * 1000:>8.1f} {reopened:>8}",
                     flush=True,
                 )
 
@@ -237,7 +256,9 @@ def main() -> None:
     parser.add_argument(
         "--counts", default="0,16,200", help="attacking connections (default 0,16,200)"
     )
-    parser.add_argument("--kinds", default=",".join(KINDS), help="idle,slow_headers,slow_body")
+    parser.add_argument(
+        "--kinds", default=",".join((*KINDS, "all")), help="idle,slow_headers,slow_body,all"
+    )
     parser.add_argument("--clients", type=int, default=4, help="measuring GET clients (default 4)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per row (10)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after the attack starts")

@@ -10,7 +10,6 @@ sees the raw request path before anything normalises it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +20,14 @@ from davserver.dav.auth import DavAuthenticator, HtpasswdDomainController
 from davserver.dav.dispatch import Dispatcher, ShareProvider
 from davserver.dav.framework import DavApp
 from davserver.dav.guard import PathGuard
-from davserver.dav.methods.base import Dav
-from davserver.dav.request_log import RequestLog
+from davserver.dav.methods.base import Dav, Limits
+from davserver.dav.permissions import Permissions, parse_rules
 from davserver.dav.share import Share
 from davserver.dav.throttle import LoginThrottle
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
+from davserver.observe.wiring import Observability
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,25 @@ class Application:
     stores: Stores
     manager: LockManager
     throttle: LoginThrottle
+    observe: Observability | None = None
+    framework: Any = None
 
     @property
     def store_description(self) -> str:
         return self.stores.url
 
+    def reload(self, config: Config) -> None:
+        """Apply what may change while serving (config.LIVE_KEYS) on SIGHUP;
+        raises StartupError (then the previous settings stay) if a file is bad."""
+        if self.framework is not None:
+            self.framework.http_authenticator.domain_controller.reload(config.htpasswd)
+        self.manager.policy = lock_manager(config, self.stores).policy
+        if self.observe is not None:
+            self.observe.reload(config)
+
     def close(self) -> None:
+        if self.observe is not None:
+            self.observe.close()
         self.stores.close()
 
 
@@ -80,6 +93,7 @@ def wsgidav_config(
         "davserver_auth": {
             "htpasswd": config.htpasswd,
             "throttle": throttle,
+            "allow_insecure_auth": config.allow_insecure_auth,
             "refuse": dispatcher.refuse,
         },
         "hotfixes": {"re_encode_path_info": True},
@@ -96,7 +110,7 @@ def lock_manager(config: Config, stores: Stores) -> LockManager:
         allow_infinite=config.lock_allow_infinite,
     )
     # Wall-clock time: expiry must agree across processes and servers (Redis TTLs).
-    return LockManager(stores.locks, time.time, policy)
+    return LockManager(stores.locks, time.time, policy, max_shared=config.shared_locks_per_resource)
 
 
 def build_app(config: Config, stores: Stores | None = None) -> Application:
@@ -104,15 +118,35 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     root = config.root_path
     state_dir = config.state_path
     if stores is None:
-        stores = open_stores(config.lock_store, state_dir=state_dir)
+        stores = open_stores(
+            config.store_url, state_dir=state_dir, volatile_ok=config.lock_store_volatile_ok
+        )
+    observe = Observability(config)
+    stores = observe.instrument(stores)
     manager = lock_manager(config, stores)
+    manager.events = observe.events
     share = Share(root, state_dir=state_dir, readonly=config.readonly)
-    dav = Dav(share=share, locks=manager, props=stores.props)
+    limits = Limits(
+        propfind_infinity_max=config.propfind_infinity_max,
+        lock_owner_bytes=config.lock_owner_max_bytes,
+        xml_body=config.max_xml_body_bytes,
+        max_ranges=config.max_ranges,
+    )
+    permissions = Permissions(parse_rules(config.permissions))
+    dav = Dav(
+        share=share, locks=manager, props=stores.props, limits=limits, permissions=permissions
+    )
     dispatcher = Dispatcher(dav)
     throttle = LoginThrottle(config.auth_max_failures, float(config.auth_failure_window))
     wsgidav = DavApp(wsgidav_config(config, dispatcher, throttle))
     wsgi: Any = PathGuard(wsgidav, hidden_segment(root, state_dir))
-    log_file = os.environ.get("DAVSERVER_REQUEST_LOG")
-    if log_file:
-        wsgi = RequestLog(wsgi, log_file)
-    return Application(wsgi=wsgi, dav=dav, stores=stores, manager=manager, throttle=throttle)
+    wsgi = observe.wrap(wsgi, stores.locks, lambda: manager.clock())
+    return Application(
+        wsgi=wsgi,
+        dav=dav,
+        stores=stores,
+        manager=manager,
+        throttle=throttle,
+        observe=observe,
+        framework=wsgidav,
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from davserver import __version__
 from davserver import config as config_mod
 from davserver.errors import ConfigError, StartupError
+from davserver.observe import logsetup
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
@@ -17,13 +18,19 @@ EXIT_STARTUP = 1
 
 def _help(key: str) -> str:
     option = config_mod.OPTIONS[key]
-    return f"{option.help} (config key {key}; default {option.default!r})"
+    shown = config_mod.SHOWN_DEFAULTS.get(key)
+    if shown is None:
+        value = option.default
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+    # argparse expands %-formats in help texts
+    return f"{option.help} (config key {key}; default: {shown})".replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="davserver", description="A WebDAV file server (RFC 4918 classes 1 and 2)."
     )
+    parser.add_argument("--version", action="version", version=f"davserver {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve a directory over WebDAV")
@@ -36,8 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help=_help("log_level"))
     serve.add_argument("--lock-store", metavar="URL", help=_help("lock_store"))
     serve.add_argument("--workers", type=int, metavar="N", help=_help("workers"))
+    serve.add_argument("--state-dir", metavar="DIR", help=_help("state_dir"))
+    serve.add_argument("--log-format", choices=config_mod.LOG_FORMATS, help=_help("log_format"))
+    serve.add_argument("--admin", action="store_true", default=None, help=_help("admin"))
+    serve.add_argument("--admin-listen", metavar="HOST:PORT", help=_help("admin_listen"))
+    serve.add_argument(
+        "--admins",
+        metavar="USER,USER",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        help=_help("admins"),
+    )
 
-    check = commands.add_parser("check-config", help="validate a YAML config file")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a YAML config file as serve would (files, root, host, store)",
+    )
     check.add_argument("file")
 
     from davserver.admin import add_lock_commands
@@ -47,39 +67,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("root", "host", "port", "htpasswd", "readonly", "log_level", "lock_store", "workers")
-    return {key: getattr(args, key) for key in keys}
+    keys: tuple[str, ...] = ("root", "host", "port", "htpasswd", "readonly", "log_level")
+    keys += ("lock_store", "workers", "state_dir", "log_format")
+    admin = ("admin", "admin_listen", "admins")
+    return {key: getattr(args, key) for key in keys + admin}
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # WsgiDAV logs one line per request at INFO; that is our access log.
-    logging.getLogger("wsgidav").setLevel(getattr(logging, level.upper()))
-    logging.getLogger("wsgidav").propagate = True
+def check_config(file: str) -> int:
+    """``check-config``: the checks of ``serve``, every problem reported (exit 2)."""
+    from davserver.preflight import problems
+
+    config = config_mod.load(file, {})
+    found = problems(config)
+    for problem in found:
+        print(f"davserver: cannot start: {problem}", file=sys.stderr)
+    if found:
+        return EXIT_CONFIG
+    print(f"{file}: OK")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from davserver.preflight import problems
+
+    overrides = serve_overrides(args)
+    config = config_mod.load(args.config, overrides)
+    found = problems(config)
+    for problem in found:
+        print(f"davserver: cannot start: {problem}", file=sys.stderr)
+    if found:
+        return EXIT_STARTUP
+    logsetup.configure(config.log_level, config.log_format)
+    from davserver.server import serve
+
+    return serve(config, reload=lambda: config_mod.load(args.config, overrides))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "check-config":
-            config_mod.load(args.file, {})
-            print(f"{args.file}: OK")
-            return 0
+            return check_config(args.file)
         if args.command == "serve":
-            config = config_mod.load(args.config, serve_overrides(args))
-            configure_logging(config.log_level)
-            from davserver.server import serve
-
-            return serve(config)
+            return run_serve(args)
         from davserver.admin import run_lock_command
 
         return run_lock_command(args)
     except ConfigError as exc:
-        print(f"davserver: config error: {exc}", file=sys.stderr)
+        for problem in config_mod.all_problems(exc):
+            print(f"davserver: config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     except StartupError as exc:
         print(f"davserver: cannot start: {exc}", file=sys.stderr)

@@ -19,6 +19,7 @@ import yaml
 from davserver.errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,16 @@ def _workers(value: int) -> str | None:
     return None if 1 <= value <= 64 else "must be between 1 and 64"
 
 
+def _permission_rules(value: list[Any]) -> str | None:
+    from davserver.dav.permissions import parse_rules  # the rules' own validation
+
+    try:
+        parse_rules(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _between(low: int, high: int) -> Callable[[int], str | None]:
     def check(value: int) -> str | None:
         return None if low <= value <= high else f"must be between {low} and {high}"
@@ -58,9 +69,51 @@ def _log_level(value: str) -> str | None:
 
 def _store_url(value: str) -> str | None:
     schemes = ("memory://", "sqlite://", "redis://", "rediss://")
-    if value.startswith(schemes):
-        return None
-    return f"must start with one of {', '.join(schemes)}"
+    if not value.startswith(schemes):
+        return f"must start with one of {', '.join(schemes)}"
+    if (
+        value.startswith("sqlite://")
+        and value != "sqlite://"
+        and not value.startswith("sqlite:///")
+    ):
+        return "sqlite needs an absolute path: sqlite:///ABSOLUTE/PATH (or sqlite:// alone)"
+    return None
+
+
+def _log_format(value: str) -> str | None:
+    return None if value in LOG_FORMATS else f"must be one of {', '.join(LOG_FORMATS)}"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT`` as (host, port); ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("must be HOST:PORT (e.g. 127.0.0.1:8081 or [::1]:8081)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def _listen(value: str) -> str | None:
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _user_names(value: list[Any]) -> str | None:
+    for name in value:
+        if not isinstance(name, str) or not name or ":" in name:
+            return f"every entry must be a user name of the htpasswd file, not {name!r}"
+    return None
+
+
+def _webhooks(value: list[Any]) -> str | None:
+    for url in value:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return f"every entry must be an http:// or https:// URL, not {url!r}"
+    return None
 
 
 SCHEMA: tuple[Option, ...] = (
@@ -93,6 +146,13 @@ SCHEMA: tuple[Option, ...] = (
         nullable=True,
     ),
     Option(
+        "lock_store_volatile_ok",
+        bool,
+        False,
+        "accept a Redis lock store that persists nothing (appendonly no, no save points), "
+        "or whose persistence cannot be checked; refused at start otherwise",
+    ),
+    Option(
         "workers",
         int,
         None,
@@ -114,6 +174,58 @@ SCHEMA: tuple[Option, ...] = (
         bool,
         False,
         "grant Timeout: Infinite (otherwise lock_timeout_max is granted)",
+    ),
+    Option(
+        "propfind_infinity_max",
+        int,
+        10_000,
+        "most entries a PROPFIND with Depth infinity may list; beyond: 403 "
+        "DAV:propfind-finite-depth (0: refuse Depth infinity on any non-empty folder)",
+        _between(0, 10_000_000),
+    ),
+    Option(
+        "max_xml_body_bytes",
+        int,
+        8 * 1024 * 1024,
+        "largest XML request body (PROPFIND, PROPPATCH, LOCK); larger: 413",
+        _between(1024, 1 << 30),
+    ),
+    Option(
+        "max_ranges",
+        int,
+        32,
+        "most byte ranges one GET may ask for; more: the whole file (200)",
+        _between(1, 10_000),
+    ),
+    Option(
+        "lock_owner_max_bytes",
+        int,
+        4096,
+        "largest DAV:owner a LOCK may store and echo back; larger: 413",
+        _between(64, 1 << 20),
+    ),
+    Option(
+        "shared_locks_per_resource",
+        int,
+        100,
+        "most shared locks on one resource; more: 423 saying the limit",
+        _between(1, 1_000_000),
+    ),
+    Option(
+        "permissions",
+        list,
+        [],
+        "per-user, per-path access rules: [{path: /team, users: [alice, '*'], "
+        "access: none|read|write}]; the most specific path wins; none given: everyone "
+        "may do everything the share allows",
+        _permission_rules,
+    ),
+    Option(
+        "allow_insecure_auth",
+        bool,
+        False,
+        "accept Basic credentials over plain HTTP from other machines (passwords travel "
+        "in clear); loopback and https are always fine",
     ),
     Option(
         "auth_max_failures",
@@ -195,7 +307,106 @@ SCHEMA: tuple[Option, ...] = (
         "most worker threads per process (16 at rest, more while uploads are slow)",
         _between(16, 4096),
     ),
+    # Running in production (davserver/observe): logs, metrics, lock events, stopping.
+    Option("log_format", str, "text", "log lines as text or json (one per line)", _log_format),
+    Option(
+        "metrics_on_main_port",
+        bool,
+        False,
+        "also answer GET /metrics (Prometheus, unauthenticated) on the WebDAV port",
+    ),
+    Option(
+        "lock_event_log",
+        str,
+        None,
+        "file to append lock events to, one JSON object per line",
+        nullable=True,
+    ),
+    Option(
+        "lock_webhooks",
+        list,
+        [],
+        "URLs to POST every lock event to (JSON), retried with backoff, never blocking",
+        _webhooks,
+    ),
+    Option(
+        "lock_webhook_queue",
+        int,
+        1000,
+        "lock events waiting per webhook; beyond it new events are dropped (logged)",
+        _between(1, 1_000_000),
+    ),
+    Option(
+        "lock_webhook_retries",
+        int,
+        5,
+        "retries of a failed webhook delivery (backoff 0.5 s, 1 s, 2 s, ...)",
+        _between(0, 20),
+    ),
+    Option(
+        "drain_timeout",
+        int,
+        30,
+        "seconds a stopping server (SIGTERM) waits for requests in flight",
+        _between(0, 3600),
+    ),
+    # Administration (davserver/admin_http): the admin listener, breaking and freezing locks.
+    Option("admin", bool, False, "serve the admin API and web console on admin_listen"),
+    Option(
+        "admin_listen",
+        str,
+        "127.0.0.1:8081",
+        "HOST:PORT of the admin API and console (only with admin: true or --admin)",
+        _listen,
+    ),
+    Option(
+        "admins",
+        list,
+        [],
+        "users of the htpasswd file who may use the admin listener (others get 403)",
+        _user_names,
+    ),
+    Option(
+        "audit_log",
+        str,
+        None,
+        "file (JSON lines) recording every broken lock and every freeze made or lifted",
+        nullable=True,
+    ),
+    Option(
+        "broken_lock_memory",
+        int,
+        604800,
+        "longest time, in seconds, a broken lock's holder is told who broke it and why "
+        "(otherwise as long as the lock would have lasted)",
+        _between(1, 366 * 86400),
+    ),
+    Option(
+        "admin_reason_max",
+        int,
+        500,
+        "longest reason, in characters, for breaking a lock or freezing; longer: 400",
+        _between(10, 100_000),
+    ),
 )
+
+# Applied by SIGHUP without a restart; every other key needs one.
+LIVE_KEYS = frozenset(
+    {"log_level", "log_format", "htpasswd", "lock_timeout_default", "lock_timeout_max"}
+    | {"lock_allow_infinite", "lock_event_log", "lock_webhooks", "lock_webhook_queue"}
+    | {"lock_webhook_retries", "drain_timeout"}
+)
+# Relative paths in a config file are relative to the file's directory.
+PATH_KEYS = ("root", "htpasswd", "state_dir", "lock_event_log", "audit_log")
+# What "default" means where the default is computed (shown by --help).
+SHOWN_DEFAULTS = {
+    "workers": "one per CPU core (one with memory://)",
+    "htpasswd": "none: anonymous access",
+    "state_dir": "ROOT/.davserver",
+    "lock_store": "sqlite in state_dir (memory:// for a read-only share without state_dir)",
+    "lock_event_log": "none",
+    "audit_log": "STATE_DIR/audit.jsonl",
+}
 
 OPTIONS: Mapping[str, Option] = {option.name: option for option in SCHEMA}
 
@@ -212,10 +423,18 @@ class Config:
     log_level: str = "info"
     state_dir: str | None = None
     lock_store: str | None = None
+    lock_store_volatile_ok: bool = False
     workers: int | None = None
     lock_timeout_default: int = 3600
     lock_timeout_max: int = 86400
     lock_allow_infinite: bool = False
+    propfind_infinity_max: int = 10_000
+    max_xml_body_bytes: int = 8 * 1024 * 1024
+    max_ranges: int = 32
+    lock_owner_max_bytes: int = 4096
+    shared_locks_per_resource: int = 100
+    permissions: list[Any] = dataclasses.field(default_factory=list)
+    allow_insecure_auth: bool = False
     auth_max_failures: int = 10
     auth_failure_window: int = 60
     max_request_line: int = 8192
@@ -228,6 +447,19 @@ class Config:
     keepalive_timeout: int = 30
     max_connections_per_address: int = 64
     max_threads: int = 256
+    log_format: str = "text"
+    metrics_on_main_port: bool = False
+    lock_event_log: str | None = None
+    lock_webhooks: list[str] = dataclasses.field(default_factory=list)
+    lock_webhook_queue: int = 1000
+    lock_webhook_retries: int = 5
+    drain_timeout: int = 30
+    admin: bool = False
+    admin_listen: str = "127.0.0.1:8081"
+    admins: list[str] = dataclasses.field(default_factory=list)
+    audit_log: str | None = None
+    broken_lock_memory: int = 604800
+    admin_reason_max: int = 500
     source: str | None = None
 
     @property
@@ -250,9 +482,25 @@ class Config:
             return Path(self.state_dir).expanduser().resolve()
         return self.root_path / ".davserver"
 
+    @property
+    def audit_path(self) -> Path:
+        if self.audit_log:
+            return Path(self.audit_log).expanduser().resolve()
+        return self.state_path / "audit.jsonl"
+
+    @property
+    def store_url(self) -> str | None:
+        """The lock store to open: a read-only share without a state directory
+        keeps nothing (it takes no locks, sets no properties) and writes nothing
+        into its root."""
+        if self.lock_store is None and self.readonly and not self.state_dir:
+            return "memory://"
+        return self.lock_store
+
 
 def _type_name(kind: type) -> str:
-    return {int: "an integer", bool: "true or false", str: "a string"}[kind]
+    names = {int: "an integer", bool: "true or false", str: "a string", list: "a list"}
+    return names[kind]
 
 
 def validate_value(name: str, value: Any, source: str) -> Any:
@@ -288,24 +536,75 @@ def read_yaml(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", source=path) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", source=path) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping of key: value", source=path)
-    return {str(key): validate_value(str(key), value, path) for key, value in data.items()}
+    values, problems = {}, []
+    for key, value in data.items():
+        try:
+            values[str(key)] = validate_value(str(key), value, path)
+        except ConfigError as exc:
+            problems.append(exc)
+    if problems:
+        raise _first_of(problems)
+    return _resolve_paths(values, Path(path).parent)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader refusing a key given twice (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _resolve_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    for key in PATH_KEYS:
+        if isinstance(values.get(key), str):
+            path = Path(values[key]).expanduser()
+            values[key] = str(path if path.is_absolute() else (base / path).absolute())
+    return values
+
+
+def _first_of(problems: list[ConfigError]) -> ConfigError:
+    """One ConfigError carrying all of them (``problems``), worded as the first."""
+    first = problems[0]
+    first.problems = tuple(problems)  # type: ignore[attr-defined]
+    return first
+
+
+def all_problems(exc: ConfigError) -> tuple[ConfigError, ...]:
+    return tuple(getattr(exc, "problems", (exc,)))
 
 
 def load(config_file: str | None, overrides: Mapping[str, Any]) -> Config:
     """Build the effective Config: defaults, then the YAML file, then CLI overrides."""
     values: dict[str, Any] = {}
+    problems: list[ConfigError] = []
     if config_file:
-        values.update(read_yaml(config_file))
+        try:
+            values.update(read_yaml(config_file))
+        except ConfigError as exc:
+            problems.extend(all_problems(exc))
     for key, value in overrides.items():
         if value is not None:
-            values[key] = validate_value(key, value, "command line")
+            try:
+                values[key] = validate_value(key, value, "command line")
+            except ConfigError as exc:
+                problems.append(exc)
+    if problems:
+        raise _first_of(problems)
     config = Config(**values, source=config_file)
     _check_consistency(config)
     return config
@@ -325,6 +624,28 @@ def _check_consistency(config: Config) -> None:
             "sqlite:///PATH or redis://",
             source=source,
             key="lock_store",
+        )
+    _check_admin(config, source)
+
+
+def _check_admin(config: Config, source: str) -> None:
+    """The admin listener authenticates administrators: it needs users and a port of its own."""
+    if not config.admin:
+        return
+    if not config.htpasswd:
+        raise ConfigError(
+            "the admin listener needs htpasswd (administrators log in)", source=source, key="admin"
+        )
+    if not config.admins:
+        raise ConfigError(
+            "name the administrators (users of the htpasswd file)", source=source, key="admins"
+        )
+    host, port = parse_listen(config.admin_listen)
+    if port and port == config.port and host in (config.host, "0.0.0.0", "::"):
+        raise ConfigError(
+            f"must differ from the WebDAV address {config.host}:{config.port}",
+            source=source,
+            key="admin_listen",
         )
 
 

@@ -35,6 +35,7 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   │   └── RefreshBroken       the same for a lock refresh -> 412
     │   ├── LockNotFound            token unknown/expired/not covering -> 409 (UNLOCK)
     │   │   └── RefreshNotFound     the same for a lock refresh -> 412
+    │   ├── LockLimitReached        a lock limit (shared locks per resource) -> 423
     │   └── LockPrincipalMismatch   the lock belongs to another principal -> 403
     ├── InsufficientStorage         disk or quota full -> 507
     └── StoreError                  the lock/property store failed -> 500
@@ -212,6 +213,11 @@ class LockNotFound(LockError):
 class RefreshNotFound(LockNotFound):
     """A refresh named no lock of the request-URI: 412 (§9.10.2 refresh is
     conditional on the If header)."""
+
+
+class LockLimitReached(LockError):
+    """A LOCK would exceed a configured limit (shared locks per resource): 423 with a
+    message naming the limit."""
 
 
 class LockPrincipalMismatch(LockError):

@@ -37,8 +37,10 @@ class Janitor:
         while not self._stop.wait(self.interval):
             try:
                 purged = self.manager.purge_expired()
-            except StoreError as exc:  # the store may be briefly unreachable (Redis)
-                log.warning("purging expired locks failed: %s", exc)
+            except StoreError as exc:
+                # The store has already logged the fault once, with what to do
+                # (davserver.lockstore.health); one line per purge would repeat it.
+                log.debug("purging expired locks failed: %s", exc)
                 continue
             if purged:
                 log.info("purged %d expired locks", purged)

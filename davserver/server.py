@@ -1,27 +1,34 @@
-"""Process wiring: bind, serve with cheroot, workers, signals, graceful stop."""
+"""Process wiring: bind, serve with cheroot, workers, signals, graceful stop.
+
+Signals (see :mod:`davserver.lifecycle` and :mod:`davserver.supervisor`):
+SIGHUP reloads the config and htpasswd files, SIGTERM/SIGINT drain and exit 0.
+The metrics of all processes of one server share a temporary directory,
+created here before anything imports prometheus-client and removed at the end.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import logging
-import os
 import resource
 import signal
 import socket
-import sys
-import threading
 from pathlib import Path
 from types import FrameType
 
+from davserver.admin_http import listener as admin_listener
 from davserver.app import Application, build_app
 from davserver.config import Config
 from davserver.dav.auth import read_htpasswd
+from davserver.dav.recovery import recover
 from davserver.dav.share import Share
-from davserver.dav.trees import cleanup_temp_files
 from davserver.errors import StartupError
 from davserver.http import DavWSGIServer, HttpLimits
 from davserver.janitor import Janitor
+from davserver.lifecycle import Drain, Loader, Reloader
+from davserver.observe import metrics, notify
+from davserver.supervisor import STOP_AND_RELOAD, Supervisor
 
 log = logging.getLogger("davserver")
 
@@ -34,17 +41,22 @@ def prepare_root(config: Config) -> None:
     root = config.root_path
     if root.exists() and not root.is_dir():
         raise StartupError(f"root {root} is not a directory")
+    if config.readonly and not root.is_dir():
+        raise StartupError(f"root {root} does not exist (a read-only share is never created)")
+    state_dir = config.state_path
     try:
         root.mkdir(parents=True, exist_ok=True)
-        state_dir = config.state_path
-        state_dir.mkdir(parents=True, exist_ok=True)
+        if config.store_url != "memory://" or config.state_dir:
+            state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"cannot create {exc.filename}: {exc.strerror}") from exc
     if config.htpasswd:
         read_htpasswd(Path(config.htpasswd))
-    # Uploads cut off by a crash leave their temporary files behind (it logs them).
-    share = Share(root, state_dir=state_dir)
-    cleanup_temp_files(share.root, skip=share.is_hidden_fs)
+    if config.readonly:
+        return  # nothing is ever written into a read-only root
+    # What a crash cut short (PUT, COPY, MOVE, DELETE) is finished or rolled back
+    # before anything is served (it logs what it did).
+    recover(Share(root, state_dir=state_dir), hold=True)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -127,77 +139,74 @@ def raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run_one(config: Config, app: Application, port: int) -> None:
-    """Serve in this process until SIGINT/SIGTERM; in-flight requests finish."""
+def run_one(
+    config: Config, app: Application, port: int, load: Loader | None = None, *, worker: bool = False
+) -> None:
+    """Serve in this process until SIGINT/SIGTERM (drained), reloading on SIGHUP."""
     server = make_server(config, app, port)
-    stoppers: list[threading.Thread] = []
+    server.shutdown_timeout = config.drain_timeout
+    drain = Drain(server, app.observe.readiness.draining.set if app.observe else lambda: None)
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def apply(new: Config) -> None:
+        app.reload(new)
+        server.shutdown_timeout = new.drain_timeout
+
+    reloader = Reloader(config, load, apply, announce=not worker)
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
         # stop() joins the worker threads (requests in flight finish), so it must
         # not run inside the signal handler on the serving thread.
-        if not stoppers:
-            stopper = threading.Thread(target=server.stop, name="davserver-stop")
-            stoppers.append(stopper)
-            stopper.start()
+        drain.request(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, lambda signum, frame: reloader.in_background())
+    # A worker starts with them blocked: one sent meanwhile is handled now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_AND_RELOAD)
     server.prepare()
+    admin = admin_listener.start(config, app, http_limits(config))
     janitor = Janitor(app.manager)
     janitor.start()
+    if not worker:
+        notify.ready(f"serving port {port}")
     try:
         server.serve()
     finally:
-        if stoppers:
-            stoppers[0].join()
-        else:
-            server.stop()
+        drain.finish()
+        if admin is not None:
+            admin.stop()
         janitor.stop()
         app.close()
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, reload: Loader | None = None) -> int:
+    """Serve ``config`` until SIGTERM; ``reload`` gives the config again on SIGHUP."""
+    # Until the handlers are in place, a signal waits (blocked) instead of killing.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_AND_RELOAD)
     prepare_root(config)
     reservation = reserve_port(config.host, config.port)
     port = reservation.getsockname()[1]
-    app = build_app(config)
-    print(start_line(config, app, port), flush=True)
-    if config.worker_count == 1:
-        try:
-            run_one(config, app, port)
-        finally:
-            reservation.close()
-        return 0
-    app.close()
-    return run_workers(config, port, reservation)
+    try:
+        config, admin_reservation = admin_listener.reserve(config, reserve_port)
+    except BaseException:
+        reservation.close()
+        raise
+    metrics_dir = metrics.create_multiprocess_dir()
+    try:
+        app = build_app(config)
+        print(start_line(config, app, port) + admin_listener.banner(config), flush=True)
+        if config.worker_count == 1:
+            run_one(config, app, port, reload)
+            return 0
+        app.close()
 
+        def worker() -> int:  # its own app: stores must not cross a fork
+            run_one(config, build_app(config), port, reload, worker=True)
+            return 0
 
-def run_workers(config: Config, port: int, reservation: socket.socket) -> int:
-    """Fork ``workers`` processes, each a full server on the shared port."""
-    children: list[int] = []
-    for _ in range(config.worker_count):
-        pid = os.fork()
-        if pid == 0:  # child: its own app (stores must not cross a fork)
-            code = 0
-            try:
-                run_one(config, build_app(config), port)
-            except BaseException:
-                log.exception("worker failed")
-                code = 1
-            os._exit(code)
-        children.append(pid)
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    status = 0
-    for child in children:
-        _, code = os.waitpid(child, 0)
-        status = status or (1 if code else 0)
-    reservation.close()
-    sys.stdout.flush()
-    return status
+        return Supervisor(config, worker, reload).run()
+    finally:
+        reservation.close()
+        if admin_reservation is not None:
+            admin_reservation.close()
+        metrics.remove_multiprocess_dir(metrics_dir)

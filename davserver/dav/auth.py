@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -28,7 +29,13 @@ from wsgidav.dc.base_dc import BaseDomainController
 from wsgidav.http_authenticator import HTTPAuthenticator
 
 from davserver.dav.throttle import LoginThrottle
-from davserver.errors import DavServerError, StartupError, TooManyAttempts, Unauthenticated
+from davserver.errors import (
+    DavServerError,
+    Forbidden,
+    StartupError,
+    TooManyAttempts,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +100,17 @@ class HtpasswdDomainController(BaseDomainController):  # type: ignore[misc]
         with self._guard:
             self._users, self._mtime = users, mtime
             self._verified.clear()
+
+    def reload(self, file: str | None) -> None:
+        """Read the htpasswd file again, or another one (SIGHUP); raises
+        StartupError, and keeps the previous users, when it cannot be read."""
+        path = Path(file) if file else None
+        users = read_htpasswd(path) if path else {}
+        with self._guard:
+            self.path, self._users = path, users
+            self._mtime = self._file_mtime()
+            self._verified.clear()
+            self._decoy = None
 
     def _decoy_hash(self) -> bytes:
         """A hash with the cost of the real ones (made once), for unknown users."""
@@ -159,6 +177,16 @@ def parse_basic(header: str) -> tuple[str, str]:
     return user, password
 
 
+def is_private_channel(environ: dict[str, Any]) -> bool:
+    """TLS, or a loopback client (a TLS-terminating proxy on the same machine)."""
+    if environ.get("wsgi.url_scheme") == "https":
+        return True
+    try:
+        return ipaddress.ip_address(str(environ.get("REMOTE_ADDR", "")).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 class DavAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
     """WsgiDAV's HTTP authenticator, with Basic credentials handled by davserver."""
 
@@ -167,6 +195,7 @@ class DavAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
         options = config.get("davserver_auth") or {}
         self.throttle: LoginThrottle = options.get("throttle") or LoginThrottle()
         self.refuse: Refuse = options["refuse"]
+        self.allow_insecure = bool(options.get("allow_insecure_auth", False))
 
     def send_basic_auth_response(self, environ: dict[str, Any], start_response: Any) -> Any:
         problem = Unauthenticated("this share needs a user name and password", REALM)
@@ -174,6 +203,12 @@ class DavAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
 
     def handle_basic_auth_request(self, environ: dict[str, Any], start_response: Any) -> Any:
         address = str(environ.get("REMOTE_ADDR", ""))
+        if not self.allow_insecure and not is_private_channel(environ):
+            refused = Forbidden(
+                "Basic credentials over plain HTTP from another machine are refused: "
+                "use https (tls_cert/tls_key) or set allow_insecure_auth: true"
+            )
+            return self.refuse(refused, environ, start_response)
         try:
             user, password = parse_basic(environ["HTTP_AUTHORIZATION"])
         except Unauthenticated as exc:

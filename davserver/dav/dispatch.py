@@ -20,11 +20,13 @@ from davserver.dav import hrefs
 from davserver.dav.errors import ErrorContext, render
 from davserver.dav.methods import METHODS, Handler, allowed_methods
 from davserver.dav.methods.base import Dav
+from davserver.dav.permissions import authorize
 from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.uploads import storage_error
 from davserver.errors import DavServerError, Forbidden, MethodNotAllowed
 from davserver.locking.model import Lock, canonical_path
+from davserver.observe.facts import note_lock_work
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,12 @@ class Dispatcher:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
+        refused: DavServerError | None = None
         try:
             request = Request.from_environ(environ)
             response = self.run(request)
         except DavServerError as exc:
+            refused = exc
             response = self.refusal(exc, environ)
         except OSError as exc:  # a storage fault no handler anticipated: 507/409/403/500
             log.warning("%s %s: %s", method, environ.get("PATH_INFO"), exc)
@@ -72,6 +76,7 @@ class Dispatcher:
         except Exception:
             log.exception("%s %s failed", method, environ.get("PATH_INFO"))
             response = self.refusal(DavServerError("unexpected error"), environ)
+        note_lock_work(environ, method, response, refused)  # for the access log
         return send(response, method, environ, start_response)
 
     def run(self, request: Request) -> Response:
@@ -83,6 +88,7 @@ class Dispatcher:
             return Response(501, [("Allow", ", ".join(allow))])
         if self.dav.share.readonly and request.method in WRITE_METHODS:
             raise Forbidden(f"this share is read-only: {request.method} is refused")
+        authorize(self.dav.permissions, request)
         return handler(request, self.dav)
 
     def refuse(

@@ -12,7 +12,10 @@ the client prefers (real ``Accept`` negotiation with q-values):
 Lock refusals also say who holds the blocking lock and until when: elements in
 our own namespace inside ``DAV:error`` (clients that do not know them ignore
 them), a ``Retry-After`` header, and the same facts in JSON and HTML.  A 423
-never carries the blocking lock's token.
+never carries the blocking lock's token.  A maintenance freeze in the way says
+why, by whom and until when (``ds:freeze``; in JSON also ``error``, ``message``,
+``reason``, ``locked_by``, ``locked_until``, ``retry_after``); the holder of a
+broken lock is told who broke it, when and why (``ds:broken``).
 """
 
 from __future__ import annotations
@@ -35,8 +38,13 @@ from davserver.errors import (
     Conflict,
     DavServerError,
     Forbidden,
+    FreezeConflict,
+    FreezeNotReleasable,
+    Frozen,
     InsufficientStorage,
+    LockBroken,
     LockConflict,
+    LockLimitReached,
     LockNotFound,
     LockPrincipalMismatch,
     LockTokenMissing,
@@ -45,6 +53,7 @@ from davserver.errors import (
     OtherServer,
     PreconditionFailed,
     RangeNotSatisfiable,
+    RefreshBroken,
     RefreshNotFound,
     RequestError,
     ResourceError,
@@ -62,6 +71,7 @@ NS = "urn:x-davserver:lock-info"
 NSMAP = {"D": DAV, "ds": NS}
 PROBLEM_BASE = "urn:x-davserver:problem:"
 XML_TYPE = 'application/xml; charset="utf-8"'
+MAX_LOCKS_LISTED = 20  # in one refusal; the message counts the others
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,12 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(LockNotFound, 409, "lock-token-matches-request-uri"),
     Rule(LockTokenMissing, 423, "lock-token-submitted"),
     Rule(LockConflict, 423, "no-conflicting-lock"),
+    Rule(FreezeConflict, 423, "no-conflicting-lock"),
+    Rule(Frozen, 423, "lock-token-submitted"),
+    Rule(FreezeNotReleasable, 403),
+    Rule(RefreshBroken, 412),
+    Rule(LockBroken, 423),
+    Rule(LockLimitReached, 423),
     Rule(LockPrincipalMismatch, 403),
     Rule(BodyTooLarge, 413),
     Rule(RequestError, 400),
@@ -118,6 +134,7 @@ class Problem:
     condition: str | None = None
     locks: Sequence[Lock] = ()
     headers: tuple[tuple[str, str], ...] = ()
+    broken: Lock | None = None  # the tombstone of the client's broken lock
 
     @property
     def title(self) -> str:
@@ -152,7 +169,36 @@ def classify(exc: DavServerError) -> Problem:
     detail = "unexpected error" if rule.exception is DavServerError else str(exc)
     if isinstance(exc, LockPrincipalMismatch):
         detail = "the lock belongs to another user"
-    return Problem(rule.status, detail, condition, locks, _headers_of(exc))
+    broken = exc.tombstone if isinstance(exc, LockBroken) else None
+    if isinstance(exc, Frozen):
+        detail = frozen_detail(exc)
+    elif broken is not None:
+        detail = broken_detail(broken)
+    if len(locks) > MAX_LOCKS_LISTED:
+        # A refused DELETE of a folder with 20,000 locked files must not answer
+        # megabytes: the first locks are named, the rest counted.
+        more = len(locks) - MAX_LOCKS_LISTED
+        locks = list(locks)[:MAX_LOCKS_LISTED]
+        roots = ", ".join(sorted({lock.root for lock in locks}))
+        detail = f"locked: {roots} and {more} more locks (not listed); their tokens are needed"
+    return Problem(rule.status, detail, condition, locks, _headers_of(exc), broken)
+
+
+def frozen_detail(exc: Frozen) -> str:
+    freeze = exc.locks[0]
+    if freeze.drain:
+        text = f"{exc.path} is about to be locked for maintenance: no new locks are granted"
+    else:
+        text = f"{exc.path} is locked for maintenance"
+    until = f" until {rfc3339(freeze.expires_at)}" if freeze.expires_at is not None else ""
+    return f"{text}{until} ({freeze.reason})" if freeze.reason else text + until
+
+
+def broken_detail(tombstone: Lock) -> str:
+    by = tombstone.broken_by or "an administrator"
+    at = f" at {rfc3339(tombstone.broken_at)}" if tombstone.broken_at is not None else ""
+    why = f": {tombstone.reason}" if tombstone.reason else ""
+    return f"your lock on {tombstone.root} was broken by {by}{at}{why}"
 
 
 def retry_after(locks: Sequence[Lock], now: float) -> int | None:
@@ -169,6 +215,8 @@ def rfc3339(timestamp: float) -> str:
 
 
 def lock_facts(lock: Lock, ctx: ErrorContext) -> dict[str, Any]:
+    if lock.is_freeze:
+        return freeze_facts(lock, ctx)
     return {
         "root": ctx.href_of(lock),
         "scope": lock.scope.value,
@@ -180,12 +228,35 @@ def lock_facts(lock: Lock, ctx: ErrorContext) -> dict[str, Any]:
     }
 
 
-def _holder_element(parent: Any, facts: dict[str, Any]) -> None:
-    holder = etree.SubElement(parent, f"{{{NS}}}lock")
-    for key in ("root", "scope", "depth", "owner", "principal", "expires_at", "seconds_left"):
-        value = facts[key]
-        if value is not None:
-            etree.SubElement(holder, f"{{{NS}}}{key.replace('_', '-')}").text = str(value)
+def freeze_facts(freeze: Lock, ctx: ErrorContext) -> dict[str, Any]:
+    return {
+        "root": ctx.href_of(freeze),
+        "reason": freeze.reason,
+        "locked_by": freeze.principal,
+        "locked_until": rfc3339(freeze.expires_at) if freeze.expires_at is not None else None,
+        "seconds_left": freeze.seconds_left(ctx.now),
+        "drain": freeze.drain,
+    }
+
+
+def broken_facts(tombstone: Lock, ctx: ErrorContext) -> dict[str, Any]:
+    at = tombstone.broken_at
+    return {
+        "root": ctx.href_of(tombstone),
+        "owner": owner_text(tombstone),
+        "principal": tombstone.principal,
+        "broken_by": tombstone.broken_by,
+        "broken_at": rfc3339(at) if at is not None else None,
+        "reason": tombstone.reason,
+    }
+
+
+def _holder_element(parent: Any, facts: dict[str, Any], name: str = "lock") -> None:
+    holder = etree.SubElement(parent, f"{{{NS}}}{name}")
+    for key, value in facts.items():
+        if value is not None and value is not False and value != "":
+            text = "true" if value is True else str(value)
+            etree.SubElement(holder, f"{{{NS}}}{key.replace('_', '-')}").text = text
 
 
 def error_element(problem: Problem, ctx: ErrorContext) -> Any:
@@ -197,7 +268,9 @@ def error_element(problem: Problem, ctx: ErrorContext) -> Any:
             for href in sorted({ctx.href_of(lock) for lock in problem.locks}):
                 etree.SubElement(condition, q("href")).text = href
     for lock in problem.locks:
-        _holder_element(root, lock_facts(lock, ctx))
+        _holder_element(root, lock_facts(lock, ctx), "freeze" if lock.is_freeze else "lock")
+    if problem.broken is not None:
+        _holder_element(root, broken_facts(problem.broken, ctx), "broken")
     etree.SubElement(root, f"{{{NS}}}message").text = problem.detail
     return root
 
@@ -230,18 +303,33 @@ def problem_json(problem: Problem, ctx: ErrorContext) -> bytes:
         document["precondition"] = "DAV:" + problem.condition
     if problem.locks:
         document["locks"] = [lock_facts(lock, ctx) for lock in problem.locks]
+    freezes = [lock for lock in problem.locks if lock.is_freeze]
+    if freezes:
+        first = freeze_facts(freezes[0], ctx)
+        document.update(error=problem.title, message=problem.detail, reason=first["reason"])
+        document.update(locked_by=first["locked_by"], locked_until=first["locked_until"])
+        document["retry_after"] = retry_after(freezes, ctx.now)
+    if problem.broken is not None:
+        document.update(error=problem.title, message=problem.detail)
+        document.update(broken_facts(problem.broken, ctx))
     return json.dumps(document, indent=2).encode("utf-8")
 
 
 def lock_badges(locks: Sequence[Lock]) -> list[pages.LockBadge]:
-    return [
-        pages.LockBadge(
-            holder=owner_text(lock) or lock.principal or "an unnamed client",
-            scope=lock.scope.value,
-            expires_at=lock.expires_at,
-        )
-        for lock in locks
-    ]
+    return [lock_badge(lock) for lock in locks]
+
+
+def lock_badge(lock: Lock) -> pages.LockBadge:
+    """A lock, or a freeze with its reason and who froze it, as a person reads it."""
+    if lock.is_freeze:
+        by = f" (by {lock.principal})" if lock.principal else ""
+        kind = "drain" if lock.drain else "freeze"
+        return pages.LockBadge(lock.reason + by, lock.scope.value, lock.expires_at, kind=kind)
+    return pages.LockBadge(
+        holder=owner_text(lock) or lock.principal or "an unnamed client",
+        scope=lock.scope.value,
+        expires_at=lock.expires_at,
+    )
 
 
 def problem_html(problem: Problem, ctx: ErrorContext) -> bytes:

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
-__all__ = ["LockBadge", "Row", "error_page", "human_size", "listing_page"]
+__all__ = [
+    "LockBadge",
+    "Row",
+    "document",
+    "error_page",
+    "esc",
+    "human_size",
+    "listing_page",
+    "time_element",
+]
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,9 @@ class LockBadge:
     scope: str  # "exclusive" | "shared"
     expires_at: float | None  # Unix time; None = never expires
     inherited_from: str | None = None  # href of the locked ancestor folder
-    kind: str = "lock"  # "lock" or "freeze" (maintenance lock; its reason is in holder)
+    # "lock"; "freeze" (maintenance lock; its reason is in holder) or "drain" (a
+    # freeze that refuses new locks only, before the real one)
+    kind: str = "lock"
 
 
 @dataclass(frozen=True)
@@ -213,7 +224,15 @@ def error_page(
     return _document(f"{status} {title}", "".join(parts), extra_class="err")
 
 
-def _document(title: str, body: str, *, extra_class: str) -> bytes:
+def document(title: str, body: str, *, css: str = "", script: str = "") -> bytes:
+    """A page in the listing's look around trusted ``body`` markup (the admin
+    console): ``css`` and ``script`` are appended to the inline ones."""
+    return _document(title, body, extra_class="console", extra_css=css, extra_script=script)
+
+
+def _document(
+    title: str, body: str, *, extra_class: str, extra_css: str = "", extra_script: str = ""
+) -> bytes:
     # The footer sits inside the same column as the content so their edges line up.
     css = f"wrap {extra_class}".strip()
     page = (
@@ -221,10 +240,11 @@ def _document(title: str, body: str, *, extra_class: str) -> bytes:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="color-scheme" content="light dark">\n'
         '<meta name="robots" content="noindex">\n'
-        f"<title>{_esc(title)} \u2014 davserver</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<title>{_esc(title)} \u2014 davserver</title>\n<style>{_CSS}{extra_css}</style>\n"
+        "</head>\n"
         f'<body>\n{_SPRITE}\n<div class="{css}">\n<main>\n{body}\n</main>\n'
         "<footer>davserver</footer>\n</div>\n"
-        f"<script>{_SCRIPT}</script>\n</body>\n</html>\n"
+        f"<script>{_SCRIPT}{extra_script}</script>\n</body>\n</html>\n"
     )
     return page.encode("utf-8")
 
@@ -256,11 +276,15 @@ def _count(n: int, noun: str) -> str:
 
 
 def _frozen(locks: Sequence[LockBadge]) -> bool:
-    return any(lock.kind == "freeze" for lock in locks)
+    return any(lock.kind in ("freeze", "drain") for lock in locks)
 
 
 def _folder_heading(locks: Sequence[LockBadge]) -> str:
-    return "This folder is frozen for maintenance" if _frozen(locks) else "This folder is locked"
+    if any(lock.kind == "freeze" for lock in locks):
+        return "This folder is frozen for maintenance"
+    if _frozen(locks):
+        return "This folder will be frozen for maintenance: no new locks"
+    return "This folder is locked"
 
 
 def _error_heading(locks: Sequence[LockBadge]) -> str:
@@ -318,7 +342,7 @@ def _icon(name: str) -> str:
 
 
 def _badge(lock: LockBadge, now: float) -> str:
-    css = "badge frz" if lock.kind == "freeze" else "badge"
+    css = "badge frz" if lock.kind in ("freeze", "drain") else "badge"
     return f'<span class="{css}">{_lock_text(lock, now)}</span>'
 
 
@@ -326,6 +350,8 @@ def _lock_text(lock: LockBadge, now: float) -> str:
     """ "🔒 exclusive · held by NAME · until TIME (in 4 min) · via /folder/", escaped."""
     if lock.kind == "freeze":
         parts = [f"\u2744 frozen: {_esc(lock.holder)}"]
+    elif lock.kind == "drain":
+        parts = [f"\u2744 freeze coming: {_esc(lock.holder)}", "no new locks"]
     else:
         parts = [f"\U0001f512 {_esc(lock.scope)}", f"held by {_esc(lock.holder)}"]
     if lock.expires_at is None:
@@ -362,3 +388,7 @@ def _relative(seconds: float) -> str:
 def _esc(text: str) -> str:
     """Escape for both element text and quoted attribute values (quotes included)."""
     return html.escape(text, quote=True)
+
+
+# The admin console (davserver.admin_http) draws with the same pieces.
+esc, time_element = _esc, _time

@@ -1,33 +1,45 @@
 """The share: the directory tree davserver serves, behind one narrow interface.
 
-Method handlers see canonical share paths and :class:`Entry` values, never
-file-system paths they built themselves.  Rules that hold for every method:
+Method handlers see canonical share paths, :class:`Entry` values and
+:class:`~davserver.dav.containment.Place` targets, never file-system paths.
+Rules that hold for every method:
 
 * Nothing outside the root is reachable, and symbolic links are never
   followed or listed: a path through a link is 403, as is a link itself.
+  Every path is resolved from the root's open directory by the kernel in one
+  step that refuses links and escapes (:mod:`davserver.dav.containment`), so a
+  directory swapped for a link between a check and a use changes nothing.
   FIFOs, sockets and devices are not served either (opening a FIFO would hang
   a worker).
 * The state directory and our temporary names (``.davserver-*.tmp``: uploads
   in progress, trees being copied, trees being deleted) do not exist: lookups
-  answer None, listings skip them.
+  answer None, listings skip them.  The state directory is recognised by name
+  and by identity (device and inode), so no other name for it leads there.
 * Writes replace a file only once the new content is complete
   (:mod:`davserver.dav.uploads`); tree operations are in :mod:`davserver.dav.trees`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import FileIO
 from pathlib import Path
 
-from davserver.dav import containment
-from davserver.dav.uploads import is_temp_name, storage_error
-from davserver.errors import Forbidden
-
-READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+from davserver.dav import quota, trees
+from davserver.dav.containment import (
+    DIR_FLAGS,
+    PATH_DIR_FLAGS,
+    DirStack,
+    Place,
+    open_beneath,
+)
+from davserver.dav.uploads import READ_FLAGS, AtomicUpload, is_temp_name, storage_error
+from davserver.errors import Conflict, DavServerError, Forbidden, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +47,6 @@ class Entry:
     """A file or collection of the share, as one ``lstat`` saw it."""
 
     path: str  # canonical share path
-    fs_path: str
     stat: os.stat_result
 
     @property
@@ -73,122 +84,321 @@ def child_path(parent: str, name: str) -> str:
     return ("" if parent == "/" else parent) + "/" + name
 
 
+def names_of(path: str) -> list[str]:
+    """The names of a canonical share path, below the root."""
+    return path[1:].split("/") if path != "/" else []
+
+
+def _link(path: str) -> Forbidden:
+    return Forbidden(f"{path} is reached through a symbolic link, which is not followed")
+
+
 class Share:
     """The served directory; ``readonly`` shares refuse every change (403)."""
 
-    def __init__(self, root: Path, *, state_dir: Path, readonly: bool = False):
+    def __init__(self, root: Path | str, *, state_dir: Path | str, readonly: bool = False):
         self.root = os.path.realpath(root)
         self.readonly = readonly
-        self._state_dir = os.path.realpath(state_dir).casefold()
+        self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        weakref.finalize(self, os.close, self._root_fd)
+        state = os.path.realpath(state_dir)
+        self._state_id: tuple[int, int] | None = None
+        try:
+            st = os.stat(state)
+            self._state_id = (st.st_dev, st.st_ino)
+        except OSError:
+            pass  # not there (yet): recognised by name only
+        # Where it lies in the share, if inside: its parent's path and its name, folded.
+        self._state_parent: str | None = None
+        self._state_name = ""
+        relative = os.path.relpath(state, self.root)
+        if relative != "." and not relative.startswith(".."):
+            inside = "/" + relative.replace(os.sep, "/")
+            self._state_parent, self._state_name = (
+                parent_path(inside).casefold(),
+                (inside.rsplit("/", 1)[1].casefold()),
+            )
+        self._quota = quota.UsedBytesCache(self.is_state_entry)
 
-    # --- mapping -------------------------------------------------------------
+    # --- what does not exist -------------------------------------------------------------
 
-    def fs_path(self, path: str) -> str:
-        """File-system path of a canonical share path (no checks)."""
-        return self.root if path == "/" else self.root + path
+    def is_state_id(self, st: os.stat_result) -> bool:
+        return self._state_id is not None and (st.st_ino, st.st_dev) == (
+            self._state_id[1],
+            self._state_id[0],
+        )
 
-    def is_hidden_fs(self, fs_path: str) -> bool:
-        folded = fs_path.casefold()
-        if folded == self._state_dir or folded.startswith(self._state_dir + os.sep):
-            return True
-        return is_temp_name(os.path.basename(fs_path))
+    def is_state_entry(self, item: os.DirEntry[str]) -> bool:
+        """A directory listing's entry is the state directory (by identity: its
+        ``lstat``, as a listing's inode number is the mount point's, not a bind mount's)."""
+        if self._state_id is None:
+            return False
+        try:
+            return self.is_state_id(item.stat(follow_symlinks=False))
+        except OSError:
+            return False
 
     def is_hidden(self, path: str) -> bool:
         """The state directory (any letter case), or a temporary name on the way."""
-        if any(is_temp_name(segment) for segment in path.split("/")):
+        if "/." in path and any(is_temp_name(segment) for segment in path.split("/")):
             return True
-        return self.is_hidden_fs(self.fs_path(path))
+        if self._state_parent is None:
+            return False
+        folded = path.casefold()
+        state = ("/" if self._state_parent == "/" else self._state_parent + "/") + self._state_name
+        return folded == state or folded.startswith(state + "/")
 
-    def _checked(self, path: str) -> str:
-        """The file-system path, refusing symlinks anywhere on the way (403)."""
-        fs_path = self.fs_path(path)
-        if containment.resolved(fs_path) != fs_path:
-            raise Forbidden(f"{path} is reached through a symbolic link, which is not followed")
-        return fs_path
-
-    # --- lookups -------------------------------------------------------------
+    # --- lookups -------------------------------------------------------------------------
 
     def lookup(self, path: str) -> Entry | None:
         """The entry at ``path``; None when missing or hidden; 403 when not servable."""
         if self.is_hidden(path):
             return None
-        fs_path = self._checked(path)
+        names = names_of(path)
         try:
-            st = os.lstat(fs_path)
+            if not names:
+                st = os.fstat(self._root_fd)
+            elif len(names) == 1:
+                st = os.stat(names[0], dir_fd=self._root_fd, follow_symlinks=False)
+            else:
+                fd = open_beneath(self._root_fd, names[:-1], PATH_DIR_FLAGS)
+                try:
+                    if self.is_state_id(os.fstat(fd)):
+                        return None
+                    st = os.stat(names[-1], dir_fd=fd, follow_symlinks=False)
+                finally:
+                    os.close(fd)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _link(path) from exc
             raise storage_error(exc, f"look up {path}") from exc
         if stat.S_ISLNK(st.st_mode):
             raise Forbidden(f"{path} is a symbolic link; links are not served")
-        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        if stat.S_ISDIR(st.st_mode):
+            return None if self.is_state_id(st) else Entry(path, st)
+        if not stat.S_ISREG(st.st_mode):
             raise Forbidden(f"{path} is not a regular file or directory")
-        return Entry(path, fs_path, st)
+        return Entry(path, st)
 
-    def members(self, entry: Entry) -> list[Entry]:
-        """The servable members of a collection, unsorted, from one ``scandir``.
+    def refresh(self, entry: Entry) -> Entry | None:
+        """The same path, stat'ed again (after a change)."""
+        return self.lookup(entry.path)
 
-        Names come from the verified directory and links are not followed, so no
-        member leads outside the root without a containment check per member.
-        """
-        found: list[Entry] = []
-        base = "" if entry.path == "/" else entry.path
+    def open_dir(self, path: str) -> int:
+        """A fresh read descriptor of the collection at ``path`` (the caller closes it)."""
         try:
-            scan = os.scandir(entry.fs_path)
-        except (FileNotFoundError, NotADirectoryError):
-            return found
+            return open_beneath(self._root_fd, names_of(path), DIR_FLAGS)
         except OSError as exc:
-            raise storage_error(exc, f"list {entry.path}") from exc
-        with scan:
+            if exc.errno == errno.ELOOP:
+                raise _link(path) from exc
+            raise
+
+    def _scan(self, fd: int, path: str) -> list[Entry]:
+        """The servable entries of the open directory ``fd``, from one ``scandir``:
+        no member needs a containment check of its own, and links are not followed."""
+        found: list[Entry] = []
+        base = "" if path == "/" else path
+        state_here = self._state_parent == path.casefold()
+        with os.scandir(fd) as scan:
             for item in scan:
-                if is_temp_name(item.name) or self.is_hidden_fs(item.path):
+                name = item.name
+                if is_temp_name(name) or (state_here and name.casefold() == self._state_name):
                     continue
                 try:
                     st = item.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # removed while listing
-                if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
-                    found.append(Entry(f"{base}/{item.name}", item.path, st))
+                if stat.S_ISDIR(st.st_mode):
+                    if not self.is_state_id(st):
+                        found.append(Entry(f"{base}/{name}", st))
+                elif stat.S_ISREG(st.st_mode):
+                    found.append(Entry(f"{base}/{name}", st))
         return found
 
+    def members(self, entry: Entry) -> list[Entry]:
+        """The servable members of a collection, unsorted, from one ``scandir``."""
+        try:
+            fd = self.open_dir(entry.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise storage_error(exc, f"list {entry.path}") from exc
+        try:
+            return self._scan(fd, entry.path)
+        except OSError as exc:
+            raise storage_error(exc, f"list {entry.path}") from exc
+        finally:
+            os.close(fd)
+
     def walk(self, entry: Entry) -> Iterator[tuple[Entry, int]]:
-        """``entry`` and everything below it with its depth, parents before members,
-        without recursion (any depth of tree)."""
-        pending = [(entry, 0)]
-        while pending:
-            current, depth = pending.pop()
-            yield current, depth
-            if current.is_dir:
-                members = sorted(self.members(current), key=lambda e: e.name, reverse=True)
-                pending.extend((member, depth + 1) for member in members)
+        """``entry`` and everything below it with its depth, parents before members and
+        members by name, from open directories: any depth, a bounded number of fds."""
+        yield entry, 0
+        if not entry.is_dir:
+            return
+        try:
+            stack = DirStack(self.open_dir(entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise storage_error(exc, f"list {entry.path}") from exc
+        with stack:
+            levels = [self._sorted(stack, entry.path)]
+            while levels:
+                if not levels[-1]:
+                    levels.pop()
+                    if levels:
+                        stack.leave()
+                    continue
+                member = levels[-1].pop()
+                yield member, len(levels)
+                if member.is_dir and stack.enter(member.name):
+                    levels.append(self._sorted(stack, member.path))
+
+    def _sorted(self, stack: DirStack, path: str) -> list[Entry]:
+        try:
+            found = self._scan(stack.fd, path)
+        except OSError as exc:
+            raise storage_error(exc, f"list {path}") from exc
+        return sorted(found, key=lambda e: e.name, reverse=True)  # popped in name order
 
     def open_read(self, entry: Entry) -> tuple[FileIO, os.stat_result]:
         """Open a file for reading; headers come from the returned ``fstat``, so a
         concurrent PUT cannot mix old headers with new bytes."""
         try:
-            reader = FileIO(os.open(entry.fs_path, READ_FLAGS), "rb")
-        except FileNotFoundError:
-            raise
+            fd = open_beneath(self._root_fd, names_of(entry.path), READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFound(f"{entry.path} does not exist") from exc
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _link(entry.path) from exc
             if isinstance(exc, PermissionError):
                 raise Forbidden(f"{entry.path} is not readable by the server") from exc
             raise storage_error(exc, f"read {entry.path}") from exc
-        return reader, os.fstat(reader.fileno())
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise Forbidden(f"{entry.path} is not a regular file")
+        return FileIO(fd, "rb"), st
 
-    def refresh(self, entry: Entry) -> Entry | None:
-        """The same path, stat'ed again (after a change)."""
-        try:
-            return Entry(entry.path, entry.fs_path, os.lstat(entry.fs_path))
-        except FileNotFoundError:
-            return None
+    # --- places for changes --------------------------------------------------------------
 
     def check_writable(self) -> None:
         if self.readonly:
             raise Forbidden("this share is read-only")
 
-    def writable_path(self, path: str) -> str:
-        """The file-system path for creating or replacing ``path`` (403 when hidden)."""
+    def place(self, path: str) -> Place:
+        """Where a change to ``path`` happens: its parent, open, and its name (403 on a
+        read-only share, for a hidden name or a link on the way; 409 without parent)."""
         self.check_writable()
         if self.is_hidden(path):
             raise Forbidden(f"{path} is reserved for the server")
-        return self._checked(path)
+        return self._place(path)
+
+    def _place(self, path: str) -> Place:
+        names = names_of(path)
+        if not names:
+            raise Forbidden("the root collection cannot be replaced")
+        if len(names) == 1:  # the root never moves
+            return Place(self._root_fd, names[0], path, owned=False)
+        try:
+            fd = open_beneath(self._root_fd, names[:-1], DIR_FLAGS)
+        except PermissionError:  # a folder we may write to but not list
+            fd = self._open_parent_path(path, names)
+        except OSError as exc:
+            raise self._parent_error(exc, path) from exc
+        place = Place(fd, names[-1], path)
+        place.verify = lambda: self._verify(place, names[:-1])
+        return place
+
+    def _open_parent_path(self, path: str, names: list[str]) -> int:
+        try:
+            return open_beneath(self._root_fd, names[:-1], PATH_DIR_FLAGS)
+        except OSError as exc:
+            raise self._parent_error(exc, path) from exc
+
+    @staticmethod
+    def _parent_error(exc: OSError, path: str) -> DavServerError:
+        if exc.errno == errno.ELOOP:
+            return _link(path)
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return Conflict(f"the parent collection of {path} does not exist")
+        return storage_error(exc, f"reach {path}")
+
+    def _verify(self, place: Place, parent: list[str]) -> None:
+        """409 unless ``place``'s directory is still the one at its path: a MOVE of a
+        parent meanwhile must not redirect the change to the new location."""
+        try:
+            fd = open_beneath(self._root_fd, parent, PATH_DIR_FLAGS)
+        except OSError as exc:
+            raise Conflict(f"the parent collection of {place.path} changed meanwhile") from exc
+        try:
+            now, then = os.fstat(fd), os.fstat(place.dir_fd)
+        finally:
+            os.close(fd)
+        if (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino):
+            raise Conflict(f"the parent collection of {place.path} was moved meanwhile")
+
+    # --- changes -------------------------------------------------------------------------
+
+    def upload(
+        self,
+        path: str,
+        *,
+        expected: int | None,
+        template: os.stat_result | None,
+        before_commit: Callable[[], object] | None = None,
+    ) -> AtomicUpload:
+        """A PUT body on its way to ``path`` (:class:`AtomicUpload`)."""
+        return AtomicUpload(
+            self.place(path), expected=expected, template=template, before_commit=before_commit
+        )
+
+    def mkdir(self, path: str) -> None:
+        """MKCOL: ``OSError`` as the system call raised it (``FileExistsError``...)."""
+        with self.place(path) as place:
+            os.mkdir(place.name, dir_fd=place.dir_fd)
+
+    def set_times(self, entry: Entry, atime_ns: int, mtime_ns: int) -> None:
+        """Set an entry's times; a link that replaced it meanwhile is changed itself."""
+        if entry.path == "/":
+            os.utime(self._root_fd, ns=(atime_ns, mtime_ns))
+            return
+        with self._place(entry.path) as place:
+            os.utime(
+                place.name, ns=(atime_ns, mtime_ns), dir_fd=place.dir_fd, follow_symlinks=False
+            )
+
+    def delete(self, entry: Entry) -> None:
+        """DELETE ``entry`` (:func:`davserver.dav.trees.delete`)."""
+        self.check_writable()
+        with self._place(entry.path) as place:
+            trees.delete(place)
+
+    def copy(self, source: Entry, dest: str, *, members: bool = True) -> None:
+        """COPY ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.copy`)."""
+        with self.place(dest) as target, self._place(source.path) as origin:
+            trees.copy(origin, target, skip=self.is_state_entry, members=members)
+
+    def move(self, source: Entry, dest: str) -> None:
+        """MOVE ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.move`)."""
+        with self.place(dest) as target, self._place(source.path) as origin:
+            trees.move(origin, target, skip=self.is_state_entry)
+
+    # --- quota (RFC 4331) ----------------------------------------------------------------
+
+    # Both raise OSError only (a link is ELOOP): the property is then left out.
+
+    def available_bytes(self, entry: Entry) -> int:
+        fd = open_beneath(self._root_fd, names_of(entry.path), PATH_DIR_FLAGS)
+        try:
+            return quota.available_bytes(fd)
+        finally:
+            os.close(fd)
+
+    def used_bytes(self, entry: Entry) -> int:
+        return self._quota.used_bytes(
+            entry.path, lambda: open_beneath(self._root_fd, names_of(entry.path), DIR_FLAGS)
+        )

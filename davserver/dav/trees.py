@@ -1,219 +1,328 @@
-"""Tree operations that a client sees as all or nothing, at any depth.
+"""Tree operations that a client sees as all or nothing, at any depth, and that a
+crash (``kill -9``, power loss) leaves recoverable (RFC 4918 §9.6, §9.8, §9.9).
 
-* COPY builds the destination under a hidden name (``.davserver-copy-*.tmp``)
-  beside it and renames it into place; over an existing destination the two
-  are swapped in one ``renameat2(RENAME_EXCHANGE)`` where the kernel and file
-  system offer it, so readers see the old tree or the new one, never a mix.
-* DELETE first renames the tree to a hidden name (``.davserver-trash-*.tmp``),
-  then removes it: it vanishes from view at once.
-* MOVE is one ``rename(2)``; over an existing destination the old one is moved
-  aside first and removed after the new one is in place.
+Every step is a rename between names in open directories
+(:class:`~davserver.dav.containment.Place`), so no path is resolved twice and
+no tree is too deep; each hidden name says what a restart must do with it
+(:mod:`davserver.dav.recovery`):
 
-Every walk keeps its own stack instead of recursing, so a tree 10,000 levels
-deep is no different from a flat one.  Hidden leftovers of a crash are removed
-by :func:`cleanup_temp_files` at start (they were never visible).
+* COPY builds the destination under ``.davserver-copy-R.tmp`` beside it, flushes
+  it, and renames it into place.  Over an existing destination it is first
+  renamed ``.davserver-swap-R-<inode>.tmp`` and swapped with the old one in one
+  ``renameat2(RENAME_EXCHANGE)``; the old one, now under that name, is removed.
+  Readers see the old tree or the new one, never a mix.
+* DELETE renames the tree to ``.davserver-trash-R.tmp`` (it vanishes at once),
+  then removes it.
+* MOVE is one ``rename(2)``.  Over an existing destination (where the kernel
+  cannot simply replace it) the old one is first moved *into* a hidden folder
+  ``.davserver-aside-R-move.tmp`` under its own name, then the source is renamed
+  into place and the folder removed; a crash in between puts the old one back.
+  COPY does the same where the file system cannot exchange.
+
+Walks use :class:`~davserver.dav.containment.DirStack`: no recursion, no long
+paths, a bounded number of open descriptors.  Links and special files are
+never copied; links are removed, never followed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import logging
 import os
-import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from davserver.dav.uploads import atomic_copy, is_temp_name, storage_error, temp_name
+from davserver.dav.containment import (
+    DIR_FLAGS,
+    DirStack,
+    Place,
+    exchange,
+    fsync_dir,
+    syncfs,
+)
+from davserver.dav.uploads import (
+    copy_data,
+    copy_times,
+    is_temp_name,
+    open_file,
+    stage_copy,
+    storage_error,
+    temp_name,
+)
 
 log = logging.getLogger(__name__)
 
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-_libc_name = ctypes.util.find_library("c")
-_libc = ctypes.CDLL(_libc_name, use_errno=True) if _libc_name else None
-_renameat2 = getattr(_libc, "renameat2", None)
+# True for a directory that is not part of the share (the state directory).
+Skip = Callable[[os.DirEntry[str]], bool]
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# A rename that could not replace what is there now.
+NOT_REPLACEABLE = frozenset({errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR})
 
 
-def exchange(a: str, b: str) -> bool:
-    """Atomically swap two paths; False when the kernel or file system cannot."""
-    if _renameat2 is None:
-        return False
-    result = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if result == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), a)
-
-
-def _entries(directory: str) -> list[os.DirEntry[str]]:
-    with os.scandir(directory) as scan:
+def _scan(fd: int) -> list[os.DirEntry[str]]:
+    with os.scandir(fd) as scan:
         return list(scan)
 
 
-def remove_tree(path: str) -> None:
-    """Delete ``path`` (file or directory) and everything below it, iteratively;
-    links are removed, never followed."""
+# --- removal ---------------------------------------------------------------------------
+
+
+def _clear(fd: int) -> list[str]:
+    """Unlink the non-directories of ``fd``; returns the names of the directories."""
+    folders = []
+    for item in _scan(fd):
+        if item.is_dir(follow_symlinks=False):
+            folders.append(item.name)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(item.name, dir_fd=fd)
+    return folders
+
+
+def remove_at(dir_fd: int, name: str) -> None:
+    """Delete ``name`` in ``dir_fd`` and everything below it; links are removed,
+    never followed."""
     try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            os.unlink(path)
-            return
+        os.unlink(name, dir_fd=dir_fd)
+        return
     except FileNotFoundError:
         return
-    pending: list[tuple[str, bool]] = [(path, False)]
-    while pending:
-        current, emptied = pending.pop()
-        if emptied:
+    except (IsADirectoryError, PermissionError):
+        if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            raise
+    with DirStack(os.open(name, DIR_FLAGS, dir_fd=dir_fd)) as stack:
+        levels = [_clear(stack.fd)]
+        while True:
+            if levels[-1]:
+                child = levels[-1].pop()
+                if stack.enter(child):
+                    levels.append(_clear(stack.fd))
+                else:  # it became a file or a link meanwhile
+                    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                        os.unlink(child, dir_fd=stack.fd)
+                continue
+            levels.pop()
+            if not levels:
+                break
+            gone = stack.leave()
             with contextlib.suppress(FileNotFoundError):
-                os.rmdir(current)
-            continue
-        pending.append((current, True))
-        for item in _entries(current):
-            if item.is_dir(follow_symlinks=False):
-                pending.append((item.path, False))
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(item.path)
+                os.rmdir(gone, dir_fd=stack.fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(name, dir_fd=dir_fd)
 
 
-def delete(path: str) -> None:
-    """DELETE: out of view first (one rename), then removed."""
-    if not stat.S_ISDIR(os.lstat(path).st_mode):
-        os.unlink(path)
-        return
-    trash = os.path.join(os.path.dirname(path), temp_name("trash"))
-    os.rename(path, trash)
-    remove_tree(trash)
-
-
-def copy_tree(
-    source: str, target: str, *, skip: Callable[[str], bool], members: bool = True
-) -> None:
-    """Copy directory ``source`` to the new path ``target`` (mode and times kept, links
-    and special files left out); only the directory itself when ``members`` is False
-    (COPY Depth 0, RFC 4918 §9.8.3)."""
-    pending = [(source, target)]
-    while pending:
-        src, dest = pending.pop()
-        os.mkdir(dest, 0o700)  # opened up by copystat below, once filled
-        if members or src != source:
-            for item in _entries(src):
-                if skip(item.path) or is_temp_name(item.name):
-                    continue
-                child = os.path.join(dest, item.name)
-                if item.is_dir(follow_symlinks=False):
-                    pending.append((item.path, child))
-                elif item.is_file(follow_symlinks=False):
-                    _copy_file(item.path, child)
-        shutil.copystat(src, dest, follow_symlinks=False)
-
-
-def _copy_file(source: str, target: str) -> None:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-    with open(os.open(source, flags), "rb", buffering=0) as reader:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with open(fd, "wb", buffering=0) as writer:
-            shutil.copyfileobj(reader, writer, 1024 * 1024)
-    shutil.copystat(source, target, follow_symlinks=False)
-
-
-def copy(source: str, target: str, *, skip: Callable[[str], bool], members: bool = True) -> None:
-    """COPY ``source`` over or to ``target``: staged, then put in place."""
+def remove_tree(path: str) -> None:
+    """:func:`remove_at` for a path (the path of the top only needs to fit PATH_MAX)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if not stat.S_ISDIR(os.lstat(source).st_mode):
-            if os.path.lexists(target) and stat.S_ISDIR(os.lstat(target).st_mode):
-                _replace_aside(target, lambda: atomic_copy(source, target))
-            else:
-                atomic_copy(source, target)
+        remove_at(fd, name)
+    finally:
+        os.close(fd)
+
+
+def delete(place: Place) -> None:
+    """DELETE: a tree leaves the view in one rename, then is removed."""
+    try:
+        st = os.stat(place.name, dir_fd=place.dir_fd, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(place.name, dir_fd=place.dir_fd)
+            fsync_dir(place.dir_fd)
             return
-        staging = os.path.join(os.path.dirname(target), temp_name("copy"))
+        trash = temp_name("trash")
+        os.rename(place.name, trash, src_dir_fd=place.dir_fd, dst_dir_fd=place.dir_fd)
+        fsync_dir(place.dir_fd)
+        remove_at(place.dir_fd, trash)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise storage_error(exc, "delete") from exc
+
+
+# --- copying ---------------------------------------------------------------------------
+
+
+def _copy_file(source_fd: int, name: str, target_fd: int) -> None:
+    reader, st = open_file(source_fd, name)
+    try:
+        fd = os.open(name, NEW_FILE, 0o600, dir_fd=target_fd)
         try:
-            copy_tree(source, staging, skip=skip, members=members)
-            _put_in_place(staging, target)
+            copy_data(reader, fd)
+            copy_times(fd, st)
         finally:
-            remove_tree(staging)
+            os.close(fd)
+    finally:
+        os.close(reader)
+
+
+def _fill(source_fd: int, target_fd: int, skip: Skip) -> list[str]:
+    """Copy the files of one directory; returns the names of its directories."""
+    folders = []
+    for item in _scan(source_fd):
+        if is_temp_name(item.name):
+            continue
+        try:
+            if item.is_dir(follow_symlinks=False):
+                if not skip(item):
+                    folders.append(item.name)
+            elif item.is_file(follow_symlinks=False):
+                _copy_file(source_fd, item.name, target_fd)
+        except FileNotFoundError:
+            continue  # removed while copying
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise  # a link swapped in meanwhile is left out like any link
+    return folders
+
+
+def copy_tree(source_fd: int, target_fd: int, *, skip: Skip, members: bool = True) -> None:
+    """Copy the open directory ``source_fd`` into the new, empty ``target_fd`` (modes
+    and times kept, links and special files left out); only the directory itself
+    when ``members`` is False (COPY Depth 0, RFC 4918 §9.8.3)."""
+    with DirStack(source_fd, owned=False) as src, DirStack(target_fd, owned=False) as dst:
+        levels = [_fill(src.fd, dst.fd, skip) if members else []]
+        while True:
+            if levels[-1]:
+                name = levels[-1].pop()
+                if not src.enter(name):
+                    continue
+                os.mkdir(name, 0o700, dir_fd=dst.fd)  # opened up below, once filled
+                if not dst.enter(name):
+                    raise OSError(errno.ESTALE, "the copy changed while it was made")
+                levels.append(_fill(src.fd, dst.fd, skip))
+                continue
+            copy_times(dst.fd, src.stat)  # after its members: they change its mtime
+            levels.pop()
+            if not levels:
+                return
+            src.leave()
+            dst.leave()
+
+
+def _stage(source: Place, dir_fd: int, *, skip: Skip, members: bool) -> str:
+    """A complete, flushed copy of ``source`` under a new hidden name in ``dir_fd``."""
+    st = os.stat(source.name, dir_fd=source.dir_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        return stage_copy(source, dir_fd, "copy")
+    staging = temp_name("copy")
+    os.mkdir(staging, 0o700, dir_fd=dir_fd)
+    try:
+        reader = os.open(source.name, DIR_FLAGS, dir_fd=source.dir_fd)
+        try:
+            writer = os.open(staging, DIR_FLAGS, dir_fd=dir_fd)
+            try:
+                copy_tree(reader, writer, skip=skip, members=members)
+                syncfs(writer)  # the new files are on disk before the tree is in place
+            finally:
+                os.close(writer)
+        finally:
+            os.close(reader)
+    except BaseException:
+        remove_at(dir_fd, staging)
+        raise
+    return staging
+
+
+def copy(source: Place, target: Place, *, skip: Skip, members: bool = True) -> None:
+    """COPY ``source`` to or over ``target``: staged, then put in place."""
+    try:
+        if source.verify is not None:
+            source.verify()
+        staged = _stage(source, target.dir_fd, skip=skip, members=members)
+        try:
+            install(target, staged)
+        except BaseException:
+            remove_at(target.dir_fd, staged)
+            raise
     except OSError as exc:
         raise storage_error(exc, "copy") from exc
 
 
-def _put_in_place(staging: str, target: str) -> None:
-    """Rename ``staging`` to ``target``; an existing target is swapped out and removed."""
-    if not os.path.lexists(target):
-        os.rename(staging, target)
-    elif not exchange(staging, target):
-        _replace_aside(target, lambda: os.rename(staging, target))
-    # After a swap the old target sits at the staging name; the caller removes it.
-
-
-def _replace_aside(target: str, install: Callable[[], object]) -> None:
-    """Move the old ``target`` aside (hidden), install the new one, then remove the old;
-    if installing fails the old one is put back."""
-    aside = os.path.join(os.path.dirname(target), temp_name("trash"))
-    os.rename(target, aside)
+def install(target: Place, staged: str) -> None:
+    """Put the hidden ``staged`` (beside ``target``) at ``target``; an existing target
+    is swapped out in one step where the file system can, else moved aside first.
+    Afterwards ``staged`` no longer exists."""
+    if target.verify is not None:
+        target.verify()
+    fd = target.dir_fd
+    old = target.lstat()
+    new = os.stat(staged, dir_fd=fd, follow_symlinks=False)
+    if old is None or (stat.S_ISREG(old.st_mode) and stat.S_ISREG(new.st_mode)):
+        try:
+            os.rename(staged, target.name, src_dir_fd=fd, dst_dir_fd=fd)
+            fsync_dir(fd)
+            return
+        except OSError as exc:
+            if exc.errno not in NOT_REPLACEABLE:  # something else appeared meanwhile
+                raise
+    swap = temp_name("swap", f"{new.st_ino:x}")
+    os.rename(staged, swap, src_dir_fd=fd, dst_dir_fd=fd)
+    if exchange(fd, swap, fd, target.name):
+        fsync_dir(fd)
+        remove_at(fd, swap)  # the old tree, now under the hidden name
+        return
     try:
-        install()
+        replace_aside(target, lambda: os.rename(swap, target.name, src_dir_fd=fd, dst_dir_fd=fd))
+    except BaseException:
+        remove_at(fd, swap)
+        raise
+
+
+def replace_aside(target: Place, put_in_place: Callable[[], object], op: str = "copy") -> None:
+    """Move the old ``target`` into a hidden folder (under its own name), run
+    ``put_in_place``, then remove the folder.  If ``put_in_place`` fails the old one
+    is put back; if even that fails, the folder stays for the next start to put back."""
+    fd = target.dir_fd
+    aside = temp_name("aside", op)
+    os.mkdir(aside, 0o700, dir_fd=fd)
+    aside_fd = os.open(aside, DIR_FLAGS, dir_fd=fd)
+    try:
+        os.rename(target.name, target.name, src_dir_fd=fd, dst_dir_fd=aside_fd)
+        try:
+            put_in_place()
+        except BaseException:
+            os.rename(target.name, target.name, src_dir_fd=aside_fd, dst_dir_fd=fd)
+            raise
+        fsync_dir(fd)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.rename(aside, target)
+            os.rmdir(aside, dir_fd=fd)  # only if empty: the old one was put back
         raise
-    remove_tree(aside)
+    finally:
+        os.close(aside_fd)
+    remove_at(fd, aside)
 
 
-def move(source: str, target: str, *, skip: Callable[[str], bool]) -> None:
+# --- moving ----------------------------------------------------------------------------
+
+
+def move(source: Place, target: Place, *, skip: Skip) -> None:
     """MOVE ``source`` to ``target`` (overwriting it when it exists)."""
     try:
-        if os.path.lexists(target):
-            source_is_dir = stat.S_ISDIR(os.lstat(source).st_mode)
-            target_is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
-            if not source_is_dir and not target_is_dir:
-                os.replace(source, target)  # file over file: one atomic rename
-                return
-            _replace_aside(target, lambda: _rename_or_copy(source, target, skip))
-            return
-        _rename_or_copy(source, target, skip)
+        for place in (source, target):
+            if place.verify is not None:
+                place.verify()
+        try:
+            _rename(source, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:  # another file system mounted below the root
+                raise
+            copy(source, target, skip=skip)
+            delete(source)
     except OSError as exc:
         raise storage_error(exc, "move") from exc
 
 
-def _rename_or_copy(source: str, target: str, skip: Callable[[str], bool]) -> None:
-    try:
-        os.rename(source, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:  # another file system mounted below the root
-            raise
-        copy(source, target, skip=skip)
-        delete(source)
+def _rename(source: Place, target: Place) -> None:
+    def rename() -> None:
+        os.rename(source.name, target.name, src_dir_fd=source.dir_fd, dst_dir_fd=target.dir_fd)
 
-
-def _temp_entries(root: str, skip: Callable[[str], bool]) -> Iterator[str]:
-    """Temporary names anywhere below ``root`` (not below them), iteratively."""
-    pending = [root]
-    while pending:
-        try:
-            entries = _entries(pending.pop())
-        except OSError:
-            continue
-        for item in entries:
-            if is_temp_name(item.name):
-                yield item.path
-            elif item.is_dir(follow_symlinks=False) and not skip(item.path):
-                pending.append(item.path)
-
-
-def cleanup_temp_files(root: str, *, skip: Callable[[str], bool]) -> int:
-    """Remove what a crash left under hidden names (unfinished uploads and copies,
-    trees being deleted); returns how many.  Call once at start, before serving."""
-    removed = 0
-    for path in list(_temp_entries(root, skip)):
-        with contextlib.suppress(FileNotFoundError):
-            remove_tree(path)
-            removed += 1
-    if removed:
-        log.info(
-            "removed %d unfinished upload(s), copies or deletions left under %s", removed, root
-        )
-    return removed
+    old = target.lstat()
+    new = os.stat(source.name, dir_fd=source.dir_fd, follow_symlinks=False)
+    if old is None or (stat.S_ISREG(old.st_mode) and stat.S_ISREG(new.st_mode)):
+        rename()  # one atomic rename (file over file replaces it)
+    else:
+        replace_aside(target, rename, "move")
+    fsync_dir(target.dir_fd)
+    fsync_dir(source.dir_fd)

@@ -143,7 +143,8 @@ class ChunkedBody(_Body):
         if match is None:
             if not line:
                 raise BodyError(BAD_REQUEST, "the connection ended before the last chunk")
-            raise BodyError(BAD_REQUEST, f"malformed chunk-size line {line[:40]!r}")
+            shown = line[:40].decode("latin-1").strip()
+            raise BodyError(BAD_REQUEST, f"malformed chunk-size line {shown!r}")
         digits = match.group(1).lstrip(b"0")
         if len(digits) > MAX_CHUNK_DIGITS:
             raise BodyError(TOO_LARGE, "a chunk larger than this server accepts")

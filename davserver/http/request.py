@@ -19,7 +19,6 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
     """Strict head parsing, lazy 100-continue, no draining of refused uploads."""
 
     continue_pending = False
-    body_started = False
     body_error: BodyError | None = None
     replaced = False  # our answer to a broken body replaced the application's
 
@@ -74,7 +73,6 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
     # -- the body and the answer ------------------------------------------------
 
     def send_pending_continue(self) -> None:
-        self.body_started = True
         if self.continue_pending and not self.sent_headers:
             self.continue_pending = False
             proto = self.server.protocol.encode("ascii")
@@ -109,22 +107,37 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
     def send_headers(self) -> None:
         if self.body_error is not None:
             self._replace_answer(self.body_error)
-        unread = self._unread_body()
         if any(
             name.lower() == b"connection" and b"close" in value.lower()
             for name, value in self.outheaders
         ):
             self.close_connection = True  # the application asked for it
-        if unread != 0 and (self.continue_pending or unread is None or unread > DRAIN_LIMIT):
+        unread = self._unread_body()
+        if unread != 0 and (
+            self.close_connection or self.continue_pending or unread is None or unread > DRAIN_LIMIT
+        ):
             # RFC 9112 §9.6: close rather than read a body nobody wants (or one
             # the client waits for 100 Continue to send); an unfinished chunked
             # body has no known end, so it always closes — or its rest would
             # be parsed as the next request.
             self.close_connection = True
             self.conn.linger = True
+        elif unread:
+            self._drain()
         super().send_headers()
         if self.replaced and self.method != b"HEAD":
             self.conn.wfile.write(self.body_error.reason.encode("utf-8") + b"\n")  # type: ignore[union-attr]
+
+    def _drain(self) -> None:
+        """Read a small unread body so that the connection can be reused (cheroot
+        would too, but let a stalled or broken body escape as an error)."""
+        assert isinstance(self.rfile, LazyContinueInput)
+        try:
+            while self.rfile.body.read(DRAIN_LIMIT):
+                pass
+        except BodyError:
+            self.close_connection = True
+            self.conn.linger = True
 
     def _replace_answer(self, exc: BodyError) -> None:
         """The body broke (framing, limit, timeout): that is the answer, whatever

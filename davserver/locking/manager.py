@@ -3,21 +3,66 @@
 Pure: the store and the clock are parameters.  Atomicity of "check for
 conflicts, then grant" is the store's job (:meth:`LockStore.insert_if`); the
 rules it applies come from :mod:`davserver.locking.rules`.
+
+Administrators add freezes (maintenance locks) and break locks; a broken lock
+leaves a tombstone under its token (:mod:`davserver.locking.maintenance`).
+Tombstones sit in the store beside the locks, so every read here leaves them
+out (:func:`_live`) except the ones that explain a broken lock to its holder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Sequence
 
-from davserver.errors import LockConflict, LockNotFound, LockPrincipalMismatch, LockTokenMissing
+from davserver.errors import (
+    FreezeConflict,
+    FreezeNotReleasable,
+    Frozen,
+    LockBroken,
+    LockConflict,
+    LockLimitReached,
+    LockNotFound,
+    LockPrincipalMismatch,
+    LockTokenMissing,
+    RefreshBroken,
+)
 from davserver.locking import rules
-from davserver.locking.model import Change, Depth, Lock, LockRequest, is_ancestor_or_self
+from davserver.locking.events import EventSink, LockEvent, LockEventKind
+from davserver.locking.maintenance import (
+    BROKEN_MEMORY_MAX,
+    FreezeRequest,
+    make_freeze,
+    tombstone,
+    update_freeze,
+)
+from davserver.locking.model import (
+    CLIENT_MAX,
+    Change,
+    Depth,
+    Lock,
+    LockRequest,
+    Scope,
+    is_ancestor_or_self,
+)
 from davserver.locking.timeout import TimeoutPolicy, expires_at, grant_timeout
 from davserver.locking.tokens import new_token
 from davserver.lockstore.base import LockStore
 
 Clock = Callable[[], float]
+
+
+def _live(locks: Iterable[Lock]) -> list[Lock]:
+    """Locks and freezes: what blocks or shows; tombstones only explain."""
+    return [lock for lock in locks if not lock.is_tombstone]
+
+
+def _touches(change: Change, lock: Lock) -> bool:
+    """The change affects something in the lock's scope (§7.4-§7.6)."""
+    if lock.covers(change.path):
+        return True
+    return change.depth is Depth.INFINITY and is_ancestor_or_self(change.path, lock.root)
 
 
 class LockManager:
@@ -29,11 +74,19 @@ class LockManager:
         clock: Clock,
         policy: TimeoutPolicy | None = None,
         token_factory: Callable[[], str] = new_token,
+        events: EventSink | None = None,
+        max_shared: int | None = None,
     ):
+        self.max_shared = max_shared  # shared locks on one resource at most
         self.store = store
         self.clock = clock
         self.policy = policy or TimeoutPolicy()
         self._new_token = token_factory
+        self.events = events
+
+    def _emit(self, kind: LockEventKind, lock: Lock, actor: str | None, path: str) -> None:
+        if self.events is not None:
+            self.events(LockEvent(kind, self.clock(), lock=lock, path=path, actor=actor))
 
     def grant_timeout(self, requested: tuple[int | None, ...]) -> int | None:
         """The timeout the policy grants for a Timeout header's values (§10.7)."""
@@ -47,6 +100,9 @@ class LockManager:
         now = self.clock()
 
         def decide(existing: Sequence[Lock]) -> Lock:
+            frozen = [held for held in existing if rules.freeze_refuses(held, request)]
+            if frozen:
+                raise FreezeConflict(frozen, request.path)
             conflicting = [held for held in existing if rules.conflicts(held, request)]
             if conflicting:
                 # §9.10.9's 207 is for a request refused only because of members; when
@@ -56,6 +112,7 @@ class LockManager:
                     for held in conflicting
                 )
                 raise LockConflict(conflicting, request.path, below=below)
+            self._check_shared_limit(existing, request)
             return Lock(
                 token=self._new_token(),
                 root=request.path,
@@ -67,26 +124,54 @@ class LockManager:
                 expires_at=expires_at(request.timeout, now),
                 created_at=now,
                 collection=request.collection,
+                client=request.client[:CLIENT_MAX],
+                address=request.address,
             )
 
         include_descendants = request.depth is Depth.INFINITY
-        return self.store.insert_if(request.path, include_descendants, now, decide)
+        lock = self.store.insert_if(request.path, include_descendants, now, decide)
+        self._emit(LockEventKind.ACQUIRED, lock, request.principal, request.path)
+        return lock
 
-    def _lock_for(self, token: str, path: str, principal: str | None) -> Lock:
+    def _check_shared_limit(self, existing: Sequence[Lock], request: LockRequest) -> None:
+        """Thousands of shared locks on one file make every check on it slow."""
+        if self.max_shared is None or request.scope is not Scope.SHARED:
+            return
+        same = [
+            held
+            for held in existing
+            if held.root == request.path and held.scope is Scope.SHARED and not held.is_tombstone
+        ]
+        if len(same) >= self.max_shared:
+            raise LockLimitReached(
+                f"{request.path} already has {len(same)} shared locks, the most allowed "
+                "(shared_locks_per_resource); ask a holder to unlock, or wait for one to expire"
+            )
+
+    def _lock_for(
+        self, token: str, path: str, principal: str | None, *, refresh: bool = False
+    ) -> Lock:
         lock = self.store.get(token, self.clock())
         if lock is None or not lock.covers(path):
             raise LockNotFound(token, path)
+        if lock.is_tombstone:
+            raise RefreshBroken(lock) if refresh else LockBroken(lock)
+        if lock.is_freeze:
+            raise FreezeNotReleasable(lock)
         if not rules.may_manage(lock, principal):
             raise LockPrincipalMismatch(lock, principal)
         return lock
 
     def refresh(self, token: str, path: str, principal: str | None, timeout: int | None) -> Lock:
         """Restart the lock's timer (§9.10.2); same token, same everything else."""
-        lock = self._lock_for(token, path, principal)
+        lock = self._lock_for(token, path, principal, refresh=True)
         now = self.clock()
-        fresh = dataclasses.replace(lock, timeout=timeout, expires_at=expires_at(timeout, now))
+        fresh = dataclasses.replace(
+            lock, timeout=timeout, expires_at=expires_at(timeout, now), refreshed_at=now
+        )
         if not self.store.replace(fresh, now):
             raise LockNotFound(token, path)
+        self._emit(LockEventKind.REFRESHED, fresh, principal, path)
         return fresh
 
     def release(self, token: str, path: str, principal: str | None) -> Lock:
@@ -95,6 +180,7 @@ class LockManager:
         lock = self._lock_for(token, path, principal)
         if self.store.remove(token) is None:
             raise LockNotFound(token, path)
+        self._emit(LockEventKind.RELEASED, lock, principal, path)
         return lock
 
     def locks_concerned(self, changes: Iterable[Change]) -> list[Lock]:
@@ -103,20 +189,28 @@ class LockManager:
         found: dict[str, Lock] = {}
         for change in changes:
             below = change.depth is Depth.INFINITY
-            for lock in self.store.find(change.path, below, now):
-                if lock.covers(change.path) or (
-                    below and is_ancestor_or_self(change.path, lock.root)
-                ):
+            for lock in _live(self.store.find(change.path, below, now)):
+                if _touches(change, lock):
                     found.setdefault(lock.token, lock)
         return sorted(found.values(), key=lambda lock: (lock.root, lock.token))
 
     def check_write(
         self, changes: Iterable[Change], submitted: frozenset[str], principal: str | None
     ) -> list[Lock]:
-        """Raise :class:`LockTokenMissing` unless every lock the changes touch may be
-        used by this request; return the locks concerned."""
+        """Raise :class:`Frozen` when a freeze covers what the changes touch, and
+        :class:`LockTokenMissing` unless every lock they touch may be used by this
+        request; return the locks concerned."""
+        changes = list(changes)
         concerned = self.locks_concerned(changes)
-        missing = [lock for lock in concerned if not rules.may_use(lock, principal, submitted)]
+        frozen = [lock for lock in concerned if rules.blocks_writes(lock)]
+        if frozen:
+            path = next(c.path for c in changes if any(_touches(c, f) for f in frozen))
+            raise Frozen(frozen, path)
+        missing = [
+            lock
+            for lock in concerned
+            if lock.is_write and not rules.may_use(lock, principal, submitted)
+        ]
         if missing:
             raise LockTokenMissing(missing)
         return concerned
@@ -124,23 +218,108 @@ class LockManager:
     def discover(self, path: str) -> list[Lock]:
         """Active locks whose scope covers ``path``, inherited ones included (§15.8)."""
         now = self.clock()
-        covering = [lock for lock in self.store.find(path, False, now) if lock.covers(path)]
+        covering = [lock for lock in _live(self.store.find(path, False, now)) if lock.covers(path)]
         return sorted(covering, key=lambda lock: (lock.root, lock.token))
 
     def tokens_covering(self, path: str) -> frozenset[str]:
         return frozenset(lock.token for lock in self.discover(path))
 
     def get(self, token: str) -> Lock | None:
-        return self.store.get(token, self.clock())
+        lock = self.store.get(token, self.clock())
+        return None if lock is None or lock.is_tombstone else lock
 
     def locks_below(self, path: str) -> list[Lock]:
-        """Active locks rooted at ``path`` or below it."""
-        return self.store.find_below(path, self.clock())
+        """Active locks (and freezes) rooted at ``path`` or below it."""
+        return _live(self.store.find_below(path, self.clock()))
 
     def forget(self, path: str) -> list[Lock]:
         """Drop the locks rooted at ``path`` or below: the resource was deleted or
         moved away, and locks never travel (§7.7)."""
         return self.store.remove_tree(path)
 
+    def break_lock(
+        self,
+        token: str,
+        actor: str | None = None,
+        reason: str = "",
+        memory_max: int = BROKEN_MEMORY_MAX,
+    ) -> Lock | None:
+        """Remove a write lock whoever holds it (an administrator's decision) and
+        remember who broke it, when and why under its token until it would have
+        expired (at most ``memory_max`` seconds); None if there was no such lock."""
+        now = self.clock()
+        lock = self.store.get(token, now)
+        if lock is None or not lock.is_write:
+            return None
+        if not self.store.replace(tombstone(lock, actor, reason, now, memory_max), now):
+            return None
+        self._emit(LockEventKind.BROKEN, lock, actor, lock.root)
+        return lock
+
+    def broken(self, token: str) -> Lock | None:
+        """The tombstone of a broken lock, while its holder is to be told."""
+        lock = self.store.get(token, self.clock())
+        return lock if lock is not None and lock.is_tombstone else None
+
+    def raise_if_broken(self, submitted: Iterable[str], *, refresh: bool = False) -> None:
+        """Explain a refused request whose token names a broken lock: who broke it,
+        when and why (:class:`LockBroken`, or :class:`RefreshBroken` for a refresh)."""
+        for token in sorted(submitted):
+            found = self.broken(token)
+            if found is not None:
+                raise RefreshBroken(found) if refresh else LockBroken(found)
+
+    def freeze(self, wanted: FreezeRequest) -> Lock:
+        """Freeze a subtree for maintenance; granted whatever locks are held in it
+        (they stay).  Freezing a frozen path again updates that freeze."""
+        now = self.clock()
+
+        def decide(existing: Sequence[Lock]) -> Lock:
+            fresh = make_freeze(self._new_token(), wanted, now)
+            same = [held for held in existing if held.is_freeze and held.root == wanted.path]
+            return update_freeze(same[0], fresh, now) if same else fresh
+
+        lock = self.store.insert_if(wanted.path, False, now, decide)
+        self._emit(LockEventKind.FROZEN, lock, wanted.by, wanted.path)
+        return lock
+
+    def unfreeze(self, token: str, actor: str | None = None) -> Lock | None:
+        """Lift the freeze with this token; None if there is none."""
+        found = self.store.get(token, self.clock())
+        if found is None or not found.is_freeze:
+            return None
+        lifted = self.store.remove(token)
+        if lifted is not None:
+            self._emit(LockEventKind.UNFROZEN, lifted, actor, lifted.root)
+        return lifted
+
+    def records(self, *, expired: bool = False) -> list[Lock]:
+        """Every stored lock and freeze (with ``expired``: also the expired ones the
+        purge has not removed yet), for administrators."""
+        now = -math.inf if expired else self.clock()
+        return _live(self.store.all_locks(now))
+
+    def discard(self, token: str) -> Lock | None:
+        """Delete a stored record outright (an expired lock the purge has not reached)."""
+        return self.store.remove(token)
+
     def purge_expired(self) -> int:
-        return self.store.purge_expired(self.clock())
+        """Delete expired locks (§6.6); with an event sink, one ``expired`` event each.
+
+        Each expired lock is removed by token, so when several processes purge
+        the same store only the one that removed a lock reports it.
+        """
+        now = self.clock()
+        if self.events is None:
+            return self.store.purge_expired(now)
+        # Locks active at -inf are all stored locks, the expired ones included.
+        expired = [lock for lock in self.store.all_locks(-math.inf) if lock.is_expired(now)]
+        purged = 0
+        for lock in expired:
+            if self.store.remove(lock.token) is not None:
+                purged += 1
+                if lock.is_write:
+                    self._emit(LockEventKind.EXPIRED, lock, None, lock.root)
+                elif lock.is_freeze:  # ran out: lifted by nobody
+                    self._emit(LockEventKind.UNFROZEN, lock, None, lock.root)
+        return purged + self.store.purge_expired(now)

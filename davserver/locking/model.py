@@ -1,5 +1,11 @@
 """Values of the lock core: frozen dataclasses and enums (RFC 4918 §6, §14).
 
+Besides RFC 4918 write locks the store holds two kinds of our own (see
+:class:`LockKind`): *freezes*, maintenance locks an administrator puts on a
+subtree, and *tombstones*, what is remembered of a lock an administrator broke
+so that its old holder can be told why.  They live in the lock store so that
+every worker, every server sharing a Redis and every restart sees them.
+
 Paths in the core are *canonical resource paths*: they start with ``/``, never
 end with ``/`` (except the root ``/`` itself), are percent-decoded and relative
 to the share root (no mount prefix).  The HTTP layer converts to and from URLs.
@@ -23,6 +29,24 @@ class Depth(enum.Enum):
 
     ZERO = "0"
     INFINITY = "infinity"
+
+
+class LockKind(enum.Enum):
+    """What a stored lock record is.
+
+    ``WRITE``: an RFC 4918 write lock (§6).  ``FREEZE``: a maintenance lock on a
+    subtree (depth infinity): no write and no new LOCK there, for anyone, while
+    it lasts (with ``drain``, new LOCKs only).  ``BROKEN``: a tombstone under the
+    token of a write lock an administrator broke; it grants and blocks nothing and
+    expires when the lock would have.
+    """
+
+    WRITE = "write"
+    FREEZE = "freeze"
+    BROKEN = "broken"
+
+
+CLIENT_MAX = 256  # characters of User-Agent kept with a lock: enough to recognise a client
 
 
 def canonical_path(path: str) -> str:
@@ -56,6 +80,14 @@ class Lock:
     ``None`` for anonymous access.  ``timeout`` is the granted timeout in seconds
     (``None`` = infinite) and ``expires_at`` the absolute expiry on the clock the
     manager was given (``None`` = never).
+
+    Fields with defaults came later, so records stored before them still decode:
+    ``client`` (User-Agent) and ``address`` (client IP) the LOCK came from,
+    ``refreshed_at`` the last refresh (``None``: never refreshed), ``kind`` (see
+    :class:`LockKind`), ``reason`` (why it was frozen, or why it was broken),
+    ``drain`` (a freeze that refuses new LOCKs only), ``broken_by`` and
+    ``broken_at`` (tombstones: who broke the lock, and when).  For a freeze,
+    ``principal`` is the administrator who froze the subtree.
     """
 
     token: str
@@ -68,6 +100,14 @@ class Lock:
     expires_at: float | None
     created_at: float
     collection: bool = False
+    client: str = ""
+    address: str = ""
+    refreshed_at: float | None = None
+    kind: LockKind = LockKind.WRITE
+    reason: str = ""
+    drain: bool = False
+    broken_by: str | None = None
+    broken_at: float | None = None
 
     def __post_init__(self) -> None:
         if not self.token.startswith("opaquelocktoken:"):
@@ -78,6 +118,24 @@ class Lock:
             raise ValueError(f"timeout must be positive or None: {self.timeout!r}")
         if (self.timeout is None) != (self.expires_at is None):
             raise ValueError("timeout and expires_at must both be set or both be None")
+        if self.kind is LockKind.FREEZE and self.depth is not Depth.INFINITY:
+            raise ValueError("a freeze covers a whole subtree: its depth must be infinity")
+        if self.drain and self.kind is not LockKind.FREEZE:
+            raise ValueError("only a freeze can be a draining one")
+        if (self.kind is LockKind.BROKEN) != (self.broken_at is not None):
+            raise ValueError("broken_at is set exactly for tombstones (kind BROKEN)")
+
+    @property
+    def is_write(self) -> bool:
+        return self.kind is LockKind.WRITE
+
+    @property
+    def is_freeze(self) -> bool:
+        return self.kind is LockKind.FREEZE
+
+    @property
+    def is_tombstone(self) -> bool:
+        return self.kind is LockKind.BROKEN
 
     def is_expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -106,6 +164,8 @@ class LockRequest:
     principal: str | None
     timeout: int | None
     collection: bool = False
+    client: str = ""  # User-Agent, cut to CLIENT_MAX characters by the lock
+    address: str = ""  # the client's IP address (REMOTE_ADDR)
 
     def __post_init__(self) -> None:
         if self.path != canonical_path(self.path):

@@ -8,6 +8,14 @@ Two questions are answered here, and nowhere else:
   path and by the two depths).
 * May a request use a lock?  Only if it submitted the token and its principal
   is the lock's principal (``may_use``).
+
+Freezes (maintenance locks, :class:`~davserver.locking.model.LockKind`) are not
+RFC 4918 locks and follow their own two rules: a freeze blocks every write in
+its subtree whoever asks and whatever tokens they send (``blocks_writes``;
+a draining freeze does not), and it refuses every new LOCK that would reach into
+its subtree, draining or not (``freeze_refuses``).  Existing locks below a
+freeze stay, so a freeze never conflicts with them.  Tombstones of broken locks
+block nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +23,14 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from davserver.locking.model import Depth, Lock, LockRequest, Scope, is_ancestor_or_self
+from davserver.locking.model import (
+    Depth,
+    Lock,
+    LockKind,
+    LockRequest,
+    Scope,
+    is_ancestor_or_self,
+)
 
 
 class Relation(enum.Enum):
@@ -68,13 +83,30 @@ def relation(held_root: str, path: str) -> Relation | None:
 
 
 def conflicts(held: Lock, wanted: LockRequest) -> bool:
-    """True when granting ``wanted`` would violate ``held`` (§6.1, §7)."""
+    """True when granting ``wanted`` would violate the write lock ``held`` (§6.1, §7).
+    Freezes and tombstones are no write locks: see :func:`freeze_refuses`."""
+    if held.kind is not LockKind.WRITE:
+        return False
     where = relation(held.root, wanted.path)
     if where is None:
         return False
     return (held.scope, wanted.scope) in SCOPE_CONFLICTS and REACHES[
         (where, held.depth, wanted.depth)
     ]
+
+
+def freeze_refuses(held: Lock, wanted: LockRequest) -> bool:
+    """True when ``held`` is a freeze (draining or not) whose subtree ``wanted``
+    would reach: the whole subtree counts, as for a depth-infinity lock."""
+    if held.kind is not LockKind.FREEZE:
+        return False
+    where = relation(held.root, wanted.path)
+    return where is not None and REACHES[(where, Depth.INFINITY, wanted.depth)]
+
+
+def blocks_writes(lock: Lock) -> bool:
+    """True for a freeze that refuses writes (a draining one refuses new LOCKs only)."""
+    return lock.kind is LockKind.FREEZE and not lock.drain
 
 
 def may_use(lock: Lock, principal: str | None, submitted: frozenset[str]) -> bool:

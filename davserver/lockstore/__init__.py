@@ -9,7 +9,10 @@ Schemes::
     rediss://…                         the same over TLS; ?prefix=… sets the key prefix
 
 Backends are imported only when their scheme is used, so ``redis`` stays an
-optional dependency.
+optional dependency.  A persistent store fails safe: whatever goes wrong with
+it (see :mod:`davserver.lockstore.health`) answers 503, and a store that lost
+its data is refused until ``davserver locks confirm-store``
+(:mod:`davserver.lockstore.generation`).
 """
 
 from __future__ import annotations
@@ -17,14 +20,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from davserver.errors import ConfigError, StartupError, StoreError
-from davserver.lockstore.base import LockStore, PropertyStore
+from davserver.lockstore.base import LockStore, PropertyStore, Role
+from davserver.lockstore.generation import Generation, SeenFile
 
-__all__ = ["LockStore", "PropertyStore", "Stores", "open_stores"]
+__all__ = ["LockStore", "OpenOptions", "PropertyStore", "Role", "Stores", "open_stores"]
 
 DEFAULT_SQLITE_NAME = "locks.sqlite"
+
+
+class StoreControl(Protocol):
+    """The generation of a persistent store (for ``davserver locks``)."""
+
+    def generation(self) -> Generation | None:
+        """The record now in the store (None: it has none — it lost its data, or no
+        server has used it yet)."""
+        ...
+
+    def confirm(self, now: float) -> Generation:
+        """Accept the store as it is now: write a new confirmed generation."""
+        ...
+
+
+@dataclass(frozen=True)
+class OpenOptions:
+    """How to open: who opens (:class:`Role`), where the server keeps its state,
+    and whether a Redis that persists nothing is accepted."""
+
+    state_dir: Path
+    role: Role = Role.SERVER
+    volatile_ok: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,13 +63,14 @@ class Stores:
     props: PropertyStore
     url: str
     multiprocess_safe: bool
+    control: StoreControl | None = None  # None: memory://, nothing to confirm
 
     def close(self) -> None:
         self.locks.close()
         self.props.close()
 
 
-def _open_memory(url: str, state_dir: Path) -> Stores:
+def _open_memory(url: str, options: OpenOptions) -> Stores:
     from davserver.lockstore.memory import MemoryLockStore, MemoryPropertyStore
 
     return Stores(MemoryLockStore(), MemoryPropertyStore(), "memory://", multiprocess_safe=False)
@@ -60,19 +89,32 @@ def _sqlite_path(url: str, state_dir: Path) -> Path:
     return Path("/" + parts.path.lstrip("/"))
 
 
-def _open_sqlite(url: str, state_dir: Path) -> Stores:
-    from davserver.lockstore.sqlite import SqliteLockStore, SqlitePropertyStore
+@dataclass(frozen=True)
+class _Control:
+    """StoreControl over a backend's generation record.  Confirming writes nothing
+    into a state directory: servers adopt a record confirmed after their own."""
 
-    path = _sqlite_path(url, state_dir)
+    read: Callable[[], Generation | None]
+    write: Callable[[float], Generation]
+
+    def generation(self) -> Generation | None:
+        return self.read()
+
+    def confirm(self, now: float) -> Generation:
+        return self.write(now)
+
+
+def _open_sqlite(url: str, options: OpenOptions) -> Stores:
+    from davserver.lockstore.sqlite import SqliteLockStore, SqlitePropertyStore
+    from davserver.lockstore.sqlite_db import Database
+
+    path = _sqlite_path(url, options.state_dir)
     if not path.parent.is_dir():
         raise StartupError(f"lock database directory {path.parent} does not exist")
-    locks = SqliteLockStore(path)
-    try:
-        props = SqlitePropertyStore(path)
-    except BaseException:
-        locks.close()
-        raise
-    return Stores(locks, props, f"sqlite://{path}", multiprocess_safe=True)
+    db = Database(path, role=options.role, state_dir=options.state_dir)
+    control = _Control(db.generation, db.confirm)
+    url = f"sqlite://{path}"
+    return Stores(SqliteLockStore(db), SqlitePropertyStore(db), url, True, control)
 
 
 def _mask(url: str) -> str:
@@ -85,27 +127,31 @@ def _mask(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _open_redis(url: str, state_dir: Path) -> Stores:
+def _open_redis(url: str, options: OpenOptions) -> Stores:
     try:
         from davserver.lockstore.redis import RedisLockStore, RedisPropertyStore, connect, ping
+        from davserver.lockstore.redis_guard import Guard, check_persistence
     except ImportError as exc:
         raise StartupError(
             f"lock store {_mask(url)} needs the redis package: pip install 'davserver[redis]'"
         ) from exc
+    name = _mask(url)
+    memory = SeenFile(options.state_dir)
     try:
         client, prefix = connect(url)
         ping(client)
+        if options.role in (Role.SERVER, Role.CHECK):
+            check_persistence(client, name, options.volatile_ok)
+        guard = Guard(client, prefix, name)
+        guard.start(options.role, memory)
     except (StoreError, ValueError) as exc:
-        raise StartupError(f"cannot reach lock store {_mask(url)}: {exc}") from exc
-    return Stores(
-        RedisLockStore(client, prefix),
-        RedisPropertyStore(client, prefix),
-        _mask(url),
-        multiprocess_safe=True,
-    )
+        raise StartupError(f"cannot reach lock store {name}: {exc}") from exc
+    control = _Control(guard.current, guard.confirm)
+    locks = RedisLockStore(client, prefix, guard)
+    return Stores(locks, RedisPropertyStore(client, prefix, guard), name, True, control)
 
 
-_OPENERS: dict[str, Callable[[str, Path], Stores]] = {
+_OPENERS: dict[str, Callable[[str, OpenOptions], Stores]] = {
     "memory": _open_memory,
     "sqlite": _open_sqlite,
     "redis": _open_redis,
@@ -113,11 +159,19 @@ _OPENERS: dict[str, Callable[[str, Path], Stores]] = {
 }
 
 
-def open_stores(url: str | None, *, state_dir: Path) -> Stores:
-    """Open the stores ``url`` names (``None``: SQLite in ``state_dir``).
+def open_stores(
+    url: str | None,
+    *,
+    state_dir: Path,
+    role: Role = Role.SERVER,
+    volatile_ok: bool = False,
+) -> Stores:
+    """Open the stores ``url`` names (``None``: SQLite in ``state_dir``) as ``role``
+    (see :class:`Role`); ``volatile_ok`` accepts a Redis without persistence.
 
     Raises :class:`ConfigError` for a URL we cannot interpret and
-    :class:`StartupError` when the named store cannot be opened or reached.
+    :class:`StartupError` when the named store cannot be opened or reached, or
+    is not the store this server used (it lost its data).
     """
     url = url or "sqlite://"
     scheme = urlsplit(url).scheme.lower()
@@ -125,4 +179,4 @@ def open_stores(url: str | None, *, state_dir: Path) -> Stores:
     if opener is None:
         valid = ", ".join(f"{s}://" for s in _OPENERS)
         raise ConfigError(f"unknown lock store scheme {scheme!r} in {_mask(url)!r}; use {valid}")
-    return opener(url, state_dir)
+    return opener(url, OpenOptions(state_dir, role, volatile_ok))

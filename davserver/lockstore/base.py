@@ -9,12 +9,22 @@ across threads, worker processes, and (for Redis) servers.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from davserver.locking.model import Lock
 
 Decide = Callable[[Sequence[Lock]], Lock]
+
+
+class Role(enum.Enum):
+    """Who opens a store, which decides what opening it may change."""
+
+    SERVER = "server"  # creates a missing store, adopts and remembers its generation
+    CHECK = "check"  # preflight: checks persistence and generation, changes nothing
+    ADMIN = "admin"  # davserver locks list|break: never creates, never adopts
+    CONFIRM = "confirm"  # davserver locks confirm-store: writes a confirmed generation
 
 
 class LockStore(Protocol):
@@ -76,6 +86,13 @@ class LockStore(Protocol):
 
     def purge_expired(self, now: float) -> int:
         """Delete expired locks; return how many."""
+        ...
+
+    def ensure_writable(self) -> None:
+        """Raise :class:`~davserver.errors.StoreUnavailable` unless the store takes a
+        write right now (a real, tiny one).  Called before a file operation whose
+        locks the store must then forget (DELETE, MOVE, COPY), so that a store
+        that cannot record the change stops the request before any file changes."""
         ...
 
     def close(self) -> None: ...

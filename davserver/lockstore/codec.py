@@ -13,12 +13,25 @@ import json
 from typing import Any
 
 from davserver.errors import StoreError
-from davserver.locking.model import Depth, Lock, Scope
+from davserver.locking.model import Depth, Lock, LockKind, Scope
 
 FORMAT_VERSION = 1
 """Bumped when the dict layout changes incompatibly; readers refuse newer data."""
 
 DECODED_CACHE_SIZE = 256  # decoded records kept: a listing with 256 locks, well under 1 MiB
+
+# Fields added after format 1 was first written: stored only when they differ from
+# the default, so older records (and plain locks) read back unchanged.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "client": "",
+    "address": "",
+    "refreshed_at": None,
+    "kind": LockKind.WRITE.value,
+    "reason": "",
+    "drain": False,
+    "broken_by": None,
+    "broken_at": None,
+}
 
 
 def lock_to_dict(lock: Lock) -> dict[str, Any]:
@@ -35,7 +48,26 @@ def lock_to_dict(lock: Lock) -> dict[str, Any]:
         "expires_at": lock.expires_at,
         "created_at": lock.created_at,
         "collection": lock.collection,
+        **_optional(lock),
     }
+
+
+def _optional(lock: Lock) -> dict[str, Any]:
+    values = {
+        "client": lock.client,
+        "address": lock.address,
+        "refreshed_at": lock.refreshed_at,
+        "kind": lock.kind.value,
+        "reason": lock.reason,
+        "drain": lock.drain,
+        "broken_by": lock.broken_by,
+        "broken_at": lock.broken_at,
+    }
+    return {key: value for key, value in values.items() if value != OPTIONAL_DEFAULTS[key]}
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def lock_from_dict(data: dict[str, Any]) -> Lock:
@@ -60,6 +92,14 @@ def lock_from_dict(data: dict[str, Any]) -> Lock:
             expires_at=None if expires_at is None else float(expires_at),
             created_at=float(data["created_at"]),
             collection=bool(data.get("collection", False)),
+            client=str(data.get("client", "")),
+            address=str(data.get("address", "")),
+            refreshed_at=_float_or_none(data.get("refreshed_at")),
+            kind=LockKind(data.get("kind", LockKind.WRITE.value)),
+            reason=str(data.get("reason", "")),
+            drain=bool(data.get("drain", False)),
+            broken_by=data.get("broken_by"),
+            broken_at=_float_or_none(data.get("broken_at")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"unreadable lock record: {exc}") from exc

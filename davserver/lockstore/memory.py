@@ -140,6 +140,9 @@ class MemoryLockStore:
                 self._drop(token)
             return len(expired)
 
+    def ensure_writable(self) -> None:
+        """Memory always takes writes."""
+
     def close(self) -> None:
         """Nothing to release; locks die with the process by design."""
 

@@ -7,32 +7,32 @@ Key layout (``P`` is the prefix, default ``davserver:``)::
     P below:<path>     set      every lock root at or below <path> (itself included)
     P props:<path>     hash     dead properties of <path>: Clark name -> XML
     P proppaths        zset     every path with properties (score 0, ZRANGEBYLEX)
+    P generation       string   which store this is; P seq: the write counter
+                                (both: davserver.lockstore.redis_guard)
 
 Why this shape: ancestors are known from the path itself, so their ``root:``
 sets are read directly; descendants come from one ``below:`` set, so no query
 ever needs KEYS or SCAN.  ``insert_if`` WATCHes exactly the keys its answer
 depends on (ancestor ``root:`` sets, the ``below:`` set and the ``root:`` sets it
-lists, the lock keys read) and commits with MULTI/EXEC, so two processes racing
-for the same resource cannot both win.  Redis is a cache of truth for expiry:
-``now`` decides, and the key TTL (with a grace for clock skew between servers)
-only collects garbage.  Index entries whose lock key has expired are treated as
-absent and removed lazily.  ``now`` must therefore be Unix time (``time.time``).
+lists, the lock keys read, the generation) and commits with MULTI/EXEC, so two
+processes racing for the same resource cannot both win.  Every read and every
+transaction reads the generation and write counter in its last round trip
+before anything is decided or answered, so a Redis that lost its data between
+two requests — or between two reads of one request — is noticed.  Redis is a
+cache of truth for expiry: ``now`` decides, and the key TTL (with a grace for
+clock skew between servers) only collects garbage.  Index entries whose lock key
+has expired are treated as absent and removed lazily.  ``now`` must therefore
+be Unix time (``time.time``).
 """
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
 
-from davserver.errors import StoreError, StoreUnavailable
+from davserver.errors import StoreUnavailable
 from davserver.locking.model import Lock
 from davserver.lockstore.base import Decide
 from davserver.lockstore.codec import lock_from_json, lock_to_json
@@ -43,77 +43,21 @@ from davserver.lockstore.paths import (
     self_and_ancestors,
     subtree_bounds,
 )
+from davserver.lockstore.redis_guard import (
+    DEFAULT_PREFIX,
+    Client,
+    Guard,
+    Pipe,
+    RedisBase,
+    connect,
+)
 
-DEFAULT_PREFIX = "davserver:"
-SOCKET_TIMEOUT_S = 5.0
+__all__ = ["DEFAULT_PREFIX", "Guard", "RedisLockStore", "RedisPropertyStore", "connect", "ping"]
+
 TTL_GRACE_S = 60.0
-MAX_ATTEMPTS = 50
-
-T = TypeVar("T")
-# redis-py's annotations are partial (untyped ``watch``) and cannot know that
-# ``decode_responses=True`` makes every reply a str, so the client and its
-# pipelines are ``Any`` at this boundary; the codec validates what comes back.
-Client = Any
-_Pipe = Any
 
 
-def connect(url: str) -> tuple[Client, str]:
-    """A client for ``url`` (without connecting) and the key prefix from ``?prefix=``.
-
-    redis-py's default retry policy backs off for seconds; a request thread should
-    instead fail fast with 503 when Redis is down, so retries are short and few.
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    client = redis.Redis.from_url(
-        urlunsplit(parts._replace(query=rest)),
-        decode_responses=True,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        socket_connect_timeout=SOCKET_TIMEOUT_S,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
-    )
-    return client, prefix
-
-
-@contextmanager
-def _translate_errors() -> Iterator[None]:
-    """Unreachable Redis -> 503 + Retry-After upstream; other failures are store errors."""
-    try:
-        yield
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise StoreUnavailable(f"redis unavailable: {exc}") from exc
-    except redis.exceptions.RedisError as exc:
-        raise StoreError(f"redis error: {exc}") from exc
-
-
-class _RedisBase:
-    def __init__(self, client: Client, prefix: str = DEFAULT_PREFIX) -> None:
-        self._r = client
-        self._p = prefix
-
-    def _transact(self, attempt: Callable[[_Pipe], T]) -> T:
-        """Run a WATCH/MULTI/EXEC ``attempt``, retrying (bounded) when a watched key moved.
-
-        Endless retrying would turn contention into a hung request; past the bound
-        the client gets 503 and retries later.
-        """
-        with _translate_errors():
-            for n in range(MAX_ATTEMPTS):
-                with self._r.pipeline() as pipe:
-                    try:
-                        return attempt(pipe)
-                    except redis.exceptions.WatchError:
-                        time.sleep(random.uniform(0, 0.001 * min(n + 1, 20)))
-        raise StoreUnavailable(f"redis transaction kept conflicting ({MAX_ATTEMPTS} attempts)")
-
-    def close(self) -> None:
-        with _translate_errors():
-            self._r.close()
-
-
-class RedisLockStore(_RedisBase):
+class RedisLockStore(RedisBase):
     """Locks in Redis; see the module docstring for the key layout."""
 
     def _lock(self, token: str) -> str:
@@ -135,26 +79,30 @@ class RedisLockStore(_RedisBase):
         return roots
 
     def _load(self, r: Any, roots: Sequence[str], watch: bool) -> tuple[list[Lock], list[str]]:
-        """All stored locks rooted at ``roots`` (expired included) and the stale tokens."""
-        if not roots:
-            return [], []
-        tokens = sorted(r.sunion([self._root(x) for x in roots]))
-        if not tokens:
-            return [], []
-        keys = [self._lock(t) for t in tokens]
+        """All stored locks rooted at ``roots`` (expired included) and the stale tokens;
+        ``r`` is a watching pipeline (``watch``) or the client.  The generation is
+        checked in the last round trip, whatever it finds."""
         if watch:
-            r.watch(*keys)
-        values = r.mget(keys)
+            tokens = sorted(r.sunion([self._root(x) for x in roots])) if roots else []
+            keys = [self._lock(t) for t in tokens]
+            if keys:
+                r.watch(*keys)
+            values = self._verified(r, *keys)
+        else:
+            root_keys = [self._root(x) for x in roots]
+            found = self._checked(*([lambda p: p.sunion(root_keys)] if root_keys else []))
+            tokens = sorted(found[0]) if found else []
+            keys = [self._lock(t) for t in tokens]
+            values = self._verified(r, *keys) if keys else []
         locks = [lock_from_json(v) for v in values if v is not None]
         stale = [t for t, v in zip(tokens, values, strict=True) if v is None]
         return locks, stale
 
     def _read(self, roots: Sequence[str], now: float) -> list[Lock]:
         """Active locks at ``roots`` outside a transaction, cleaning stale entries."""
-        with _translate_errors():
-            locks, stale = self._load(self._r, roots, watch=False)
-            if stale:
-                self._clean(roots, stale)
+        locks, stale = self._load(self._r, roots, watch=False)
+        if stale:
+            self._clean(roots, stale)
         return [lock for lock in locks if not lock.is_expired(now)]
 
     def _clean(self, roots: Sequence[str], stale: Sequence[str]) -> None:
@@ -169,7 +117,7 @@ class RedisLockStore(_RedisBase):
     def _prune(self, root: str) -> None:
         """Remove ``root`` from the ``below:`` sets once no lock is rooted there."""
 
-        def attempt(pipe: _Pipe) -> None:
+        def attempt(pipe: Pipe) -> None:
             pipe.watch(self._root(root))
             if pipe.scard(self._root(root)):
                 return
@@ -182,13 +130,13 @@ class RedisLockStore(_RedisBase):
 
     # -- writing ------------------------------------------------------------
 
-    def _queue_set(self, pipe: _Pipe, lock: Lock) -> None:
+    def _queue_set(self, pipe: Pipe, lock: Lock) -> None:
         key = self._lock(lock.token)
         pipe.set(key, lock_to_json(lock))
         if lock.expires_at is not None:
             pipe.pexpireat(key, int((lock.expires_at + TTL_GRACE_S) * 1000))
 
-    def _queue_add(self, pipe: _Pipe, lock: Lock) -> None:
+    def _queue_add(self, pipe: Pipe, lock: Lock) -> None:
         self._queue_set(pipe, lock)
         pipe.sadd(self._root(lock.root), lock.token)
         for ancestor in self_and_ancestors(lock.root):
@@ -197,16 +145,16 @@ class RedisLockStore(_RedisBase):
     def _remove_token(self, token: str, expired_at: float | None = None) -> Lock | None:
         """Delete one lock atomically; with ``expired_at``, only if expired by then."""
 
-        def attempt(pipe: _Pipe) -> Lock | None:
-            pipe.watch(self._lock(token))
-            value = pipe.get(self._lock(token))
+        def attempt(pipe: Pipe) -> Lock | None:
+            pipe.watch(self._lock(token), self._g.generation_key)
+            (value,) = self._verified(pipe, self._lock(token))
             lock = None if value is None else lock_from_json(value)
             if lock is None or (expired_at is not None and not lock.is_expired(expired_at)):
                 return None
             pipe.multi()
             pipe.delete(self._lock(token))
             pipe.srem(self._root(lock.root), token)
-            pipe.execute()
+            self._execute(pipe)
             return lock
 
         lock = self._transact(attempt)
@@ -217,8 +165,8 @@ class RedisLockStore(_RedisBase):
     # -- LockStore ------------------------------------------------------------
 
     def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
-        def attempt(pipe: _Pipe) -> tuple[Lock, list[str]]:
-            pipe.watch(*[self._root(x) for x in self_and_ancestors(path)])
+        def attempt(pipe: Pipe) -> tuple[Lock, list[str]]:
+            pipe.watch(self._g.generation_key, *[self._root(x) for x in self_and_ancestors(path)])
             if include_descendants:
                 pipe.watch(self._below(path))
             roots = self._roots(pipe, path, include_descendants)
@@ -231,66 +179,71 @@ class RedisLockStore(_RedisBase):
             for root in roots if stale else ():
                 pipe.srem(self._root(root), *stale)
             self._queue_add(pipe, lock)
-            pipe.execute()
+            self._execute(pipe)
             return lock, roots if stale else []
 
-        lock, emptied = self._transact(attempt)
-        for root in emptied:
-            self._prune(root)
+        with self._op():
+            lock, emptied = self._transact(attempt)
+            for root in emptied:
+                self._prune(root)
         return lock
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
-        with _translate_errors():
-            roots = self._roots(self._r, path, include_descendants)
-        return self._read(roots, now)
+        with self._op():
+            return self._read(self._roots(self._r, path, include_descendants), now)
 
     def find_below(self, path: str, now: float) -> list[Lock]:
-        with _translate_errors():
-            roots = sorted(self._r.smembers(self._below(path)))
-        return self._read(roots, now)
+        with self._op():
+            # No roots is an answer too: it must pass the generation check.
+            (below,) = self._checked(lambda p: p.smembers(self._below(path)))
+            return self._read(sorted(below), now) if below else []
 
     def get(self, token: str, now: float) -> Lock | None:
-        with _translate_errors():
-            value = self._r.get(self._lock(token))
-        lock = None if value is None else lock_from_json(value)
+        with self._op():
+            (value,) = self._verified(self._r, self._lock(token))
+            lock = None if value is None else lock_from_json(value)
         return None if lock is None or lock.is_expired(now) else lock
 
     def replace(self, lock: Lock, now: float) -> bool:
-        def attempt(pipe: _Pipe) -> bool:
-            pipe.watch(self._lock(lock.token))
-            value = pipe.get(self._lock(lock.token))
+        def attempt(pipe: Pipe) -> bool:
+            pipe.watch(self._lock(lock.token), self._g.generation_key)
+            (value,) = self._verified(pipe, self._lock(lock.token))
             old = None if value is None else lock_from_json(value)
             if old is None or old.is_expired(now):
                 return False
             check_same_root(old, lock)
             pipe.multi()
             self._queue_set(pipe, lock)
-            pipe.execute()
+            self._execute(pipe)
             return True
 
-        return self._transact(attempt)
+        with self._op():
+            return self._transact(attempt)
 
     def remove(self, token: str) -> Lock | None:
-        return self._remove_token(token)
+        with self._op():
+            return self._remove_token(token)
 
     def _stored_below(self, path: str) -> list[Lock]:
-        with _translate_errors():
-            roots = sorted(self._r.smembers(self._below(path)))
-            return self._load(self._r, roots, watch=False)[0]
+        (below,) = self._checked(lambda p: p.smembers(self._below(path)))
+        return self._load(self._r, sorted(below), watch=False)[0] if below else []
 
     def remove_tree(self, path: str) -> list[Lock]:
-        candidates = self._stored_below(path)
-        return [lock for c in candidates if (lock := self._remove_token(c.token)) is not None]
+        with self._op():
+            candidates = self._stored_below(path)
+            return [lock for c in candidates if (lock := self._remove_token(c.token)) is not None]
 
     def all_locks(self, now: float) -> list[Lock]:
         return self.find_below("/", now)
 
     def purge_expired(self, now: float) -> int:
-        expired = [lock for lock in self._stored_below("/") if lock.is_expired(now)]
-        return sum(self._remove_token(lock.token, expired_at=now) is not None for lock in expired)
+        with self._op():
+            expired = [lock for lock in self._stored_below("/") if lock.is_expired(now)]
+            removed = (self._remove_token(lock.token, expired_at=now) for lock in expired)
+            return sum(lock is not None for lock in removed)
 
 
-class RedisPropertyStore(_RedisBase):
+class RedisPropertyStore(RedisBase):
     """Dead properties in one hash per path plus a lexicographic index of paths."""
 
     def _props(self, path: str) -> str:
@@ -305,32 +258,47 @@ class RedisPropertyStore(_RedisBase):
         return [path, *r.zrangebylex(self._paths, "(" + lo, "(" + hi)]
 
     def get_all(self, path: str) -> dict[str, str]:
-        with _translate_errors():
-            return dict(self._r.hgetall(self._props(path)))
+        with self._op():
+            (values,) = self._checked(lambda p: p.hgetall(self._props(path)))
+            return dict(values)
 
     def get(self, path: str, name: str) -> str | None:
-        with _translate_errors():
-            value = self._r.hget(self._props(path), name)
+        with self._op():
+            (value,) = self._checked(lambda p: p.hget(self._props(path), name))
         return None if value is None else str(value)
 
+    def _write(self, queue: Callable[[Pipe], None]) -> None:
+        """A checked write: WATCH the generation, verify it, then MULTI ``queue`` EXEC."""
+
+        def attempt(pipe: Pipe) -> None:
+            pipe.watch(self._g.generation_key)
+            self._verified(pipe)
+            pipe.multi()
+            queue(pipe)
+            self._execute(pipe)
+
+        with self._op():
+            self._transact(attempt)
+
     def set(self, path: str, name: str, value: str) -> None:
-        with _translate_errors(), self._r.pipeline(transaction=True) as pipe:
+        def queue(pipe: Pipe) -> None:
             pipe.hset(self._props(path), name, value)
             pipe.zadd(self._paths, {path: 0})
-            pipe.execute()
+
+        self._write(queue)
 
     def remove(self, path: str, name: str) -> None:
         # The path stays in the index: a stale entry is harmless (an empty hash
         # reads as no properties) and removing it here would race with set().
-        with _translate_errors():
-            self._r.hdel(self._props(path), name)
+        self._write(lambda pipe: pipe.hdel(self._props(path), name))
 
     def _rewrite(self, src: str, dest: str | None, keep_src: bool) -> None:
         """Delete the tree at ``src`` (unless ``keep_src``) and ``dest``, then write
         ``src``'s properties under ``dest``, all in one watched transaction."""
 
-        def attempt(pipe: _Pipe) -> None:
-            pipe.watch(self._paths)
+        def attempt(pipe: Pipe) -> None:
+            pipe.watch(self._paths, self._g.generation_key)
+            self._verified(pipe)
             sources = self._tree(pipe, src)
             pipe.watch(*[self._props(p) for p in sources])
             values = [pipe.hgetall(self._props(p)) for p in sources]
@@ -341,11 +309,12 @@ class RedisPropertyStore(_RedisBase):
                 if dest is not None and props:
                     pipe.hset(self._props(rebase(path, src, dest)), mapping=props)
                     pipe.zadd(self._paths, {rebase(path, src, dest): 0})
-            pipe.execute()
+            self._execute(pipe)
 
-        self._transact(attempt)
+        with self._op():
+            self._transact(attempt)
 
-    def _queue_forget(self, pipe: _Pipe, paths: Iterable[str]) -> None:
+    def _queue_forget(self, pipe: Pipe, paths: Iterable[str]) -> None:
         paths = list(paths)
         if paths:
             pipe.delete(*[self._props(p) for p in paths])
@@ -362,6 +331,8 @@ class RedisPropertyStore(_RedisBase):
 
 
 def ping(client: Client) -> None:
-    """Fail now (as a store error) if Redis cannot be reached."""
-    with _translate_errors():
+    """Fail now (StoreUnavailable) if Redis cannot be reached."""
+    try:
         client.ping()
+    except redis.exceptions.RedisError as exc:
+        raise StoreUnavailable(f"redis unavailable: {exc}") from exc

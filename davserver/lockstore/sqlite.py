@@ -6,6 +6,8 @@ writes, ``busy_timeout`` makes contending writers wait instead of failing, and
 ``BEGIN IMMEDIATE`` so the read, the ``decide`` call and the insert form one
 serialisable transaction.  Connections are per thread (cheroot serves requests
 on a thread pool and a sqlite3 connection must not be shared between threads).
+What can go wrong with the file itself — deleted, replaced, read-only,
+immutable — is guarded in :mod:`davserver.lockstore.sqlite_db`.
 
 Every lookup is a range or equality on an index: ancestors are ``root IN (…)``
 and descendants ``lo < root < hi`` (see :mod:`davserver.lockstore.paths`).
@@ -13,14 +15,10 @@ and descendants ``lo < root < hi`` (see :mod:`davserver.lockstore.paths`).
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-from davserver.errors import InsufficientStorage, StartupError, StoreError, StoreUnavailable
 from davserver.locking.model import Lock
 from davserver.lockstore.base import Decide
 from davserver.lockstore.codec import lock_from_json, lock_to_json
@@ -31,124 +29,20 @@ from davserver.lockstore.paths import (
     self_and_ancestors,
     subtree_bounds,
 )
-
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 10_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS locks (
-    token TEXT PRIMARY KEY,
-    root TEXT NOT NULL,
-    expires_at REAL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS locks_by_root ON locks (root);
-CREATE INDEX IF NOT EXISTS locks_by_expiry ON locks (expires_at);
-CREATE TABLE IF NOT EXISTS props (
-    path TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (path, name)
-) WITHOUT ROWID;
-"""
+from davserver.lockstore.sqlite_db import Database
 
 _ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
 
 
-@contextmanager
-def _translate_errors() -> Iterator[None]:
-    """Busy/locked means "try again later" (503); anything else is a store failure."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        text = str(exc).lower()
-        if "locked" in text or "busy" in text:
-            raise StoreUnavailable(f"lock database busy: {exc}") from exc
-        if "full" in text:  # SQLITE_FULL: the disk holding the database is full (507)
-            raise InsufficientStorage(f"no space left for the lock database: {exc}") from exc
-        raise StoreError(f"lock database error: {exc}") from exc
-    except sqlite3.Error as exc:
-        raise StoreError(f"lock database error: {exc}") from exc
-
-
-class _Database:
-    """One file, one connection per thread, schema created on first open."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._mutex = threading.Lock()
-        self._closed = False
-        self._pid = os.getpid()
-        try:
-            self._migrate(self.connection())
-        except sqlite3.Error as exc:
-            raise StartupError(f"cannot open lock database {path}: {exc}") from exc
-
-    def connection(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():
-            # A forked worker must not use connections opened before the fork
-            # (SQLite forbids it); abandon them, never close them from here.
-            self._local, self._all, self._pid = threading.local(), [], os.getpid()
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._closed:
-                raise StoreError(f"lock database {self.path} is closed")
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._mutex:
-                self._all.append(conn)
-        return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Create the schema once; refuse files written by a newer version."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            if version > SCHEMA_VERSION:
-                raise StartupError(
-                    f"{self.path} has schema version {version}; this davserver knows "
-                    f"up to {SCHEMA_VERSION} — upgrade davserver or use another file"
-                )
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-        conn = self.connection()
-        with _translate_errors():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._mutex:
-            self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+def _database(source: Path | Database) -> Database:
+    return source if isinstance(source, Database) else Database(source)
 
 
 class SqliteLockStore:
     """Locks in table ``locks``; the lock itself is the codec's JSON in ``data``."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = _Database(path)
+    def __init__(self, source: Path | Database) -> None:
+        self._db = _database(source)
 
     def _query(self, conn: sqlite3.Connection, sql: str, args: Sequence[object]) -> list[Lock]:
         return [lock_from_json(data) for (data,) in conn.execute(sql, args)]
@@ -177,8 +71,8 @@ class SqliteLockStore:
         return lock
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
-        with _translate_errors():
-            return self._relevant(self._db.connection(), path, include_descendants, now)
+        with self._db.read() as conn:
+            return self._relevant(conn, path, include_descendants, now)
 
     def _tree(self, conn: sqlite3.Connection, path: str, now: float | None) -> list[Lock]:
         sql = "SELECT data FROM locks WHERE (root = ? OR (root > ? AND root < ?))"
@@ -189,13 +83,13 @@ class SqliteLockStore:
         return self._query(conn, sql, args)
 
     def find_below(self, path: str, now: float) -> list[Lock]:
-        with _translate_errors():
-            return self._tree(self._db.connection(), path, now)
+        with self._db.read() as conn:
+            return self._tree(conn, path, now)
 
     def get(self, token: str, now: float) -> Lock | None:
-        with _translate_errors():
+        with self._db.read() as conn:
             sql = f"SELECT data FROM locks WHERE token = ? AND {_ACTIVE}"
-            found = self._query(self._db.connection(), sql, (token, now))
+            found = self._query(conn, sql, (token, now))
         return found[0] if found else None
 
     def replace(self, lock: Lock, now: float) -> bool:
@@ -227,9 +121,9 @@ class SqliteLockStore:
         return found
 
     def all_locks(self, now: float) -> list[Lock]:
-        with _translate_errors():
+        with self._db.read() as conn:
             sql = f"SELECT data FROM locks WHERE {_ACTIVE}"
-            return self._query(self._db.connection(), sql, (now,))
+            return self._query(conn, sql, (now,))
 
     def purge_expired(self, now: float) -> int:
         with self._db.write() as conn:
@@ -238,6 +132,9 @@ class SqliteLockStore:
             )
         return cursor.rowcount
 
+    def ensure_writable(self) -> None:
+        self._db.ensure_writable()
+
     def close(self) -> None:
         self._db.close()
 
@@ -245,23 +142,18 @@ class SqliteLockStore:
 class SqlitePropertyStore:
     """Dead properties in table ``props`` (path, name) -> value."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = _Database(path)
+    def __init__(self, source: Path | Database) -> None:
+        self._db = _database(source)
 
     def get_all(self, path: str) -> dict[str, str]:
-        with _translate_errors():
-            rows = self._db.connection().execute(
-                "SELECT name, value FROM props WHERE path = ?", (path,)
-            )
+        with self._db.read() as conn:
+            rows = conn.execute("SELECT name, value FROM props WHERE path = ?", (path,))
             return dict(rows.fetchall())
 
     def get(self, path: str, name: str) -> str | None:
-        with _translate_errors():
-            row = (
-                self._db.connection()
-                .execute("SELECT value FROM props WHERE path = ? AND name = ?", (path, name))
-                .fetchone()
-            )
+        with self._db.read() as conn:
+            sql = "SELECT value FROM props WHERE path = ? AND name = ?"
+            row = conn.execute(sql, (path, name)).fetchone()
         return None if row is None else str(row[0])
 
     def set(self, path: str, name: str, value: str) -> None:

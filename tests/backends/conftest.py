@@ -1,8 +1,9 @@
 """Fixtures running one contract suite against every store backend.
 
 Redis is a real ``redis-server`` started once per session on a free port, with
-persistence off, and stopped by PID.  Without the binary the Redis cases skip
-locally but *fail* in CI (CI=true): a silently skipped backend is a defect.
+append-only persistence (davserver refuses a Redis that persists nothing), and
+stopped by PID.  Without the binary the Redis cases fail
+(``tests.support.tools.unavailable``): a silently skipped backend is a defect.
 """
 
 from __future__ import annotations

@@ -194,13 +194,14 @@ def test_admin_cli_lists_and_breaks_locks_of_a_running_server(tmp_path: Path) ->
         assert "tester" in listed.stdout
         assert token in admin("list", "--json").stdout
         assert admin("list", "--path", "/other").stdout.strip() == "no active locks"
-        broken = admin("break", token)
+        broken = admin("break", token, "--reason", "test")
         assert broken.returncode == 0 and token in broken.stdout
         assert requests.put(server.url + "a.txt", data=b"free", timeout=10).status_code == 204
-        assert admin("break", token).returncode == 1
+        assert admin("break", token, "--reason", "test").returncode == 1
         lock(server.url + "d1.txt")
         lock(server.url + "d2.txt")
-        assert admin("break", "--path", "/", "--recursive").stdout.count("removed") == 2
+        breaking = admin("break", "--path", "/", "--recursive", "--reason", "test")
+        assert breaking.stdout.count("removed") == 2
 
 
 def test_memory_store_with_workers_is_refused(tmp_path: Path) -> None:

@@ -101,9 +101,27 @@ def test_throttling_one_user_leaves_others_alone(throttled: Dav) -> None:
         throttled.request("GET", "/f.txt", headers=wrong)
     throttle = throttled.app.throttle
     assert throttle.retry_after("127.0.0.1", "alice") is not None
-    assert throttle.retry_after("10.0.0.9", "bob") is None
+    assert throttle.retry_after("127.0.0.2", "bob") is None
     # bob, from another address, gets in at once.
     response = throttled.client.request(
-        "GET", "/f.txt", headers={"Authorization": basic("bob")}, remote_addr="10.0.0.9"
+        "GET", "/f.txt", headers={"Authorization": basic("bob")}, remote_addr="127.0.0.2"
+    )
+    assert response.status == 200
+
+
+def test_basic_over_plain_http_from_another_machine_is_refused(auth_dav: Dav) -> None:
+    headers = {"Authorization": basic("alice")}
+    remote = auth_dav.client.request("GET", "/f.txt", headers=headers, remote_addr="192.0.2.7")
+    assert remote.status == 403
+    assert "https" in remote.text
+    local = auth_dav.client.request("GET", "/f.txt", headers=headers, remote_addr="::1")
+    assert local.status == 200
+
+
+def test_insecure_auth_can_be_allowed(tmp_path: Path, htpasswd_file: Path) -> None:
+    dav = Dav(tmp_path / "share", htpasswd=str(htpasswd_file), allow_insecure_auth=True)
+    (dav.root / "f.txt").write_bytes(b"x")
+    response = dav.client.request(
+        "GET", "/f.txt", headers={"Authorization": basic("alice")}, remote_addr="192.0.2.7"
     )
     assert response.status == 200

@@ -10,6 +10,7 @@ import pytest
 import requests
 import yaml
 
+from davserver import __version__
 from davserver import config as config_mod
 from tests.support.server import ServerProcess, run_davserver
 from tests.support.tools import require_tool
@@ -193,3 +194,115 @@ def test_readonly_refuses_writes(tmp_path: Path) -> None:
             assert answer.status_code in (403, 405), method
         assert requests.get(server.url + "keep.txt", timeout=5).content == b"keep"
     assert (root / "keep.txt").read_bytes() == b"keep"
+
+
+# -- check-config runs serve's checks; newcomer fixes ------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("htpasswd: /nonexistent/htpasswd\n", "cannot read htpasswd file"),
+        ("root: {file}\n", "is not a directory"),
+        ("host: no-such-host.invalid\n", "does not resolve"),
+        ("lock_store: 'redis://127.0.0.1:{port}/0'\n", "cannot reach lock store"),
+        ("lock_store: 'sqlite://relative/locks.sqlite'\n", "sqlite needs an absolute path"),
+        ("port: 8080\nport: 9090\n", "given twice"),
+        ("lock_event_log: /nonexistent/dir/events.jsonl\n", "lock_event_log: cannot create"),
+        ("readonly: true\nroot: {missing}\n", "never created"),
+    ],
+)
+def test_check_config_refuses_what_serve_refuses(tmp_path: Path, text: str, problem: str) -> None:
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    text = text.format(file=file, port=_free_port(), missing=tmp_path / "missing")
+    path = write_yaml(tmp_path, text)
+    result = run_davserver("check-config", str(path))
+    assert result.returncode == 2, result.stdout
+    assert problem in result.stderr
+    assert "OK" not in result.stdout
+    served = run_davserver("serve", "--config", str(path), "--port", "0")
+    assert served.returncode in (1, 2)
+    assert problem in served.stderr
+
+
+def test_check_config_reports_every_problem(tmp_path: Path) -> None:
+    text = "port: 70000\nworkers: 0\n"
+    result = run_davserver("check-config", str(write_yaml(tmp_path, text)))
+    assert result.returncode == 2
+    assert "port: must be between 0 and 65535" in result.stderr
+    assert "workers: must be between 1 and 64" in result.stderr
+    text = "root: /nonexistent/deep/x\nreadonly: true\nhtpasswd: /nonexistent/pw\n"
+    result = run_davserver("check-config", str(write_yaml(tmp_path, text)))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 2, result.stderr
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "share").mkdir()
+    path = folder / "davserver.yaml"
+    path.write_text("root: share\nstate_dir: state\nlock_event_log: events.jsonl\n")
+    config = config_mod.load(str(path), {})
+    assert config.root_path == folder / "share"
+    assert config.state_path == folder / "state"
+    assert config.lock_event_log == str(folder / "events.jsonl")
+    assert run_davserver("check-config", str(path)).returncode == 0
+    # the command line stays relative to the working directory
+    assert config_mod.load(str(path), {"root": "other"}).root_path == Path.cwd() / "other"
+
+
+def test_help_names_computed_defaults_and_version() -> None:
+    result = run_davserver("serve", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "default None" not in text and "default: None" not in text
+    assert "default: one per CPU core" in text
+    assert "--state-dir" in text and "--log-format" in text
+    version = run_davserver("--version")
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"davserver {__version__}"
+
+
+def test_bad_request_log_path_is_a_clear_error(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DAVSERVER_REQUEST_LOG": str(tmp_path / "no" / "such" / "log")}
+    result = subprocess.run(
+        [sys.executable, "-m", "davserver", "serve", str(tmp_path / "r"), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "request log: cannot create" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.e2e
+def test_readonly_share_never_writes_into_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "ro"
+    root.mkdir()
+    (root / "keep.txt").write_bytes(b"keep")
+    before = sorted(p.name for p in root.iterdir())
+    state = tmp_path / "state"
+    with ServerProcess(root, ["--readonly", "--state-dir", str(state)]) as server:
+        assert requests.get(server.url + "keep.txt", timeout=5).content == b"keep"
+        assert requests.request("PROPFIND", server.url, timeout=5).status_code == 207
+        assert requests.put(server.url + "new.txt", data=b"x", timeout=5).status_code == 403
+    assert sorted(p.name for p in root.iterdir()) == before
+    assert state.is_dir()
+    with ServerProcess(root, ["--readonly"]) as server:  # no state directory at all
+        assert "lock_store=memory://" in server.start_line
+        assert requests.request("PROPFIND", server.url, timeout=5).status_code == 207
+    assert sorted(p.name for p in root.iterdir()) == before

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from davserver.dav import uploads
+from davserver.dav.recovery import recover
 from davserver.dav.share import Share
-from davserver.dav.trees import cleanup_temp_files
 from tests.conftest import DeepTree
 from tests.integration.wsgi_client import WsgiClient, make_client
 from tests.support.tools import small_tmpfs
@@ -235,7 +235,7 @@ def test_cleanup_temp_files(root: Path) -> None:
     (root / "sub" / ".davserver-copy-3.tmp" / "deep").mkdir(parents=True)
     (root / "sub" / ".davserver-copy-3.tmp" / "deep" / "f").write_bytes(b"z")
     share = Share(root, state_dir=root / ".davserver")
-    assert cleanup_temp_files(share.root, skip=share.is_hidden_fs) == 4
+    assert len(recover(share)) == 4
     assert not any(p.exists() for p in gone)
     assert all(p.exists() for p in keep)
     assert keep_state.exists()
@@ -249,7 +249,7 @@ def test_cleanup_temp_files_in_a_deep_tree(root: Path, deep_tree: DeepTree) -> N
     deep = deep_tree(root / "top", 1100)
     (deep / ".davserver-upload-x.tmp").write_bytes(b"x")
     share = Share(root, state_dir=root / ".davserver")
-    assert cleanup_temp_files(share.root, skip=share.is_hidden_fs) == 1
+    assert len(recover(share)) == 1
     assert not (deep / ".davserver-upload-x.tmp").exists()
 
 

@@ -129,10 +129,13 @@ def test_quota_not_in_allprop_but_in_propname(client: WsgiClient, root: Path) ->
 def test_quota_used_walk_is_bounded(tmp_path: Path) -> None:
     for i in range(30):
         (tmp_path / f"f{i}").write_bytes(b"x")
-    assert quota.walk_used_bytes(str(tmp_path), lambda p: False, budget=100) == 30
-    assert quota.walk_used_bytes(str(tmp_path), lambda p: False, budget=10) is None
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    assert quota.walk_used_bytes(fd, lambda p: False, budget=100) == 30
+    assert quota.walk_used_bytes(fd, lambda p: False, budget=10) is None
     cache = quota.UsedBytesCache(lambda p: False, budget=10)
-    assert cache.used_bytes(str(tmp_path)) == quota.filesystem_used_bytes(str(tmp_path))
+    opened = lambda: os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)  # noqa: E731
+    assert cache.used_bytes("/", opened) == quota.filesystem_used_bytes(fd)
+    os.close(fd)
 
 
 # --- Win32 properties ----------------------------------------------------------------------

@@ -27,7 +27,8 @@ def full(tmp_path: Path) -> Iterator[tuple[WsgiClient, Path, str]]:
         (root / ".davserver").mkdir(parents=True)
         (root / "doc.txt").write_bytes(b"keep")
         (root / "dir").mkdir()
-        app = build_app(davconfig.load(None, {"root": str(root), "workers": 1}))
+        options = {"root": str(root), "workers": 1, "lock_owner_max_bytes": 1 << 20}
+        app = build_app(davconfig.load(None, options))
         client = WsgiClient(app.wsgi)
         token = client.request(
             "LOCK", "/doc.txt", lockinfo(), {"Depth": "0", "Timeout": "Second-600"}
@@ -58,14 +59,14 @@ def fill(path: Path) -> None:
 
 
 def test_lock_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> None:
-    client, root, token = full
+    client, _root, _token = full
     response = client.request("LOCK", "/dir", lockinfo(owner=BIG_OWNER), {"Timeout": "Second-600"})
     assert response.status == 507, response.text
     assert "storage" in response.text.lower() or "space" in response.text.lower()
 
 
 def test_proppatch_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> None:
-    client, root, token = full
+    client, _root, _token = full
     value = "v" * 300_000
     body = (
         '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set>'
@@ -76,7 +77,7 @@ def test_proppatch_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> 
 
 
 def test_unlock_on_a_full_disk_never_500(full: tuple[WsgiClient, Path, str]) -> None:
-    client, root, token = full
+    client, _root, token = full
     response = client.request("UNLOCK", "/doc.txt", headers={"Lock-Token": token})
     assert response.status in (204, 507), response.text
 

@@ -273,7 +273,7 @@ def test_depth_infinity_over_a_tree_1100_levels_deep(deep_server: Server) -> Non
 def test_depth_infinity_beyond_the_limit_is_refused_before_rendering(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(propfind, "INFINITY_MAX_ENTRIES", 5)
+    monkeypatch.setattr(server.dav.limits, "propfind_infinity_max", 5)
     assert len(server.propfind("/docs/", depth="infinity").hrefs) == 5  # exactly the limit
     (server.root / "docs" / "c.txt").write_bytes(b"")
     with pytest.raises(Forbidden) as refused:

@@ -16,11 +16,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Command-line options for each persistence mode: davserver refuses a Redis
+# that persists nothing unless lock_store_volatile_ok, so "aof" is the default.
+PERSISTENCE = {
+    "aof": ["--save", "", "--appendonly", "yes"],
+    "rdb": ["--save", "3600 1", "--appendonly", "no"],
+    "none": ["--save", "", "--appendonly", "no"],
+}
+
+
 class RedisServer:
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        persistence: str = "aof",
+        extra_args: tuple[str, ...] = (),
+    ):
         self.binary = require_tool("redis-server")
         self.workdir = workdir
         self.port = port or free_port()
+        self.persistence = [*PERSISTENCE[persistence], *extra_args]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -30,7 +46,7 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        args += [*self.persistence, "--dir", str(self.workdir)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -56,6 +72,13 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash (nothing is saved on the way down)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
         self.proc = None
 
     def __enter__(self) -> RedisServer:

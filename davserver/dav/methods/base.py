@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from davserver.dav import hrefs
+from davserver.dav.permissions import Permissions
 from davserver.dav.request import Request
 from davserver.dav.share import Entry, Share, parent_path
 from davserver.errors import Conflict, PreconditionFailed
@@ -34,6 +35,8 @@ class Limits:
 
     xml_body: int = MAX_XML_BODY
     max_ranges: int = 32
+    propfind_infinity_max: int = 10_000  # entries; 0 refuses Depth infinity outright
+    lock_owner_bytes: int = 4096
 
 
 @dataclass
@@ -44,6 +47,11 @@ class Dav:
     locks: LockManager
     props: PropertyStore
     limits: Limits = field(default_factory=Limits)
+    permissions: Permissions = field(default_factory=Permissions)
+
+    def visible(self, request: Request, path: str) -> bool:
+        """Whether listings show ``path`` to this request's user."""
+        return self.permissions.visible(request.principal, path)
 
     def href(self, request: Request, path: str, *, collection: bool) -> str:
         return hrefs.href(request.mount, path, collection=collection)
@@ -76,6 +84,9 @@ def check_if_header(request: Request, dav: Dav, target: Entry | None) -> None:
         host=request.host,
     )
     if not holds:
+        # A token of a lock an administrator broke: say who, when and why (423; 412
+        # for a LOCK, which refreshes) instead of a bare 412.
+        dav.locks.raise_if_broken(request.submitted, refresh=request.method == "LOCK")
         raise PreconditionFailed("the If header evaluated to false")
 
 

@@ -9,12 +9,13 @@ on everything changed (423), then the operation.
 
 COPY copies no locks and MOVE moves none (§7.7): the locks of a moved source
 and of an overwritten destination are gone afterwards.  Dead properties travel
-with the resources.
+with the resources.  As for DELETE, the lock store must take a write just
+before the files change (503 and nothing changed when it cannot), and forgets
+locks and moves properties just after.
 """
 
 from __future__ import annotations
 
-from davserver.dav import trees
 from davserver.dav.methods.base import (
     Dav,
     check_locks,
@@ -90,11 +91,11 @@ def _transfer(request: Request, dav: Dav, *, is_move: bool) -> Response:
             f"Destination has {dest.suffix!r} after its path; names with ';' or '?' "
             "cannot be a COPY or MOVE destination here"
         )
-    target = share.writable_path(dest.path)
+    dav.locks.store.ensure_writable()  # see delete.py: store first, then the files
     if is_move:
-        trees.move(source.fs_path, target, skip=share.is_hidden_fs)
+        share.move(source, dest.path)
     else:
-        trees.copy(source.fs_path, target, skip=share.is_hidden_fs, members=members)
+        share.copy(source, dest.path, members=members)
     if existing is not None:
         forget(dav, dest.path)  # overwritten: as if deleted first (§9.8.4, §9.9.3)
     if is_move:

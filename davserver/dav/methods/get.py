@@ -10,6 +10,7 @@ holds a lock on each entry and until when.
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 import os
 from collections.abc import Iterator
@@ -45,7 +46,7 @@ def handle(request: Request, dav: Dav) -> Response:
         return listing(request, dav, entry)
     reader, st = dav.share.open_read(entry)
     try:
-        return file_response(request, dav, Entry(entry.path, entry.fs_path, st), reader)
+        return file_response(request, dav, Entry(entry.path, st), reader)
     except BaseException:
         reader.close()
         raise
@@ -91,14 +92,13 @@ def _read(reader: FileIO, offset: int, count: int) -> Iterator[bytes]:
 
 
 def _badges(dav: Dav, request: Request, locks: list[Lock], path: str) -> list[pages.LockBadge]:
+    """Who holds each lock (a freeze: why and by whom), and where it is inherited from."""
     badges = []
     for lock, badge in zip(locks, lock_badges(locks), strict=True):
         inherited = None
         if lock.root != path:
             inherited = dav.lock_href(request, lock)
-        badges.append(
-            pages.LockBadge(badge.holder, badge.scope, badge.expires_at, inherited_from=inherited)
-        )
+        badges.append(dataclasses.replace(badge, inherited_from=inherited))
     return badges
 
 
@@ -117,6 +117,8 @@ def listing(request: Request, dav: Dav, folder: Entry) -> Response:
     for lock in dav.locks.locks_below(folder.path):
         below.setdefault(lock.root, []).append(lock)
     members = sorted(dav.share.members(folder), key=lambda e: (not e.is_dir, e.name.casefold()))
+    if dav.permissions.active:
+        members = [member for member in members if dav.visible(request, member.path)]
     rows = [
         pages.Row(
             name=member.name,

@@ -2,14 +2,22 @@
 
 A LOCK with a body asks for a new lock; one without a body refreshes the lock
 its If header names (§9.10.2).  A LOCK on an unmapped URL creates an empty
-file, but only once the lock is granted (§7.3, §9.10.4): a refused LOCK leaves
-nothing behind, and creating a member is a change to the parent collection.
+file (§7.3, §9.10.4), and creating a member is a change to the parent
+collection.  The file is created first (``O_EXCL``), then the lock is inserted,
+and the file is removed again when the lock is refused: a crash at any point
+leaves no lock without its resource (which would answer 423 to every PUT there,
+for ever with an infinite lock) — at worst an empty file nobody locked.  When
+the store fails while inserting, the lock may be in it after all, so the file
+is removed only once the store says that no lock is rooted there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 
+from davserver.dav.containment import Place
 from davserver.dav.lock_xml import parse_lockinfo
 from davserver.dav.methods.base import Dav, check_locks, check_preconditions, require_parent
 from davserver.dav.methods.propfind_render import activelock
@@ -18,7 +26,13 @@ from davserver.dav.response import Response
 from davserver.dav.share import parent_path
 from davserver.dav.uploads import storage_error
 from davserver.dav.xml_body import parse_xml
-from davserver.errors import RefreshNotFound, RequestError
+from davserver.errors import (
+    BodyTooLarge,
+    DavServerError,
+    RefreshNotFound,
+    RequestError,
+    StoreError,
+)
 from davserver.locking.model import Change, Depth, Lock, LockRequest
 from davserver.locking.timeout import parse_timeout_header
 from davserver.locking.tokens import parse_lock_token_header
@@ -44,6 +58,11 @@ def handle_lock(request: Request, dav: Dav) -> Response:
     if not data.strip():
         return _refresh(request, dav, timeout)
     info = parse_lockinfo(parse_xml(data))
+    if len(info.owner.encode("utf-8")) > dav.limits.lock_owner_bytes:
+        raise BodyTooLarge(
+            f"DAV:owner is larger than {dav.limits.lock_owner_bytes} bytes; send a shorter "
+            "owner (a name or a URL)"
+        )
     wanted = LockRequest(
         path=request.path,
         scope=info.scope,
@@ -52,30 +71,69 @@ def handle_lock(request: Request, dav: Dav) -> Response:
         principal=request.principal,
         timeout=timeout,
         collection=target is not None and target.is_dir,
+        # Shown to administrators (davserver locks list, the admin console).
+        client=request.header("User-Agent") or "",
+        address=str(request.environ.get("REMOTE_ADDR") or ""),
     )
     if target is not None:
         return _granted(request, dav, dav.locks.acquire(wanted), 200)
+    return _lock_unmapped(request, dav, wanted)
+
+
+def _lock_unmapped(request: Request, dav: Dav, wanted: LockRequest) -> Response:
+    """The empty file first, then the lock (see the module docstring)."""
     require_parent(dav, request.path)
     # Creating the member changes the parent's membership (§7.3); locks on the new
     # URL itself are conflicts for acquire() to report (no-conflicting-lock).
     check_locks(request, dav, [Change(parent_path(request.path))])
-    fs_path = dav.share.writable_path(request.path)
-    lock = dav.locks.acquire(wanted)
-    try:
-        _create_empty(fs_path)
-    except BaseException:
-        dav.locks.store.remove(lock.token)
-        raise
+    with dav.share.place(request.path) as place:
+        created = _create_empty(place)
+        if created is None:  # it appeared meanwhile: lock what is there now
+            entry = dav.share.lookup(request.path)
+            wanted = dataclasses.replace(wanted, collection=entry is not None and entry.is_dir)
+            return _granted(request, dav, dav.locks.acquire(wanted), 200)
+        try:
+            lock = dav.locks.acquire(wanted)
+        except BaseException as exc:
+            _undo_create(dav, request.path, place, created, exc)
+            raise
     return _granted(request, dav, lock, 201)
 
 
-def _create_empty(fs_path: str) -> None:
-    """An empty file, without truncating one that appeared meanwhile (no O_TRUNC)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+def _create_empty(place: Place) -> os.stat_result | None:
+    """A new empty file (``O_EXCL``: never one that appeared meanwhile): its
+    identity, or None when something is there already."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        os.close(os.open(fs_path, flags, 0o666))
+        fd = os.open(place.name, flags, 0o666, dir_fd=place.dir_fd)
+    except FileExistsError:
+        return None
     except OSError as exc:
         raise storage_error(exc, "create the locked resource") from exc
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _undo_create(
+    dav: Dav, path: str, place: Place, created: os.stat_result, exc: BaseException
+) -> None:
+    """Remove the file made for a LOCK that was not granted.  A refusal is certain;
+    after a store failure (or anything unexpected) the lock may be stored all the
+    same, so the file stays unless the store now says no lock is rooted at it."""
+    if isinstance(exc, StoreError) or not isinstance(exc, DavServerError):
+        try:
+            held = dav.locks.store.find(path, False, dav.locks.clock())
+        except StoreError:
+            return
+        if any(lock.root == path for lock in held):
+            return
+    now = place.lstat()
+    ours = now is not None and (now.st_dev, now.st_ino) == (created.st_dev, created.st_ino)
+    if ours and now is not None and now.st_size == 0:
+        with contextlib.suppress(OSError):
+            os.unlink(place.name, dir_fd=place.dir_fd)
 
 
 def _refresh(request: Request, dav: Dav, timeout: int | None) -> Response:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from davserver.dav.methods.base import (
     Dav,
     check_if_header,
@@ -31,9 +29,8 @@ def handle(request: Request, dav: Dav) -> Response:
     require_parent(dav, request.path)
     check_if_header(request, dav, None)
     check_locks(request, dav, creation_changes(request.path, exists=False))
-    fs_path = share.writable_path(request.path)
     try:
-        os.mkdir(fs_path)
+        share.mkdir(request.path)
     except FileExistsError as exc:  # created meanwhile
         raise MethodNotAllowed(f"{request.path} already exists", ("OPTIONS",)) from exc
     except OSError as exc:

@@ -20,14 +20,13 @@ What a client relies on:
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
-from davserver.dav import hrefs, quota
+from davserver.dav import hrefs
 from davserver.dav.methods.base import Dav, check_preconditions
 from davserver.dav.methods.propfind_props import LOCKDISCOVERY, Renderer, Sources
 from davserver.dav.methods.propfind_render import XML_INVALID, multistatus
@@ -92,22 +91,23 @@ def _property_names(containers: Sequence[Any]) -> tuple[str, ...]:
 # --- the entries of the answer ------------------------------------------------------------
 
 
-def collect(share: Share, target: Entry, depth: str) -> list[Entry]:
+def collect(
+    share: Share, target: Entry, depth: str, limit: int = INFINITY_MAX_ENTRIES
+) -> list[Entry]:
     """The target, then its members in name order, as deep as Depth says (§9.1)."""
     if depth == "0" or not target.is_dir:
         return [target]
     if depth == "1":
         found = sorted(share.members(target), key=attrgetter("path"))
     else:
-        found = _whole_tree(share, target)
+        found = _whole_tree(share, target, limit)
     return [target, *_listable(found, len(target.path))]
 
 
-def _whole_tree(share: Share, target: Entry) -> list[Entry]:
+def _whole_tree(share: Share, target: Entry, limit: int) -> list[Entry]:
     """Everything below the target, counted before anything is rendered: beyond
     :data:`INFINITY_MAX_ENTRIES` the request is refused (§9.1 allows that)."""
     found: list[Entry] = []
-    limit = INFINITY_MAX_ENTRIES
     walk = share.walk(target)  # iterative: any depth of tree
     next(walk)  # the target itself
     for entry, _depth in walk:
@@ -192,23 +192,6 @@ class LockIndex:
         return locks
 
 
-# Quota walks are cached per share (RFC 4331 values change slowly; Finder asks often).
-_USED_BYTES: weakref.WeakKeyDictionary[Share, quota.UsedBytesCache] = weakref.WeakKeyDictionary()
-
-
-def used_bytes_cache(share: Share) -> quota.UsedBytesCache:
-    cache = _USED_BYTES.get(share)
-    if cache is None:
-        ref = weakref.ref(share)  # the cache must not keep the share alive
-
-        def skip(fs_path: str) -> bool:
-            alive = ref()
-            return alive is None or alive.is_hidden_fs(fs_path)
-
-        cache = _USED_BYTES[share] = quota.UsedBytesCache(skip)
-    return cache
-
-
 # --- the handler ------------------------------------------------------------------------------
 
 
@@ -220,7 +203,9 @@ def handle(request: Request, dav: Dav) -> Response:
     check_preconditions(request, dav, target)
     query = parse_query(request.body.read_all(dav.limits.xml_body))
     depth = request.depth or "infinity"  # §9.1: no Depth header means infinity
-    entries = collect(dav.share, target, depth)
+    entries = collect(dav.share, target, depth, dav.limits.propfind_infinity_max)
+    if dav.permissions.active:
+        entries = [e for e in entries if e is target or dav.visible(request, e.path)]
     renderer = Renderer(sources(request, dav, target, query, with_members=len(entries) > 1))
     if query.kind == PROPNAME:
         parts = [renderer.propname(entry) for entry in entries]
@@ -241,7 +226,6 @@ def sources(
     locks: LockIndex | None = None
     if query.kind == ALLPROP or LOCKDISCOVERY in query.names:
         locks = LockIndex(dav, target, with_members)
-    used = used_bytes_cache(dav.share)
     lock_hrefs: dict[str, str] = {}
 
     def lock_href(lock: Lock) -> str:
@@ -259,6 +243,7 @@ def sources(
         lock_href=lock_href,
         locks_of=locks.of if locks is not None else lambda entry: (),
         dead_of=dav.props.get_all,
-        used_bytes=used.used_bytes,
+        used_bytes=dav.share.used_bytes,  # cached per share (RFC 4331 values change slowly)
+        available_bytes=dav.share.available_bytes,
         now=dav.locks.clock(),
     )

@@ -70,7 +70,8 @@ class Sources:
     lock_href: Callable[[Lock], str]
     locks_of: Callable[[Entry], Sequence[Lock]]
     dead_of: Callable[[str], dict[str, str]]
-    used_bytes: Callable[[str], int]
+    used_bytes: Callable[[Entry], int]
+    available_bytes: Callable[[Entry], int]
     now: float
 
 
@@ -220,7 +221,7 @@ class Renderer:
         if not entry.is_dir:
             return None
         try:
-            available = quota.available_bytes(entry.fs_path)
+            available = self.sources.available_bytes(entry)
         except OSError:
             return None
         return f"<D:quota-available-bytes>{available}</D:quota-available-bytes>"
@@ -229,7 +230,7 @@ class Renderer:
         if not entry.is_dir:
             return None
         try:
-            used = self.sources.used_bytes(entry.fs_path)
+            used = self.sources.used_bytes(entry)
         except OSError:
             return None
         return f"<D:quota-used-bytes>{used}</D:quota-used-bytes>"

@@ -218,12 +218,23 @@ SUPPORTEDLOCK = (
 )
 
 
+def freeze_owner(lock: Lock) -> str:
+    """What a freeze's ``DAV:owner`` says: clients show it as the lock's holder
+    (LibreOffice's "locked by"), so it names the maintenance and who froze it."""
+    by = f" by {lock.principal}" if lock.principal else ""
+    state = "new locks refused before maintenance" if lock.drain else "locked for maintenance"
+    return f"{state}{by}: {lock.reason}" if lock.reason else state + by
+
+
 def activelock(lock: Lock, root_href: str, now: float) -> str:
-    """§14.1 in its DTD order; the owner as the client sent it (§14.17)."""
+    """§14.1 in its DTD order; the owner as the client sent it (§14.17).  A freeze
+    shows as an exclusive depth-infinity write lock whose owner says why."""
     # "infinity" in lower case: LibreOffice compares it case-sensitively.
     depth = "infinity" if lock.depth is Depth.INFINITY else "0"
     owner = ""
-    if lock.owner:
+    if lock.is_freeze:
+        owner = text_element(OWNER, freeze_owner(lock))
+    elif lock.owner:
         owner = stored_element(OWNER, lock.owner)
     return (
         f"<D:activelock><D:lockscope><D:{lock.scope.value}/></D:lockscope>"

@@ -154,7 +154,7 @@ def apply(dav: Dav, target: Entry, instructions: Sequence[Instruction], mtime: i
     before = dav.props.get_all(path)
     try:
         if mtime is not None:
-            win32.set_mtime(target.fs_path, mtime, target.stat.st_atime_ns)
+            win32.set_mtime(dav.share, target, mtime)
         for instruction in instructions:
             if instruction.value is None:
                 dav.props.remove(path, instruction.name)  # absent is fine (§9.2)
@@ -185,7 +185,7 @@ def restore(
             else:
                 dav.props.remove(target.path, name)
         if mtime:
-            win32.restore_times(target.fs_path, target.stat)
+            win32.restore_times(dav.share, target)
     except (OSError, StoreError):
         log.warning("PROPPATCH of %s: could not undo a partial update", target.path, exc_info=True)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import calendar
 import email.utils
-import os
 import re
 from typing import Any
 
+from davserver.dav.share import Entry, Share
 from davserver.errors import Conflict
 
 NAMESPACE = "{urn:schemas-microsoft-com:}"
@@ -67,12 +67,12 @@ def sets_mtime(user_agent: str | None) -> bool:
     return NO_MTIME_AGENT not in (user_agent or "")
 
 
-def set_mtime(fs_path: str, seconds: int, atime_ns: int) -> None:
+def set_mtime(share: Share, entry: Entry, seconds: int) -> None:
     """Set the modification time, keeping the access time; a symlink that replaced
     the file meanwhile is changed itself, never followed."""
-    os.utime(fs_path, ns=(atime_ns, seconds * 1_000_000_000), follow_symlinks=False)
+    share.set_times(entry, entry.stat.st_atime_ns, seconds * 1_000_000_000)
 
 
-def restore_times(fs_path: str, st: os.stat_result) -> None:
-    """Put back the times ``st`` saw (undoing :func:`set_mtime`)."""
-    os.utime(fs_path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+def restore_times(share: Share, entry: Entry) -> None:
+    """Put back the times the entry's ``lstat`` saw (undoing :func:`set_mtime`)."""
+    share.set_times(entry, entry.stat.st_atime_ns, entry.stat.st_mtime_ns)

@@ -21,7 +21,6 @@ from davserver.dav.methods.options import allow
 from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry
-from davserver.dav.uploads import AtomicUpload
 from davserver.errors import MethodNotAllowed, RequestError
 
 
@@ -40,10 +39,9 @@ def handle(request: Request, dav: Dav) -> Response:
         require_parent(dav, request.path)
     check_preconditions(request, dav, target)
     recheck = check_locks(request, dav, creation_changes(request.path, target is not None))
-    fs_path = share.writable_path(request.path)
     template = target.stat if target is not None else None
-    upload = AtomicUpload(
-        fs_path,
+    upload = share.upload(
+        request.path,
         expected=request.body.expected_length(),
         template=template,
         before_commit=recheck,
@@ -54,7 +52,7 @@ def handle(request: Request, dav: Dav) -> Response:
         stat = upload.commit()
     finally:
         upload.abort()
-    stored = Entry(request.path, fs_path, stat)
+    stored = Entry(request.path, stat)
     headers = [("ETag", stored.etag or ""), ("Last-Modified", http_date(stored.mtime))]
     if target is None:
         headers.append(("Location", dav.href(request, request.path, collection=False)))

@@ -1,0 +1,120 @@
+"""The admin listener: a second HTTP server, in a thread of every serving process.
+
+Its address is ``admin_listen``; the port is reserved by the parent process
+before any worker starts (as the WebDAV port is), so "address in use" stops the
+server at once, and every worker then binds it with ``SO_REUSEPORT``.  State is
+in the lock store and the audit file, never in a process, so whichever worker
+answers a request answers it the same.  It serves with davserver's own HTTP
+layer (the same framing rules and limits as the WebDAV port) on a few threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from davserver.admin_http import api, console
+from davserver.admin_http.app import AdminApp, WSGIApp
+from davserver.admin_http.audit import AuditLog
+from davserver.admin_http.auth import AdminAuth
+from davserver.admin_http.service import AdminService
+from davserver.config import Config, parse_listen
+from davserver.dav.auth import read_htpasswd
+from davserver.dav.throttle import LoginThrottle
+from davserver.errors import DavServerError
+from davserver.http import DavWSGIServer, HttpLimits
+
+log = logging.getLogger(__name__)
+
+THREADS = 4  # a few administrators and their consoles' polling
+
+
+def reserve(
+    config: Config, reserve_port: Callable[[str, int], socket.socket]
+) -> tuple[Config, socket.socket | None]:
+    """Reserve ``admin_listen`` (when the listener is on) and return the config with
+    the port actually bound (``:0`` picks one) and the reservation to close at exit."""
+    if not config.admin:
+        return config, None
+    host, port = parse_listen(config.admin_listen)
+    reservation = reserve_port(host, port)
+    bound = reservation.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return dataclasses.replace(config, admin_listen=f"{shown}:{bound}"), reservation
+
+
+def banner(config: Config) -> str:
+    """What the start line says about the admin listener (nothing when it is off)."""
+    if not config.admin:
+        return ""
+    return f" admin=http://{config.admin_listen}/"
+
+
+def build(config: Config, application: Any) -> AdminApp:
+    """The admin WSGI app over ``application``'s lock manager and share."""
+    share = application.dav.share
+
+    def exists(path: str) -> bool:
+        try:
+            return share.lookup(path) is not None
+        except DavServerError:  # e.g. a path the share refuses to look at: not "missing"
+            return True
+
+    service = AdminService(
+        application.manager,
+        AuditLog(config.audit_path),
+        exists=exists,
+        memory_max=config.broken_lock_memory,
+        reason_max=config.admin_reason_max,
+    )
+    throttle = LoginThrottle(config.auth_max_failures, float(config.auth_failure_window))
+    htpasswd = Path(str(config.htpasswd))
+    unknown = sorted(set(config.admins) - set(read_htpasswd(htpasswd)))
+    if unknown:
+        log.warning("admins not in %s (they cannot log in): %s", htpasswd, ", ".join(unknown))
+    auth = AdminAuth(htpasswd, config.admins, throttle)
+    observe = getattr(application, "observe", None)
+    routes: dict[str, WSGIApp] = observe.endpoints() if observe is not None else {}
+    return AdminApp(service, auth, api=api.handle, console=console.handle, routes=routes)
+
+
+class AdminListener:
+    """The admin server of one process; :meth:`stop` finishes its requests."""
+
+    def __init__(self, config: Config, application: Any, limits: HttpLimits):
+        host, port = parse_listen(config.admin_listen)
+        self.server = DavWSGIServer(
+            (host, port),
+            build(config, application),
+            numthreads=THREADS,
+            server_name="davserver-admin",
+            request_queue_size=64,
+            shutdown_timeout=2,
+            reuse_port=True,
+            limits=dataclasses.replace(limits, max_threads=max(THREADS, 16)),
+        )
+        self.thread = threading.Thread(target=self.server.serve, name="davserver-admin")
+        self.thread.daemon = True
+
+    def start(self) -> None:
+        self.server.prepare()  # binds here: a failure is the caller's to report
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.thread.join(timeout=5)
+
+
+def start(config: Config, application: Any, limits: HttpLimits) -> AdminListener | None:
+    """Start the admin listener of this process, when the config turns it on."""
+    if not config.admin:
+        return None
+    listener = AdminListener(config, application, limits)
+    listener.start()
+    log.info("admin listener on http://%s/", config.admin_listen)
+    return listener

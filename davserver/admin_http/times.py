@@ -1,0 +1,76 @@
+"""Times as administrators type them, and as the admin API writes them (RFC 3339).
+
+A freeze ends at a time (``--until``, ``until``) or after a duration (``--for``,
+``duration``).  Times are RFC 3339 (``2026-12-02T18:00:00Z``, offsets allowed)
+or ``YYYY-MM-DD HH:MM[:SS]``, read as UTC when no offset is given; durations are
+seconds (``5400``) or units (``90m``, ``1h30m``, ``2d``).  Every answer is UTC.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Final
+
+from davserver.errors import RequestError
+
+_DURATION: Final = re.compile(
+    r"(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m(?:in)?)?\s*(?:(?P<s>\d+)\s*s)?",
+    re.IGNORECASE,
+)
+_UNITS: Final = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_SECONDS: Final = 10 * 366 * 86400  # beyond ten years is a typo, not a freeze
+
+
+def rfc3339(timestamp: float | None) -> str | None:
+    """UTC with a ``Z`` and whole seconds; None stays None (never expires)."""
+    if timestamp is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_duration(text: str | int) -> int:
+    """Seconds from ``5400``, ``90m``, ``1h30m`` or ``2d``; 400 when it is none of them."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        seconds = text
+    else:
+        value = str(text).strip()
+        if value.isdigit():
+            seconds = int(value)
+        else:
+            match = _DURATION.fullmatch(value)
+            if not value or match is None or not any(match.groupdict().values()):
+                raise RequestError(f"not a duration: {text!r} (use e.g. 3600, 90m, 1h30m or 2d)")
+            seconds = sum(int(n) * _UNITS[unit] for unit, n in match.groupdict().items() if n)
+    if not 0 < seconds <= MAX_SECONDS:
+        raise RequestError(f"a duration must be between 1 second and ten years, not {text!r}")
+    return seconds
+
+
+def parse_time(text: str) -> float:
+    """Unix time of an RFC 3339 time (or ``YYYY-MM-DD HH:MM``, UTC); 400 otherwise."""
+    value = text.strip()
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise RequestError(
+            f"not a time: {text!r} (use RFC 3339, e.g. 2026-12-02T18:00:00Z)"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def freeze_end(until: str | None, duration: str | int | None, now: float) -> float | None:
+    """When a freeze ends: at ``until``, after ``duration``, or never (None)."""
+    if until not in (None, "") and duration not in (None, ""):
+        raise RequestError("give either until or a duration for the freeze, not both")
+    if until not in (None, ""):
+        end = parse_time(str(until))
+        if end <= now:
+            raise RequestError(f"until {until!r} has already passed")
+        return end
+    if duration not in (None, ""):
+        return now + parse_duration(duration)
+    return None

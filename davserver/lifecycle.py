@@ -1,0 +1,140 @@
+"""Reload (SIGHUP) and drain (SIGTERM) of one serving process.
+
+SIGHUP re-reads the config file (with the same command-line overrides) and the
+htpasswd file and applies what can change while serving
+(:data:`davserver.config.LIVE_KEYS`); open connections are not touched.  What
+needs a restart (host, port, root, store, workers, ...) is named in the log
+and keeps its running value.  A config that does not load is logged and
+ignored: the server goes on with the previous one.
+
+SIGTERM (and SIGINT) drains: the listening socket closes at once, requests in
+flight get ``drain_timeout`` seconds to finish, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from davserver.config import LIVE_KEYS, Config
+from davserver.errors import ConfigError, StartupError
+from davserver.observe import logsetup, notify
+
+log = logging.getLogger("davserver")
+
+Loader = Callable[[], Config]
+COMPARED = [f.name for f in dataclasses.fields(Config) if f.name != "source"]
+
+
+def changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
+    """Keys whose value differs: (applied live, needing a restart)."""
+    changed = [key for key in COMPARED if getattr(old, key) != getattr(new, key)]
+    return [k for k in changed if k in LIVE_KEYS], [k for k in changed if k not in LIVE_KEYS]
+
+
+class Reloader:
+    """Applies a reloaded config to this process (``announce``: log what changed)."""
+
+    def __init__(
+        self,
+        config: Config,
+        load: Loader | None,
+        apply: Callable[[Config], None],
+        announce: bool = True,
+    ):
+        self.config = config
+        self.load = load
+        self.apply = apply
+        self.announce = announce
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        """Reload now (serialised); False when the new config was refused."""
+        with self._lock:
+            return self._reload()
+
+    def _reload(self) -> bool:
+        say = log.info if self.announce else log.debug
+        source = self.config.source or "(no config file)"
+        if self.load is None:
+            return False
+        notify.reloading()
+        try:
+            new = self.load()
+            live, restart = changes(self.config, new)
+            if "log_level" in live or "log_format" in live:
+                logsetup.configure(new.log_level, new.log_format)
+            self.apply(new)
+        except (ConfigError, StartupError) as exc:
+            log.error("reload of %s refused, keeping the running configuration: %s", source, exc)
+            notify.ready()
+            return False
+        # What needs a restart keeps its running value (and is reported again next time).
+        self.config = dataclasses.replace(new, **{k: getattr(self.config, k) for k in restart})
+        say("reloaded %s and the htpasswd file; changed: %s", source, ", ".join(live) or "nothing")
+        if restart and self.announce:
+            shown = ", ".join(
+                f"{k} ({getattr(self.config, k)!r} -> {getattr(new, k)!r})" for k in restart
+            )
+            log.warning("not applied until a restart: %s", shown)
+        notify.ready()
+        return True
+
+    def in_background(self) -> None:
+        """For a signal handler: reload in a thread (never in the serving loop)."""
+        threading.Thread(target=self, name="davserver-reload", daemon=True).start()
+
+
+class Drain:
+    """Stops a cheroot server once (in a thread: ``stop()`` joins the workers)."""
+
+    def __init__(self, server: Any, on_drain: Callable[[], None] = lambda: None):
+        self.server = server
+        self.on_drain = on_drain
+        self.signal_name: str | None = None
+        self.thread: threading.Thread | None = None
+        self.started = 0.0
+
+    def request(self, signal_name: str) -> None:
+        if self.thread is not None:
+            return
+        self.signal_name = signal_name
+        self.started = time.monotonic()
+        notify.stopping()
+        self.on_drain()
+        busy = self.busy()
+        log.info(
+            "%s: stopping; %d request%s in flight get up to %s s",
+            signal_name,
+            busy,
+            "" if busy == 1 else "s",
+            self.server.shutdown_timeout,
+        )
+        self.thread = threading.Thread(target=self._stop, name="davserver-stop")
+        self.thread.start()
+
+    def _stop(self) -> None:
+        # A signal may come while the server is still preparing: cheroot's stop()
+        # does nothing before it is ready, so wait for that (bounded).
+        deadline = time.monotonic() + 10
+        while not self.server.ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.server.stop()
+
+    def busy(self) -> int:
+        pool = getattr(self.server, "requests", None)
+        try:
+            return max(0, len(pool._threads) - pool.idle) if pool is not None else 0
+        except (AttributeError, TypeError):
+            return 0
+
+    def finish(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            log.info("stopped (%s) after %.1f s", self.signal_name, time.monotonic() - self.started)
+        else:
+            self.server.stop()

@@ -1,0 +1,346 @@
+"""Redis faults: down, restarted empty, back in time, refusing writes.
+
+Two keys sit beside the locks (``P`` is the prefix)::
+
+    P generation   string   the generation record (see davserver.lockstore.generation)
+    P seq          integer  incremented by every write transaction
+
+Every operation reads both in its last round trip — pipelined with the data on
+reads, WATCHed and read before ``decide`` in transactions — and :class:`Guard`
+compares them with what this process adopted and has seen:
+
+* no record, or another one: Redis lost its data (a restart without
+  persistence, FLUSHALL, another instance) — refused until an administrator
+  runs ``davserver locks confirm-store``;
+* a smaller ``seq`` than this process has seen: Redis went back in time (restored
+  from an older snapshot, a replica that missed writes) — refused the same way;
+* connection errors are transient (503, tried again on the next request);
+  MISCONF, READONLY and OOM answers mean Redis refuses writes (503 until a
+  write goes through again).
+
+At start a Redis that persists nothing (``appendonly no`` and no ``save``
+points) is refused unless ``lock_store_volatile_ok: true``.
+
+:class:`RedisBase`, the base of both Redis stores, runs every operation through
+the guard: reads as one pipelined round trip with the check, writes as WATCH /
+MULTI / EXEC transactions that verify the generation before deciding and bump
+the counter when they commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from davserver.errors import StartupError, StoreError, StoreUnavailable
+from davserver.lockstore.base import Role
+from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
+from davserver.lockstore.health import Fault, FaultKind, StoreHealth
+
+log = logging.getLogger("davserver.lockstore")
+
+DEFAULT_PREFIX = "davserver:"
+SOCKET_TIMEOUT_S = 5.0
+MAX_ATTEMPTS = 50
+
+T = TypeVar("T")
+# redis-py's annotations are partial (untyped ``watch``) and cannot know that
+# ``decode_responses=True`` makes every reply a str, so the client and its
+# pipelines are ``Any`` at this boundary; the codec validates what comes back.
+Client = Any
+Pipe = Any
+
+_CONFIRM = (
+    "Find out why Redis lost data (persistence off? `CONFIG GET appendonly`, "
+    "`CONFIG GET save`; a FLUSHALL; a failover), then, when the locks it holds now are "
+    "what you want, run `davserver locks confirm-store`"
+)
+# Answers of a Redis that refuses writes (also inside "pipeline caused error: …").
+_REFUSED_WRITES = re.compile(r"\b(MISCONF|READONLY|OOM|NOREPLICAS)\b")
+
+
+def check_persistence(client: Client, name: str, volatile_ok: bool) -> None:
+    """Refuse (StartupError) a Redis that would lose every lock when it restarts."""
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly", "")
+        save = client.config_get("save").get("save", "")
+    except redis.exceptions.ResponseError as exc:
+        problem = f"cannot check that Redis at {name} keeps its data on disk: CONFIG GET {exc}"
+        if not volatile_ok:
+            raise StartupError(
+                f"{problem}; make sure it persists (appendonly yes, or save points) and set "
+                "lock_store_volatile_ok: true"
+            ) from exc
+        log.warning("%s (accepted: lock_store_volatile_ok is true)", problem)
+        return
+    if appendonly == "yes" or str(save).strip():
+        return
+    problem = (
+        f"Redis at {name} keeps its data only in memory (appendonly no, no save points): "
+        "a restart of Redis loses every lock"
+    )
+    if not volatile_ok:
+        raise StartupError(
+            f"{problem}; enable persistence (appendonly yes in redis.conf) or set "
+            "lock_store_volatile_ok: true to accept it"
+        )
+    log.warning(
+        "%s (accepted: lock_store_volatile_ok is true; a Redis that comes back empty is "
+        "still refused until `davserver locks confirm-store`)",
+        problem,
+    )
+
+
+def classify(exc: Exception, name: str) -> Fault:
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return Fault(
+            FaultKind.UNREACHABLE,
+            f"Redis at {name} does not answer: {exc}",
+            "Start Redis or repair the network; requests that need locks get 503 meanwhile",
+        )
+    if isinstance(exc, redis.exceptions.ResponseError) and _REFUSED_WRITES.search(str(exc)):
+        return Fault(
+            FaultKind.NOT_WRITABLE,
+            f"Redis at {name} refuses writes: {exc}",
+            "Repair Redis (its disk for MISCONF, memory for OOM, the primary for READONLY)",
+        )
+    if isinstance(exc, StoreError):
+        return Fault(FaultKind.CORRUPT, f"Redis at {name}: {exc}", _CONFIRM)
+    return Fault(FaultKind.FAILED, f"Redis at {name}: {exc}", "See the error")
+
+
+class Guard:
+    """The generation and write counter one process has adopted and seen."""
+
+    def __init__(self, client: Client, prefix: str, name: str, health: StoreHealth | None = None):
+        self._r = client
+        self.name = name
+        self.health = health or StoreHealth(name)
+        self.generation_key = f"{prefix}generation"
+        self.seq_key = f"{prefix}seq"
+        self.keys = (self.generation_key, self.seq_key)
+        self._expected: str | None = None  # the adopted record, as stored (JSON text)
+        self.seen: Seen | None = None
+        self._last_seq = 0
+        self._memory: SeenFile | None = None
+
+    # -- at start -----------------------------------------------------------
+
+    def start(self, role: Role, memory: SeenFile | None) -> None:
+        """Settle the generation as ``role`` may (StartupError for a lost store)."""
+        remembered = memory.load(self.name) if memory is not None else None
+        self._memory = memory if role is Role.SERVER else None
+        with self.translate():
+            raw, seq = self._r.mget(self.keys)
+        stored = Generation.from_json(raw)
+        verdict = judge(stored, remembered)
+        if verdict is Verdict.LOST and role in (Role.SERVER, Role.CHECK):
+            assert remembered is not None
+            raise StartupError(
+                f"lock store {self.name}: {describe(remembered, stored)}. {_CONFIRM}"
+            )
+        if verdict is Verdict.FRESH and role is Role.SERVER:
+            with self.translate():
+                self._r.set(self.generation_key, Generation.new(time.time()).to_json(), nx=True)
+                raw, seq = self._r.mget(self.keys)  # ours, or the one a racing server wrote
+            stored = Generation.from_json(raw)
+        self._expected = raw
+        self._last_seq = _int(seq)
+        if stored is not None:
+            keep = verdict is Verdict.KEEP and remembered is not None
+            seen = remembered if keep and remembered is not None else Seen(stored.id, time.time())
+            self.seen = seen
+            if self._memory is not None:
+                self._memory.save(self.name, seen)
+
+    def current(self) -> Generation | None:
+        """The record now in Redis."""
+        with self.translate():
+            return Generation.from_json(self._r.get(self.generation_key))
+
+    def confirm(self, now: float) -> Generation:
+        """Write a new, confirmed record (``davserver locks confirm-store``)."""
+        record = Generation.new(now, confirmed=True)
+        with self.translate():
+            self._r.set(self.generation_key, record.to_json())
+        return record
+
+    # -- on every operation ---------------------------------------------------
+
+    @property
+    def floor(self) -> int:
+        """Take before a read: every write this process saw committed before it, so
+        the read must see the counter at least this high."""
+        return self._last_seq
+
+    def verify(self, raw: str | None, seq: str | None, floor: int) -> None:
+        """The record and counter read with the data must be the ones expected
+        (``floor``: :attr:`floor` taken before the read was sent)."""
+        if raw != self._expected:
+            self._changed(raw)
+            floor = min(floor, self._last_seq)  # reset by a confirmed record
+        count = _int(seq)
+        if count < floor:
+            raise self.health.fail(
+                Fault(
+                    FaultKind.LOST,
+                    f"Redis at {self.name} went back in time: its write counter is {count}, "
+                    f"but this server saw {floor} (restored from an older "
+                    "snapshot, or a replica that missed writes)",
+                    _CONFIRM,
+                )
+            )
+        if count > self._last_seq:
+            self._last_seq = count
+
+    def written(self, results: Sequence[Any]) -> None:
+        """After a transaction whose last command was INCR of the counter."""
+        count = _int(results[-1])
+        if count > self._last_seq:
+            self._last_seq = count
+
+    def _changed(self, raw: str | None) -> None:
+        stored = Generation.from_json(raw)
+        if stored is not None and (self.seen is None or judge(stored, self.seen) is Verdict.ADOPT):
+            confirmed = self.seen is not None
+            self._expected, self._last_seq = raw, 0
+            self.seen = Seen(stored.id, time.time())
+            if self._memory is not None:
+                self._memory.save(self.name, self.seen)
+            if confirmed:
+                self.health.repaired(f"confirmed by an administrator (generation {stored.id})")
+            return
+        if self.seen is None:  # never had a record, still none: an unused store
+            return
+        raise self.health.fail(Fault(FaultKind.LOST, describe(self.seen, stored), _CONFIRM))
+
+    def queue_check(self, pipe: Any) -> None:
+        """Queue the read of record and counter (first in a pipeline)."""
+        pipe.mget(self.keys)
+
+    @contextmanager
+    def translate(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except (redis.exceptions.RedisError, StoreError) as exc:
+            raise self.health.fail(classify(exc, self.name)) from exc
+
+    @contextmanager
+    def operation(self, recheck: Any) -> Iterator[None]:
+        """One store operation: refused while broken, errors translated, success noted."""
+        self.health.gate(recheck)
+        with self.translate():
+            yield
+        self.health.succeeded()
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"unreadable write counter {value!r}") from exc
+
+
+def connect(url: str) -> tuple[Client, str]:
+    """A client for ``url`` (without connecting) and the key prefix from ``?prefix=``.
+
+    redis-py's default retry policy backs off for seconds; a request thread should
+    instead fail fast with 503 when Redis is down, so retries are short and few.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    client = redis.Redis.from_url(
+        urlunsplit(parts._replace(query=rest)),
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
+    )
+    return client, prefix
+
+
+class RedisBase:
+    def __init__(
+        self, client: Client, prefix: str = DEFAULT_PREFIX, guard: Guard | None = None
+    ) -> None:
+        self._r = client
+        self._p = prefix
+        self._g = guard or Guard(client, prefix, f"redis (prefix {prefix})")
+
+    def _op(self) -> Any:
+        """The context of one public operation (see Guard.operation)."""
+        return self._g.operation(self._probe)
+
+    def _checked(self, *queue: Callable[[Pipe], object]) -> list[Any]:
+        """Run the queued reads in one round trip after the generation check."""
+        floor = self._g.floor
+        with self._r.pipeline(transaction=False) as pipe:
+            self._g.queue_check(pipe)
+            for add in queue:
+                add(pipe)
+            (raw, seq), *results = pipe.execute()
+        self._g.verify(raw, seq, floor)
+        return list(results)
+
+    def _verified(self, pipe: Pipe, *keys: str) -> list[Any]:
+        """MGET the generation, the counter and ``keys``, and verify (``pipe``: a
+        WATCHing pipeline, or the client: the last round trip of a read)."""
+        floor = self._g.floor
+        raw, seq, *values = pipe.mget([*self._g.keys, *keys])
+        self._g.verify(raw, seq, floor)
+        return list(values)
+
+    def _transact(self, attempt: Callable[[Pipe], T]) -> T:
+        """Run a WATCH/MULTI/EXEC ``attempt``, retrying (bounded) when a watched key moved.
+
+        Endless retrying would turn contention into a hung request; past the bound
+        the client gets 503 and retries later.
+        """
+        with self._g.translate():
+            for n in range(MAX_ATTEMPTS):
+                with self._r.pipeline() as pipe:
+                    try:
+                        return attempt(pipe)
+                    except redis.exceptions.WatchError:
+                        time.sleep(random.uniform(0, 0.001 * min(n + 1, 20)))
+        raise StoreUnavailable(f"redis transaction kept conflicting ({MAX_ATTEMPTS} attempts)")
+
+    def _execute(self, pipe: Pipe) -> list[Any]:
+        """EXEC a MULTI block that bumps the write counter last."""
+        pipe.incr(self._g.seq_key)
+        results: list[Any] = pipe.execute()
+        self._g.written(results)
+        return results
+
+    def _probe(self) -> None:
+        """A real write with the generation check (also a broken store's re-check)."""
+
+        def attempt(pipe: Pipe) -> None:
+            pipe.watch(self._g.generation_key)
+            self._verified(pipe)
+            pipe.multi()
+            self._execute(pipe)
+
+        self._transact(attempt)
+
+    def ensure_writable(self) -> None:
+        with self._op():
+            self._probe()
+
+    def close(self) -> None:
+        with self._g.translate():
+            self._r.close()

@@ -1,0 +1,303 @@
+"""The access log: the outermost WSGI middleware, one record per request.
+
+For every request it assigns a request id (a sane incoming ``X-Request-Id``
+from a proxy is kept, otherwise 16 random hex digits; it is sent back in
+``X-Request-Id``), counts the body bytes read and sent, and when the answer is
+complete (or the client went away) emits one record on logger
+``davserver.access`` and into the request metrics.  Lock work that the method
+layer reported (:mod:`.facts`) is part of the record, and a refusal because of
+a lock becomes a ``refused`` lock event.  The JSON request log file, when
+enabled, gets its line earlier: when status and headers are known, before the
+answer leaves.
+
+Text lines follow the combined log format, with key=value pairs appended::
+
+    127.0.0.1 - alice [05/Jan/2025:10:00:00 +0000] "PUT /a.txt HTTP/1.1" 423 312 "-"
+    "curl/8.5" rid=3f9c0a1b2c3d4e5f dur=0.004 in=0 lock=refused
+    precondition=lock-token-submitted token=1a2b3c4d
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import unquote
+
+from davserver.locking.events import EventSink, LockEvent, LockEventKind
+from davserver.locking.model import canonical_path
+from davserver.observe.facts import ACCESS_KEY
+from davserver.observe.logsetup import ACCESS_LOGGER, request_id_var
+from davserver.observe.metrics import Metrics
+from davserver.observe.requestlog import RequestLogFile
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
+def quoted(value: str | None) -> str:
+    """A header value for a text log line: quoted, with quotes and control
+    characters escaped (a client cannot forge a log line)."""
+    if not value:
+        return '"-"'
+    return '"' + _UNSAFE.sub(lambda m: f"\\x{ord(m.group(0)):02x}", value) + '"'
+
+
+def request_id(environ: dict[str, Any]) -> str:
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    if incoming and _SANE_ID.fullmatch(incoming):
+        return str(incoming)
+    return secrets.token_hex(8)
+
+
+@functools.lru_cache(maxsize=4)
+def _clf_second(second: int) -> str:
+    return time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(second))
+
+
+def clf_time(seconds: float) -> str:
+    return _clf_second(int(seconds))
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One answered request."""
+
+    time: float
+    client: str
+    user: str | None
+    method: str
+    uri: str
+    path: str
+    protocol: str
+    status: int
+    bytes_in: int
+    bytes_out: int
+    duration: float
+    user_agent: str | None
+    referer: str | None
+    request_id: str
+    lock_outcome: str | None = None
+    lock_token: str | None = None
+    precondition: str | None = None
+    completed: bool = True
+
+    def fields(self) -> dict[str, Any]:
+        """The JSON object's fields (None values left out)."""
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["time"] = round(self.time, 3)
+        data["duration"] = round(self.duration, 6)
+        return {key: value for key, value in data.items() if value is not None}
+
+    def text(self) -> str:
+        request = quoted(f"{self.method} {self.uri} {self.protocol}")
+        line = (
+            f"{self.client or '-'} - {self.user or '-'} {clf_time(self.time)} {request} "
+            f"{self.status} {self.bytes_out} {quoted(self.referer)} {quoted(self.user_agent)} "
+            f"rid={self.request_id} dur={self.duration:.3f} in={self.bytes_in}"
+        )
+        if self.lock_outcome:
+            line += f" lock={self.lock_outcome}"
+        if self.precondition:
+            line += f" precondition={self.precondition}"
+        if self.lock_token:
+            line += f" token={self.lock_token}"
+        if not self.completed:
+            line += " incomplete"
+        return line
+
+
+_FIELDS = tuple(field.name for field in fields(AccessRecord))
+
+
+class CountingInput:
+    """``wsgi.input`` counting the bytes the application reads."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+        self.count = 0
+
+    def read(self, *args: Any) -> bytes:
+        data: bytes = self._inner.read(*args)
+        self.count += len(data)
+        return data
+
+    def readline(self, *args: Any) -> bytes:
+        data: bytes = self._inner.readline(*args)
+        self.count += len(data)
+        return data
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        lines: list[bytes] = self._inner.readlines(*args)
+        self.count += sum(len(line) for line in lines)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _Exchange:
+    """The state of one request while it is answered."""
+
+    def __init__(self, environ: dict[str, Any], rid: str):
+        self.environ = environ
+        self.rid = rid
+        self.started = time.time()
+        self.clock = time.perf_counter()
+        self.status = 0
+        self.sent = 0
+        self.completed = False
+        self.finished = False
+        self.input = CountingInput(environ.get("wsgi.input"))
+        environ["wsgi.input"] = self.input
+        environ["davserver.request_id"] = rid
+
+    @property
+    def raw_uri(self) -> str:
+        env = self.environ
+        uri = env.get("REQUEST_URI")
+        if uri:
+            return str(uri)
+        query = env.get("QUERY_STRING")
+        path = str(env.get("SCRIPT_NAME", "")) + str(env.get("PATH_INFO", "/"))
+        return path + (f"?{query}" if query else "")
+
+    @property
+    def path(self) -> str:
+        return unquote(self.raw_uri.split("?", 1)[0])
+
+    def record(self) -> AccessRecord:
+        env = self.environ
+        facts = env.get(ACCESS_KEY) or {}
+        return AccessRecord(
+            time=self.started,
+            client=env.get("REMOTE_ADDR", ""),
+            user=env.get("wsgidav.auth.user_name") or None,
+            method=env.get("REQUEST_METHOD", ""),
+            uri=self.raw_uri,
+            path=self.path,
+            protocol=env.get("SERVER_PROTOCOL", "HTTP/1.1"),
+            status=self.status or 500,
+            bytes_in=self.input.count,
+            bytes_out=self.sent,
+            duration=time.perf_counter() - self.clock,
+            user_agent=env.get("HTTP_USER_AGENT"),
+            referer=env.get("HTTP_REFERER"),
+            request_id=self.rid,
+            lock_outcome=facts.get("lock_outcome"),
+            lock_token=facts.get("lock_token"),
+            precondition=facts.get("precondition"),
+            completed=self.completed,
+        )
+
+
+class AccessLog:
+    """WSGI middleware: request id, access record, request metrics, refused events."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        metrics: Metrics | None = None,
+        events: EventSink | None = None,
+        request_log: RequestLogFile | None = None,
+    ):
+        self.app = app
+        self.metrics = metrics
+        self.events = events
+        self.request_log = request_log
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        exchange = _Exchange(environ, request_id(environ))
+        # Reset when the answer is complete: WsgiDAV runs while the body is iterated.
+        request_id_var.set(exchange.rid)
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            exchange.status = int(status[:3])
+            headers = [*headers, ("X-Request-Id", exchange.rid)]
+            if self.request_log is not None:
+                facts = environ.get(ACCESS_KEY)
+                self.request_log.write(
+                    environ, exchange.started, exchange.path, exchange.status, headers, facts
+                )
+            return start_response(status, headers, exc_info)
+
+        try:
+            result = self.app(environ, start)
+        except BaseException:
+            self._finish(exchange)
+            raise
+        return _Tracked(result, exchange, self._finish)
+
+    def _finish(self, exchange: _Exchange) -> None:
+        if exchange.finished:
+            return
+        exchange.finished = True
+        request_id_var.set(None)
+        record = exchange.record()
+        if access_log.isEnabledFor(logging.INFO):
+            # JSON lines take their fields from the record (only built when used).
+            access_log.info(record.text(), extra={"access": record})
+        if self.metrics is not None:
+            self.metrics.in_flight.dec()
+            self.metrics.request_done(
+                record.method, record.status, record.duration, record.bytes_in, record.bytes_out
+            )
+            if record.status == 401:
+                reason = "invalid" if exchange.environ.get("HTTP_AUTHORIZATION") else "missing"
+                self.metrics.auth_failures.labels(reason).inc()
+        if record.lock_outcome == "refused" and self.events is not None:
+            self.events(refused_event(exchange.environ, record))
+
+
+def refused_event(environ: dict[str, Any], record: AccessRecord) -> LockEvent:
+    blocking = tuple((environ.get(ACCESS_KEY) or {}).get("blocking") or ())
+    return LockEvent(
+        LockEventKind.REFUSED,
+        record.time,
+        lock=blocking[0] if blocking else None,
+        path=canonical_path(record.path),
+        actor=record.user,
+        precondition=record.precondition,
+        blocking=blocking,
+    )
+
+
+class _Tracked:
+    """The application's answer, counting what is sent; finishing on close()."""
+
+    def __init__(
+        self, inner: Iterable[bytes], exchange: _Exchange, finish: Callable[[_Exchange], None]
+    ):
+        self._inner = inner
+        self._exchange = exchange
+        self._finish = finish
+
+    def __iter__(self) -> Iterator[bytes]:
+        exchange = self._exchange
+        for chunk in self._inner:
+            exchange.sent += len(chunk)
+            yield chunk
+        exchange.completed = True
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._finish(self._exchange)

@@ -1,0 +1,127 @@
+"""Health and metrics endpoints as WSGI applications.
+
+* ``/healthz`` — liveness: 200 while the process answers at all.
+* ``/readyz`` — readiness: 200 when the lock store answers a cheap call and the
+  server is not draining (SIGTERM); otherwise 503 with the reason.
+* ``/metrics`` — Prometheus exposition (:mod:`.metrics`), all workers' values.
+
+An admin listener mounts the apps from :func:`metrics_app`, :func:`healthz_app`
+and :func:`readyz_app`.  On the main port :class:`Endpoints` answers
+``/healthz`` and ``/readyz`` (and ``/metrics`` with ``metrics_on_main_port``)
+before authentication, so probes need no credentials; WebDAV resources with
+those names at the root of the share are shadowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from davserver.errors import StoreError
+from davserver.lockstore.base import LockStore
+from davserver.observe.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+PROBE_TOKEN = "opaquelocktoken:00000000-0000-0000-0000-000000000000"
+
+
+def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    body = (text + "\n").encode("utf-8")
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [body]
+
+
+class Readiness:
+    """Ready = the lock store answers and the server is not draining."""
+
+    def __init__(self, locks: LockStore | None, clock: Callable[[], float]):
+        self.locks = locks
+        self.clock = clock
+        self.draining = threading.Event()
+        self._last: str | None = None
+
+    def problem(self) -> str | None:
+        """None when ready, otherwise why not (state changes are logged once)."""
+        if self.draining.is_set():
+            problem: str | None = "draining: the server is stopping"
+        else:
+            problem = self._store_problem()
+        if problem != self._last:
+            self._last = problem
+            if problem:
+                log.warning("not ready: %s", problem)
+            else:
+                log.info("ready")
+        return problem
+
+    def _store_problem(self) -> str | None:
+        if self.locks is None:
+            return None
+        try:
+            self.locks.get(PROBE_TOKEN, self.clock())
+        except StoreError as exc:
+            return f"lock store unreachable: {exc}"
+        return None
+
+
+def healthz_app() -> WSGIApp:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return _plain(start_response, "200 OK", "ok")
+
+    return app
+
+
+def readyz_app(readiness: Readiness) -> WSGIApp:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        problem = readiness.problem()
+        if problem:
+            return _plain(start_response, "503 Service Unavailable", f"not ready: {problem}")
+        return _plain(start_response, "200 OK", "ready")
+
+    return app
+
+
+def metrics_app(
+    metrics: Metrics, locks: LockStore | None, clock: Callable[[], float] = time.time
+) -> WSGIApp:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body, content_type = metrics.render(locks, environ.get("HTTP_ACCEPT", ""), clock)
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [body]
+
+    return app
+
+
+class Endpoints:
+    """Middleware answering a few exact paths itself (GET/HEAD), before the rest."""
+
+    def __init__(self, app: WSGIApp, routes: dict[str, WSGIApp]):
+        self.app = app
+        self.routes = routes
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        route = self.routes.get(environ.get("PATH_INFO", ""))
+        if route is None or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self.app(environ, start_response)
+        answer = route(environ, start_response)
+        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else answer

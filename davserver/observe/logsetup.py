@@ -1,0 +1,108 @@
+"""The one logging setup: stdlib logging to stderr, as text or as JSON lines.
+
+* Every logger propagates to the root logger's one stderr handler; records made
+  while a request runs carry its ``request_id`` (a context variable set by the
+  access middleware), so a warning can be matched with its access-log line.
+* The access log is logger ``davserver.access`` at INFO (so ``log_level:
+  warning`` silences it): in text mode a common-log-like line, in JSON mode one
+  object with named fields.
+* WsgiDAV's loggers are reset when ``wsgidav`` is imported (it detaches them
+  from the root); they are attached again here, at WARNING (DEBUG with
+  ``log_level: debug``).
+
+Calling :func:`configure` again (SIGHUP) replaces the handlers it installed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import json
+import logging
+import sys
+from typing import Any, TextIO
+
+ACCESS_LOGGER = "davserver.access"
+LOG_FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_suffix)s"
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "davserver_request_id", default=None
+)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` (and its text suffix) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        rid = getattr(record, "request_id", None) or request_id_var.get()
+        record.request_id = rid
+        record.request_suffix = f" [request {rid}]" if rid else ""
+        return True
+
+
+def iso_time(seconds: float) -> str:
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message (or the access
+    record's fields), request_id, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": iso_time(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        access = getattr(record, "access", None)
+        if access is not None:
+            data.update(access.fields())
+        else:
+            data["message"] = record.getMessage()
+            rid = getattr(record, "request_id", None)
+            if rid:
+                data["request_id"] = rid
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class _Installed(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handlers :func:`configure` installed (replaced on reconfigure)."""
+
+
+def _handler(stream: TextIO, formatter: logging.Formatter) -> logging.Handler:
+    handler = _Installed(stream)
+    handler.setFormatter(formatter)
+    handler.addFilter(RequestIdFilter())
+    return handler
+
+
+def configure(level: str, fmt: str = "text", stream: TextIO | None = None) -> None:
+    """Install the handlers for ``level`` (debug/info/warning/error) and ``fmt``."""
+    import wsgidav  # noqa: F401  (its import detaches its loggers; attach them after)
+
+    out = stream or sys.stderr
+    numeric = getattr(logging, level.upper())
+    json_mode = fmt == "json"
+    root = logging.getLogger()
+    access = logging.getLogger(ACCESS_LOGGER)
+    for logger in (root, access):
+        for handler in [h for h in logger.handlers if isinstance(h, _Installed)]:
+            logger.removeHandler(handler)
+    general = JsonFormatter() if json_mode else logging.Formatter(TEXT_FORMAT)
+    root.addHandler(_handler(out, general))
+    root.setLevel(numeric)
+    # The access line is complete in itself (its own time stamp, its request id).
+    access.addHandler(_handler(out, JsonFormatter() if json_mode else logging.Formatter()))
+    access.setLevel(numeric)
+    access.propagate = False
+    framework = logging.getLogger("wsgidav")
+    framework.propagate = True
+    framework.setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
+    # Its start-up advice concerns WsgiDAV's own options (SSL, anonymous shares), which
+    # davserver sets itself and reports in its start line.
+    startup = logging.getLogger("wsgidav.wsgidav_app")
+    startup.setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.ERROR)

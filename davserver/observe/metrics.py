@@ -1,0 +1,273 @@
+"""Prometheus metrics (prometheus-client), correct with several worker processes.
+
+With several workers every process counts into its own memory-mapped files in
+one directory (prometheus-client's multiprocess mode); a scrape answered by any
+worker adds them all up.  ``serve`` creates that directory when it starts,
+names it in ``PROMETHEUS_MULTIPROC_DIR`` before prometheus-client is imported
+(the library decides its storage at import) and removes it when it stops.
+Without the variable (in-process tests, an embedding application) the metrics
+live in a private registry of this process.
+
+Exported (names as Prometheus shows them):
+
+* ``davserver_http_requests_total{method,status}``, the latency histogram
+  ``davserver_http_request_duration_seconds{method}``,
+  ``davserver_http_received_bytes_total``, ``davserver_http_sent_bytes_total``,
+  ``davserver_http_requests_in_flight``;
+* ``davserver_auth_failures_total{reason}`` (``missing``: no credentials sent,
+  ``invalid``: wrong ones);
+* ``davserver_lock_events_total{event,precondition}`` (acquired, refreshed,
+  released, expired, broken; refused with the RFC 4918 §16 precondition);
+* ``davserver_active_locks{scope}`` — read from the lock store at scrape time,
+  so it is the same whichever worker (or server sharing a Redis) answers;
+* ``davserver_store_operation_duration_seconds{store,operation}``,
+  ``davserver_store_errors_total{store,operation,kind}``,
+  ``davserver_store_up``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from davserver import __version__
+from davserver.errors import StoreError, StoreUnavailable
+from davserver.locking.events import LockEvent
+from davserver.lockstore.base import LockStore
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METHODS = frozenset(
+    {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE"}
+    | {"LOCK", "UNLOCK", "POST"}
+)
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
+WARN_EVERY = 10.0  # seconds between two warnings about a failing store
+
+
+def create_multiprocess_dir() -> str:
+    """A fresh directory for the metric files of this server's processes (set in
+    the environment, so forked workers inherit it)."""
+    path = tempfile.mkdtemp(prefix="davserver-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    return path
+
+
+def remove_multiprocess_dir(path: str) -> None:
+    if os.environ.get(MULTIPROC_ENV) == path:
+        del os.environ[MULTIPROC_ENV]
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_exited(pid: int) -> None:
+    """Forget a dead worker's live gauges (its counters stay counted)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
+class Metrics:
+    """The metrics of one server process."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "davserver_http_requests", "HTTP requests answered", ["method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "davserver_http_request_duration_seconds",
+            "Time from the request head to the last byte of the answer",
+            ["method"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.received = Counter(
+            "davserver_http_received_bytes", "Request body bytes read", registry=r
+        )
+        self.sent = Counter("davserver_http_sent_bytes", "Response body bytes sent", registry=r)
+        self.in_flight = Gauge(
+            "davserver_http_requests_in_flight",
+            "Requests being answered now",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.auth_failures = Counter(
+            "davserver_auth_failures", "Requests answered 401", ["reason"], registry=r
+        )
+        self.lock_events = Counter(
+            "davserver_lock_events", "Lock events", ["event", "precondition"], registry=r
+        )
+        self.store_latency = Histogram(
+            "davserver_store_operation_duration_seconds",
+            "Lock and property store calls",
+            ["store", "operation"],
+            buckets=STORE_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "davserver_store_errors",
+            "Failed store calls",
+            ["store", "operation", "kind"],
+            registry=r,
+        )
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._warned = 0.0
+        self._suppressed = 0
+        self._warn_lock = threading.Lock()
+
+    # -- recording ---------------------------------------------------------------
+
+    def request_done(
+        self, method: str, status: int, seconds: float, received: int, sent: int
+    ) -> None:
+        label = method_label(method)  # bounded: unknown methods are "other"
+        children = self._children.get((label, status))
+        if children is None:  # label lookups take a lock: once per method and status
+            children = (self.requests.labels(label, str(status)), self.latency.labels(label))
+            self._children[(label, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if received:
+            self.received.inc(received)
+        if sent:
+            self.sent.inc(sent)
+
+    def lock_event(self, event: LockEvent) -> None:
+        self.lock_events.labels(event.kind.value, event.precondition or "").inc()
+
+    def store_call(self, store: str, operation: str, seconds: float) -> None:
+        self.store_latency.labels(store, operation).observe(seconds)
+
+    def store_failed(self, store: str, operation: str, exc: StoreError) -> None:
+        kind = "unavailable" if isinstance(exc, StoreUnavailable) else "error"
+        self.store_errors.labels(store, operation, kind).inc()
+        self._warn(f"{store} store {operation} failed: {exc}")
+
+    def _warn(self, message: str) -> None:
+        """One warning per WARN_EVERY seconds: an outage must not flood the log."""
+        now = time.monotonic()
+        with self._warn_lock:
+            if now - self._warned < WARN_EVERY:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._warned = self._suppressed, 0, now
+        more = f" ({suppressed} more store failures in the last {WARN_EVERY:.0f} s)"
+        log.warning("%s%s", message, more if suppressed else "")
+
+    # -- scraping ----------------------------------------------------------------
+
+    def render(
+        self, locks: LockStore | None, accept: str = "", clock: Callable[[], float] = time.time
+    ) -> tuple[bytes, str]:
+        """The exposition text (all workers' values) and its content type."""
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.exposition import choose_encoder
+
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+                registry, path=self.multiprocess_dir
+            )
+        else:
+            registry = CollectorRegistry()
+            registry.register(_Forward(self.registry))
+        registry.register(StoreCollector(locks, clock))
+        encoder, content_type = choose_encoder(accept)
+        return encoder(registry), content_type
+
+
+class _Forward:
+    """Collects another registry (this process's values, no multiprocess mode)."""
+
+    def __init__(self, registry: Any):
+        self._registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._registry.collect()
+
+
+class StoreCollector:
+    """Metrics read from the lock store at scrape time."""
+
+    def __init__(self, locks: LockStore | None, clock: Callable[[], float] = time.time):
+        self._locks = locks
+        self._clock = clock
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        info = GaugeMetricFamily("davserver_info", "davserver version", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        up = GaugeMetricFamily("davserver_store_up", "1 when the lock store answers")
+        if self._locks is None:
+            return
+        try:
+            held = self._locks.all_locks(self._clock())
+        except StoreError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        writes = [lock for lock in held if lock.is_write]
+        active = GaugeMetricFamily("davserver_active_locks", "Active locks", labels=["scope"])
+        for scope in ("exclusive", "shared"):
+            active.add_metric([scope], sum(1 for lock in writes if lock.scope.value == scope))
+        yield active
+        frozen = sum(1 for lock in held if lock.is_freeze)
+        yield GaugeMetricFamily("davserver_active_freezes", "Maintenance freezes", value=frozen)
+
+
+class TimedStore:
+    """A store with every call timed and every failure counted (a transparent proxy)."""
+
+    OPERATIONS = (
+        *("insert_if", "find", "find_below", "get", "replace", "remove", "remove_tree"),
+        *("all_locks", "purge_expired", "get_all", "set", "copy_tree", "move_tree"),
+    )
+
+    def __init__(self, inner: Any, name: str, metrics: Metrics):
+        self._inner = inner
+        for operation in self.OPERATIONS:
+            method = getattr(inner, operation, None)
+            if method is not None:
+                setattr(self, operation, self._timed(name, operation, method, metrics))
+
+    @staticmethod
+    def _timed(
+        name: str, operation: str, method: Callable[..., Any], metrics: Metrics
+    ) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            except StoreError as exc:
+                metrics.store_failed(name, operation, exc)
+                raise
+            finally:
+                metrics.store_call(name, operation, time.perf_counter() - start)
+
+        return call
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

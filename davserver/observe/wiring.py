@@ -1,0 +1,91 @@
+"""One application's observability: metrics, lock events, request log, endpoints.
+
+:func:`davserver.app.build_app` creates an :class:`Observability`, lets it time
+the stores and wrap the WSGI application::
+
+    Endpoints (/healthz, /readyz, /metrics)  →  AccessLog  →  PathGuard  →  WsgiDAV …
+
+Probes and scrapes are answered before the access log, so they neither fill
+it nor count as requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from davserver.config import Config
+from davserver.lockstore import Stores
+from davserver.lockstore.base import LockStore, PropertyStore
+from davserver.observe.access import AccessLog
+from davserver.observe.endpoints import (
+    Endpoints,
+    Readiness,
+    WSGIApp,
+    healthz_app,
+    metrics_app,
+    readyz_app,
+)
+from davserver.observe.events import EventHub
+from davserver.observe.metrics import Metrics, TimedStore
+from davserver.observe.requestlog import ENV as REQUEST_LOG_ENV
+from davserver.observe.requestlog import RequestLogFile
+
+
+class Observability:
+    def __init__(self, config: Config):
+        self.metrics = Metrics()
+        self.events = EventHub(
+            self.metrics,
+            config.lock_event_log,
+            config.lock_webhooks,
+            config.lock_webhook_queue,
+            config.lock_webhook_retries,
+        )
+        path = os.environ.get(REQUEST_LOG_ENV)
+        self.request_log = RequestLogFile(path) if path else None
+        self.metrics_on_main_port = config.metrics_on_main_port
+        self.locks: LockStore | None = None
+        self.clock: Callable[[], float] = time.time
+        self.readiness = Readiness(None, lambda: 0.0)
+
+    def instrument(self, stores: Stores) -> Stores:
+        """The same stores, every call timed and every failure counted."""
+        locks = cast(LockStore, TimedStore(stores.locks, "locks", self.metrics))
+        props = cast(PropertyStore, TimedStore(stores.props, "props", self.metrics))
+        return dataclasses.replace(stores, locks=locks, props=props)
+
+    def wrap(self, wsgi: Any, locks: LockStore, clock: Callable[[], float]) -> WSGIApp:
+        self.locks, self.clock = locks, clock
+        self.readiness = Readiness(locks, clock)
+        inner = AccessLog(wsgi, self.metrics, self.events, self.request_log)
+        routes = {"/healthz": healthz_app(), "/readyz": readyz_app(self.readiness)}
+        if self.metrics_on_main_port:
+            routes["/metrics"] = metrics_app(self.metrics, locks, clock)
+        return Endpoints(inner, routes)
+
+    def endpoints(self) -> dict[str, WSGIApp]:
+        """``/metrics``, ``/healthz`` and ``/readyz`` for an admin listener to mount."""
+        return {
+            "/metrics": metrics_app(self.metrics, self.locks, self.clock),
+            "/healthz": healthz_app(),
+            "/readyz": readyz_app(self.readiness),
+        }
+
+    def reload(self, config: Config) -> None:
+        """Apply a new lock_event_log and webhooks (raises StartupError)."""
+        self.events.reconfigure(
+            config.lock_event_log,
+            config.lock_webhooks,
+            config.lock_webhook_queue,
+            config.lock_webhook_retries,
+        )
+
+    def close(self) -> None:
+        self.events.close()
+        if self.request_log is not None:
+            self.request_log.close()
+            self.request_log = None

@@ -1,0 +1,137 @@
+"""What ``serve`` needs from the machine, checked without changing anything.
+
+``check-config`` and ``serve`` run the same checks and report every problem,
+not just the first: the root is a directory (or can be created; a read-only
+share is never created), the htpasswd file reads, the state directory can be
+created (and lies outside a read-only root), the host resolves, the lock store
+opens (Redis answers; a SQLite file's directory exists), and the files named
+for lock events and the request log (``DAVSERVER_REQUEST_LOG``) can be appended.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from davserver.config import Config
+from davserver.dav.auth import read_htpasswd
+from davserver.errors import ConfigError, StartupError
+
+
+def _creatable(path: Path) -> str | None:
+    """Why ``path`` (a directory) cannot be created, or None."""
+    parent = path
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None
+
+
+def check_root(config: Config) -> str | None:
+    root = config.root_path
+    if root.exists():
+        return None if root.is_dir() else f"root {root} is not a directory"
+    if config.readonly:
+        return f"root {root} does not exist (a read-only share is never created)"
+    problem = _creatable(root)
+    return f"cannot create root {root}: {problem}" if problem else None
+
+
+def check_state_dir(config: Config) -> str | None:
+    if config.store_url == "memory://" and not config.state_dir:
+        return None
+    state = config.state_path
+    if config.readonly and state.is_relative_to(config.root_path):
+        return (
+            f"state_dir {state} lies inside the read-only root: set state_dir (--state-dir) "
+            "to a directory outside it"
+        )
+    if state.exists():
+        return None if state.is_dir() else f"state_dir {state} is not a directory"
+    if state.is_relative_to(config.root_path) and not config.root_path.exists():
+        return None  # created with the root
+    problem = _creatable(state)
+    return f"cannot create state_dir {state}: {problem}" if problem else None
+
+
+def check_htpasswd(config: Config) -> str | None:
+    if not config.htpasswd:
+        return None
+    try:
+        read_htpasswd(Path(config.htpasswd))
+    except StartupError as exc:
+        return str(exc)
+    return None
+
+
+def check_host(config: Config) -> str | None:
+    try:
+        socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return f"host {config.host!r} does not resolve: {getattr(exc, 'strerror', None) or exc}"
+    return None
+
+
+def check_store(config: Config) -> str | None:
+    url = config.store_url or "sqlite://"
+    if url.startswith("sqlite://"):
+        path = Path(url.removeprefix("sqlite://") or "/")
+        if str(path) == "/":
+            return None  # STATE_DIR/locks.sqlite: see check_state_dir
+        if not path.parent.is_dir():
+            return f"lock database directory {path.parent} does not exist"
+        return None
+    if url.startswith(("redis://", "rediss://")):
+        from davserver.lockstore import Role, open_stores
+
+        try:
+            volatile_ok = config.lock_store_volatile_ok
+            open_stores(
+                url, state_dir=config.state_path, role=Role.CHECK, volatile_ok=volatile_ok
+            ).close()
+        except (StartupError, ConfigError) as exc:
+            return str(exc)
+    return None
+
+
+def check_appendable(path: str | None, what: str) -> str | None:
+    if not path:
+        return None
+    file = Path(path)
+    if file.exists():
+        if file.is_dir():
+            return f"{what}: {file} is a directory"
+        return None if os.access(file, os.W_OK) else f"{what}: {file} is not writable"
+    if not file.parent.is_dir():
+        return f"{what}: cannot create {file}: {file.parent} is not a directory"
+    if not os.access(file.parent, os.W_OK | os.X_OK):
+        return f"{what}: cannot create {file}: {file.parent} is not writable"
+    return None
+
+
+CHECKS: tuple[Callable[[Config], str | None], ...] = (
+    check_root,
+    check_state_dir,
+    check_htpasswd,
+    check_host,
+    check_store,
+    lambda config: check_appendable(config.lock_event_log, "lock_event_log"),
+    lambda config: check_appendable(os.environ.get("DAVSERVER_REQUEST_LOG"), "request log"),
+)
+
+
+def problems(config: Config) -> list[str]:
+    """Every reason ``serve`` would refuse to start (empty: it would start)."""
+    found = []
+    for check in CHECKS:
+        problem = check(config)
+        if problem:
+            found.append(problem)
+    return found
