@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from davserver.errors import StartupError, StoreUnavailable
-from davserver.lockstore import Role, Stores, health, open_stores, sqlite_db
+from davserver.lockstore import Role, Stores, health, open_stores, sqlite_files
 from tests.backends.faults import (
     immutable,
     immutable_capable,
@@ -28,7 +28,7 @@ from tests.backends.faults import (
 )
 from tests.backends.helpers import grant, make_lock, tokens
 
-CHECK_PAUSE = sqlite_db.CHECK_INTERVAL + 0.01
+CHECK_PAUSE = sqlite_files.CHECK_INTERVAL + 0.01
 
 
 @pytest.fixture(autouse=True)

@@ -23,14 +23,14 @@ from davserver import cli
 from davserver import config as davconfig
 from davserver.app import build_app
 from davserver.errors import StartupError
-from davserver.lockstore import health, sqlite_db
+from davserver.lockstore import health, sqlite_db, sqlite_files
 from davserver.lockstore import redis as redis_store
 from tests.backends.faults import immutable, immutable_capable, loop_ext4, trigger_fs_error
 from tests.integration.lock_helpers import Dav
 from tests.integration.wsgi_client import Response
 from tests.support.redis import RedisServer
 
-CHECK_PAUSE = sqlite_db.CHECK_INTERVAL + 0.01
+CHECK_PAUSE = sqlite_files.CHECK_INTERVAL + 0.01
 RECHECK_PAUSE = 0.06
 
 
