@@ -12,11 +12,12 @@ copy       a COPY being built beside its destination           rolled back
 swap-I     a complete COPY about to be exchanged with the       inode I: rolled
            existing destination; after the exchange, the old    back; any other:
            one (the tag is the new tree's inode number)         finished
-trash      a tree being deleted (DELETE, or an old destination) finished
+trash      a tree being deleted (DELETE); with tag move or      finished
+           copy: the old version of a replaced destination
 aside      a folder holding the old destination of a MOVE or    put back if that
            COPY under its own name, while the new one is        name is free
-           renamed into place                                   (rolled back),
-                                                                else finished
+           renamed into place (then it becomes trash-move or    (rolled back),
+           trash-copy); empty: nothing was moved yet            else finished
 =========  ===================================================  =================
 
 The hidden names sit beside their targets, so a rename of a parent directory
@@ -121,8 +122,6 @@ def _visit(share: Share, stack: DirStack, outcomes: list[Outcome]) -> list[str]:
     hidden.sort(key=lambda found: found[1] != "aside")
     for item, kind, tag in hidden:
         outcome = _settle(fd, here, item, kind, tag)
-        if outcome is None:
-            continue
         outcomes.append(outcome)
         log.warning("recovery: %s", outcome.message)
         if outcome.restored:
@@ -136,7 +135,7 @@ def _is_share_folder(share: Share, here: str, item: os.DirEntry[str]) -> bool:
     return not share.is_hidden(child_path(here, item.name))
 
 
-def _settle(fd: int, here: str, item: os.DirEntry[str], kind: str, tag: str) -> Outcome | None:
+def _settle(fd: int, here: str, item: os.DirEntry[str], kind: str, tag: str) -> Outcome:
     where = "the root" if here == "/" else here
     path = child_path(here, item.name)
     if kind == "aside":
@@ -152,24 +151,29 @@ def _settle(fd: int, here: str, item: os.DirEntry[str], kind: str, tag: str) -> 
             return Outcome(path, False, f"rolled back a COPY in {where} not yet in place")
         return Outcome(path, True, f"finished a COPY in {where}: removed the replaced tree")
     if kind == "trash":
+        if tag in ("move", "copy"):  # the old version of a replaced destination
+            return Outcome(
+                path, True, f"finished a {tag.upper()} in {where}: removed the old version"
+            )
         return Outcome(path, True, f"finished a DELETE in {where}")
     return Outcome(path, False, f"removed an unknown leftover {item.name} in {where}")
 
 
-def _settle_aside(fd: int, here: str, name: str, op: str) -> Outcome | None:
+def _settle_aside(fd: int, here: str, name: str, op: str) -> Outcome:
     """The folder holds the old version of one name beside it (or nothing)."""
     what = "MOVE" if op == "move" else "COPY"
     try:
         aside_fd = os.open(name, DIR_FLAGS, dir_fd=fd)
-    except NotADirectoryError:
+    except NotADirectoryError:  # not ours after all
         remove_at(fd, name)
-        return None
+        return Outcome(child_path(here, name), False, f"removed an unknown leftover {name}")
     try:
         with os.scandir(aside_fd) as scan:
             inside = [item.name for item in scan]
         if len(inside) != 1:  # empty: cut short before anything was moved
             remove_at(fd, name)
-            return None
+            where = "the root" if here == "/" else here
+            return Outcome(child_path(here, name), False, f"rolled back a {what} in {where}")
         old = inside[0]
         target = child_path(here, old)
         try:

@@ -272,7 +272,9 @@ def install(target: Place, staged: str) -> None:
 def replace_aside(target: Place, put_in_place: Callable[[], object], op: str = "copy") -> None:
     """Move the old ``target`` into a hidden folder (under its own name), run
     ``put_in_place``, then remove the folder.  If ``put_in_place`` fails the old one
-    is put back; if even that fails, the folder stays for the next start to put back."""
+    is put back; if even that fails, the folder stays for the next start to put back.
+    The folder with the old version becomes ``.davserver-trash-R-<op>.tmp`` before
+    it is removed."""
     fd = target.dir_fd
     aside = temp_name("aside", op)
     os.mkdir(aside, 0o700, dir_fd=fd)
@@ -291,7 +293,11 @@ def replace_aside(target: Place, put_in_place: Callable[[], object], op: str = "
         raise
     finally:
         os.close(aside_fd)
-    remove_at(fd, aside)
+    # One rename makes "finished" unambiguous: an aside folder found empty after a
+    # crash can then only mean that nothing was moved yet.
+    trash = temp_name("trash", op)
+    os.rename(aside, trash, src_dir_fd=fd, dst_dir_fd=fd)
+    remove_at(fd, trash)
 
 
 # --- moving ----------------------------------------------------------------------------

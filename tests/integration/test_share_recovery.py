@@ -243,6 +243,9 @@ def test_each_kind_of_leftover(root: Path, caplog: pytest.LogCaptureFixture) -> 
     # ... unless the new one is already there.
     (root / "dir" / ".davserver-aside-7a-copy.tmp" / "there").mkdir(parents=True)
     (root / "dir" / "there").write_text("new")
+    # Cut short before anything moved aside; and after, while the old one was removed.
+    (root / "dir" / ".davserver-aside-8c-move.tmp").mkdir()
+    (root / "dir" / ".davserver-trash-9d-move.tmp" / "half").mkdir(parents=True)
     (root / ".davserver" / ".davserver-upload-8b.tmp").write_bytes(b"state: left alone")
     with caplog.at_level(logging.INFO, logger="davserver.recovery"):
         outcomes = recover(Share(root, state_dir=root / ".davserver"))
@@ -251,7 +254,9 @@ def test_each_kind_of_leftover(root: Path, caplog: pytest.LogCaptureFixture) -> 
         "finished a COPY in /dir: removed the replaced tree",
         "finished a COPY onto /dir/there: removed the old version",
         "finished a DELETE in the root",
+        "finished a MOVE in /dir: removed the old version",
         "rolled back a COPY in /dir not yet in place",
+        "rolled back a MOVE in /dir",
         "rolled back a MOVE onto /gone: the old /gone is back",
         "rolled back an unfinished COPY in the root",
         "rolled back an unfinished upload in /dir",
@@ -261,8 +266,7 @@ def test_each_kind_of_leftover(root: Path, caplog: pytest.LogCaptureFixture) -> 
     assert hidden(root) == [str(root / ".davserver" / ".davserver-upload-8b.tmp")]
     logged = caplog.text
     assert all(message in logged for message in messages)
-    assert "4 interrupted operation(s) finished" not in logged
-    assert "3 interrupted operation(s) finished, 4 rolled back" in logged
+    assert "4 interrupted operation(s) finished, 5 rolled back" in logged
 
 
 def test_a_running_server_s_work_is_left_alone(root: Path) -> None:
