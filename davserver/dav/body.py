@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from davserver import turns
 from davserver.errors import BodyTooLarge, RequestError
 
 BLOCK = 1024 * 1024
@@ -53,7 +54,8 @@ class Body:
         while remaining is None or remaining > 0:
             want = size if remaining is None else min(size, remaining)
             try:
-                block = self._stream.read(want)
+                with turns.waiting():  # the network: let others run
+                    block = self._stream.read(want)
             except ValueError as exc:  # cheroot's verdict on bad chunk framing
                 raise RequestError(f"malformed request body: {exc}") from exc
             if not block:

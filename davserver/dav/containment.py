@@ -28,6 +28,8 @@ import stat
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from davserver import turns
+
 _RESOLVE_NO_SYMLINKS = 0x04  # also refuses magic links (/proc/self/fd/...)
 _RESOLVE_BENEATH = 0x08
 # openat2 has one number on every architecture added since (x86_64, aarch64, ...).
@@ -211,14 +213,16 @@ def exchange(a_fd: int, a_name: str, b_fd: int, b_name: str) -> bool:
 
 def syncfs(fd: int) -> None:
     """Flush the whole file system of ``fd`` (one call instead of an fsync per file)."""
-    if _syncfs is None or _syncfs(fd) != 0:
+    with turns.waiting():
+        flushed = _syncfs is not None and _syncfs(fd) == 0
+    if not flushed:
         with contextlib.suppress(OSError):
             os.fsync(fd)
 
 
 def fsync_dir(fd: int) -> None:
     """Make renames in a directory durable; some file systems (and O_PATH fds) cannot."""
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), turns.waiting():
         os.fsync(fd)
 
 

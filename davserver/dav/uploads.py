@@ -27,6 +27,7 @@ import stat
 import time
 from collections.abc import Callable
 
+from davserver import turns
 from davserver.dav.containment import Place, fsync_dir
 from davserver.errors import (
     Conflict,
@@ -100,7 +101,8 @@ def create_temp(dir_fd: int, kind: str) -> tuple[str, int]:
     for _ in range(16):
         name = temp_name(kind)
         try:
-            return name, os.open(name, flags, 0o666, dir_fd=dir_fd)
+            with turns.waiting():  # a new inode can wait for the journal
+                return name, os.open(name, flags, 0o666, dir_fd=dir_fd)
         except FileExistsError:
             continue
         except OSError as exc:
@@ -183,7 +185,8 @@ class AtomicUpload:
             if self.stamp:
                 now = time.time_ns()
                 os.utime(self._fd, ns=(now, now))
-            os.fsync(self._fd)
+            with turns.waiting():
+                os.fsync(self._fd)
             self.stat = os.fstat(self._fd)
         except OSError as exc:
             raise storage_error(exc, "store the upload") from exc
@@ -201,7 +204,10 @@ class AtomicUpload:
                 self.before_commit()
             if place.verify is not None:
                 place.verify()
-            os.replace(self.temp_name, place.name, src_dir_fd=place.dir_fd, dst_dir_fd=place.dir_fd)
+            with turns.waiting():
+                os.replace(
+                    self.temp_name, place.name, src_dir_fd=place.dir_fd, dst_dir_fd=place.dir_fd
+                )
         except OSError as exc:
             self.abort()
             raise storage_error(exc, "store the upload") from exc
@@ -266,7 +272,8 @@ def stage_copy(source: Place, dir_fd: int, kind: str) -> str:
         try:
             copy_data(source_fd, fd)
             copy_times(fd, st)
-            os.fsync(fd)
+            with turns.waiting():
+                os.fsync(fd)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):

@@ -10,6 +10,7 @@ from typing import Any
 from cheroot import server as cheroot_server
 from cheroot.makefile import MakeFile
 
+from davserver import turns
 from davserver.http.reader import SocketReader
 from davserver.http.request import DavHTTPRequest
 
@@ -61,7 +62,8 @@ class DavHTTPConnection(cheroot_server.HTTPConnection):
         self.socket.settimeout(self.server.limits.body_timeout)
         while True:
             self.head_since = None
-            keep_open = bool(super().communicate())  # type: ignore[no-untyped-call]
+            with turns.turn():  # one request's Python at a time (davserver.turns)
+                keep_open = bool(super().communicate())  # type: ignore[no-untyped-call]
             self.served += 1
             if not (keep_open and self._next_request_follows()):
                 return keep_open

@@ -7,12 +7,14 @@ from typing import Any
 
 from cheroot import server as cheroot_server
 
+from davserver import turns
 from davserver.http.body import BodyError, ChunkedBody, LazyContinueInput, LengthBody
 from davserver.http.framing import HeadReader, Refusal, check_request, plain_response, read_fields
 from davserver.http.limits import HttpLimits
 
 CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
 DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive
+STEP_ASIDE_BYTES = 64 * 1024  # sends this large may wait for the client: others run meanwhile
 
 
 class DavHTTPRequest(cheroot_server.HTTPRequest):
@@ -154,7 +156,12 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         self.conn.linger = True
 
     def write(self, chunk: bytes) -> None:
-        if not self.replaced:  # else: the application's body for an answer we replaced
+        if self.replaced:  # the application's body for an answer we replaced
+            return
+        if len(chunk) >= STEP_ASIDE_BYTES:  # may wait for a slow reader: others run meanwhile
+            with turns.waiting():
+                super().write(chunk)
+        else:
             super().write(chunk)
 
     def _unread_body(self) -> int | None:
