@@ -128,6 +128,7 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._labelled: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._warned = 0.0
         self._suppressed = 0
         self._warn_lock = threading.Lock()
@@ -149,11 +150,19 @@ class Metrics:
         if sent:
             self.sent.inc(sent)
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: each lookup takes a lock."""
+        key = (metric, labels)
+        child = self._labelled.get(key)
+        if child is None:
+            child = self._labelled[key] = metric.labels(*labels)
+        return child
+
     def lock_event(self, event: LockEvent) -> None:
-        self.lock_events.labels(event.kind.value, event.precondition or "").inc()
+        self._child(self.lock_events, event.kind.value, event.precondition or "").inc()
 
     def store_call(self, store: str, operation: str, seconds: float) -> None:
-        self.store_latency.labels(store, operation).observe(seconds)
+        self._child(self.store_latency, store, operation).observe(seconds)
 
     def store_failed(self, store: str, operation: str, exc: StoreError) -> None:
         kind = "unavailable" if isinstance(exc, StoreUnavailable) else "error"
@@ -243,7 +252,8 @@ class TimedStore:
 
     OPERATIONS = (
         *("insert_if", "find", "find_below", "get", "replace", "remove", "remove_tree"),
-        *("all_locks", "purge_expired", "get_all", "set", "copy_tree", "move_tree"),
+        *("all_locks", "purge_expired", "count_held"),
+        *("get_all", "set", "copy_tree", "move_tree"),
     )
 
     def __init__(self, inner: Any, name: str, metrics: Metrics):

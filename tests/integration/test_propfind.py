@@ -517,3 +517,51 @@ def test_if_header_and_if_match_are_evaluated(server: Server) -> None:
     with pytest.raises(PreconditionFailed):
         server.propfind("/docs/a.txt", depth="0", If_Match='"other"')
     assert server.propfind("/docs/a.txt", depth="0", If_Match=entry.etag).hrefs == ["/docs/a.txt"]
+
+
+# --- repeated listings: rendered entries are reused only while nothing changed ------------
+
+LISTING = named("D:getetag", "D:getcontentlength", "D:lockdiscovery", "D:getlastmodified")
+
+
+def test_a_repeated_listing_shows_every_change_to_a_file(server: Server) -> None:
+    path = server.root / "docs" / "a.txt"
+    first = server.propfind("/docs/", LISTING)
+    assert server.propfind("/docs/", LISTING).response.body == first.response.body
+    old_etag = first.value("/docs/a.txt", D + "getetag").text
+
+    path.write_bytes(b"HELLO")  # same size, same second: only the nanoseconds differ
+    again = server.propfind("/docs/", LISTING)
+    new_etag = again.value("/docs/a.txt", D + "getetag").text
+    assert new_etag != old_etag
+    assert new_etag == server.dav.share.lookup("/docs/a.txt").etag  # type: ignore[union-attr]
+
+    path.write_bytes(b"longer content")
+    assert server.propfind("/docs/", LISTING).value("/docs/a.txt", D + "getcontentlength").text == (
+        "14"
+    )
+    (server.root / "docs" / "b.bin").rename(server.root / "docs" / "c.bin")
+    assert "/docs/b.bin" not in server.propfind("/docs/", LISTING).hrefs
+
+
+def test_a_repeated_listing_shows_locks_taken_refreshed_and_released(server: Server) -> None:
+    assert not server.propfind("/docs/", LISTING).tokens("/docs/a.txt")
+    lock = server.lock("/docs/a.txt")
+    listed = server.propfind("/docs/", LISTING)
+    assert listed.tokens("/docs/a.txt") == {lock.token}
+    timeout = listed.value("/docs/a.txt", D + "lockdiscovery").findtext(".//" + D + "timeout")
+    assert timeout == "Second-600"
+
+    server.clock.now += 100  # the time left goes down, listing after listing
+    later = server.propfind("/docs/", LISTING).value("/docs/a.txt", D + "lockdiscovery")
+    assert later.findtext(".//" + D + "timeout") == "Second-500"
+
+    server.dav.locks.release(lock.token, "/docs/a.txt", None)
+    assert not server.propfind("/docs/", LISTING).tokens("/docs/a.txt")
+
+
+def test_the_same_file_under_another_mount_gets_its_own_hrefs(server: Server) -> None:
+    server.propfind("/docs/", LISTING)
+    mounted = server.propfind("/docs/", LISTING, mount="/dav")
+    assert "/dav/docs/a.txt" in mounted.hrefs
+    assert "/docs/a.txt" not in mounted.hrefs

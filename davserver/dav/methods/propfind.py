@@ -171,10 +171,15 @@ class LockIndex:
             return ()
         if entry.path == self.target:
             return self.target_locks
-        inherited = self.inherited_by_members_of(parent_path(entry.path))
+        parent = parent_path(entry.path)
+        inherited = self._inherited.get(parent)  # the members of one folder share it
+        if inherited is None:
+            inherited = self.inherited_by_members_of(parent)
         own = self.by_root.get(entry.path)
         if not own:
             return inherited
+        if not inherited and len(own) == 1:
+            return own
         return sorted((*own, *inherited), key=lambda lock: (lock.root, lock.token))
 
     def inherited_by_members_of(self, path: str) -> tuple[Lock, ...]:
@@ -214,7 +219,9 @@ def handle(request: Request, dav: Dav) -> Response:
         parts = [renderer.allprop(entry, include) for entry in entries]
     else:
         getters = renderer.getters(query.names)
-        parts = [renderer.named(entry, getters) for entry in entries]
+        live_only = all(name.startswith("{DAV:}") for name in query.names)
+        cache_as = tuple(query.names) if live_only else None
+        parts = [renderer.named(entry, getters, cache_as) for entry in entries]
     return multistatus(parts)
 
 
@@ -246,4 +253,5 @@ def sources(
         used_bytes=dav.share.used_bytes,  # cached per share (RFC 4331 values change slowly)
         available_bytes=dav.share.available_bytes,
         now=dav.locks.clock(),
+        mount=request.mount,
     )

@@ -35,6 +35,19 @@ from davserver.locking.model import Lock
 Getter = Callable[[Entry], "str | None"]
 Named = list[tuple[str, Getter]]
 
+# Rendered responses of files, by everything they are made of: the href (mount
+# and path), the names asked for, the lstat fields the live properties come
+# from (ctime too: it changes with chmod and renames) and the rendered locks.
+# A mount lists the same folders again and again; an entry whose file or locks
+# changed misses.  Queries for dead properties are never cached (the store
+# may change without the file changing).  Cleared whole when full: cheap, and
+# a full cache means the listings are too varied for it to help anyway.
+RENDERED_MAX = 20_000
+_rendered: dict[tuple[object, ...], str] = {}
+# ``DAV:activelock`` of a lock, by the lock (every field: a refresh or a changed
+# freeze is another key), its root's href and the seconds it has left.
+_rendered_locks: dict[tuple[object, ...], str] = {}
+
 RESOURCETYPE = "{DAV:}resourcetype"
 CREATIONDATE = "{DAV:}creationdate"
 GETCONTENTLENGTH = "{DAV:}getcontentlength"
@@ -73,6 +86,7 @@ class Sources:
     used_bytes: Callable[[Entry], int]
     available_bytes: Callable[[Entry], int]
     now: float
+    mount: str = ""  # the share's URL prefix: part of every href
 
 
 def _absent(entry: Entry) -> None:
@@ -118,8 +132,28 @@ class Renderer:
 
     # --- the three kinds of answer (§9.1) -----------------------------------------
 
-    def named(self, entry: Entry, getters: Named) -> str:
-        """``DAV:prop``: each name's value, or 404 for names it does not have."""
+    def named(self, entry: Entry, getters: Named, cache_as: tuple[str, ...] | None = None) -> str:
+        """``DAV:prop``: each name's value, or 404 for names it does not have.
+
+        ``cache_as``: the names asked for, when all of them are live properties
+        (their values then depend on nothing but the entry's lstat and locks)."""
+        if cache_as is None or entry.is_dir:
+            return self._named(entry, getters)
+        locks = self.sources.locks_of(entry)
+        st = entry.stat
+        key: tuple[object, ...] = (self.sources.mount, entry.path, cache_as, st.st_dev)
+        key += (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if locks:  # as they render now: a refresh or a second less is another key
+            key += tuple(map(self.activelock, locks))
+        rendered = _rendered.get(key)
+        if rendered is None:
+            rendered = self._named(entry, getters)
+            if len(_rendered) >= RENDERED_MAX:
+                _rendered.clear()
+            _rendered[key] = rendered
+        return rendered
+
+    def _named(self, entry: Entry, getters: Named) -> str:
         found: list[str] = []
         missing: list[str] = []
         for name, get in getters:
@@ -204,9 +238,10 @@ class Renderer:
         return f"<D:getcontenttype>{text(content_type(entry.name))}</D:getcontenttype>"
 
     def getetag(self, entry: Entry) -> str | None:
-        """§15.6: an entity-tag, quoted, the same value GET sends in ETag."""
+        """§15.6: an entity-tag, quoted, the same value GET sends in ETag (hex digits,
+        "-" and quotes: nothing to escape)."""
         etag = entry.etag
-        return None if etag is None else f"<D:getetag>{text(etag)}</D:getetag>"
+        return None if etag is None else f"<D:getetag>{etag}</D:getetag>"
 
     def displayname(self, entry: Entry) -> str | None:
         name = entry.name
@@ -244,10 +279,17 @@ class Renderer:
         return "<D:lockdiscovery>" + "".join(map(self.activelock, locks)) + "</D:lockdiscovery>"
 
     def activelock(self, lock: Lock) -> str:
-        """Rendered once per lock and request: members share inherited locks."""
+        """Rendered once per lock and request (members share inherited locks), and
+        kept between requests while the lock and its seconds left stay the same."""
         rendered = self._activelocks.get(lock.token)
         if rendered is None:
             root_href = self.sources.lock_href(lock)
-            rendered = activelock(lock, root_href, self.sources.now)
+            key = (lock, root_href, lock.seconds_left(self.sources.now))
+            rendered = _rendered_locks.get(key)
+            if rendered is None:
+                rendered = activelock(lock, root_href, self.sources.now)
+                if len(_rendered_locks) >= RENDERED_MAX:
+                    _rendered_locks.clear()
+                _rendered_locks[key] = rendered
             self._activelocks[lock.token] = rendered
         return rendered
