@@ -110,7 +110,13 @@ def lock_manager(config: Config, stores: Stores) -> LockManager:
         allow_infinite=config.lock_allow_infinite,
     )
     # Wall-clock time: expiry must agree across processes and servers (Redis TTLs).
-    return LockManager(stores.locks, time.time, policy, max_shared=config.shared_locks_per_resource)
+    return LockManager(
+        stores.locks,
+        time.time,
+        policy,
+        max_shared=config.shared_locks_per_resource,
+        max_per_principal=config.max_locks_per_principal,
+    )
 
 
 def build_app(config: Config, stores: Stores | None = None) -> Application:

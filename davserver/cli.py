@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help=_help("port"))
     serve.add_argument("--htpasswd", metavar="FILE", help=_help("htpasswd"))
     serve.add_argument("--readonly", action="store_true", default=None, help=_help("readonly"))
+    serve.add_argument("--tls-cert", metavar="FILE", help=_help("tls_cert"))
+    serve.add_argument("--tls-key", metavar="FILE", help=_help("tls_key"))
     serve.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help=_help("log_level"))
     serve.add_argument("--lock-store", metavar="URL", help=_help("lock_store"))
     serve.add_argument("--workers", type=int, metavar="N", help=_help("workers"))
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys: tuple[str, ...] = ("root", "host", "port", "htpasswd", "readonly", "log_level")
-    keys += ("lock_store", "workers", "state_dir", "log_format")
+    keys += ("lock_store", "workers", "state_dir", "log_format", "tls_cert", "tls_key")
     admin = ("admin", "admin_listen", "admins")
     return {key: getattr(args, key) for key in keys + admin}
 

@@ -42,6 +42,10 @@ def _positive(value: int) -> str | None:
     return None if value > 0 else "must be a positive number of seconds"
 
 
+def _lock_quota(value: int) -> str | None:
+    return None if value > 0 else "must be a positive number of locks (null: no limit)"
+
+
 def _workers(value: int) -> str | None:
     return None if 1 <= value <= 64 else "must be between 1 and 64"
 
@@ -128,6 +132,14 @@ SCHEMA: tuple[Option, ...] = (
         nullable=True,
     ),
     Option("readonly", bool, False, "refuse every method that changes something"),
+    Option(
+        "tls_cert",
+        str,
+        None,
+        "PEM certificate chain (server certificate first): serve HTTPS (TLS 1.2+); needs tls_key",
+        nullable=True,
+    ),
+    Option("tls_key", str, None, "PEM private key of tls_cert (unencrypted)", nullable=True),
     Option("log_level", str, "info", "debug, info, warning or error", _log_level),
     Option(
         "state_dir",
@@ -210,6 +222,15 @@ SCHEMA: tuple[Option, ...] = (
         100,
         "most shared locks on one resource; more: 423 saying the limit",
         _between(1, 1_000_000),
+    ),
+    Option(
+        "max_locks_per_principal",
+        int,
+        1000,
+        "most locks one user holds at once (anonymous clients share one quota); more: "
+        "423 saying the limit; null: no limit",
+        _lock_quota,
+        nullable=True,
     ),
     Option(
         "permissions",
@@ -397,11 +418,13 @@ LIVE_KEYS = frozenset(
     | {"lock_webhook_retries", "drain_timeout"}
 )
 # Relative paths in a config file are relative to the file's directory.
-PATH_KEYS = ("root", "htpasswd", "state_dir", "lock_event_log", "audit_log")
+PATH_KEYS = ("root", "htpasswd", "state_dir", "lock_event_log", "audit_log", "tls_cert", "tls_key")
 # What "default" means where the default is computed (shown by --help).
 SHOWN_DEFAULTS = {
     "workers": "one per CPU core (one with memory://)",
     "htpasswd": "none: anonymous access",
+    "tls_cert": "none: plain HTTP",
+    "tls_key": "none",
     "state_dir": "ROOT/.davserver",
     "lock_store": "sqlite in state_dir (memory:// for a read-only share without state_dir)",
     "lock_event_log": "none",
@@ -420,6 +443,8 @@ class Config:
     port: int = 8080
     htpasswd: str | None = None
     readonly: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
     log_level: str = "info"
     state_dir: str | None = None
     lock_store: str | None = None
@@ -433,6 +458,7 @@ class Config:
     max_ranges: int = 32
     lock_owner_max_bytes: int = 4096
     shared_locks_per_resource: int = 100
+    max_locks_per_principal: int | None = 1000
     permissions: list[Any] = dataclasses.field(default_factory=list)
     allow_insecure_auth: bool = False
     auth_max_failures: int = 10
@@ -626,6 +652,19 @@ def _check_consistency(config: Config) -> None:
             key="lock_store",
         )
     _check_admin(config, source)
+    _check_tls(config, source)
+
+
+def _check_tls(config: Config, source: str) -> None:
+    """A certificate is served with its key: one without the other is a mistake."""
+    if bool(config.tls_cert) == bool(config.tls_key):
+        return
+    given, missing = ("tls_cert", "tls_key") if config.tls_cert else ("tls_key", "tls_cert")
+    raise ConfigError(
+        f"{given} is set but {missing} is not: HTTPS needs both (or neither, for plain HTTP)",
+        source=source,
+        key=missing,
+    )
 
 
 def _check_admin(config: Config, source: str) -> None:

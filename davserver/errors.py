@@ -35,7 +35,7 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   │   └── RefreshBroken       the same for a lock refresh -> 412
     │   ├── LockNotFound            token unknown/expired/not covering -> 409 (UNLOCK)
     │   │   └── RefreshNotFound     the same for a lock refresh -> 412
-    │   ├── LockLimitReached        a lock limit (shared locks per resource) -> 423
+    │   ├── LockLimitReached        a lock limit (shared per resource, per user) -> 423
     │   └── LockPrincipalMismatch   the lock belongs to another principal -> 403
     ├── InsufficientStorage         disk or quota full -> 507
     └── StoreError                  the lock/property store failed -> 500
@@ -216,8 +216,8 @@ class RefreshNotFound(LockNotFound):
 
 
 class LockLimitReached(LockError):
-    """A LOCK would exceed a configured limit (shared locks per resource): 423 with a
-    message naming the limit."""
+    """A LOCK would exceed a configured limit (shared locks per resource, locks per
+    principal): 423 with a message naming the limit and what the user can do."""
 
 
 class LockPrincipalMismatch(LockError):

@@ -4,8 +4,9 @@
 not just the first: the root is a directory (or can be created; a read-only
 share is never created), the htpasswd file reads, the state directory can be
 created (and lies outside a read-only root), the host resolves, the lock store
-opens (Redis answers; a SQLite file's directory exists), and the files named
-for lock events and the request log (``DAVSERVER_REQUEST_LOG``) can be appended.
+opens (Redis answers; a SQLite file's directory exists), the TLS certificate and
+key load and belong together, and the files named for lock events and the
+request log (``DAVSERVER_REQUEST_LOG``) can be appended.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from davserver.config import Config
 from davserver.dav.auth import read_htpasswd
 from davserver.errors import ConfigError, StartupError
+from davserver.http import tls
 
 
 def _creatable(path: Path) -> str | None:
@@ -101,6 +103,12 @@ def check_store(config: Config) -> str | None:
     return None
 
 
+def check_tls(config: Config) -> str | None:
+    if not (config.tls_cert and config.tls_key):
+        return None
+    return tls.load_problem(config.tls_cert, config.tls_key)
+
+
 def check_appendable(path: str | None, what: str) -> str | None:
     if not path:
         return None
@@ -122,6 +130,7 @@ CHECKS: tuple[Callable[[Config], str | None], ...] = (
     check_htpasswd,
     check_host,
     check_store,
+    check_tls,
     lambda config: check_appendable(config.lock_event_log, "lock_event_log"),
     lambda config: check_appendable(os.environ.get("DAVSERVER_REQUEST_LOG"), "request log"),
 )

@@ -14,6 +14,7 @@ import logging
 import resource
 import signal
 import socket
+import ssl
 from pathlib import Path
 from types import FrameType
 
@@ -24,7 +25,7 @@ from davserver.dav.auth import read_htpasswd
 from davserver.dav.recovery import recover
 from davserver.dav.share import Share
 from davserver.errors import StartupError
-from davserver.http import DavWSGIServer, HttpLimits
+from davserver.http import DavWSGIServer, HttpLimits, tls
 from davserver.janitor import Janitor
 from davserver.lifecycle import Drain, Loader, Reloader
 from davserver.observe import metrics, notify
@@ -92,8 +93,9 @@ def start_line(config: Config, app: Application, port: int) -> str:
     host = f"[{config.host}]" if ":" in config.host else config.host
     auth = f"htpasswd {config.htpasswd}" if config.htpasswd else "anonymous (no authentication)"
     workers = f" workers={config.worker_count}" if config.worker_count > 1 else ""
+    scheme = "https" if config.tls_cert else "http"
     return (
-        f"davserver serving http://{host}:{port}/ root={config.root_path} "
+        f"davserver serving {scheme}://{host}:{port}/ root={config.root_path} "
         f"lock_store={app.store_description} config={config.source or '(defaults)'} "
         f"auth={auth}{workers}"
     )
@@ -114,6 +116,16 @@ def http_limits(config: Config) -> HttpLimits:
     )
 
 
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    if not (config.tls_cert and config.tls_key):
+        return None
+    try:
+        return tls.server_context(config.tls_cert, config.tls_key)
+    except OSError:  # checked before start (preflight): say what is wrong with the pair
+        problem = tls.load_problem(config.tls_cert, config.tls_key)
+        raise StartupError(problem or "the TLS certificate and key do not load") from None
+
+
 def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
     raise_file_limit()
     server = DavWSGIServer(
@@ -127,6 +139,7 @@ def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
         shutdown_timeout=10,
         reuse_port=True,
         limits=http_limits(config),
+        tls_context=tls_context(config),
     )
     return server
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from davserver import turns
 from davserver.errors import BodyTooLarge, RequestError
 
 BLOCK = 1024 * 1024
@@ -54,8 +53,7 @@ class Body:
         while remaining is None or remaining > 0:
             want = size if remaining is None else min(size, remaining)
             try:
-                with turns.waiting():  # the network: let others run
-                    block = self._stream.read(want)
+                block = self._stream.read(want)  # a wait for the client steps aside
             except ValueError as exc:  # cheroot's verdict on bad chunk framing
                 raise RequestError(f"malformed request body: {exc}") from exc
             if not block:

@@ -28,7 +28,11 @@ what a WebDAV file server exposed to untrusted clients cannot accept:
 * **Keep-alive follow-up** (:mod:`.connection`): a worker keeps a connection
   whose next request follows within 10 ms (docs/performance.md).
 
-Not supported: cheroot's TLS adapters (davserver runs behind a TLS proxy).
+* **HTTPS** (:mod:`.tls`): accepted sockets are wrapped with davserver's own
+  ``ssl`` context (TLS 1.2+) and the handshake is advanced by the selector
+  thread, so a client that never completes it holds no worker.
+
+Not supported: cheroot's TLS adapters (they handshake on the accepting thread).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from cheroot import server as cheroot_server
 from cheroot.makefile import MakeFile
 
 from davserver import turns
+from davserver.http import tls
 from davserver.http.reader import SocketReader
 from davserver.http.request import DavHTTPRequest
 
@@ -19,6 +21,8 @@ FOLLOW_UP_SECONDS = 0.01  # how long a worker waits for a kept-alive client's ne
 
 def readable_within(sock: socket.socket, seconds: float) -> bool:
     """Data (or EOF) arrives on ``sock`` within ``seconds``; poll(2) has no FD_SETSIZE limit."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True  # decrypted already: the socket itself may never become readable
     try:
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLIN)
@@ -35,6 +39,11 @@ class DavHTTPConnection(cheroot_server.HTTPConnection):
     linger_until = 0.0
 
     def __init__(self, server: Any, sock: socket.socket, makefile: Any = MakeFile):
+        # With TLS the socket is wrapped before anything reads or writes it;
+        # the handshake is the selector thread's (davserver.http.tls).
+        self.handshaking = server.tls_context is not None
+        if self.handshaking:
+            sock = tls.wrap(server.tls_context, sock)
         super().__init__(server, sock, makefile)
         # cheroot's _pyio reader is replaced by one the selector thread can fill;
         # closing it releases its reference to the socket.

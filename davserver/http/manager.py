@@ -25,7 +25,8 @@ from typing import Any
 from cheroot import connections
 from cheroot.workers import threadpool
 
-from davserver.http.framing import TIMEOUT, UNAVAILABLE, plain_response
+from davserver.http import tls
+from davserver.http.framing import BAD_REQUEST, TIMEOUT, UNAVAILABLE, plain_response
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class DavConnectionManager(connections.ConnectionManager):
         """A worker is done with a kept-alive connection: wait for its next head."""
         conn.last_used = time.time()
         conn.idle_since = time.monotonic()
+        if conn.rfile.tls_buffered():  # already decrypted: the socket will not wake us for it
+            conn.rfile.fill(self.limits.head_limit - conn.rfile.pending())
         if conn.rfile.head_ready(self.limits.head_limit):
             self.server.process_conn(conn)  # pipelined, already complete
         else:
@@ -197,7 +200,14 @@ class DavConnectionManager(connections.ConnectionManager):
             self._hand_on(conn, outcome)
 
     def _read_head(self, conn: Any) -> str:
-        """Read what has arrived: "ready" (for a worker), "gone" or "wait"."""
+        """Read what has arrived: "ready" (for a worker), "gone", "wait" or, on a
+        TLS port spoken to in plain HTTP, "plain"."""
+        if conn.handshaking:
+            step = tls.handshake_step(conn.socket)
+            if step != tls.DONE:
+                return step
+            conn.handshaking = False
+            conn.ssl_env = tls.connection_environ(conn.socket)
         reader = conn.rfile
         limit = self.limits.head_limit
         try:
@@ -215,6 +225,9 @@ class DavConnectionManager(connections.ConnectionManager):
     def _hand_on(self, conn: Any, outcome: str) -> None:
         if outcome == "ready":
             self.server.process_conn(conn)
+        elif outcome == tls.PLAIN_HTTP:
+            reason = "this port speaks HTTPS only: use an https:// URL"
+            self._answer_and_close(conn, BAD_REQUEST, reason, send=tls.send_in_clear)
         else:
             conn.close()
 
@@ -250,12 +263,18 @@ class DavConnectionManager(connections.ConnectionManager):
                 if now - conn.idle_since > idle:
                     self._drop(fd, conn)
 
-    def _answer_and_close(self, conn: Any, status: str, reason: str) -> None:
+    def _answer_and_close(
+        self, conn: Any, status: str, reason: str, send: Callable[[Any, bytes], int] | None = None
+    ) -> None:
         server = self.server
         answer = plain_response(server.protocol, status, reason, server.server_name)
         try:
             conn.socket.settimeout(0)
-            conn.socket.send(answer)  # a short answer fits the empty send buffer
+            # A short answer fits the empty send buffer.
+            if send is None:
+                conn.socket.send(answer)
+            else:
+                send(conn.socket, answer)
         except OSError:
             conn.close()
             return

@@ -10,9 +10,14 @@ or its headers a byte at a time, never holds a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import select
 import socket
+import ssl
 import sys
+
+from davserver import turns
 
 # The end of a head: an empty line.  A bare LF is matched too, so that such a
 # head reaches the parser (which refuses it with 400) instead of waiting.
@@ -26,6 +31,7 @@ class SocketReader:
 
     def __init__(self, sock: socket.socket):
         self._sock = sock
+        self._tls = sock if isinstance(sock, ssl.SSLSocket) else None
         self._buf = bytearray()
         self._pos = 0
         self._scan_base = -1  # the _pos the head scan started at
@@ -41,21 +47,50 @@ class SocketReader:
         return len(self._buf) - self._pos
 
     def fill(self, limit: int = RECV_SIZE) -> int:
-        """One ``recv`` of at most ``limit`` bytes; 0 if nothing came (or EOF).
+        """What has arrived, at most ``limit`` bytes; 0 if nothing came (or EOF).
 
-        On a non-blocking socket (the selector thread) it never waits."""
+        It never waits on a non-blocking socket (the selector thread), nor on a
+        readable one (a worker that polled first) — with TLS, readable means a
+        record has begun, not that it is complete, so the rest is not waited for."""
+        tls = self._tls
+        if tls is None or tls.gettimeout() == 0.0:
+            return self._receive(limit)
+        timeout = tls.gettimeout()
+        tls.settimeout(0)
+        try:
+            return self._receive(limit)
+        finally:
+            tls.settimeout(timeout)
+
+    def _receive(self, limit: int) -> int:
+        """One ``recv`` of at most ``limit`` bytes (and, with TLS, what the
+        record holds beyond it); 0 if nothing came (or EOF)."""
         if self.eof or limit <= 0:
             return 0
+        got = 0
         try:
             data = self._sock.recv(min(limit, RECV_SIZE))
-        except (BlockingIOError, InterruptedError):
-            return 0
-        if not data:
-            self.eof = True
-            return 0
+            if data:
+                got = self._keep(data)
+                # Decrypted bytes left inside the TLS object make no socket readable.
+                while self._tls is not None and got < limit and self._tls.pending():
+                    got += self._keep(self._sock.recv(min(limit - got, RECV_SIZE)))
+            else:
+                self.eof = True
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass  # nothing (or no complete TLS record) yet
+        except ssl.SSLError:
+            self.eof = True  # a broken TLS stream: nothing more will come from it
+        return got
+
+    def _keep(self, data: bytes) -> int:
         self._buf += data
         self.bytes_read += len(data)
         return len(data)
+
+    def tls_buffered(self) -> int:
+        """Decrypted bytes inside the TLS object, not yet in this buffer."""
+        return self._tls.pending() if self._tls is not None else 0
 
     def head_ready(self, limit: int) -> bool:
         """The parser can run without waiting: the head is complete, too large
@@ -84,7 +119,23 @@ class SocketReader:
 
     def _recv_more(self) -> bool:
         """Block (socket timeout) for more data; False at end of stream."""
-        return self.fill() > 0
+        with self._waiting():
+            return self._receive(RECV_SIZE) > 0
+
+    def _waiting(self) -> contextlib.AbstractContextManager[None]:
+        """A worker about to wait for the client steps aside (davserver.turns),
+        but not for data already here: handing the turn over costs two thread
+        switches, more than the read."""
+        if not turns.holding() or (self._tls is not None and self._tls.pending()):
+            return contextlib.nullcontext()
+        try:
+            poller = select.poll()
+            poller.register(self._sock.fileno(), select.POLLIN)
+            if poller.poll(0):
+                return contextlib.nullcontext()
+        except (OSError, ValueError):
+            pass
+        return turns.waiting()
 
     def read(self, size: int | None = None) -> bytes:
         """``size`` bytes, fewer only at end of stream; all of it if ``size`` is None."""
@@ -105,7 +156,8 @@ class SocketReader:
         self._pos = len(self._buf)
         self._compact()
         while have < size and not self.eof:
-            got = self._sock.recv_into(view[have:], size - have)
+            with self._waiting():
+                got = self._sock.recv_into(view[have:], size - have)
             if not got:
                 self.eof = True
                 break

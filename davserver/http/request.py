@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
+import time
 from typing import Any
 
 from cheroot import server as cheroot_server
@@ -16,6 +18,18 @@ CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
 DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive
 STEP_ASIDE_BYTES = 64 * 1024  # sends this large may wait for the client: others run meanwhile
 
+_date: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """The ``Date`` header's value (RFC 9110 §6.6.1), formatted once a second:
+    cheroot formats it anew for every answer."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, email.utils.formatdate(now, usegmt=True).encode("ascii"))
+    return _date[1]
+
 
 class DavHTTPRequest(cheroot_server.HTTPRequest):
     """Strict head parsing, lazy 100-continue, no draining of refused uploads."""
@@ -27,6 +41,8 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
     def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any):
         super().__init__(server, conn, *args, **kwargs)
         self.limits: HttpLimits = server.limits
+        if server.tls_context is not None:
+            self.scheme = b"https"  # wsgi.url_scheme (cheroot sets it for its own adapters only)
         self.header_reader = self._read_headers
 
     # -- the head ---------------------------------------------------------------
@@ -126,6 +142,8 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
             self.conn.linger = True
         elif unread:
             self._drain()
+        if not any(name.lower() == b"date" for name, _ in self.outheaders):
+            self.outheaders.append((b"Date", http_date()))
         super().send_headers()
         if self.replaced and self.method != b"HEAD":
             self.conn.wfile.write(self.body_error.reason.encode("utf-8") + b"\n")  # type: ignore[union-attr]

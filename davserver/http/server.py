@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from cheroot import wsgi
@@ -12,18 +13,26 @@ from davserver.http.manager import AddressBook, DavConnectionManager, ElasticThr
 
 
 class DavWSGIServer(wsgi.Server):
-    """``wsgi.Server(bind_addr, app, numthreads=…, …)`` plus ``limits``.
+    """``wsgi.Server(bind_addr, app, numthreads=…, …)`` plus ``limits`` and ``tls_context``.
 
-    ``numthreads`` is the pool's size at rest; it grows to ``limits.max_threads``."""
+    ``numthreads`` is the pool's size at rest; it grows to ``limits.max_threads``.
+    With ``tls_context`` (see :func:`davserver.http.tls.server_context`) it serves HTTPS."""
 
     ConnectionClass = DavHTTPConnection
     _connections: Any  # cheroot's, undeclared in its stubs
 
     def __init__(
-        self, bind_addr: Any, wsgi_app: Any, *args: Any, limits: HttpLimits | None = None, **kw: Any
+        self,
+        bind_addr: Any,
+        wsgi_app: Any,
+        *args: Any,
+        limits: HttpLimits | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        **kw: Any,
     ):
         super().__init__(bind_addr, wsgi_app, *args, **kw)
         self.limits = limits or HttpLimits()
+        self.tls_context = tls_context
         # Announced in Keep-Alive headers (HTTP/1.0) and used by nothing else now.
         self.timeout = int(self.limits.keepalive_timeout)
         low = self.requests.min
@@ -32,8 +41,11 @@ class DavWSGIServer(wsgi.Server):
 
     def prepare(self) -> None:
         if self.ssl_adapter is not None:
-            # SocketReader reads the plain socket; davserver leaves TLS to a proxy.
-            raise ValueError("davserver's HTTP layer does not support cheroot's TLS adapters")
+            # They wrap and handshake on the accepting thread, blocking, and read
+            # through a file object that SocketReader replaces: TLS is tls_context's.
+            raise ValueError(
+                "davserver's HTTP layer takes a tls_context, not cheroot's TLS adapters"
+            )
         super().prepare()
         # Replace cheroot's manager (its selector holds only the listening socket yet).
         self._connections._selector.close()

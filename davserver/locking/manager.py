@@ -76,8 +76,10 @@ class LockManager:
         token_factory: Callable[[], str] = new_token,
         events: EventSink | None = None,
         max_shared: int | None = None,
+        max_per_principal: int | None = None,
     ):
         self.max_shared = max_shared  # shared locks on one resource at most
+        self.max_per_principal = max_per_principal  # locks one user holds at most
         self.store = store
         self.clock = clock
         self.policy = policy or TimeoutPolicy()
@@ -98,6 +100,7 @@ class LockManager:
         All or nothing (§9.10.6): either the lock is stored, or nothing changes.
         """
         now = self.clock()
+        self._check_quota(request, now)
 
         def decide(existing: Sequence[Lock]) -> Lock:
             frozen = [held for held in existing if rules.freeze_refuses(held, request)]
@@ -147,6 +150,28 @@ class LockManager:
                 f"{request.path} already has {len(same)} shared locks, the most allowed "
                 "(shared_locks_per_resource); ask a holder to unlock, or wait for one to expire"
             )
+
+    def _check_quota(self, request: LockRequest, now: float) -> None:
+        """One user (or all anonymous clients together) must not fill the store.
+
+        Counted before ``insert_if``, outside its atomic section: counting inside
+        would make every LOCK of a user contend with all their others (Redis would
+        watch their whole set).  So the quota is a soft limit — a few LOCKs racing
+        at the limit may each pass and exceed it by that few.
+        """
+        if self.max_per_principal is None:
+            return
+        held = self.store.count_held(request.principal, now)
+        if held < self.max_per_principal:
+            return
+        if request.principal is None:
+            who, verb, quota = "anonymous clients", "hold", "the most they may hold together"
+        else:
+            who, verb, quota = request.principal, "holds", "the most one user may hold"
+        raise LockLimitReached(
+            f"{who} {verb} {held} locks, {quota} (max_locks_per_principal); "
+            "unlock some or let them expire"
+        )
 
     def _lock_for(
         self, token: str, path: str, principal: str | None, *, refresh: bool = False

@@ -17,6 +17,21 @@ from davserver.locking.model import Lock
 
 Decide = Callable[[Sequence[Lock]], Lock]
 
+# The quota holder of locks taken without authentication: all anonymous clients
+# share one quota.  No user name contains ":" (RFC 7617), so no user shares it.
+ANONYMOUS_HOLDER = ":anonymous"
+
+
+def holder_of(principal: str | None) -> str:
+    """The name ``principal``'s locks are counted under (see :meth:`LockStore.count_held`)."""
+    return ANONYMOUS_HOLDER if principal is None else principal
+
+
+def quota_holder(lock: Lock) -> str | None:
+    """Whose lock quota a stored record counts against; None for freezes and
+    tombstones, which no user holds (a freeze's principal is its administrator)."""
+    return holder_of(lock.principal) if lock.is_write else None
+
 
 class Role(enum.Enum):
     """Who opens a store, which decides what opening it may change."""
@@ -86,6 +101,12 @@ class LockStore(Protocol):
 
     def purge_expired(self, now: float) -> int:
         """Delete expired locks; return how many."""
+        ...
+
+    def count_held(self, principal: str | None, now: float) -> int:
+        """How many write locks ``principal`` holds at ``now`` (None: anonymous
+        clients, counted together); freezes, tombstones and expired locks are not
+        counted.  Proportional to the locks the principal holds, never to all locks."""
         ...
 
     def ensure_writable(self) -> None:

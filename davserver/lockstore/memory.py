@@ -3,8 +3,10 @@
 Locks are indexed by root path, and the set of roots is kept sorted, so a query
 touches only the path's ancestors (a dict lookup each) and — when descendants
 matter — the contiguous run of roots below it (two bisections).  The cost never
-grows with locks held elsewhere in the tree.  One ``threading.Lock`` guards
-everything, which is what makes :meth:`MemoryLockStore.insert_if` atomic.
+grows with locks held elsewhere in the tree.  Write locks are also indexed by
+their quota holder, so counting one user's locks touches only theirs.  One
+``threading.Lock`` guards everything, which is what makes
+:meth:`MemoryLockStore.insert_if` atomic.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Iterator
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Decide
+from davserver.lockstore.base import Decide, holder_of, quota_holder
 from davserver.lockstore.paths import (
     check_inserted_root,
     check_same_root,
@@ -58,6 +60,7 @@ class MemoryLockStore:
         self._by_token: dict[str, Lock] = {}
         self._by_root: dict[str, set[str]] = {}
         self._roots = _SortedPaths()
+        self._by_holder: dict[str, set[str]] = {}
 
     # -- helpers (call with the mutex held) ---------------------------------
 
@@ -75,6 +78,7 @@ class MemoryLockStore:
         self._by_token[lock.token] = lock
         self._by_root.setdefault(lock.root, set()).add(lock.token)
         self._roots.add(lock.root)
+        self._hold(lock)
 
     def _drop(self, token: str) -> Lock | None:
         lock = self._by_token.pop(token, None)
@@ -84,7 +88,22 @@ class MemoryLockStore:
             if not tokens:
                 del self._by_root[lock.root]
                 self._roots.discard(lock.root)
+            self._release(lock)
         return lock
+
+    def _hold(self, lock: Lock) -> None:
+        holder = quota_holder(lock)
+        if holder is not None:
+            self._by_holder.setdefault(holder, set()).add(lock.token)
+
+    def _release(self, lock: Lock) -> None:
+        holder = quota_holder(lock)
+        if holder is None:
+            return
+        tokens = self._by_holder.get(holder, set())
+        tokens.discard(lock.token)
+        if not tokens:
+            self._by_holder.pop(holder, None)
 
     # -- LockStore ------------------------------------------------------------
 
@@ -116,7 +135,9 @@ class MemoryLockStore:
             if old is None or old.is_expired(now):
                 return False
             check_same_root(old, lock)
+            self._release(old)  # a broken lock's tombstone no longer counts
             self._by_token[lock.token] = lock
+            self._hold(lock)
             return True
 
     def remove(self, token: str) -> Lock | None:
@@ -139,6 +160,11 @@ class MemoryLockStore:
             for token in expired:
                 self._drop(token)
             return len(expired)
+
+    def count_held(self, principal: str | None, now: float) -> int:
+        with self._mutex:
+            tokens = self._by_holder.get(holder_of(principal), ())
+            return sum(not self._by_token[t].is_expired(now) for t in tokens)
 
     def ensure_writable(self) -> None:
         """Memory always takes writes."""

@@ -5,6 +5,8 @@ Key layout (``P`` is the prefix, default ``davserver:``)::
     P lock:<token>     string   the lock as codec JSON; PEXPIREAT expiry + grace
     P root:<path>      set      tokens of the locks rooted at <path>
     P below:<path>     set      every lock root at or below <path> (itself included)
+    P held:<holder>    set      tokens of the write locks of one quota holder (a user
+                                name, or ``:anonymous``); pruned when counted
     P props:<path>     hash     dead properties of <path>: Clark name -> XML
     P proppaths        zset     every path with properties (score 0, ZRANGEBYLEX)
     P generation       string   which store this is; P seq: the write counter
@@ -21,7 +23,9 @@ before anything is decided or answered, so a Redis that lost its data between
 two requests — or between two reads of one request — is noticed.  Redis is a
 cache of truth for expiry: ``now`` decides, and the key TTL (with a grace for
 clock skew between servers) only collects garbage.  Index entries whose lock key
-has expired are treated as absent and removed lazily.  ``now`` must therefore
+has expired are treated as absent and removed lazily.  ``held:`` sets are
+never WATCHed: the quota they count is a soft limit, and adding or removing one
+token commutes with everything else in a transaction.  ``now`` must therefore
 be Unix time (``time.time``).
 """
 
@@ -34,7 +38,7 @@ import redis
 
 from davserver.errors import StoreUnavailable
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Decide
+from davserver.lockstore.base import Decide, holder_of, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
@@ -68,6 +72,9 @@ class RedisLockStore(RedisBase):
 
     def _below(self, path: str) -> str:
         return f"{self._p}below:{path}"
+
+    def _held(self, holder: str) -> str:
+        return f"{self._p}held:{holder}"
 
     # -- reading ------------------------------------------------------------
 
@@ -141,6 +148,18 @@ class RedisLockStore(RedisBase):
         pipe.sadd(self._root(lock.root), lock.token)
         for ancestor in self_and_ancestors(lock.root):
             pipe.sadd(self._below(ancestor), lock.root)
+        self._queue_hold(pipe, lock.token, None, lock)
+
+    def _queue_hold(self, pipe: Pipe, token: str, old: Lock | None, new: Lock | None) -> None:
+        """Move ``token`` between ``held:`` sets as ``old`` becomes ``new`` (None:
+        absent).  Re-adding on every write heals a token a count pruned early (a
+        server whose clock is behind refreshed it)."""
+        before = None if old is None else quota_holder(old)
+        after = None if new is None else quota_holder(new)
+        if before is not None and before != after:
+            pipe.srem(self._held(before), token)
+        if after is not None:
+            pipe.sadd(self._held(after), token)
 
     def _remove_token(self, token: str, expired_at: float | None = None) -> Lock | None:
         """Delete one lock atomically; with ``expired_at``, only if expired by then."""
@@ -154,6 +173,7 @@ class RedisLockStore(RedisBase):
             pipe.multi()
             pipe.delete(self._lock(token))
             pipe.srem(self._root(lock.root), token)
+            self._queue_hold(pipe, token, lock, None)
             self._execute(pipe)
             return lock
 
@@ -214,6 +234,8 @@ class RedisLockStore(RedisBase):
             check_same_root(old, lock)
             pipe.multi()
             self._queue_set(pipe, lock)
+            # A broken lock's tombstone counts for nobody: its token leaves the set.
+            self._queue_hold(pipe, lock.token, old, lock)
             self._execute(pipe)
             return True
 
@@ -241,6 +263,25 @@ class RedisLockStore(RedisBase):
             expired = [lock for lock in self._stored_below("/") if lock.is_expired(now)]
             removed = (self._remove_token(lock.token, expired_at=now) for lock in expired)
             return sum(lock is not None for lock in removed)
+
+    def count_held(self, principal: str | None, now: float) -> int:
+        holder = holder_of(principal)
+        key = self._held(holder)
+        with self._op():
+            (members,) = self._checked(lambda p: p.smembers(key))
+            held = sorted(members)
+            values = self._verified(self._r, *[self._lock(t) for t in held]) if held else []
+            locks = [None if v is None else lock_from_json(v) for v in values]
+            counted = [
+                lock is not None and quota_holder(lock) == holder and not lock.is_expired(now)
+                for lock in locks
+            ]
+            # Tokens are never reused: a lock that is gone, expired or broken never
+            # counts again, so its token may leave the set (without a transaction).
+            gone = [t for t, live in zip(held, counted, strict=True) if not live]
+            if gone:
+                self._r.srem(key, *gone)
+        return sum(counted)
 
 
 class RedisPropertyStore(RedisBase):

@@ -10,7 +10,8 @@ What can go wrong with the file itself — deleted, replaced, read-only,
 immutable — is guarded in :mod:`davserver.lockstore.sqlite_db`.
 
 Every lookup is a range or equality on an index: ancestors are ``root IN (…)``
-and descendants ``lo < root < hi`` (see :mod:`davserver.lockstore.paths`).
+and descendants ``lo < root < hi`` (see :mod:`davserver.lockstore.paths`); a
+user's locks are ``holder = ?`` (their quota holder, NULL for freezes and tombstones).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Decide
+from davserver.lockstore.base import Decide, holder_of, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
@@ -65,8 +66,9 @@ class SqliteLockStore:
             lock = decide(self._relevant(conn, path, include_descendants, now))
             check_inserted_root(lock, path)
             conn.execute(
-                "INSERT OR REPLACE INTO locks (token, root, expires_at, data) VALUES (?, ?, ?, ?)",
-                (lock.token, lock.root, lock.expires_at, lock_to_json(lock)),
+                "INSERT OR REPLACE INTO locks (token, root, expires_at, data, holder) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (lock.token, lock.root, lock.expires_at, lock_to_json(lock), quota_holder(lock)),
             )
         return lock
 
@@ -100,8 +102,8 @@ class SqliteLockStore:
                 return False
             check_same_root(found[0], lock)
             conn.execute(
-                "UPDATE locks SET expires_at = ?, data = ? WHERE token = ?",
-                (lock.expires_at, lock_to_json(lock), lock.token),
+                "UPDATE locks SET expires_at = ?, data = ?, holder = ? WHERE token = ?",
+                (lock.expires_at, lock_to_json(lock), quota_holder(lock), lock.token),
             )
         return True
 
@@ -131,6 +133,12 @@ class SqliteLockStore:
                 "DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
             )
         return cursor.rowcount
+
+    def count_held(self, principal: str | None, now: float) -> int:
+        with self._db.read() as conn:
+            sql = f"SELECT COUNT(*) FROM locks WHERE holder = ? AND {_ACTIVE}"
+            (count,) = conn.execute(sql, (holder_of(principal), now)).fetchone()
+        return int(count)
 
     def ensure_writable(self) -> None:
         self._db.ensure_writable()

@@ -22,12 +22,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from davserver.errors import InsufficientStorage, StartupError, StoreError, StoreUnavailable
-from davserver.lockstore.base import Role
+from davserver.lockstore.base import Role, quota_holder
+from davserver.lockstore.codec import lock_from_json
 from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
 from davserver.lockstore.sqlite_files import RESTORE, FileGuard, classify, identity, unwritable
 
-SCHEMA_VERSION = 2  # 2: the meta table (generation record)
+SCHEMA_VERSION = 3  # 2: the meta table (generation record); 3: locks.holder (lock quotas)
 BUSY_TIMEOUT_MS = 10_000
 
 SCHEMA = """
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS locks (
     token TEXT PRIMARY KEY,
     root TEXT NOT NULL,
     expires_at REAL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    holder TEXT
 );
 CREATE INDEX IF NOT EXISTS locks_by_root ON locks (root);
 CREATE INDEX IF NOT EXISTS locks_by_expiry ON locks (expires_at);
@@ -50,6 +52,9 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+
+# After SCHEMA: a table made by an older version gets its holder column first.
+HOLDER_INDEX = "CREATE INDEX IF NOT EXISTS locks_by_holder ON locks (holder)"
 
 _GET_GENERATION = "SELECT value FROM meta WHERE key = 'generation'"
 _SET_GENERATION = "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)"
@@ -146,6 +151,8 @@ class Database:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            _add_holder_column(conn)
+            conn.execute(HOLDER_INDEX)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._settle_generation(conn, role, remembered)
             conn.execute("COMMIT")
@@ -319,6 +326,29 @@ class Database:
             conn.execute(_SET_GENERATION, (record.to_json(),))
         self.seen = Seen(record.id, now)
         return record
+
+
+def _add_holder_column(conn: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: the quota holder of every stored lock, in a column of its own
+    so that counting a user's locks is an index lookup (NULL: counts for nobody)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(locks)")}
+    if "holder" in columns:
+        return
+    conn.execute("ALTER TABLE locks ADD COLUMN holder TEXT")
+    rows = conn.execute("SELECT token, data FROM locks").fetchall()
+    conn.executemany(
+        "UPDATE locks SET holder = ? WHERE token = ?",
+        [(_holder_of_record(data), token) for token, data in rows],
+    )
+
+
+def _holder_of_record(data: str) -> str | None:
+    # An unreadable record must not stop the upgrade: reading it fails later anyway,
+    # with the store's own fault (corrupt), and until then it counts for nobody.
+    try:
+        return quota_holder(lock_from_json(data))
+    except StoreError:
+        return None
 
 
 class _Read:

@@ -10,10 +10,72 @@ from pathlib import Path
 import pytest
 
 from davserver.errors import StoreUnavailable
+from davserver.locking.maintenance import FreezeRequest, make_freeze, tombstone
+from davserver.locking.model import Lock
 from davserver.lockstore import open_stores, sqlite_db
 from davserver.lockstore import redis as redis_store
 from davserver.lockstore import sqlite as sqlite_store
+from davserver.lockstore.codec import lock_to_json
+from davserver.lockstore.generation import Generation
 from tests.backends.helpers import grant, make_lock, tokens
+
+# The schema davserver wrote before lock quotas (user_version 2): no holder column.
+SCHEMA_2 = """
+CREATE TABLE locks (token TEXT PRIMARY KEY, root TEXT NOT NULL, expires_at REAL,
+                    data TEXT NOT NULL);
+CREATE INDEX locks_by_root ON locks (root);
+CREATE INDEX locks_by_expiry ON locks (expires_at);
+CREATE TABLE props (path TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+                    PRIMARY KEY (path, name)) WITHOUT ROWID;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _schema_2_database(path: Path, locks: list[Lock], now: float) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.executescript(SCHEMA_2)
+        conn.executemany(
+            "INSERT INTO locks (token, root, expires_at, data) VALUES (?, ?, ?, ?)",
+            [(lock.token, lock.root, lock.expires_at, lock_to_json(lock)) for lock in locks],
+        )
+        generation = Generation.new(now).to_json()
+        conn.execute("INSERT INTO meta (key, value) VALUES ('generation', ?)", (generation,))
+        conn.execute("PRAGMA user_version = 2")
+    finally:
+        conn.close()
+
+
+def test_sqlite_schema_2_upgrades_in_place_and_counts_its_locks(tmp_path: Path) -> None:
+    now = time.time()
+    held = [make_lock("/a", now=now), make_lock("/b", now=now, timeout=None)]
+    anonymous = make_lock("/c", now=now, principal=None)
+    expired = make_lock("/d", now=now - 1000, timeout=10)
+    broken = tombstone(make_lock("/e", now=now), "admin", "stuck", now, 3600)
+    frozen = make_freeze(make_lock("/m", now=now).token, FreezeRequest("/m", "fsck", "alice"), now)
+    old = [*held, anonymous, expired, broken, frozen]
+    path = tmp_path / "old.sqlite"
+    _schema_2_database(path, old, now)
+
+    stores = open_stores(f"sqlite://{path}", state_dir=tmp_path)
+    try:
+        for lock in old:
+            if lock is not expired:
+                assert stores.locks.get(lock.token, now) == lock  # every lock kept
+        assert stores.locks.count_held("alice", now) == 2
+        assert stores.locks.count_held(None, now) == 1
+        added = make_lock("/x", now=now)
+        stores.locks.insert_if("/x", False, now, grant(added))
+        assert stores.locks.count_held("alice", now) == 3
+    finally:
+        stores.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_db.SCHEMA_VERSION,)
+    reopened = open_stores(f"sqlite://{path}", state_dir=tmp_path)  # upgraded once only
+    try:
+        assert reopened.locks.count_held("alice", now) == 3
+    finally:
+        reopened.close()
 
 
 def test_sqlite_busy_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +144,7 @@ def test_redis_key_layout_and_ttl(redis_stores) -> None:  # type: ignore[no-unty
     assert client.smembers("specific:root:/a/b") == {timed.token}
     assert client.smembers("specific:below:/") == {"/a", "/a/b"}
     assert client.smembers("specific:below:/a/b") == {"/a/b"}
+    assert client.smembers("specific:held:alice") == {timed.token, forever.token}
     assert "{" in client.get(f"specific:lock:{timed.token}")  # JSON, not a pickle
     stores.locks.remove(timed.token)
     stores.locks.remove(forever.token)
@@ -95,6 +158,8 @@ def test_redis_stale_index_entries_are_ignored_and_cleaned(redis_stores) -> None
     stores.locks.insert_if("/d/f", False, now, grant(gone))
     client.delete(f"specific:lock:{gone.token}")  # as if its TTL fired
     assert stores.locks.find("/d", True, now) == []
+    # The holder's set cannot be cleaned by a path lookup: counting prunes it.
+    assert stores.locks.count_held("alice", now) == 0
     assert set(client.keys("specific:*")) == GUARD_KEYS
     stores.locks.insert_if("/d/f", False, now, grant(gone))
     client.delete(f"specific:lock:{gone.token}")

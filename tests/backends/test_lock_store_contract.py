@@ -8,10 +8,12 @@ times; expiry is tested by asking with a *later* ``now``.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import replace
 
 import pytest
 
+from davserver.locking.maintenance import FreezeRequest, make_freeze, tombstone
 from davserver.locking.model import Depth, Lock, Scope
 from tests.backends.conftest import Harness
 from tests.backends.helpers import Refused, grant, make_lock, refuse, tokens
@@ -245,3 +247,73 @@ def test_locks_survive_reopen(persistent_harness: Harness, now: float) -> None:
     store = persistent_harness.reopen().locks
     assert store.get(lock.token, now) == lock
     assert tokens(store.find("/", True, now)) == {lock.token, forever.token}
+
+
+# --- count_held: the per-principal lock quota ---
+
+
+def test_count_held_counts_each_principal_apart(harness: Harness, now: float) -> None:
+    store = harness.opened[-1].locks
+    assert store.count_held("alice", now) == 0
+    put(harness, "/a", now)
+    put(harness, "/b", now, scope=Scope.SHARED)
+    put(harness, "/b", now, scope=Scope.SHARED, principal="bob")
+    put(harness, "/c", now, principal=None)
+    put(harness, "/d", now, principal=None)
+    assert store.count_held("alice", now) == 2
+    assert store.count_held("bob", now) == 1
+    assert store.count_held(None, now) == 2  # every anonymous client, together
+    assert store.count_held("carol", now) == 0
+
+
+def test_count_held_after_refresh_remove_and_remove_tree(harness: Harness, now: float) -> None:
+    store = harness.opened[-1].locks
+    a = put(harness, "/a", now, timeout=60)
+    put(harness, "/t/x", now)
+    put(harness, "/t/y/z", now)
+    put(harness, "/t/y/z", now, principal="bob", scope=Scope.SHARED)
+    assert store.replace(replace(a, timeout=600, expires_at=now + 600, refreshed_at=now), now)
+    assert store.count_held("alice", now) == 3  # a refresh is not a new lock
+    assert store.remove(a.token) is not None
+    assert store.count_held("alice", now) == 2
+    assert len(store.remove_tree("/t")) == 3
+    assert store.count_held("alice", now) == 0
+    assert store.count_held("bob", now) == 0
+    put(harness, "/t", now)
+    assert store.count_held("alice", now) == 1
+
+
+def test_count_held_leaves_out_expired_locks(harness: Harness, now: float) -> None:
+    store = harness.opened[-1].locks
+    put(harness, "/short", now, timeout=10)
+    put(harness, "/long", now, timeout=1000)
+    put(harness, "/forever", now, timeout=None)
+    assert store.count_held("alice", now + 9.9) == 3
+    assert store.count_held("alice", now + 10) == 2  # the expiry boundary counts
+    assert store.purge_expired(now + 20) == 1
+    assert store.count_held("alice", now) == 2
+    assert store.count_held("alice", now + 10**9) == 1
+
+
+def test_count_held_leaves_out_tombstones_and_freezes(harness: Harness, now: float) -> None:
+    store = harness.opened[-1].locks
+    broken = put(harness, "/a", now)
+    put(harness, "/b", now)
+    assert store.replace(tombstone(broken, "admin", "stuck", now, 3600), now)
+    assert store.get(broken.token, now) is not None  # the tombstone is still stored
+    freeze = make_freeze(
+        f"opaquelocktoken:{uuid.uuid4()}", FreezeRequest("/m", "fsck", "alice"), now
+    )
+    store.insert_if("/m", False, now, grant(freeze))
+    assert store.count_held("alice", now) == 1
+    assert store.remove(broken.token) is not None
+    assert store.remove(freeze.token) is not None
+    assert store.count_held("alice", now) == 1
+
+
+def test_count_held_survives_reopen(persistent_harness: Harness, now: float) -> None:
+    put(persistent_harness, "/a", now)
+    put(persistent_harness, "/b", now, principal=None)
+    store = persistent_harness.reopen().locks
+    assert store.count_held("alice", now) == 1
+    assert store.count_held(None, now) == 1

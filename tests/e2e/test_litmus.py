@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e import litmus
 from tests.support.server import ServerProcess
+from tests.support.tls import make_tls_files
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +32,18 @@ def test_litmus_all_suites_with_authentication(tmp_path: Path, htpasswd_file: Pa
     binary = require_tool("litmus")
     root = tmp_path / "share"
     with ServerProcess(root, ["--htpasswd", str(htpasswd_file)]) as server:
+        assert_clean(litmus.run(binary, server.url, "alice", "alice-secret"))
+
+
+def test_litmus_all_suites_over_https_with_authentication(
+    tmp_path: Path, htpasswd_file: Path
+) -> None:
+    # litmus accepts any server certificate; its http suite skips expect100 over TLS.
+    binary = require_tool("litmus")
+    tls = make_tls_files(tmp_path / "tls")
+    args = ["--htpasswd", str(htpasswd_file), *tls.server_args()]
+    with ServerProcess(tmp_path / "share", args, ca_file=tls.ca) as server:
+        assert server.url.startswith("https://")
         assert_clean(litmus.run(binary, server.url, "alice", "alice-secret"))
 
 

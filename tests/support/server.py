@@ -14,14 +14,23 @@ from pathlib import Path
 
 import requests
 
-START_LINE = re.compile(r"davserver serving (http://\S+/) ")
+START_LINE = re.compile(r"davserver serving (https?://\S+/) ")
 
 
 class ServerProcess:
-    """A davserver child process; ``url`` ends with '/'.  Stop it with ``stop()``."""
+    """A davserver child process; ``url`` ends with '/'.  Stop it with ``stop()``.
 
-    def __init__(self, root: Path, args: Sequence[str] = (), env: dict[str, str] | None = None):
+    ``ca_file``: the CA that signed the server's certificate (with ``--tls-cert``)."""
+
+    def __init__(
+        self,
+        root: Path,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        ca_file: Path | None = None,
+    ):
         self.root = root
+        self.verify: str | bool = str(ca_file) if ca_file else True
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
@@ -51,7 +60,7 @@ class ServerProcess:
         self.url = match.group(1)
         while time.monotonic() < deadline:
             try:
-                requests.options(self.url, timeout=2)
+                requests.options(self.url, timeout=2, verify=self.verify)
                 return self
             except requests.ConnectionError:
                 time.sleep(0.05)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from davserver.errors import LockConflict, LockNotFound, LockPrincipalMismatch, LockTokenMissing
+from davserver.errors import (
+    LockConflict,
+    LockLimitReached,
+    LockNotFound,
+    LockPrincipalMismatch,
+    LockTokenMissing,
+)
+from davserver.locking.maintenance import FreezeRequest
 from davserver.locking.manager import LockManager
 from davserver.locking.model import Change, Depth, LockRequest, Scope
 from davserver.locking.timeout import TimeoutPolicy
@@ -165,3 +172,65 @@ def test_grant_timeout_uses_policy(manager: LockManager) -> None:
     assert manager.grant_timeout((None,)) == 600
     assert manager.grant_timeout((10_000,)) == 600
     assert manager.grant_timeout((30,)) == 30
+
+
+@pytest.fixture
+def quota_manager(clock: FakeClock) -> LockManager:
+    policy = TimeoutPolicy(60, 600, False)
+    return LockManager(MemoryLockStore(), clock, policy, max_per_principal=3)
+
+
+def test_principal_quota_refuses_the_lock_past_the_limit(quota_manager: LockManager) -> None:
+    for name in ("a", "b", "c"):
+        quota_manager.acquire(request(f"/{name}"))
+    with pytest.raises(LockLimitReached) as caught:
+        quota_manager.acquire(request("/d"))
+    message = str(caught.value)
+    assert "alice holds 3 locks" in message
+    assert "max_locks_per_principal" in message
+    assert "unlock some or let them expire" in message
+    assert quota_manager.discover("/d") == []
+
+
+def test_principal_quota_is_per_principal(quota_manager: LockManager) -> None:
+    for name in ("a", "b", "c"):
+        quota_manager.acquire(request(f"/{name}"))
+    assert quota_manager.acquire(request("/d", principal="bob")).principal == "bob"
+
+
+def test_anonymous_clients_share_one_quota(quota_manager: LockManager) -> None:
+    for name in ("a", "b", "c"):
+        quota_manager.acquire(request(f"/{name}", principal=None))
+    with pytest.raises(LockLimitReached, match="anonymous clients hold 3 locks"):
+        quota_manager.acquire(request("/d", principal=None))
+    assert quota_manager.acquire(request("/d")).principal == "alice"
+
+
+def test_principal_quota_frees_up_on_unlock_and_expiry(
+    quota_manager: LockManager, clock: FakeClock
+) -> None:
+    locks = [quota_manager.acquire(request(f"/{name}")) for name in ("a", "b", "c")]
+    quota_manager.release(locks[0].token, "/a", "alice")
+    quota_manager.acquire(request("/d"))
+    with pytest.raises(LockLimitReached):
+        quota_manager.acquire(request("/e"))
+    clock.now += 61  # every lock expires
+    for name in ("e", "f", "g"):
+        quota_manager.acquire(request(f"/{name}"))
+
+
+def test_refresh_at_the_limit_is_not_a_new_lock(quota_manager: LockManager) -> None:
+    locks = [quota_manager.acquire(request(f"/{name}")) for name in ("a", "b", "c")]
+    assert quota_manager.refresh(locks[0].token, "/a", "alice", 60).token == locks[0].token
+
+
+def test_broken_locks_and_freezes_do_not_count(quota_manager: LockManager) -> None:
+    locks = [quota_manager.acquire(request(f"/{name}")) for name in ("a", "b", "c")]
+    assert quota_manager.break_lock(locks[0].token, actor="admin", reason="stuck") is not None
+    quota_manager.freeze(FreezeRequest("/m", "maintenance", by="alice"))
+    assert quota_manager.acquire(request("/d")).root == "/d"
+
+
+def test_no_quota_without_a_limit(manager: LockManager) -> None:
+    for i in range(50):
+        manager.acquire(request(f"/f{i}"))

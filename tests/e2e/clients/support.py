@@ -27,6 +27,7 @@ import requests
 import yaml
 
 from tests.support.server import ServerProcess
+from tests.support.tls import TlsFiles
 
 Record = dict[str, Any]
 
@@ -260,6 +261,7 @@ class LiveServer:
     root: Path
     log: RequestLog
     users: Mapping[str, str] = field(default_factory=dict)
+    tls: TlsFiles | None = None  # served over HTTPS with these files
 
     @property
     def url(self) -> str:
@@ -278,6 +280,9 @@ class LiveServer:
 
     def session(self, user: str | None = None) -> requests.Session:
         session = requests.Session()
+        if self.tls is not None:
+            session.verify = str(self.tls.ca)
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would beat session.verify
         if user is not None:
             session.auth = (user, self.users[user])
         return session
@@ -324,6 +329,7 @@ def start_server(
     users: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     name: str = "server",
+    tls: TlsFiles | None = None,
 ) -> LiveServer:
     base = tmp_path / name
     root = base / "share"
@@ -336,5 +342,8 @@ def start_server(
         config_path = base / "davserver.yaml"
         config_path.write_text(yaml.safe_dump(dict(config)))
         args += ["--config", str(config_path)]
-    process = ServerProcess(root, args, env={"DAVSERVER_REQUEST_LOG": str(log_path)}).start()
-    return LiveServer(process, root, RequestLog(log_path), dict(users or {}))
+    if tls is not None:
+        args += tls.server_args()
+    env = {"DAVSERVER_REQUEST_LOG": str(log_path)}
+    process = ServerProcess(root, args, env=env, ca_file=tls.ca if tls else None).start()
+    return LiveServer(process, root, RequestLog(log_path), dict(users or {}), tls)

@@ -90,3 +90,36 @@ def test_lock_discover_conflict_unlock(anon_server: LiveServer, tmp_path: Path) 
         if session1.poll() is None:
             kill_pid(session1.pid)
             session1.wait(5)
+
+
+def test_lock_put_unlock_over_https(tls_anon_server: LiveServer, tmp_path: Path) -> None:
+    """Over HTTPS: cadaver shows the certificate (signed by a CA that neon does not
+    know) and asks; on a terminal (``script``) it is accepted with 'y'."""
+    cadaver, script = require_tool("cadaver"), require_tool("script")
+    server, log = tls_anon_server, tls_anon_server.log
+    assert server.url.startswith("https://")
+    (server.root / "doc.txt").write_bytes(b"original\n")
+    (tmp_path / "local.txt").write_bytes(b"put over TLS\n")
+    commands = (
+        f"y\nset lockowner {OWNER}\nlock doc.txt\ndiscover doc.txt\n"
+        "put local.txt doc.txt\nunlock doc.txt\nquit\n"
+    )
+    with step("cadaver over https: accept the certificate, lock, put, unlock", log):
+        out = run(
+            [script, "-qec", f"{cadaver} {server.url}", "/dev/null"],
+            input=commands,
+            cwd=tmp_path,
+            timeout=30,
+        ).output
+        assert "Issued by: davserver test CA" in out, out
+        assert "Locking `doc.txt': succeeded." in out, out
+        assert "Unlocking `doc.txt': succeeded." in out, out
+        lock = log.first("LOCK", "/doc.txt")
+        assert lock["status"] in (200, 201), lock
+        token = token_of(lock.get("response-lock-token"))
+        assert token in out, f"discover did not show the token:\n{out}"
+        put = log.first("PUT", "/doc.txt")
+        assert put["status"] == 204 and token in put.get("if", ""), put
+        assert log.first("UNLOCK", "/doc.txt")["status"] == 204
+    assert (server.root / "doc.txt").read_bytes() == b"put over TLS\n"
+    assert "activelock" not in server.lockdiscovery("doc.txt")

@@ -93,6 +93,40 @@ def test_copy_onto_locked_file_fails_with_423(anon_server: LiveServer, tmp_path:
     assert server.unlock("doc.txt", token) == 204
 
 
+def test_copy_check_and_lock_over_https(tls_anon_server: LiveServer, tmp_path: Path) -> None:
+    server, log = tls_anon_server, tls_anon_server.log
+    assert server.tls is not None and server.url.startswith("https://")
+    trust = ["--ca-cert", str(server.tls.ca)]
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a.txt").write_bytes(b"alpha over TLS\n")
+    (local / "b.bin").write_bytes(os.urandom(3_000_000))
+
+    with step("rclone copy local -> dir/ over https", log):
+        rclone("copy", str(local), remote(server, "dir/"), *trust)
+        for name in ("a.txt", "b.bin"):
+            assert (server.root / "dir" / name).read_bytes() == (local / name).read_bytes()
+        assert log.first("PUT", "/dir/b.bin")["status"] == 201
+
+    with step("rclone check agrees", log):
+        out = rclone("check", str(local), remote(server, "dir/"), *trust)
+        assert "0 differences found" in out, out
+
+    with step("rclone copyto onto a locked file gets 423", log):
+        token = server.lock("dir/a.txt", owner="somebody else")
+        (local / "a.txt").write_bytes(b"changed\n")
+        out = rclone(
+            "copyto", str(local / "a.txt"), remote(server, "dir/a.txt"), *trust, check=False
+        )
+        assert "423" in out, out
+        assert (server.root / "dir" / "a.txt").read_bytes() == b"alpha over TLS\n"
+        assert server.unlock("dir/a.txt", token) == 204
+
+    with step("without the CA rclone refuses the certificate", log):
+        out = rclone("lsf", remote(server, "dir/"), check=False)
+        assert "x509" in out or "certificate" in out, out
+
+
 @contextlib.contextmanager
 def rclone_mount(server: LiveServer, mountpoint: Path) -> Iterator[subprocess.Popen[bytes]]:
     binary = require_tool("rclone")

@@ -1,0 +1,253 @@
+"""HTTPS built in (tls_cert/tls_key): WebDAV over TLS 1.2+, and what a TLS port does with
+clients that speak an old TLS, plain HTTP, or never finish their handshake."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from davserver.http import DavWSGIServer, tls
+from tests.e2e.clients.support import LOCK_BODY, LiveServer, start_server, token_of
+from tests.support.server import run_davserver
+from tests.support.tls import TlsFiles, new_key
+
+pytestmark = pytest.mark.e2e
+
+
+def connect(
+    server: LiveServer, context: ssl.SSLContext | None = None
+) -> http.client.HTTPSConnection:
+    assert server.tls is not None
+    context = context or server.tls.client_context()
+    return http.client.HTTPSConnection("localhost", server.port, context=context, timeout=10)
+
+
+def ask(
+    conn: http.client.HTTPSConnection,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[http.client.HTTPResponse, bytes]:
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    return response, response.read()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_webdav_over_https(tls_anon_server: LiveServer) -> None:
+    server = tls_anon_server
+    assert " serving https://127.0.0.1:" in server.process.start_line
+    conn = connect(server)
+    large = os.urandom(5 * 1024 * 1024 + 123)  # many TLS records, one not full
+    try:
+        response, _ = ask(conn, "PUT", "/doc.txt", b"over TLS\n")
+        assert response.status == 201
+        kept = conn.sock
+        response, _ = ask(conn, "PUT", "/large.bin", large)
+        assert response.status == 201
+        response, body = ask(conn, "GET", "/large.bin")
+        assert response.status == 200
+        assert hashlib.sha256(body).digest() == hashlib.sha256(large).digest()
+        response, body = ask(conn, "PROPFIND", "/", headers={"Depth": "1"})
+        assert response.status == 207
+        assert b"<D:href>/doc.txt</D:href>" in body and b"<D:href>/large.bin</D:href>" in body
+        response, _ = ask(
+            conn,
+            "LOCK",
+            "/doc.txt",
+            LOCK_BODY.format(owner="tls-test").encode(),
+            {"Depth": "0", "Timeout": "Second-60", "Content-Type": "application/xml"},
+        )
+        assert response.status == 200
+        token = token_of(response.getheader("Lock-Token"))
+        assert conn.sock is kept, "the connection was not kept alive"
+    finally:
+        conn.close()
+
+    other = connect(server)
+    try:
+        response, _ = ask(other, "PUT", "/doc.txt", b"without the token\n")
+        assert response.status == 423
+        response, _ = ask(other, "PUT", "/doc.txt", b"with it\n", {"If": f"(<{token}>)"})
+        assert response.status == 204
+        response, _ = ask(other, "UNLOCK", "/doc.txt", headers={"Lock-Token": f"<{token}>"})
+        assert response.status == 204
+    finally:
+        other.close()
+    assert (server.root / "doc.txt").read_bytes() == b"with it\n"
+    assert (server.root / "large.bin").read_bytes() == large
+    assert server.log.first("PUT", "/doc.txt")["status"] == 201
+
+
+def scheme_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    answer = f"{environ['wsgi.url_scheme']} {environ.get('HTTPS')} {environ.get('SSL_PROTOCOL')}"
+    start_response("200 OK", [("Content-Length", str(len(answer)))])
+    return [answer.encode()]
+
+
+def test_the_application_sees_https(tls_files: TlsFiles) -> None:
+    """wsgi.url_scheme is what Basic authentication over the network depends on."""
+    context = tls.server_context(str(tls_files.cert), str(tls_files.key))
+    server = DavWSGIServer(("127.0.0.1", 0), scheme_app, numthreads=2, tls_context=context)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        port = server.bind_addr[1]
+        conn = http.client.HTTPSConnection(
+            "localhost", port, context=tls_files.client_context(), timeout=10
+        )
+        response, body = ask(conn, "GET", "/")
+        conn.close()
+    finally:
+        server.stop()
+        thread.join(10)
+    assert response.status == 200
+    assert body == b"https on TLSv1.3", body
+
+
+def test_request_in_the_same_tls_record_as_a_body_is_answered(
+    tls_anon_server: LiveServer,
+) -> None:
+    """The body is read exactly, leaving the next request decrypted inside the TLS
+    object, where no poll sees it: it must be answered at once all the same."""
+    server = tls_anon_server
+    assert server.tls is not None
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    with server.tls.client_context().wrap_socket(raw, server_hostname="localhost") as sock:
+        sock.sendall(b"PUT /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\n\r\n")
+        time.sleep(0.3)  # the head alone reaches the server and is handed to a worker
+        started = time.monotonic()
+        sock.sendall(b"alpha\nGET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        answers = read_all(sock)
+        elapsed = time.monotonic() - started
+    assert answers.startswith(b"HTTP/1.1 201 "), answers[:200]
+    assert b"HTTP/1.1 200 OK" in answers and answers.endswith(b"alpha\n"), answers[-200:]
+    assert elapsed < 3, f"the second request waited {elapsed:.1f} s"
+
+
+def test_tls_1_1_is_refused_and_tls_1_2_accepted(tls_anon_server: LiveServer) -> None:
+    server = tls_anon_server
+    assert server.tls is not None
+    old = server.tls.client_context()
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client offer TLS 1.1 at all
+    with pytest.raises(ssl.SSLError) as refused:
+        ask(connect(server, old), "OPTIONS", "/")
+    assert "PROTOCOL_VERSION" in str(refused.value).upper().replace(" ", "_"), refused.value
+
+    tls12 = server.tls.client_context()
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    conn = connect(server, tls12)
+    try:
+        response, _ = ask(conn, "OPTIONS", "/")
+        assert response.status == 200
+        assert conn.sock.version() == "TLSv1.2"
+    finally:
+        conn.close()
+
+
+def test_plain_http_to_the_tls_port_gets_400_and_the_server_goes_on(
+    tls_anon_server: LiveServer,
+) -> None:
+    server = tls_anon_server
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:200]
+    assert b"Connection: close" in answer
+    assert b"this port speaks HTTPS only: use an https:// URL" in answer
+    conn = connect(server)
+    try:
+        response, _ = ask(conn, "OPTIONS", "/")
+        assert response.status == 200
+    finally:
+        conn.close()
+
+
+def test_clients_that_never_handshake_hold_no_worker(tmp_path: Path, tls_files: TlsFiles) -> None:
+    server = start_server(tmp_path, config={"header_timeout": 2}, tls=tls_files)
+    idle: list[socket.socket] = []
+    try:
+        # More than the 16 worker threads at rest: silent, and stuck in a ClientHello.
+        for n in range(40):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            if n % 2:
+                sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+            idle.append(sock)
+        started = time.monotonic()
+        conn = connect(server)
+        try:
+            response, _ = ask(conn, "PROPFIND", "/", headers={"Depth": "0"})
+            assert response.status == 207
+        finally:
+            conn.close()
+        assert time.monotonic() - started < 1.5
+        # And the stalled handshakes are dropped after header_timeout.
+        for sock in idle:
+            sock.settimeout(10)
+            assert sock.recv(1) == b""
+        assert time.monotonic() - started < 8
+    finally:
+        for sock in idle:
+            sock.close()
+        server.process.stop(timeout=3)
+
+
+def test_key_that_does_not_match_the_certificate_is_refused(
+    tmp_path: Path, tls_files: TlsFiles
+) -> None:
+    other_key = new_key(tmp_path / "other.key")
+    result = run_davserver(
+        "serve", str(tmp_path / "share"), "--port", "0",
+        "--tls-cert", str(tls_files.cert), "--tls-key", str(other_key),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "davserver serving" not in result.stdout
+    assert f"tls_key: {other_key} is not the private key of the certificate in" in result.stderr
+
+
+def test_unreadable_certificate_is_refused(tmp_path: Path, tls_files: TlsFiles) -> None:
+    missing = tmp_path / "missing.pem"
+    result = run_davserver(
+        "serve", str(tmp_path / "share"), "--port", "0",
+        "--tls-cert", str(missing), "--tls-key", str(tls_files.key),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"tls_cert: cannot read {missing}: No such file or directory" in result.stderr
+
+
+def test_certificate_without_key_is_a_config_error(tmp_path: Path, tls_files: TlsFiles) -> None:
+    config = tmp_path / "davserver.yaml"
+    config.write_text(f"root: share\ntls_cert: {tls_files.cert}\n")
+    result = run_davserver("check-config", str(config))
+    assert result.returncode == 2
+    assert "tls_key" in result.stderr and "HTTPS needs both" in result.stderr
+
+
+def test_check_config_resolves_and_checks_the_pair(tmp_path: Path, tls_files: TlsFiles) -> None:
+    config = tls_files.cert.parent / "davserver.yaml"
+    config.write_text(f"root: {tmp_path / 'share'}\ntls_cert: server.pem\ntls_key: server.key\n")
+    result = run_davserver("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+    config.write_text(f"root: {tmp_path / 'share'}\ntls_cert: server.pem\ntls_key: ca.key\n")
+    result = run_davserver("check-config", str(config))
+    assert result.returncode == 2
+    assert "is not the private key of the certificate" in result.stderr
