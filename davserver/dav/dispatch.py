@@ -22,7 +22,7 @@ from davserver.dav.methods import METHODS, Handler, allowed_methods
 from davserver.dav.methods.base import Dav
 from davserver.dav.permissions import authorize
 from davserver.dav.request import Request
-from davserver.dav.response import Response
+from davserver.dav.response import FileSpan, Response
 from davserver.dav.uploads import storage_error
 from davserver.errors import DavServerError, Forbidden, MethodNotAllowed
 from davserver.locking.model import Lock, canonical_path
@@ -146,12 +146,23 @@ def send(
         if response.on_close is not None:
             response.on_close()
         return [b""] if method == "HEAD" else [body]  # type: ignore[list-item]
-    return _stream(body, response.on_close)
+    return Streamed(body, response.on_close)
 
 
-def _stream(body: Iterable[bytes], on_close: Callable[[], None] | None) -> Iterator[bytes]:
-    try:
-        yield from body
-    finally:
+class Streamed:
+    """An iterable body on its way out; ``on_close`` runs once it is sent or
+    abandoned.  A file's bytes stay reachable as ``file_span``: the HTTP
+    layer may send them with ``sendfile`` instead of iterating."""
+
+    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None] | None):
+        self.body = body
+        self.on_close = on_close
+        self.file_span = body if isinstance(body, FileSpan) else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        on_close, self.on_close = self.on_close, None
         if on_close is not None:
             on_close()

@@ -6,9 +6,12 @@ bodies, drops the body of HEAD answers, and never sends a body with 204/304.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from io import FileIO
+from typing import BinaryIO
 
 # Phrases Python's table names differently or lacks (RFC 9110, RFC 4918).
 _REASONS = {413: "Content Too Large", 422: "Unprocessable Content", 423: "Locked"}
@@ -40,6 +43,32 @@ class Response:
     def header(self, name: str) -> str | None:
         lowered = name.lower()
         return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+class FileSpan:
+    """``count`` bytes of an open file from ``offset``: a response body the HTTP
+    layer may hand to the kernel whole (``sendfile``, no copies through Python)
+    and anything else iterates in blocks.  It stops early if the file shrank;
+    ``sent`` is what went out either way."""
+
+    BLOCK = 1024 * 1024
+
+    def __init__(self, file: BinaryIO | FileIO, offset: int, count: int):
+        self.file = file
+        self.fd = file.fileno()
+        self.offset = offset
+        self.count = count
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.sent < self.count:
+            block = os.pread(
+                self.fd, min(self.BLOCK, self.count - self.sent), self.offset + self.sent
+            )
+            if not block:
+                return
+            self.sent += len(block)
+            yield block
 
 
 def empty(status: int, *headers: tuple[str, str]) -> Response:

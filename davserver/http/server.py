@@ -8,6 +8,7 @@ from typing import Any
 from cheroot import wsgi
 
 from davserver.http.connection import DavHTTPConnection
+from davserver.http.gateway import DavGateway
 from davserver.http.limits import HttpLimits
 from davserver.http.manager import AddressBook, DavConnectionManager, ElasticThreadPool
 
@@ -33,6 +34,7 @@ class DavWSGIServer(wsgi.Server):
         super().__init__(bind_addr, wsgi_app, *args, **kw)
         self.limits = limits or HttpLimits()
         self.tls_context = tls_context
+        self.gateway = DavGateway
         # Announced in Keep-Alive headers (HTTP/1.0) and used by nothing else now.
         self.timeout = int(self.limits.keepalive_timeout)
         low = self.requests.min

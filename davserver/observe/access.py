@@ -287,6 +287,11 @@ class _Tracked:
         self._exchange = exchange
         self._finish = finish
 
+    @property
+    def file_span(self) -> Any:
+        """The file behind the answer, if it is one (the HTTP layer may sendfile it)."""
+        return getattr(self._inner, "file_span", None)
+
     def __iter__(self) -> Iterator[bytes]:
         exchange = self._exchange
         for chunk in self._inner:
@@ -295,6 +300,10 @@ class _Tracked:
         exchange.completed = True
 
     def close(self) -> None:
+        span = self.file_span
+        if span is not None and span.sent > self._exchange.sent:  # it went out by sendfile
+            self._exchange.sent = span.sent
+            self._exchange.completed = span.sent == span.count
         try:
             close = getattr(self._inner, "close", None)
             if close is not None:

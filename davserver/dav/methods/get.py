@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import mimetypes
 import os
-from collections.abc import Iterator
 from email.utils import formatdate
 from io import FileIO
 
@@ -21,12 +20,10 @@ from davserver.dav import pages, ranges
 from davserver.dav.errors import lock_badges
 from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
 from davserver.dav.request import Request
-from davserver.dav.response import Response
+from davserver.dav.response import FileSpan, Response
 from davserver.dav.share import Entry
 from davserver.errors import NotFound
 from davserver.locking.model import Depth, Lock
-
-BLOCK = 1024 * 1024
 
 
 def content_type(path: str) -> str:
@@ -67,28 +64,16 @@ def file_response(request: Request, dav: Dav, entry: Entry, reader: FileIO) -> R
     if ranges.if_range_allows(request.header("If-Range"), entry.etag or "", entry.mtime):
         wanted = ranges.parse_range(request.header("Range"), size, max_ranges=dav.limits.max_ranges)
     if wanted is None:
-        return Response(200, headers, _read(reader, 0, size), size, reader.close)
+        return Response(200, headers, FileSpan(reader, 0, size), size, reader.close)
     if len(wanted) == 1:
         part = wanted[0]
         headers.append(("Content-Range", part.content_range(size)))
-        body = _read(reader, part.start, part.length)
-        return Response(206, headers, body, part.length, reader.close)
+        span = FileSpan(reader, part.start, part.length)
+        return Response(206, headers, span, part.length, reader.close)
     multipart = ranges.multipart(wanted, size, headers[0][1])
     headers[0] = ("Content-Type", multipart.content_type)
     body = multipart.chunks(lambda offset, count: os.pread(reader.fileno(), count, offset))
     return Response(206, headers, body, multipart.length, reader.close)
-
-
-def _read(reader: FileIO, offset: int, count: int) -> Iterator[bytes]:
-    """``count`` bytes from ``offset`` in blocks; stops early if the file shrank."""
-    fd = reader.fileno()
-    while count > 0:
-        block = os.pread(fd, min(BLOCK, count), offset)
-        if not block:
-            return
-        offset += len(block)
-        count -= len(block)
-        yield block
 
 
 def _badges(dav: Dav, request: Request, locks: list[Lock], path: str) -> list[pages.LockBadge]:
