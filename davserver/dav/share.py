@@ -26,9 +26,9 @@ import os
 import stat
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from io import FileIO
 from pathlib import Path
+from typing import NamedTuple
 
 from davserver.dav import quota, trees
 from davserver.dav.containment import (
@@ -42,9 +42,10 @@ from davserver.dav.uploads import READ_FLAGS, AtomicUpload, is_temp_name, storag
 from davserver.errors import Conflict, DavServerError, Forbidden, NotFound
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A file or collection of the share, as one ``lstat`` saw it."""
+class Entry(NamedTuple):
+    """A file or collection of the share, as one ``lstat`` saw it.  A named tuple
+    rather than a frozen dataclass: listings make one per member, and a tuple is
+    built in a third of the time."""
 
     path: str  # canonical share path
     stat: os.stat_result
@@ -201,20 +202,22 @@ class Share:
         found: list[Entry] = []
         base = "" if path == "/" else path
         state_here = self._state_parent == path.casefold()
+        add = found.append
+        is_dir, is_file = stat.S_ISDIR, stat.S_ISREG
         with os.scandir(fd) as scan:
             for item in scan:
                 name = item.name
-                if is_temp_name(name) or (state_here and name.casefold() == self._state_name):
+                if name[0] == "." and is_temp_name(name):  # every temporary name has the dot
+                    continue
+                if state_here and name.casefold() == self._state_name:
                     continue
                 try:
                     st = item.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # removed while listing
-                if stat.S_ISDIR(st.st_mode):
-                    if not self.is_state_id(st):
-                        found.append(Entry(f"{base}/{name}", st))
-                elif stat.S_ISREG(st.st_mode):
-                    found.append(Entry(f"{base}/{name}", st))
+                mode = st.st_mode
+                if is_file(mode) or (is_dir(mode) and not self.is_state_id(st)):
+                    add(Entry(f"{base}/{name}", st))
         return found
 
     def members(self, entry: Entry) -> list[Entry]:

@@ -42,8 +42,27 @@ Named = list[tuple[str, Getter]]
 # changed misses.  Queries for dead properties are never cached (the store
 # may change without the file changing).  Cleared whole when full: cheap, and
 # a full cache means the listings are too varied for it to help anyway.
+# Kept per (mount, names asked for), so an entry's key is only its own fields.
 RENDERED_MAX = 20_000
-_rendered: dict[tuple[object, ...], str] = {}
+_rendered: dict[tuple[str, tuple[str, ...]], dict[tuple[object, ...], str]] = {}
+_rendered_count = 0
+
+
+def _rendered_for(mount: str, names: tuple[str, ...]) -> dict[tuple[object, ...], str]:
+    """The cache of one kind of listing; all of them are dropped when full."""
+    global _rendered_count
+    if _rendered_count >= RENDERED_MAX:
+        _rendered.clear()
+        _rendered_count = 0
+    return _rendered.setdefault((mount, names), {})
+
+
+def _remember(cache: dict[tuple[object, ...], str], key: tuple[object, ...], xml: str) -> None:
+    global _rendered_count
+    cache[key] = xml
+    _rendered_count += 1
+
+
 # ``DAV:activelock`` of a lock, by the lock (every field: a refresh or a changed
 # freeze is another key), its root's href and the seconds it has left.
 _rendered_locks: dict[tuple[object, ...], str] = {}
@@ -102,6 +121,8 @@ class Renderer:
         self._activelocks: dict[str, str] = {}
         self._dead_path: str | None = None
         self._dead: dict[str, str] = {}
+        self._cache_as: tuple[str, ...] | None = None
+        self._cache: dict[tuple[object, ...], str] = {}
         self.live: dict[str, Getter] = {
             RESOURCETYPE: self.resourcetype,
             CREATIONDATE: self.creationdate,
@@ -139,18 +160,19 @@ class Renderer:
         (their values then depend on nothing but the entry's lstat and locks)."""
         if cache_as is None or entry.is_dir:
             return self._named(entry, getters)
+        if self._cache_as is not cache_as:  # once per request
+            self._cache = _rendered_for(self.sources.mount, cache_as)
+            self._cache_as = cache_as
+        path, st = entry
+        key: tuple[object, ...] = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
+        key += (st.st_mode, st.st_dev)
         locks = self.sources.locks_of(entry)
-        st = entry.stat
-        key: tuple[object, ...] = (self.sources.mount, entry.path, cache_as, st.st_dev)
-        key += (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if locks:  # as they render now: a refresh or a second less is another key
             key += tuple(map(self.activelock, locks))
-        rendered = _rendered.get(key)
+        rendered = self._cache.get(key)
         if rendered is None:
             rendered = self._named(entry, getters)
-            if len(_rendered) >= RENDERED_MAX:
-                _rendered.clear()
-            _rendered[key] = rendered
+            _remember(self._cache, key, rendered)
         return rendered
 
     def _named(self, entry: Entry, getters: Named) -> str:
