@@ -33,6 +33,7 @@ from davserver.lockstore.paths import (
 from davserver.lockstore.sqlite_db import Database
 
 _ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
 
 def _database(source: Path | Database) -> Database:
@@ -109,17 +110,22 @@ class SqliteLockStore:
 
     def remove(self, token: str) -> Lock | None:
         with self._db.write() as conn:
-            found = self._query(conn, "SELECT data FROM locks WHERE token = ?", (token,))
-            conn.execute("DELETE FROM locks WHERE token = ?", (token,))
+            found = self._delete(conn, "token = ?", (token,))
         return found[0] if found else None
 
     def remove_tree(self, path: str) -> list[Lock]:
         with self._db.write() as conn:
-            found = self._tree(conn, path, None)
-            conn.execute(
-                "DELETE FROM locks WHERE root = ? OR (root > ? AND root < ?)",
-                (path, *subtree_bounds(path)),
+            return self._delete(
+                conn, "root = ? OR (root > ? AND root < ?)", (path, *subtree_bounds(path))
             )
+
+    def _delete(self, conn: sqlite3.Connection, where: str, args: Sequence[object]) -> list[Lock]:
+        """Delete the matching locks and return them: one statement where SQLite
+        has ``RETURNING`` (3.35+; every UNLOCK passes here)."""
+        if _HAS_RETURNING:
+            return self._query(conn, f"DELETE FROM locks WHERE {where} RETURNING data", args)
+        found = self._query(conn, f"SELECT data FROM locks WHERE {where}", args)
+        conn.execute(f"DELETE FROM locks WHERE {where}", args)
         return found
 
     def all_locks(self, now: float) -> list[Lock]:

@@ -78,6 +78,27 @@ def test_sqlite_schema_2_upgrades_in_place_and_counts_its_locks(tmp_path: Path) 
         reopened.close()
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["RETURNING", "before-3.35"])
+def test_sqlite_removal_returns_what_it_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, returning: bool
+) -> None:
+    """UNLOCK and the removal of a tree give back the locks they deleted, in one
+    statement where SQLite has RETURNING and in two where it is older."""
+    monkeypatch.setattr(sqlite_store, "_HAS_RETURNING", returning)
+    store = sqlite_store.SqliteLockStore(tmp_path / "locks.db")
+    try:
+        now = time.time()
+        locks = [make_lock(root, now=now) for root in ("/a", "/a/b", "/a/c", "/ab", "/z")]
+        for lock in locks:
+            store.insert_if(lock.root, False, now, grant(lock))
+        assert store.remove(locks[4].token) == locks[4]
+        assert store.remove(locks[4].token) is None
+        assert tokens(store.remove_tree("/a")) == tokens(locks[:3])
+        assert tokens(store.all_locks(now)) == {locks[3].token}
+    finally:
+        store.close()
+
+
 def test_sqlite_busy_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_db, "BUSY_TIMEOUT_MS", 50)
     store = sqlite_store.SqliteLockStore(tmp_path / "busy.db")
