@@ -415,7 +415,7 @@ SCHEMA: tuple[Option, ...] = (
 LIVE_KEYS = frozenset(
     {"log_level", "log_format", "htpasswd", "lock_timeout_default", "lock_timeout_max"}
     | {"lock_allow_infinite", "lock_event_log", "lock_webhooks", "lock_webhook_queue"}
-    | {"lock_webhook_retries", "drain_timeout"}
+    | {"lock_webhook_retries", "drain_timeout", "tls_cert", "tls_key"}
 )
 # Relative paths in a config file are relative to the file's directory.
 PATH_KEYS = ("root", "htpasswd", "state_dir", "lock_event_log", "audit_log", "tls_cert", "tls_key")

@@ -1,7 +1,8 @@
 """Reload (SIGHUP) and drain (SIGTERM) of one serving process.
 
-SIGHUP re-reads the config file (with the same command-line overrides) and the
-htpasswd file and applies what can change while serving
+SIGHUP re-reads the config file (with the same command-line overrides), the
+htpasswd file and the TLS certificate and key (renewed files at the same paths
+are the usual case) and applies what can change while serving
 (:data:`davserver.config.LIVE_KEYS`); open connections are not touched.  What
 needs a restart (host, port, root, store, workers, ...) is named in the log
 and keeps its running value.  A config that does not load is logged and
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from typing import Any
 
 from davserver.config import LIVE_KEYS, Config
 from davserver.errors import ConfigError, StartupError
+from davserver.http import tls
 from davserver.observe import logsetup, notify
 
 log = logging.getLogger("davserver")
@@ -34,6 +37,29 @@ def changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
     """Keys whose value differs: (applied live, needing a restart)."""
     changed = [key for key in COMPARED if getattr(old, key) != getattr(new, key)]
     return [k for k in changed if k in LIVE_KEYS], [k for k in changed if k not in LIVE_KEYS]
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The TLS server context of ``config`` (None: plain HTTP); StartupError saying
+    what is wrong with the pair when it does not load."""
+    if not (config.tls_cert and config.tls_key):
+        return None
+    try:
+        return tls.server_context(config.tls_cert, config.tls_key)
+    except OSError:
+        problem = tls.load_problem(config.tls_cert, config.tls_key)
+        raise StartupError(problem or "the TLS certificate and key do not load") from None
+
+
+def reloaded_tls(serving_tls: bool, new: Config) -> ssl.SSLContext | None:
+    """The certificate and key read again for a reload.  Switching HTTPS on or off
+    is refused: every client of the port would find the other scheme there."""
+    if bool(new.tls_cert and new.tls_key) != serving_tls:
+        change = "on" if not serving_tls else "off"
+        raise StartupError(
+            f"tls_cert/tls_key: turning HTTPS {change} needs a restart; nothing was reloaded"
+        )
+    return tls_context(new)
 
 
 class Reloader:
@@ -75,7 +101,8 @@ class Reloader:
             return False
         # What needs a restart keeps its running value (and is reported again next time).
         self.config = dataclasses.replace(new, **{k: getattr(self.config, k) for k in restart})
-        say("reloaded %s and the htpasswd file; changed: %s", source, ", ".join(live) or "nothing")
+        files = "the htpasswd file and the TLS certificate" if new.tls_cert else "the htpasswd file"
+        say("reloaded %s and %s; changed: %s", source, files, ", ".join(live) or "nothing")
         if restart and self.announce:
             shown = ", ".join(
                 f"{k} ({getattr(self.config, k)!r} -> {getattr(new, k)!r})" for k in restart

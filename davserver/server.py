@@ -14,7 +14,6 @@ import logging
 import resource
 import signal
 import socket
-import ssl
 from pathlib import Path
 from types import FrameType
 
@@ -25,9 +24,9 @@ from davserver.dav.auth import read_htpasswd
 from davserver.dav.recovery import recover
 from davserver.dav.share import Share
 from davserver.errors import StartupError
-from davserver.http import DavWSGIServer, HttpLimits, tls
+from davserver.http import DavWSGIServer, HttpLimits
 from davserver.janitor import Janitor
-from davserver.lifecycle import Drain, Loader, Reloader
+from davserver.lifecycle import Drain, Loader, Reloader, reloaded_tls, tls_context
 from davserver.observe import metrics, notify
 from davserver.supervisor import STOP_AND_RELOAD, Supervisor
 
@@ -116,16 +115,6 @@ def http_limits(config: Config) -> HttpLimits:
     )
 
 
-def tls_context(config: Config) -> ssl.SSLContext | None:
-    if not (config.tls_cert and config.tls_key):
-        return None
-    try:
-        return tls.server_context(config.tls_cert, config.tls_key)
-    except OSError:  # checked before start (preflight): say what is wrong with the pair
-        problem = tls.load_problem(config.tls_cert, config.tls_key)
-        raise StartupError(problem or "the TLS certificate and key do not load") from None
-
-
 def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
     raise_file_limit()
     server = DavWSGIServer(
@@ -139,7 +128,7 @@ def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
         shutdown_timeout=10,
         reuse_port=True,
         limits=http_limits(config),
-        tls_context=tls_context(config),
+        tls_context=tls_context(config),  # checked before start (preflight)
     )
     return server
 
@@ -161,7 +150,10 @@ def run_one(
     drain = Drain(server, app.observe.readiness.draining.set if app.observe else lambda: None)
 
     def apply(new: Config) -> None:
+        # First what can fail: a certificate that does not load refuses the reload.
+        context = reloaded_tls(server.tls_context is not None, new)
         app.reload(new)
+        server.tls_context = context  # new connections; open ones keep theirs
         server.shutdown_timeout = new.drain_timeout
 
     reloader = Reloader(config, load, apply, announce=not worker)

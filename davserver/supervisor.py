@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from davserver.config import Config
-from davserver.lifecycle import Loader, Reloader
+from davserver.lifecycle import Loader, Reloader, reloaded_tls
 from davserver.observe import metrics, notify
 
 log = logging.getLogger("davserver")
@@ -59,7 +59,14 @@ class Supervisor:
     def __init__(self, config: Config, worker: Worker, load: Loader | None):
         self.config = config
         self.worker = worker
-        self.reloader = Reloader(config, load, lambda new: None)
+        # Checked here once, so a certificate that does not load is reported once
+        # and the workers are not told to reload.
+        serving_tls = bool(config.tls_cert and config.tls_key)
+
+        def check(new: Config) -> None:
+            reloaded_tls(serving_tls, new)
+
+        self.reloader = Reloader(config, load, check)
         self.children: dict[int, float] = {}  # pid -> start time
         self.failures = 0  # consecutive quick deaths
         self.respawn_at: list[float] = []

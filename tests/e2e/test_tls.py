@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import signal
 import socket
 import ssl
 import threading
@@ -14,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from davserver.http import DavWSGIServer, tls
 from tests.e2e.clients.support import LOCK_BODY, LiveServer, start_server, token_of
-from tests.support.server import run_davserver
-from tests.support.tls import TlsFiles, new_key
+from tests.e2e.test_observability import wait_for
+from tests.support.server import ServerProcess, run_davserver
+from tests.support.tls import TlsFiles, make_tls_files, new_key
 
 pytestmark = pytest.mark.e2e
 
@@ -251,3 +254,93 @@ def test_check_config_resolves_and_checks_the_pair(tmp_path: Path, tls_files: Tl
     result = run_davserver("check-config", str(config))
     assert result.returncode == 2
     assert "is not the private key of the certificate" in result.stderr
+
+
+def served_certificate(port: int, files: TlsFiles) -> bytes | None:
+    """The certificate a new connection is given (DER), if ``files``' CA vouches for it."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            context = files.client_context()
+            with context.wrap_socket(raw, server_hostname="localhost") as sock:
+                return sock.getpeercert(binary_form=True)
+    except ssl.SSLCertVerificationError:
+        return None
+
+
+def der(pem: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pem.read_text())
+
+
+def wait_until_every_worker_serves(port: int, files: TlsFiles) -> None:
+    """Workers reload in their own time: eight new connections in a row (any worker
+    may take each) must get the certificate of ``files``."""
+    deadline = time.monotonic() + 15
+    in_a_row = 0
+    while in_a_row < 8:
+        if time.monotonic() > deadline:
+            raise AssertionError("the workers did not switch to the renewed certificate")
+        in_a_row = in_a_row + 1 if served_certificate(port, files) == der(files.cert) else 0
+        if not in_a_row:
+            time.sleep(0.1)
+
+
+def test_sighup_reads_a_renewed_certificate_and_keeps_open_connections(tmp_path: Path) -> None:
+    """certbot renews into the same paths and runs ``systemctl reload``: new connections
+    get the new certificate, open ones go on; a pair that does not load is refused and
+    the running certificate stays."""
+    old = make_tls_files(tmp_path / "old")
+    renewed = make_tls_files(tmp_path / "renewed")  # another CA: told apart by who trusts it
+    live = tmp_path / "live"
+    live.mkdir()
+    cert, key = live / "fullchain.pem", live / "privkey.pem"
+    cert.write_bytes(old.cert.read_bytes())
+    key.write_bytes(old.key.read_bytes())
+    root = tmp_path / "share"
+    root.mkdir()
+    args = ["--tls-cert", str(cert), "--tls-key", str(key), "--workers", "2"]
+    with ServerProcess(root, args, ca_file=old.ca) as server:
+        assert served_certificate(server.port, old) == der(old.cert)
+        kept = http.client.HTTPSConnection(
+            "localhost", server.port, context=old.client_context(), timeout=10
+        )
+        response, _ = ask(kept, "PUT", "/before.txt", b"old certificate\n")
+        assert response.status == 201
+
+        cert.write_bytes(renewed.cert.read_bytes())
+        key.write_bytes(renewed.key.read_bytes())
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "and the TLS certificate" in server.stderr(), "the reload log line")
+        wait_until_every_worker_serves(server.port, renewed)
+        assert served_certificate(server.port, old) is None  # the old CA no longer fits
+
+        response, _ = ask(kept, "PUT", "/after.txt", b"same connection\n")
+        assert response.status == 201, "the open connection was dropped"
+        kept.close()
+
+        # A renewal gone wrong: the new certificate with a key that is not its own.
+        cert.write_bytes(old.cert.read_bytes())
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload of" in server.stderr(), "the refusal")
+        assert "is not the private key of the certificate" in server.stderr()
+        time.sleep(0.5)  # were a worker told to reload, it would have by now
+        for _ in range(8):
+            assert served_certificate(server.port, renewed) == der(renewed.cert)
+        assert server.proc.poll() is None
+    assert (root / "before.txt").read_bytes() == b"old certificate\n"
+    assert (root / "after.txt").read_bytes() == b"same connection\n"
+
+
+def test_sighup_does_not_switch_https_on(tmp_path: Path, tls_files: TlsFiles) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    config = tmp_path / "davserver.yaml"
+    config.write_text("log_level: info\n")
+    with ServerProcess(root, ["--config", str(config), "--workers", "1"]) as server:
+        config.write_text(f"tls_cert: {tls_files.cert}\ntls_key: {tls_files.key}\n")
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload of" in server.stderr(), "the refusal")
+        assert "turning HTTPS on needs a restart" in server.stderr()
+        answer = requests.get(server.url, timeout=5)  # still plain HTTP
+        assert answer.status_code == 200
