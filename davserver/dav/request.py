@@ -18,6 +18,7 @@ from davserver.dav.body import Body
 from davserver.errors import OtherServer, RequestError
 from davserver.locking.conditions import submitted_tokens
 from davserver.locking.ifheader import IfHeader, parse_if_header
+from davserver.locking.manager import Seen
 from davserver.locking.model import canonical_path
 
 DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
@@ -149,6 +150,8 @@ class Request:
     overwrite: bool
     body: Body
     environ: dict[str, Any] = field(repr=False, compare=False)
+    # The lock-store reads this request made (see davserver.locking.manager.Seen).
+    lock_reads: Seen = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> Request:

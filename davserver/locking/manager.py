@@ -65,6 +65,12 @@ def _touches(change: Change, lock: Lock) -> bool:
     return change.depth is Depth.INFINITY and is_ancestor_or_self(change.path, lock.root)
 
 
+Seen = dict[tuple[str, bool], list[Lock]]
+"""Store reads one request already made, by (path, with descendants): its If header
+and its lock check then judge the same locks, read once.  Never for a check just
+before a commit, which must see locks granted meanwhile."""
+
+
 class LockManager:
     """RFC 4918 locking on top of a :class:`LockStore`, with time from ``clock``."""
 
@@ -208,25 +214,37 @@ class LockManager:
         self._emit(LockEventKind.RELEASED, lock, principal, path)
         return lock
 
-    def locks_concerned(self, changes: Iterable[Change]) -> list[Lock]:
+    def _find(self, path: str, below: bool, now: float, seen: Seen | None) -> list[Lock]:
+        if seen is None:
+            return self.store.find(path, below, now)
+        found = seen.get((path, below))
+        if found is None:
+            found = seen[path, below] = self.store.find(path, below, now)
+        return found
+
+    def locks_concerned(self, changes: Iterable[Change], seen: Seen | None = None) -> list[Lock]:
         """Every active lock covering something the changes touch (§7.4-§7.6)."""
         now = self.clock()
         found: dict[str, Lock] = {}
         for change in changes:
             below = change.depth is Depth.INFINITY
-            for lock in _live(self.store.find(change.path, below, now)):
+            for lock in _live(self._find(change.path, below, now, seen)):
                 if _touches(change, lock):
                     found.setdefault(lock.token, lock)
         return sorted(found.values(), key=lambda lock: (lock.root, lock.token))
 
     def check_write(
-        self, changes: Iterable[Change], submitted: frozenset[str], principal: str | None
+        self,
+        changes: Iterable[Change],
+        submitted: frozenset[str],
+        principal: str | None,
+        seen: Seen | None = None,
     ) -> list[Lock]:
         """Raise :class:`Frozen` when a freeze covers what the changes touch, and
         :class:`LockTokenMissing` unless every lock they touch may be used by this
         request; return the locks concerned."""
         changes = list(changes)
-        concerned = self.locks_concerned(changes)
+        concerned = self.locks_concerned(changes, seen)
         frozen = [lock for lock in concerned if rules.blocks_writes(lock)]
         if frozen:
             path = next(c.path for c in changes if any(_touches(c, f) for f in frozen))
@@ -240,14 +258,15 @@ class LockManager:
             raise LockTokenMissing(missing)
         return concerned
 
-    def discover(self, path: str) -> list[Lock]:
+    def discover(self, path: str, seen: Seen | None = None) -> list[Lock]:
         """Active locks whose scope covers ``path``, inherited ones included (§15.8)."""
         now = self.clock()
-        covering = [lock for lock in _live(self.store.find(path, False, now)) if lock.covers(path)]
+        found = self._find(path, False, now, seen)
+        covering = [lock for lock in _live(found) if lock.covers(path)]
         return sorted(covering, key=lambda lock: (lock.root, lock.token))
 
-    def tokens_covering(self, path: str) -> frozenset[str]:
-        return frozenset(lock.token for lock in self.discover(path))
+    def tokens_covering(self, path: str, seen: Seen | None = None) -> frozenset[str]:
+        return frozenset(lock.token for lock in self.discover(path, seen))
 
     def get(self, token: str) -> Lock | None:
         lock = self.store.get(token, self.clock())

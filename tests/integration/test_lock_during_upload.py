@@ -51,3 +51,32 @@ def test_new_file_whose_parent_gets_locked_meanwhile_is_not_created(tmp_path: Pa
     )
     assert_423_submitted(answer, "/dir/")
     assert list((dav.root / "dir").iterdir()) == []
+
+
+def test_if_header_and_lock_check_read_the_store_once_and_the_commit_again(
+    tmp_path: Path,
+) -> None:
+    """A locked PUT judges its If header and its locks by one read of the store;
+    the check just before the commit reads again, so a lock granted meanwhile wins."""
+    dav = Dav(tmp_path / "share")
+    (dav.root / "doc.txt").write_bytes(b"old")
+    token = dav.locked("/doc.txt", depth="0")
+    store = dav.manager.store
+    reads: list[tuple[str, bool]] = []
+    real_find = store.find
+
+    def find(path: str, below: bool, now: float) -> object:
+        reads.append((path, below))
+        return real_find(path, below, now)
+
+    store.find = find
+    answer = dav.put("/doc.txt", b"new", token=token)
+    assert answer.status == 204, answer.text
+    assert reads == [("/doc.txt", False), ("/doc.txt", False)]
+    assert (dav.root / "doc.txt").read_bytes() == b"new"
+
+    reads.clear()
+    answer = dav.put("/doc.txt", b"newer")  # no token: refused by the first read
+    assert_423_submitted(answer, "/doc.txt")
+    assert reads == [("/doc.txt", False)]
+    assert (dav.root / "doc.txt").read_bytes() == b"new"

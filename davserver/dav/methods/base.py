@@ -22,7 +22,7 @@ from davserver.dav.request import Request
 from davserver.dav.share import Entry, Share, parent_path
 from davserver.errors import Conflict, PreconditionFailed
 from davserver.locking.conditions import ResourceState, evaluate
-from davserver.locking.manager import LockManager
+from davserver.locking.manager import LockManager, Seen
 from davserver.locking.model import Change, Depth, Lock
 from davserver.lockstore.base import PropertyStore
 
@@ -60,12 +60,14 @@ class Dav:
         return hrefs.href(request.mount, lock.root, collection=lock.collection)
 
 
-def state_of(dav: Dav, path: str, known: dict[str, Entry | None]) -> ResourceState:
+def state_of(
+    dav: Dav, path: str, known: dict[str, Entry | None], seen: Seen | None = None
+) -> ResourceState:
     """What If conditions match against (RFC 4918 §10.4.4)."""
     if path not in known:
         known[path] = dav.share.lookup(path)
     entry = known[path]
-    tokens = dav.locks.tokens_covering(path)
+    tokens = dav.locks.tokens_covering(path, seen)
     if entry is None:
         return ResourceState(exists=False, tokens=tokens)
     return ResourceState(exists=True, etag=entry.etag, tokens=tokens)
@@ -79,7 +81,7 @@ def check_if_header(request: Request, dav: Dav, target: Entry | None) -> None:
     holds = evaluate(
         request.if_header,
         request.path,
-        lambda path: state_of(dav, path, known),
+        lambda path: state_of(dav, path, known, request.lock_reads),
         mount_prefix=request.mount,
         host=request.host,
     )
@@ -154,7 +156,8 @@ def check_locks(request: Request, dav: Dav, changes: Sequence[Change]) -> Callab
     def check() -> object:
         return dav.locks.check_write(changes, request.submitted, request.principal)
 
-    check()
+    # Now: the locks the If header was judged by.  Before the commit: a fresh read.
+    dav.locks.check_write(changes, request.submitted, request.principal, request.lock_reads)
     return check
 
 
