@@ -167,6 +167,12 @@ class SocketReader:
         del out[have:]
         return bytes(out)
 
+    def take_through(self, marker: bytes, limit: int) -> bytes | None:
+        """Everything up to and including ``marker`` if it is buffered within ``limit``
+        bytes; None (nothing taken) otherwise.  Never waits."""
+        end = self._buf.find(marker, self._pos, self._pos + limit)
+        return None if end < 0 else self._take(end + len(marker) - self._pos)
+
     def readline(self, size: int | None = None) -> bytes:
         """Up to and including the next LF, at most ``size`` bytes."""
         limit = sys.maxsize if size is None or size < 0 else size

@@ -30,19 +30,40 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     server.close()
 
 
-def parse(head: bytes, limits: HttpLimits = LIMITS, version: tuple[int, int] = (1, 1)) -> Any:
+def fields_of(head: bytes, limits: HttpLimits, *, buffered: bool) -> list[tuple[bytes, bytes]]:
+    """``read_fields`` as a slow client meets it (line by line, reading as it goes)
+    or, ``buffered``, as a head that arrived whole meets it (the block check)."""
     client, server = socket.socketpair()
     with client, server:
         server.settimeout(2)
         client.sendall(head)
         client.shutdown(socket.SHUT_WR)
-        fields = read_fields(HeadReader(SocketReader(server), limits), limits)
-        return check_request(fields, version, limits)
+        reader = SocketReader(server)
+        while buffered and not reader.eof:
+            reader.fill()
+        return read_fields(HeadReader(reader, limits), limits)
+
+
+def parse(
+    head: bytes,
+    limits: HttpLimits = LIMITS,
+    version: tuple[int, int] = (1, 1),
+    buffered: bool = False,
+) -> Any:
+    return check_request(fields_of(head, limits, buffered=buffered), version, limits)
+
+
+def outcome(head: bytes, limits: HttpLimits, *, buffered: bool) -> object:
+    try:
+        return fields_of(head, limits, buffered=buffered)
+    except Refusal as exc:
+        return (exc.status, exc.reason)
 
 
 def refusal(head: bytes, **kw: Any) -> str:
-    with pytest.raises(Refusal) as caught:
-        parse(head, **kw)
+    for buffered in (False, True):
+        with pytest.raises(Refusal) as caught:
+            parse(head, buffered=buffered, **kw)
     return caught.value.status[:3]
 
 
@@ -120,6 +141,31 @@ def test_good_head_is_normalised() -> None:
 )
 def test_bad_heads_are_refused(head: bytes, status: str) -> None:
     assert refusal(head) == status
+
+
+FIELD_BYTES = st.sampled_from(
+    [b"a", b"Z", b"-", b"!", b":", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\x00", b"\x7f", b"\xe9"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(FIELD_BYTES, max_size=8).map(b"".join), max_size=6))
+def test_whole_heads_and_heads_read_line_by_line_agree(lines: list[bytes]) -> None:
+    """The one-expression check of a head that arrived whole accepts exactly what
+    the line-by-line rules accept, with the same fields, and refuses with the same
+    message."""
+    head = b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+    limits = HttpLimits(max_header_count=4, max_header_bytes=60)
+    assert outcome(head, limits, buffered=True) == outcome(head, limits, buffered=False)
+
+
+def test_whole_head_limits_match_the_line_by_line_ones() -> None:
+    limits = HttpLimits(max_header_count=3, max_header_bytes=40)
+    three = b"A: 1\r\nB: 2\r\nC: 3\r\n\r\n"
+    assert fields_of(three, limits, buffered=True) == [(b"A", b"1"), (b"B", b"2"), (b"C", b"3")]
+    for head in (b"A: 1\r\n" * 4 + b"\r\n", b"X: " + b"y" * 40 + b"\r\n\r\n", b"\r\n"):
+        assert outcome(head, limits, buffered=True) == outcome(head, limits, buffered=False)
+    assert fields_of(b"\r\n", limits, buffered=True) == []
 
 
 def test_transfer_encoding_in_http10_is_refused() -> None:
