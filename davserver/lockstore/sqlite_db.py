@@ -27,6 +27,7 @@ from davserver.lockstore.codec import lock_from_json
 from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
 from davserver.lockstore.sqlite_files import RESTORE, FileGuard, classify, identity, unwritable
+from davserver.lockstore.sqlite_queue import WriterQueue
 
 SCHEMA_VERSION = 3  # 2: the meta table (generation record); 3: locks.holder (lock quotas)
 BUSY_TIMEOUT_MS = 10_000
@@ -84,6 +85,7 @@ class Database:
         self._memory = SeenFile(state_dir) if state_dir is not None else None
         self._remember = role is Role.SERVER  # only a server writes into its state dir
         self.seen: Seen | None = None
+        self.writers = WriterQueue(str(path))
         self.files = self._open(role)
 
     # -- opening ----------------------------------------------------------------
@@ -224,6 +226,7 @@ class Database:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
+        self.writers.close()
 
     # -- the guards -------------------------------------------------------------
 
@@ -386,11 +389,13 @@ class _Write(_Read):
 
     def __enter__(self) -> sqlite3.Connection:
         conn = super().__enter__()
+        self.db.writers.__enter__()
         try:
             conn.execute("BEGIN IMMEDIATE")
             self.db.files.check_identity()
         except BaseException as exc:
             self._rollback()
+            self.db.writers.__exit__()
             instead = self.db.translated(exc)
             if instead is None:
                 raise
@@ -403,12 +408,15 @@ class _Write(_Read):
                 self.conn.execute("ROLLBACK")
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None:
-            try:
-                self.conn.execute("COMMIT")
-            except sqlite3.Error as failed:
+        try:
+            if exc is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.Error as failed:
+                    self._rollback()
+                    raise (self.db.translated(failed) or StoreError(str(failed))) from failed
+            else:
                 self._rollback()
-                raise (self.db.translated(failed) or StoreError(str(failed))) from failed
-        else:
-            self._rollback()
+        finally:
+            self.db.writers.__exit__()
         super().__exit__(kind, exc, tb)
