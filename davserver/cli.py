@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from davserver import __version__
@@ -86,7 +87,21 @@ def check_config(file: str) -> int:
     if found:
         return EXIT_CONFIG
     print(f"{file}: OK")
+    for line in permission_summary(config):
+        print(line)
     return 0
+
+
+def permission_summary(config: config_mod.Config) -> list[str]:
+    """Who may do what where, as the server will apply it (``check-config``)."""
+    from davserver.dav.auth import read_htpasswd
+    from davserver.dav.permissions import describe, parse_rules
+
+    users = list(read_htpasswd(Path(config.htpasswd))) if config.htpasswd else None
+    lines = describe(parse_rules(config.permissions), users)
+    if config.readonly:
+        lines.append("readonly: true: nobody may write, whatever the rules say")
+    return lines
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -62,6 +62,31 @@ def parse_rules(raw: Sequence[Mapping[str, Any]]) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def describe(rules: Sequence[Rule], known_users: Sequence[str] | None = None) -> list[str]:
+    """The rules as ``check-config`` prints them: what applies where, in path order,
+    and a warning for each user a rule names who cannot log in (a typo would
+    otherwise silently leave that user with the rules for "*")."""
+    if not rules:
+        return ["permissions: no rules: every user may do everything the share allows"]
+    lines = [
+        f"permissions ({len(rules)} rules; the most specific path wins, at one path a rule "
+        'naming the user beats "*"; a path no rule covers: none):'
+    ]
+    width = max(len(rule.path) for rule in rules)
+    for rule in sorted(rules, key=lambda r: (r.path, ANYONE not in r.users)):
+        users = ", ".join(sorted(rule.users, key=lambda u: (u != ANYONE, u)))
+        lines.append(f"  {rule.path:<{width}}  {rule.access.name.lower():<5}  {users}")
+    if known_users is not None:
+        known = set(known_users) | {ANYONE, ANONYMOUS}
+        for number, rule in enumerate(rules, 1):
+            for user in sorted(rule.users - known):
+                lines.append(
+                    f"warning: permissions rule {number} ({rule.path}) names {user}, "
+                    "who is not in the htpasswd file"
+                )
+    return lines
+
+
 class Permissions:
     def __init__(self, rules: Sequence[Rule] = ()):
         self.rules = tuple(rules)

@@ -306,3 +306,42 @@ def test_readonly_share_never_writes_into_its_root(tmp_path: Path) -> None:
         assert "lock_store=memory://" in server.start_line
         assert requests.request("PROPFIND", server.url, timeout=5).status_code == 207
     assert sorted(p.name for p in root.iterdir()) == before
+
+
+def test_check_config_lists_the_permission_rules_and_unknown_users(
+    tmp_path: Path, htpasswd_file: Path
+) -> None:
+    (tmp_path / "root").mkdir()
+    rules = [
+        {"path": "/team", "users": ["alcie", "*"], "access": "write"},
+        {"path": "/", "users": ["*"], "access": "read"},
+        {"path": "/secret/", "users": ["*"], "access": "none"},
+    ]
+    text = yaml.safe_dump(
+        {"root": str(tmp_path / "root"), "htpasswd": str(htpasswd_file), "permissions": rules}
+    )
+    result = run_davserver("check-config", str(write_yaml(tmp_path, text)))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(": OK")
+    assert lines[1].startswith("permissions (3 rules; the most specific path wins")
+    # In path order, canonical paths, the access, then who.
+    assert [line.split() for line in lines[2:5]] == [
+        ["/", "read", "*"],
+        ["/secret", "none", "*"],
+        ["/team", "write", "*,", "alcie"],
+    ]
+    assert lines[5] == (
+        "warning: permissions rule 1 (/team) names alcie, who is not in the htpasswd file"
+    )
+
+
+def test_check_config_says_when_there_are_no_rules(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    path = write_yaml(tmp_path, f"root: {tmp_path / 'root'}\nreadonly: true\n")
+    result = run_davserver("check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        "permissions: no rules: every user may do everything the share allows",
+        "readonly: true: nobody may write, whatever the rules say",
+    ]
