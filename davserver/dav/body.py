@@ -21,8 +21,15 @@ class Body:
     def __init__(self, environ: dict[str, Any]):
         self._environ = environ
         self._stream = environ["wsgi.input"]
-        self.chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        self.length = None if self.chunked else _content_length(environ.get("CONTENT_LENGTH"))
+        self.length: int | None
+        if hasattr(self._stream, "declared_length"):
+            # davserver's HTTP layer judged the framing once, and its readers
+            # deliver exactly that: take its verdict, never a second parse.
+            self.length = self._stream.declared_length
+            self.chunked = self.length is None
+        else:  # under another WSGI server (or a test calling the app directly)
+            self.chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+            self.length = None if self.chunked else _content_length(environ.get("CONTENT_LENGTH"))
         self.consumed = False
 
     @property

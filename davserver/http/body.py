@@ -176,6 +176,10 @@ class LazyContinueInput:
     def __init__(self, send_continue: Callable[[], None], body: LengthBody | ChunkedBody):
         self._send_continue = send_continue
         self.body = body
+        # The framing as this layer judged it (RFC 9112 §6.3): the body's length,
+        # None when chunked.  The application takes it from here instead of
+        # reading Content-Length and Transfer-Encoding a second time.
+        self.declared_length: int | None = body.remaining if isinstance(body, LengthBody) else None
 
     @property
     def remaining(self) -> int:
