@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,16 +20,14 @@ import bcrypt
 import pytest
 import requests
 
+from tests.support.browser import headless_chromium
 from tests.support.server import ServerProcess
-from tests.support.tools import unavailable
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SHOTS = Path("/tmp/davserver-console")
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
@@ -100,42 +97,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
     """Headless system Chromium logged in as the administrator (an Authorization
     header on every request, as a browser sends after the Basic prompt)."""
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        unavailable("chromium and chromium-driver (apt) are needed for the browser tests")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        unavailable("selenium is not installed (pip install -e '.[test]')")
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    profile = tempfile.mkdtemp(prefix="davserver-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--lang=en-US",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
-        credentials = base64.b64encode(f"root:{USERS['root']}".encode()).decode()
-        driver.execute_cdp_cmd("Network.enable", {})
-        driver.execute_cdp_cmd(
-            "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {credentials}"}}
-        )
-        driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "UTC"})
+    credentials = base64.b64encode(f"root:{USERS['root']}".encode()).decode()
+    headers = {"Authorization": f"Basic {credentials}"}
+    with headless_chromium(monkeypatch, timezone="UTC", headers=headers) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def resize(driver: WebDriver, size: tuple[int, int]) -> None:

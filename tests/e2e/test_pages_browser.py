@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,15 +20,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from davserver.dav.pages import LockBadge, Row, error_page, listing_page
-from tests.support.tools import unavailable
+from tests.support.browser import headless_chromium
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SHOTS = Path("/tmp/davserver-pages")
 DESKTOP = (1280, 800)
 PHONE = (375, 800)
@@ -47,38 +44,8 @@ HOSTILE = "<script>alert(1)</script>&\"'.txt"
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
     """Headless system Chromium; a missing browser or driver fails the test."""
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        unavailable("chromium and chromium-driver (apt) are needed for the browser tests")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        unavailable("selenium is not installed (pip install -e '.[test]')")
-    # Explicit paths already keep Selenium Manager out; offline makes sure it never downloads.
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    profile = tempfile.mkdtemp(prefix="davserver-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--lang=en-US",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
-        driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": VIEWER_ZONE})
+    with headless_chromium(monkeypatch, timezone=VIEWER_ZONE) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def sample_listing() -> bytes:
