@@ -24,14 +24,20 @@ LOG_FORMATS = ("text", "json")
 
 @dataclass(frozen=True)
 class Option:
-    """One configuration key: its type, default and help text (shown by the CLI)."""
+    """One configuration key: its type, help text (shown by the CLI) and check.
+
+    Its default is the default of the :class:`Config` field of the same name,
+    written once there (where it also types the field)."""
 
     name: str
     type: type
-    default: Any
     help: str
     check: Callable[[Any], str | None] | None = None  # returns an error message or None
     nullable: bool = False
+
+    @property
+    def default(self) -> Any:
+        return defaults()[self.name]
 
 
 def _port(value: int) -> str | None:
@@ -121,37 +127,33 @@ def _webhooks(value: list[Any]) -> str | None:
 
 
 SCHEMA: tuple[Option, ...] = (
-    Option("root", str, "./share", "directory to serve (created if missing)"),
-    Option("host", str, "127.0.0.1", "address to listen on"),
-    Option("port", int, 8080, "TCP port to listen on (0 picks a free one)", _port),
+    Option("root", str, "directory to serve (created if missing)"),
+    Option("host", str, "address to listen on"),
+    Option("port", int, "TCP port to listen on (0 picks a free one)", _port),
     Option(
         "htpasswd",
         str,
-        None,
         "htpasswd file with bcrypt hashes (htpasswd -B); without it access is anonymous",
         nullable=True,
     ),
-    Option("readonly", bool, False, "refuse every method that changes something"),
+    Option("readonly", bool, "refuse every method that changes something"),
     Option(
         "tls_cert",
         str,
-        None,
         "PEM certificate chain (server certificate first): serve HTTPS (TLS 1.2+); needs tls_key",
         nullable=True,
     ),
-    Option("tls_key", str, None, "PEM private key of tls_cert (unencrypted)", nullable=True),
-    Option("log_level", str, "info", "debug, info, warning or error", _log_level),
+    Option("tls_key", str, "PEM private key of tls_cert (unencrypted)", nullable=True),
+    Option("log_level", str, "debug, info, warning or error", _log_level),
     Option(
         "state_dir",
         str,
-        None,
         "server state (locks, properties); default ROOT/.davserver, never served",
         nullable=True,
     ),
     Option(
         "lock_store",
         str,
-        None,
         "lock/property store URL: memory://, sqlite:///PATH, redis://HOST:PORT/DB; "
         "default sqlite in state_dir",
         _store_url,
@@ -160,14 +162,12 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "lock_store_volatile_ok",
         bool,
-        False,
         "accept a Redis lock store that persists nothing (appendonly no, no save points), "
         "or whose persistence cannot be checked; refused at start otherwise",
     ),
     Option(
         "workers",
         int,
-        None,
         "worker processes sharing the port (SO_REUSEPORT); default: one per CPU core "
         "(one with lock_store memory://)",
         _workers,
@@ -176,21 +176,18 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "lock_timeout_default",
         int,
-        3600,
         "seconds granted when a LOCK has no Timeout header",
         _positive,
     ),
-    Option("lock_timeout_max", int, 86400, "longest timeout granted, in seconds", _positive),
+    Option("lock_timeout_max", int, "longest timeout granted, in seconds", _positive),
     Option(
         "lock_allow_infinite",
         bool,
-        False,
         "grant Timeout: Infinite (otherwise lock_timeout_max is granted)",
     ),
     Option(
         "propfind_infinity_max",
         int,
-        10_000,
         "most entries a PROPFIND with Depth infinity may list; beyond: 403 "
         "DAV:propfind-finite-depth (0: refuse Depth infinity on any non-empty folder)",
         _between(0, 10_000_000),
@@ -198,35 +195,30 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "max_xml_body_bytes",
         int,
-        8 * 1024 * 1024,
         "largest XML request body (PROPFIND, PROPPATCH, LOCK); larger: 413",
         _between(1024, 1 << 30),
     ),
     Option(
         "max_ranges",
         int,
-        32,
         "most byte ranges one GET may ask for; more: the whole file (200)",
         _between(1, 10_000),
     ),
     Option(
         "lock_owner_max_bytes",
         int,
-        4096,
         "largest DAV:owner a LOCK may store and echo back; larger: 413",
         _between(64, 1 << 20),
     ),
     Option(
         "shared_locks_per_resource",
         int,
-        100,
         "most shared locks on one resource; more: 423 saying the limit",
         _between(1, 1_000_000),
     ),
     Option(
         "max_locks_per_principal",
         int,
-        1000,
         "most locks one user holds at once (anonymous clients share one quota); more: "
         "423 saying the limit; null: no limit",
         _lock_quota,
@@ -235,7 +227,6 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "permissions",
         list,
-        [],
         "per-user, per-path access rules: [{path: /team, users: [alice, '*'], "
         "access: none|read|write}]; the most specific path wins; none given: everyone "
         "may do everything the share allows",
@@ -244,14 +235,12 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "allow_insecure_auth",
         bool,
-        False,
         "accept Basic credentials over plain HTTP from other machines (passwords travel "
         "in clear); loopback and https are always fine",
     ),
     Option(
         "auth_max_failures",
         int,
-        10,
         "failed logins per client address or user name within auth_failure_window before "
         "429 (0: no throttling)",
         _between(0, 1_000_000),
@@ -259,7 +248,6 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "auth_failure_window",
         int,
-        60,
         "seconds over which failed logins are counted (and refused once too many)",
         _between(1, 86_400),
     ),
@@ -267,137 +255,118 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "max_request_line",
         int,
-        8192,
         "longest request line in bytes (method, URL, version); longer: 414",
         _between(256, 1 << 20),
     ),
     Option(
         "max_header_bytes",
         int,
-        65536,
         "largest header section in bytes; larger: 431",
         _between(1024, 1 << 24),
     ),
-    Option("max_header_count", int, 100, "most header fields; more: 431", _between(8, 10000)),
+    Option("max_header_count", int, "most header fields; more: 431", _between(8, 10000)),
     Option(
         "max_if_header_bytes",
         int,
-        16384,
         "largest If header (lock tokens, ETags) in bytes; larger: 431",
         _between(256, 1 << 24),
     ),
     Option(
         "max_upload_bytes",
         int,
-        0,
         "largest request body in bytes (0: unlimited); larger: 413",
         _between(0, 1 << 62),
     ),
     Option(
         "header_timeout",
         int,
-        10,
         "seconds a client has to send a request line and headers; then 408",
         _positive,
     ),
     Option(
         "body_timeout",
         int,
-        30,
         "seconds a request body (or a client reading our answer) may stall; then 408",
         _positive,
     ),
     Option(
         "keepalive_timeout",
         int,
-        30,
         "seconds an idle kept-alive connection stays open",
         _positive,
     ),
     Option(
         "max_connections_per_address",
         int,
-        64,
         "open connections per client address and worker process (0: unlimited); more: 503",
         _between(0, 1 << 20),
     ),
     Option(
         "max_threads",
         int,
-        256,
         "most worker threads per process (16 at rest, more while uploads are slow)",
         _between(16, 4096),
     ),
     # Running in production (davserver/observe): logs, metrics, lock events, stopping.
-    Option("log_format", str, "text", "log lines as text or json (one per line)", _log_format),
+    Option("log_format", str, "log lines as text or json (one per line)", _log_format),
     Option(
         "metrics_on_main_port",
         bool,
-        False,
         "also answer GET /metrics (Prometheus, unauthenticated) on the WebDAV port",
     ),
     Option(
         "lock_event_log",
         str,
-        None,
         "file to append lock events to, one JSON object per line",
         nullable=True,
     ),
     Option(
         "lock_webhooks",
         list,
-        [],
         "URLs to POST every lock event to (JSON), retried with backoff, never blocking",
         _webhooks,
     ),
     Option(
         "lock_webhook_queue",
         int,
-        1000,
         "lock events waiting per webhook; beyond it new events are dropped (logged)",
         _between(1, 1_000_000),
     ),
     Option(
         "lock_webhook_retries",
         int,
-        5,
         "retries of a failed webhook delivery (backoff 0.5 s, 1 s, 2 s, ...)",
         _between(0, 20),
     ),
     Option(
         "drain_timeout",
         int,
-        30,
         "seconds a stopping server (SIGTERM) waits for requests in flight",
         _between(0, 3600),
     ),
     # Administration (davserver/admin_http): the admin listener, breaking and freezing locks.
-    Option("admin", bool, False, "serve the admin API and web console on admin_listen"),
+    Option("admin", bool, "serve the admin API and web console on admin_listen"),
     Option(
         "admin_listen",
         str,
-        "127.0.0.1:8081",
         "HOST:PORT of the admin API and console (only with admin: true or --admin)",
         _listen,
     ),
     Option(
         "admins",
         list,
-        [],
         "users of the htpasswd file who may use the admin listener (others get 403)",
         _user_names,
     ),
     Option(
         "audit_log",
         str,
-        None,
         "file (JSON lines) recording every broken lock and every freeze made or lifted",
         nullable=True,
     ),
     Option(
         "broken_lock_memory",
         int,
-        604800,
         "longest time, in seconds, a broken lock's holder is told who broke it and why "
         "(otherwise as long as the lock would have lasted)",
         _between(1, 366 * 86400),
@@ -405,7 +374,6 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "admin_reason_max",
         int,
-        500,
         "longest reason, in characters, for breaking a lock or freezing; longer: 400",
         _between(10, 100_000),
     ),
@@ -689,4 +657,10 @@ def _check_admin(config: Config, source: str) -> None:
 
 
 def defaults() -> dict[str, Any]:
-    return {field.name: field.default for field in dataclasses.fields(Config)}
+    """Every key's built-in default (a fresh list where the default is a list)."""
+    return {
+        field.name: field.default_factory()
+        if field.default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING
+        else field.default
+        for field in dataclasses.fields(Config)
+    }

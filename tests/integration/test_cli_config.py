@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 from pathlib import Path
@@ -32,6 +33,15 @@ def test_example_config_is_valid_and_complete() -> None:
     assert keys == set(config_mod.OPTIONS), "config/davserver.yaml must list every key"
     for option in config_mod.SCHEMA:
         assert yaml.safe_load(example.read_text())[option.name] == option.default
+
+
+def test_every_key_has_one_config_field_and_one_default() -> None:
+    # The schema (type, help, check) and the Config dataclass (type and default)
+    # must name the same keys: a default lives only in the dataclass.
+    fields = {field.name for field in dataclasses.fields(config_mod.Config)} - {"source"}
+    assert set(config_mod.OPTIONS) == fields
+    assert config_mod.OPTIONS["port"].default == 8080
+    assert config_mod.OPTIONS["permissions"].default == []
 
 
 @pytest.mark.parametrize(
