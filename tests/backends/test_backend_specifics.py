@@ -15,6 +15,7 @@ from davserver.locking.model import Lock
 from davserver.lockstore import open_stores, sqlite_db
 from davserver.lockstore import redis as redis_store
 from davserver.lockstore import sqlite as sqlite_store
+from davserver.lockstore.base import quota_holder
 from davserver.lockstore.codec import lock_to_json
 from davserver.lockstore.generation import Generation
 from tests.backends.helpers import grant, make_lock, tokens
@@ -71,11 +72,64 @@ def test_sqlite_schema_2_upgrades_in_place_and_counts_its_locks(tmp_path: Path) 
         stores.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_db.SCHEMA_VERSION,)
+        assert _locks_table_layout(conn) == LAYOUT_4
     reopened = open_stores(f"sqlite://{path}", state_dir=tmp_path)  # upgraded once only
     try:
         assert reopened.locks.count_held("alice", now) == 3
     finally:
         reopened.close()
+
+
+LAYOUT_4 = ("WITHOUT ROWID", {"locks_by_root", "locks_by_expiry", "locks_by_holder"})
+
+
+def _locks_table_layout(conn: sqlite3.Connection) -> tuple[str, set[str]]:
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'locks'").fetchone()
+    indexes = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'locks'"
+        " AND sql IS NOT NULL"
+    ).fetchall()
+    return ("WITHOUT ROWID" if "WITHOUT ROWID" in sql else "rowid", {name for (name,) in indexes})
+
+
+def test_sqlite_schema_3_is_rebuilt_without_rowid_keeping_every_lock(tmp_path: Path) -> None:
+    now = time.time()
+    held = [make_lock(f"/f{i}", now=now) for i in range(50)]
+    held.append(make_lock("/anon", now=now, principal=None))
+    path = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:  # the schema davserver wrote at version 3: a rowid table
+        conn.executescript(SCHEMA_2)
+        conn.execute("ALTER TABLE locks ADD COLUMN holder TEXT")
+        conn.execute("CREATE INDEX locks_by_holder ON locks (holder)")
+        conn.executemany(
+            "INSERT INTO locks (token, root, expires_at, data, holder) VALUES (?, ?, ?, ?, ?)",
+            [
+                (lock.token, lock.root, lock.expires_at, lock_to_json(lock), quota_holder(lock))
+                for lock in held
+            ],
+        )
+        generation = Generation.new(now).to_json()
+        conn.execute("INSERT INTO meta (key, value) VALUES ('generation', ?)", (generation,))
+        conn.execute("PRAGMA user_version = 3")
+        assert _locks_table_layout(conn)[0] == "rowid"
+    finally:
+        conn.close()
+
+    stores = open_stores(f"sqlite://{path}", state_dir=tmp_path)
+    try:
+        assert {lock.token: lock for lock in stores.locks.all_locks(now)} == {
+            lock.token: lock for lock in held
+        }
+        assert stores.locks.count_held("alice", now) == 50
+        assert [lock.token for lock in stores.locks.find("/f7", False, now)] == [held[7].token]
+        assert stores.locks.remove(held[0].token) == held[0]
+    finally:
+        stores.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+        assert _locks_table_layout(conn) == LAYOUT_4
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 @pytest.mark.parametrize("returning", [True, False], ids=["RETURNING", "before-3.35"])

@@ -14,11 +14,12 @@ from davserver.lockstore.sqlite_queue import WriterQueue
 FORK = multiprocessing.get_context("fork")
 
 
-def _write_many(path: str, rounds: int, start: object, failures: object) -> None:
-    db = Database(Path(path))
+def _write_many(path: str, rounds: int, ready: object, start: object, failures: object) -> None:
+    db = Database(Path(path))  # opening writes too (outside the queue): all open first
     # No busy timeout at all: a writer that found another one inside a transaction
     # would fail at once ("database is locked").
     db.connection().execute("PRAGMA busy_timeout = 0")
+    ready.put(True)  # type: ignore[attr-defined]
     start.wait()  # type: ignore[attr-defined]
     failed = 0
     for _ in range(rounds):
@@ -35,12 +36,15 @@ def test_writers_in_several_processes_never_meet_a_busy_database(tmp_path: Path)
     # this fails at once).
     path = tmp_path / "locks.sqlite"
     Database(path).close()
-    start, failures = FORK.Event(), FORK.Queue()
+    ready, start, failures = FORK.Queue(), FORK.Event(), FORK.Queue()
     workers = [
-        FORK.Process(target=_write_many, args=(str(path), 200, start, failures)) for _ in range(3)
+        FORK.Process(target=_write_many, args=(str(path), 200, ready, start, failures))
+        for _ in range(3)
     ]
     for worker in workers:
         worker.start()
+    for _ in workers:
+        ready.get(timeout=60)
     start.set()
     results = [failures.get(timeout=120) for _ in workers]
     for worker in workers:
