@@ -26,6 +26,7 @@ from davserver.lockstore.base import Role, quota_holder
 from davserver.lockstore.codec import lock_from_json
 from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
+from davserver.lockstore.sqlite_checkpoints import BACKSTOP_PAGES, Checkpointer
 from davserver.lockstore.sqlite_files import RESTORE, FileGuard, classify, identity, unwritable
 from davserver.lockstore.sqlite_queue import WriterQueue
 
@@ -100,6 +101,8 @@ class Database:
         self._remember = role is Role.SERVER  # only a server writes into its state dir
         self.seen: Seen | None = None
         self.writers = WriterQueue(str(path))
+        # A server checkpoints in the background; other roles (the CLI) as SQLite does.
+        self.checkpoints = Checkpointer(self.checkpoint) if role is Role.SERVER else None
         self.files = self._open(role)
 
     # -- opening ----------------------------------------------------------------
@@ -148,6 +151,8 @@ class Database:
                     f"{mode}): put it on a local file system"
                 )
             conn.execute("PRAGMA synchronous = NORMAL")
+            if self.checkpoints is not None:
+                conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
             conn.execute("PRAGMA mmap_size = 0")
         except BaseException:
             conn.close()
@@ -238,7 +243,16 @@ class Database:
         with contextlib.suppress(sqlite3.Error):
             conn.close()
 
+    def checkpoint(self) -> None:
+        """Copy committed pages from the WAL into the database file, waiting for
+        nobody (``PASSIVE``); skipped while the file is not the one in use."""
+        if self._closed or self.files.fault() is not None:
+            return
+        self.connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def close(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         with self._mutex:
             self._closed = True
             conns, self._all = self._all, []
@@ -442,6 +456,8 @@ class _Write(_Read):
                 except sqlite3.Error as failed:
                     self._rollback()
                     raise (self.db.translated(failed) or StoreError(str(failed))) from failed
+                if self.db.checkpoints is not None:
+                    self.db.checkpoints.written()
             else:
                 self._rollback()
         finally:
