@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/inproc.py                     # CPU µs per operation
     .venv/bin/python benchmarks/inproc.py --profile propfind1 # plus the top of a cProfile
     .venv/bin/python benchmarks/inproc.py --store memory://   # another lock store
+    .venv/bin/python benchmarks/inproc.py --sql lockcycle     # time of each SQLite statement
 
 It calls the WSGI application that ``davserver serve`` runs (the same config
 defaults: SQLite lock store in the state directory, access log and metrics on)
@@ -14,13 +15,16 @@ these numbers: they show what the WebDAV work costs, and where it goes.
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import io
 import logging
 import os
 import pstats
+import sqlite3
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,36 @@ from davserver import config as davconfig
 from davserver.app import build_app
 
 SMALL = os.urandom(4096)
+
+
+class SqlTimes:
+    """Wall time spent in each kind of SQLite statement (every connection the
+    application opens after :meth:`install`, background threads included)."""
+
+    def __init__(self) -> None:
+        self.seconds: collections.Counter[str] = collections.Counter()
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def install(self) -> None:
+        times = self
+
+        class Timed(sqlite3.Connection):
+            def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+                start = time.perf_counter()
+                try:
+                    return super().execute(sql, *args)
+                finally:
+                    kind = " ".join(sql.split("(")[0].split()[:6])
+                    times.seconds[kind] += time.perf_counter() - start
+                    times.calls[kind] += 1
+
+        connect = sqlite3.connect
+        sqlite3.connect = lambda *a, **k: connect(*a, factory=Timed, **k)  # type: ignore[assignment]
+
+    def report(self, operations: int) -> None:
+        for kind, seconds in self.seconds.most_common():
+            per_op = self.calls[kind] / operations
+            print(f"  {seconds / operations * 1e6:8.1f} µs per operation  {per_op:4.1f}x  {kind}")
 
 
 class Client:
@@ -150,8 +184,12 @@ def main() -> None:
     parser.add_argument("--store", default=None, help="lock store URL (default: SQLite)")
     parser.add_argument("--profile", default="", help="a workload to cProfile")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--sql", default="", help="a workload whose SQLite statements to time")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    sql_times = SqlTimes()
+    if args.sql:
+        sql_times.install()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "share"
         root.mkdir()
@@ -181,6 +219,15 @@ def main() -> None:
             stats = pstats.Stats(profile)
             stats.sort_stats("tottime").print_stats(args.top)
             stats.sort_stats("cumulative").print_stats(args.top)
+        if args.sql:
+            op = loads[args.sql]
+            sql_times.seconds.clear()
+            sql_times.calls.clear()
+            for _ in range(args.count):
+                op()
+            time.sleep(1)  # the background checkpoint of these writes
+            print(f"SQLite statements of {args.sql} (wall time, {args.count} operations):")
+            sql_times.report(args.count)
         app.close()
 
 
