@@ -28,6 +28,7 @@ from davserver.http import DavWSGIServer, HttpLimits
 from davserver.janitor import Janitor
 from davserver.lifecycle import Drain, Loader, Reloader, reloaded_tls, tls_context
 from davserver.observe import metrics, notify
+from davserver.observe.access import refusal_recorder
 from davserver.supervisor import STOP_AND_RELOAD, Supervisor
 
 log = logging.getLogger("davserver")
@@ -130,6 +131,7 @@ def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
         limits=http_limits(config),
         tls_context=tls_context(config),  # checked before start (preflight)
     )
+    server.on_refusal = refusal_recorder(app.observe.metrics if app.observe else None)
     return server
 
 

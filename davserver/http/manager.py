@@ -268,6 +268,7 @@ class DavConnectionManager(connections.ConnectionManager):
     ) -> None:
         server = self.server
         answer = plain_response(server.protocol, status, reason, server.server_name)
+        server.refused(conn.remote_addr or "", "", "", status, reason)
         try:
             conn.socket.settimeout(0)
             # A short answer fits the empty send buffer.

@@ -229,3 +229,11 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         answer = plain_response(self.server.protocol, status, reason, self.server.server_name)
         with contextlib.suppress(OSError):  # the client is gone or not reading: we close anyway
             self.conn.wfile.write(answer)
+        method, target = getattr(self, "method", None), getattr(self, "uri", None)
+        self.server.refused(
+            self.conn.remote_addr or "",
+            method.decode("latin-1") if isinstance(method, bytes) else "",
+            target.decode("latin-1") if isinstance(target, bytes) else "",
+            status,
+            reason,
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from cheroot import wsgi
@@ -40,6 +42,14 @@ class DavWSGIServer(wsgi.Server):
         low = self.requests.min
         self.requests = ElasticThreadPool(self, min=low, max=max(low, self.limits.max_threads))
         self.addresses = AddressBook(self.limits.max_connections_per_address)
+        # Told of every answer this layer gives itself (a refusal before or
+        # instead of the application): (client, method, target, status, reason).
+        self.on_refusal: Callable[[str, str, str, int, str], None] | None = None
+
+    def refused(self, client: str, method: str, target: str, status: str, reason: str) -> None:
+        if self.on_refusal is not None:
+            with contextlib.suppress(Exception):  # a log line must never cost the answer
+                self.on_refusal(client, method, target, int(status[:3]), reason)
 
     def prepare(self) -> None:
         if self.ssl_adapter is not None:

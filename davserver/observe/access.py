@@ -90,6 +90,7 @@ class AccessRecord:
     lock_token: str | None = None
     precondition: str | None = None
     completed: bool = True
+    refusal: str | None = None  # why the HTTP layer answered without the application
 
     def fields(self) -> dict[str, Any]:
         """The JSON object's fields (None values left out)."""
@@ -113,6 +114,8 @@ class AccessRecord:
             line += f" token={self.lock_token}"
         if not self.completed:
             line += " incomplete"
+        if self.refusal:
+            line += f" refused={quoted(self.refusal)}"
         return line
 
 
@@ -262,6 +265,37 @@ class AccessLog:
                 self.metrics.auth_failures.labels(reason).inc()
         if record.lock_outcome == "refused" and self.events is not None:
             self.events(refused_event(exchange.environ, record))
+
+
+def refusal_recorder(metrics: Metrics | None) -> Callable[[str, str, str, int, str], None]:
+    """What the HTTP layer calls for an answer it gave itself (a malformed or
+    over-limit request, a timeout, a connection over the per-address cap): one
+    access record like any other, with the reason, so attacks show in the log."""
+
+    def record(client: str, method: str, target: str, status: int, reason: str) -> None:
+        entry = AccessRecord(
+            time=time.time(),
+            client=client,
+            user=None,
+            method=method or "-",
+            uri=target or "-",
+            path=unquote(target.split("?", 1)[0]) if target else "-",
+            protocol="HTTP/1.1",
+            status=status,
+            bytes_in=0,
+            bytes_out=0,
+            duration=0.0,
+            user_agent=None,
+            referer=None,
+            request_id=secrets.token_hex(8),
+            refusal=reason,
+        )
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(entry.text(), extra={"access": entry})
+        if metrics is not None:
+            metrics.request_done(method, status, 0.0, 0, 0)
+
+    return record
 
 
 def refused_event(environ: dict[str, Any], record: AccessRecord) -> LockEvent:

@@ -184,3 +184,44 @@ def test_lock_events_reach_the_event_log_and_a_webhook(tmp_path: Path) -> None:
     finally:
         hook.shutdown()
         hook.server_close()
+
+
+def _raw(server: ServerProcess, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_requests_the_http_layer_refuses_are_in_the_access_log(tmp_path: Path) -> None:
+    # An attack must be visible where operators look: one line per refusal, with
+    # the client, what it asked for (when the request line was read) and why.
+    root = tmp_path / "share"
+    root.mkdir()
+    config = config_file(tmp_path, header_timeout=1)
+    with ServerProcess(root, ["--workers", "1", "--config", config]) as server:
+        smuggled = (
+            b"PUT /x.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        )
+        assert _raw(server, smuggled).startswith(b"HTTP/1.1 400 ")
+        assert _raw(server, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n").startswith(
+            b"HTTP/1.1 414 "
+        )
+        assert _raw(server, b"GET / HTTP/1.1\r\nHost: h\r\n").startswith(b"HTTP/1.1 408 ")
+
+        def refusals() -> list[str]:
+            return [x for x in server.stderr().splitlines() if " refused=" in x]
+
+        lines = wait_for(lambda: len(refusals()) >= 3 and refusals(), "three refusal lines")
+        smuggle_line = next(x for x in lines if '" 400 ' in x)
+        assert smuggle_line.startswith("127.0.0.1 - - [")
+        assert '"PUT /x.txt HTTP/1.1" 400 0 ' in smuggle_line
+        assert 'refused="both Content-Length and Transfer-Encoding"' in smuggle_line
+        assert any('" 414 0 ' in x for x in lines)
+        assert any('"- - HTTP/1.1" 408 0 ' in x and "took too long" in x for x in lines)
+    assert not (root / "x.txt").exists()
