@@ -88,11 +88,12 @@ def test_threads_of_one_process_queue_too(tmp_path: Path) -> None:
     overlap: list[int] = []
 
     def write() -> None:
-        for _ in range(200):
+        for _ in range(50):
             with queue:
                 inside.append(1)
                 if len(inside) > 1:
                     overlap.append(1)
+                time.sleep(0.001)  # lets the other threads run: they must wait outside
                 inside.pop()
 
     threads = [threading.Thread(target=write) for _ in range(4)]

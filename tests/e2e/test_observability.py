@@ -16,6 +16,7 @@ import requests
 import yaml
 
 from tests.e2e.clients.support import LOCK_BODY, token_of
+from tests.e2e.test_http_framing import assert_refused, exchange, request
 from tests.integration.test_access_log import Hook, metric
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, run_davserver
@@ -186,17 +187,6 @@ def test_lock_events_reach_the_event_log_and_a_webhook(tmp_path: Path) -> None:
         hook.server_close()
 
 
-def _raw(server: ServerProcess, data: bytes) -> bytes:
-    import socket
-
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(data)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
-
-
 def test_requests_the_http_layer_refuses_are_in_the_access_log(tmp_path: Path) -> None:
     # An attack must be visible where operators look: one line per refusal, with
     # the client, what it asked for (when the request line was read) and why.
@@ -208,11 +198,9 @@ def test_requests_the_http_layer_refuses_are_in_the_access_log(tmp_path: Path) -
             b"PUT /x.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
         )
-        assert _raw(server, smuggled).startswith(b"HTTP/1.1 400 ")
-        assert _raw(server, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n").startswith(
-            b"HTTP/1.1 414 "
-        )
-        assert _raw(server, b"GET / HTTP/1.1\r\nHost: h\r\n").startswith(b"HTTP/1.1 408 ")
+        assert_refused(exchange(server, smuggled), 400)
+        assert_refused(exchange(server, request("GET", "a" * 9000)), 414)
+        assert_refused(exchange(server, b"GET / HTTP/1.1\r\nHost: h\r\n"), 408)
 
         def refusals() -> list[str]:
             return [x for x in server.stderr().splitlines() if " refused=" in x]
