@@ -79,14 +79,23 @@ class HeadReader:
         self._source = source
         self._limits = limits
         self.header_bytes = 0
+        self._pushed: bytes | None = None
 
     def readline(self, size: int | None = None) -> bytes:
         """The request line (cheroot's ``read_request_line`` calls this)."""
+        if self._pushed is not None:
+            line, self._pushed = self._pushed, None
+            return line
         limit = self._limits.max_request_line
         line = self._source.readline(limit + 1)
         if len(line) > limit:
             raise Refusal(URI_TOO_LONG, f"the request line is longer than {limit} bytes")
         return line
+
+    def push_back(self, line: bytes) -> None:
+        """A request line read (and checked against the limit) but handed on
+        to cheroot's parser: its next :meth:`readline` returns it again."""
+        self._pushed = line
 
     def header_block(self) -> bytes | None:
         """All header lines and the empty line, when they are here already and
