@@ -13,14 +13,13 @@ import socket
 from typing import Any
 
 import pytest
+from cheroot import wsgi
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cheroot import wsgi
-
 from davserver.http import HttpLimits
-from davserver.http.gateway import DavGateway
 from davserver.http import request as http_request
+from davserver.http.gateway import DavGateway
 from davserver.http.reader import SocketReader
 from davserver.http.request import DavHTTPRequest
 
