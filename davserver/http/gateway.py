@@ -29,13 +29,13 @@ class DavGateway(wsgi.Gateway_10):
 
     req: Any
 
-    def get_environ(self) -> dict[str, Any]:
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]  # cheroot's is untyped
         """cheroot's environ, built in one pass with the header keys cached: the
         same keys and values (a test compares), for a TCP listener."""
         req = self.req
         server = req.server
         if isinstance(server.bind_addr, str):  # a Unix socket: cheroot adds peer credentials
-            return dict(super().get_environ())
+            return dict(super().get_environ())  # type: ignore[no-untyped-call]
         conn = req.conn
         env = {
             "ACTUAL_SERVER_PROTOCOL": server.protocol,

@@ -31,6 +31,7 @@ FAST_REQUEST_LINE = re.compile(
     rb"([A-Z]+) (/(?!/)[^?#\x00-\x20\x7f-\xff]*)(?:\?([^#\x00-\x20\x7f-\xff]*))?"
     rb" (HTTP/1\.[01])\r\n"
 )
+QUOTED_SLASH = re.compile(rb"(?i)%2F")
 
 
 def http_date() -> bytes:
@@ -64,7 +65,7 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         # the checks of framing.check_request; a Refusal is answered and closes.
         self.rfile = HeadReader(self.conn.rfile, self.limits)
         try:
-            if self.read_request_line() and self.read_request_headers():  # type: ignore[no-untyped-call]
+            if self.read_request_line() and self.read_request_headers():
                 self.ready = True
         except Refusal as exc:
             self.simple_response(exc.status, exc.reason)
@@ -83,9 +84,7 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         self.uri = line[len(method) + 1 : -len(protocol) - 3]
         if b"%" in path:
             # As cheroot: percent-decoded, but an encoded slash stays "%2F".
-            path = cheroot_server.QUOTED_SLASH.join(
-                unquote_to_bytes(part) for part in cheroot_server.QUOTED_SLASH_REGEX.split(path)
-            )
+            path = b"%2F".join(unquote_to_bytes(part) for part in QUOTED_SLASH.split(path))
         self.authority = b""
         self.path = path
         self.qs = query or b""
