@@ -123,6 +123,8 @@ def _whole_tree(share: Share, target: Entry, limit: int) -> list[Entry]:
 def _listable(entries: list[Entry], start: int) -> list[Entry]:
     """Members whose path below the target XML can carry.  Looking at the whole
     relative path also leaves out everything below a folder with such a name."""
+    if not XML_INVALID.search("".join(map(attrgetter("path"), entries))):
+        return entries  # the usual case, found by one search instead of one per entry
     listable = []
     for entry in entries:
         if XML_INVALID.search(entry.path, start):
@@ -221,7 +223,7 @@ def handle(request: Request, dav: Dav) -> Response:
         getters = renderer.getters(query.names)
         live_only = all(name.startswith("{DAV:}") for name in query.names)
         cache_as = tuple(query.names) if live_only else None
-        parts = [renderer.named(entry, getters, cache_as) for entry in entries]
+        parts = renderer.named(entries, getters, cache_as)
     return multistatus(parts)
 
 

@@ -10,6 +10,7 @@ inherited locks, dates, content types) is resolved once.
 from __future__ import annotations
 
 import functools
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -121,8 +122,6 @@ class Renderer:
         self._activelocks: dict[str, str] = {}
         self._dead_path: str | None = None
         self._dead: dict[str, str] = {}
-        self._cache_as: tuple[str, ...] | None = None
-        self._cache: dict[tuple[object, ...], str] = {}
         self.live: dict[str, Getter] = {
             RESOURCETYPE: self.resourcetype,
             CREATIONDATE: self.creationdate,
@@ -153,27 +152,45 @@ class Renderer:
 
     # --- the three kinds of answer (§9.1) -----------------------------------------
 
-    def named(self, entry: Entry, getters: Named, cache_as: tuple[str, ...] | None = None) -> str:
-        """``DAV:prop``: each name's value, or 404 for names it does not have.
+    def named(
+        self, entries: Sequence[Entry], getters: Named, cache_as: tuple[str, ...] | None = None
+    ) -> list[str]:
+        """``DAV:prop`` of each entry: each name's value, or 404 for names it does not have.
 
         ``cache_as``: the names asked for, when all of them are live properties
-        (their values then depend on nothing but the entry's lstat and locks)."""
-        if cache_as is None or entry.is_dir:
-            return self._named(entry, getters)
-        if self._cache_as is not cache_as:  # once per request
-            self._cache = _rendered_for(self.sources.mount, cache_as)
-            self._cache_as = cache_as
-        path, st = entry
-        key: tuple[object, ...] = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
-        key += (st.st_mode, st.st_dev)
-        locks = self.sources.locks_of(entry)
-        if locks:  # as they render now: a refresh or a second less is another key
-            key += tuple(map(self.activelock, locks))
-        rendered = self._cache.get(key)
-        if rendered is None:
-            rendered = self._named(entry, getters)
-            _remember(self._cache, key, rendered)
-        return rendered
+        (their values then depend on nothing but the entry's lstat and locks).
+        One loop over the whole listing, with what it uses bound once: a
+        folder of 200 files runs it 200 times per PROPFIND."""
+        if cache_as is None:
+            return [self._named(entry, getters) for entry in entries]
+        cache = _rendered_for(self.sources.mount, cache_as)
+        locks_of, activelock, render = self.sources.locks_of, self.activelock, self._named
+        is_dir = stat.S_ISDIR
+        parts: list[str] = []
+        add = parts.append
+        for entry in entries:
+            path, st = entry
+            if is_dir(st.st_mode):
+                add(render(entry, getters))
+                continue
+            key: tuple[object, ...] = (
+                path,
+                st.st_ino,
+                st.st_mtime_ns,
+                st.st_size,
+                st.st_ctime_ns,
+                st.st_mode,
+                st.st_dev,
+            )
+            locks = locks_of(entry)
+            if locks:  # as they render now: a refresh or a second less is another key
+                key += tuple(map(activelock, locks))
+            rendered = cache.get(key)
+            if rendered is None:
+                rendered = render(entry, getters)
+                _remember(cache, key, rendered)
+            add(rendered)
+        return parts
 
     def _named(self, entry: Entry, getters: Named) -> str:
         found: list[str] = []
