@@ -141,7 +141,7 @@ def scroll_width(driver: WebDriver) -> int:
 
 def navigate(driver: WebDriver, element: Any) -> None:
     """Click ``element`` and wait until the page it leads to has replaced this one."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     old = driver.find_element("tag name", "html")
     element.click()
@@ -151,6 +151,12 @@ def navigate(driver: WebDriver, element: Any) -> None:
             old.tag_name  # noqa: B018 (touching it raises once the page is gone)
         except StaleElementReferenceException:
             return True
+        except WebDriverException as exc:
+            # Chromium's answer while the old document is being torn down (seen
+            # under load): the node is no longer part of the page, so it was replaced.
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
         return False
 
     wait_for(replaced)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -90,7 +91,13 @@ class ServerProcess:
         return self.proc.returncode
 
     def kill(self) -> None:
-        """SIGKILL: simulate a crash."""
+        """SIGKILL of the server and its workers: a crash.  Killing only the
+        supervisor would not be one: its workers get SIGTERM and drain, finishing
+        or cleaning up what they were doing."""
+        if self.proc is not None and self.proc.poll() is None:
+            for child in children_of(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
         self.stop(signal.SIGKILL)
 
     def __enter__(self) -> ServerProcess:
@@ -108,3 +115,12 @@ def run_davserver(*args: str, timeout: float = 60) -> subprocess.CompletedProces
         text=True,
         timeout=timeout,
     )
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct child processes of ``pid`` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
