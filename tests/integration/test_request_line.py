@@ -54,20 +54,30 @@ class _Conn:
         self.wfile = io.BytesIO()
 
 
-def parsed(head: bytes, fast: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """What ``parse_request`` made of ``head``: the request's attributes, or the refusal."""
-    if not fast:
-        monkeypatch.setattr(http_request, "FAST_REQUEST_LINE", NEVER)
+def parse_head(head: bytes, *, eof: bool = False) -> tuple[DavHTTPRequest, _Server, _Conn]:
+    """``head`` sent over a socket pair and parsed by ``DavHTTPRequest.parse_request``;
+    ``eof``: the client closes after it (the whole stream is buffered first)."""
     client, server_end = socket.socketpair()
-    try:
+    with client, server_end:
         client.sendall(head)
-        client.shutdown(socket.SHUT_WR)
+        if eof:
+            client.shutdown(socket.SHUT_WR)
         reader = SocketReader(server_end)
-        while not reader.eof:
+        reader.fill()
+        while eof and not reader.eof:
             reader.fill()
         server, conn = _Server(), _Conn(reader)
         request = DavHTTPRequest(server, conn)
         request.parse_request()
+    return request, server, conn
+
+
+def parsed(head: bytes, fast: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What ``parse_request`` made of ``head``: the request's attributes, or the refusal."""
+    if not fast:
+        monkeypatch.setattr(http_request, "FAST_REQUEST_LINE", NEVER)
+    try:
+        request, server, conn = parse_head(head, eof=True)
         names = ("method", "uri", "path", "qs", "request_protocol", "response_protocol")
         seen: dict[str, Any] = {"ready": request.ready, "refusals": server.refusals}
         answer = conn.wfile.getvalue()
@@ -78,8 +88,6 @@ def parsed(head: bytes, fast: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str
             seen["headers"] = dict(request.inheaders)
         return seen
     finally:
-        client.close()
-        server_end.close()
         monkeypatch.undo()
 
 
@@ -120,14 +128,7 @@ def test_common_lines_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> Non
         return original(self)
 
     monkeypatch.setattr(http_request.cheroot_server.HTTPRequest, "read_request_line", spy)
-    head = b"LOCK /a%20b/%2Fc?x=%20 HTTP/1.1\r\nHost: h\r\n\r\n"
-    client, server_end = socket.socketpair()
-    with client, server_end:
-        client.sendall(head)
-        reader = SocketReader(server_end)
-        reader.fill()
-        request = DavHTTPRequest(_Server(), _Conn(reader))
-        request.parse_request()
+    request, _, _ = parse_head(b"LOCK /a%20b/%2Fc?x=%20 HTTP/1.1\r\nHost: h\r\n\r\n")
     assert request.ready and not called
     assert (request.method, request.path, request.qs) == (b"LOCK", b"/a b/%2Fc", b"x=%20")
     assert (request.uri, request.response_protocol) == (b"/a%20b/%2Fc?x=%20", "HTTP/1.1")
@@ -158,13 +159,7 @@ def test_environ_is_cheroots() -> None:
         b"PROPFIND /a%20b/c?q=1 HTTP/1.1\r\nHost: h:1\r\nContent-Type: text/xml\r\n"
         b"Content-Length: 0\r\nDepth: 1\r\nX-Odd_Name: v\xe9\r\nIf-Match: *\r\n\r\n"
     )
-    client, server_end = socket.socketpair()
-    with client, server_end:
-        client.sendall(head)
-        reader = SocketReader(server_end)
-        reader.fill()
-        request = DavHTTPRequest(_Server(), _Conn(reader))
-        request.parse_request()
+    request, _, _ = parse_head(head)
     assert request.ready
     ours, cheroots = DavGateway(request).env, wsgi.Gateway_10(request).env
     assert ours == cheroots
