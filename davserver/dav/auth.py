@@ -41,6 +41,16 @@ log = logging.getLogger(__name__)
 
 REALM = "davserver"
 
+# bcrypt reads at most 72 bytes of a password; bcrypt >= 5 raises ValueError for
+# longer ones instead of ignoring the rest.  Apache's ``htpasswd -B`` hashes and
+# checks the first 72 bytes, so the same cut keeps its long passwords valid.
+BCRYPT_MAX_BYTES = 72
+
+
+def bcrypt_secret(password: str) -> bytes:
+    """What bcrypt hashes of a password: its UTF-8 bytes, cut to 72 as Apache does."""
+    return password.encode("utf-8")[:BCRYPT_MAX_BYTES]
+
 
 def read_htpasswd(path: Path) -> dict[str, bytes]:
     """Parse ``user:hash`` lines; only bcrypt hashes ($2a$, $2b$, $2y$) are accepted."""
@@ -134,7 +144,7 @@ class HtpasswdDomainController(BaseDomainController):  # type: ignore[misc]
     ) -> bool:
         self._reload_if_changed()
         hashed = self._users.get(user_name)
-        secret = password.encode("utf-8")
+        secret = bcrypt_secret(password)
         if hashed is None:
             # The same bcrypt work as for a wrong password: response time must not
             # tell whether a user name exists.
@@ -196,6 +206,22 @@ class DavAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
         self.throttle: LoginThrottle = options.get("throttle") or LoginThrottle()
         self.refuse: Refuse = options["refuse"]
         self.allow_insecure = bool(options.get("allow_insecure_auth", False))
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """WsgiDAV's own entry, without its logout: it refuses valid credentials
+        whenever the query string contains "logout" (``?x=blogout``), and
+        davserver has no logout.  Basic is the only scheme (no Digest: bcrypt)."""
+        realm = self.domain_controller.get_domain_realm(environ["PATH_INFO"], environ)
+        environ["wsgidav.auth.realm"] = realm
+        environ["wsgidav.auth.user_name"] = ""
+        environ["wsgidav.auth.roles"] = None
+        environ["wsgidav.auth.permissions"] = None
+        if not self.domain_controller.require_authentication(realm, environ):
+            return self.next_app(environ, start_response)
+        header = str(environ.get("HTTP_AUTHORIZATION", ""))
+        if header.strip().partition(" ")[0].lower() == "basic":
+            return self.handle_basic_auth_request(environ, start_response)
+        return self.send_basic_auth_response(environ, start_response)
 
     def send_basic_auth_response(self, environ: dict[str, Any], start_response: Any) -> Any:
         problem = Unauthenticated("this share needs a user name and password", REALM)
