@@ -62,9 +62,13 @@ def prepare_root(config: Config) -> None:
 
 def reserve_port(host: str, port: int) -> socket.socket:
     """Bind (not listen) with SO_REUSEPORT so every worker can bind the same port,
-    and so that "port in use" is reported before anything starts."""
+    and so that "port in use" is reported before anything starts.  SO_REUSEADDR
+    too: connections closed by the server that used the port before (another
+    program, without SO_REUSEPORT) linger in TIME_WAIT for a minute and would
+    otherwise block the bind; it never allows binding beside a listener."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
