@@ -17,6 +17,7 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   ├── MethodNotAllowed        not for this kind of resource -> 405 + Allow
     │   ├── Conflict                missing parent, wrong resource type -> 409
     │   ├── UnsupportedMediaType    a body the method does not understand -> 415
+    │   │   └── UnsupportedContentEncoding  a body in a content coding -> 415
     │   ├── RangeNotSatisfiable     no requested byte range exists -> 416
     │   └── OtherServer             Destination names another server -> 502
     ├── AuthError                   who is asking cannot be established
@@ -131,6 +132,19 @@ class Conflict(ResourceError):
 
 class UnsupportedMediaType(ResourceError):
     """A request body the method does not define (MKCOL with a body, §9.3.1) (415)."""
+
+
+class UnsupportedContentEncoding(UnsupportedMediaType):
+    """A request body in a content coding (gzip, …) davserver does not decode:
+    stored or parsed as it is it would be garbage (RFC 9110 §15.5.16, 415 with
+    ``Accept-Encoding: identity``, §12.5.3); ``coding`` is what the client sent."""
+
+    def __init__(self, coding: str):
+        super().__init__(
+            f"Content-Encoding {coding!r} is not supported: send the body without a "
+            "content coding (no Content-Encoding, or identity)"
+        )
+        self.coding = coding
 
 
 class RangeNotSatisfiable(ResourceError):

@@ -61,6 +61,7 @@ from davserver.errors import (
     StoreUnavailable,
     TooManyAttempts,
     Unauthenticated,
+    UnsupportedContentEncoding,
     UnsupportedMediaType,
 )
 from davserver.locking.model import Lock
@@ -155,6 +156,8 @@ def _headers_of(exc: DavServerError) -> tuple[tuple[str, str], ...]:
         return (("Retry-After", str(exc.retry_after)),)
     if isinstance(exc, Unauthenticated):
         return (("WWW-Authenticate", f'Basic realm="{exc.realm}", charset="UTF-8"'),)
+    if isinstance(exc, UnsupportedContentEncoding):
+        return (("Accept-Encoding", "identity"),)
     return ()
 
 

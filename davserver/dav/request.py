@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse, urlsplit
 
 from davserver.dav.body import Body
-from davserver.errors import OtherServer, RequestError
+from davserver.errors import OtherServer, RequestError, UnsupportedContentEncoding
 from davserver.locking.conditions import submitted_tokens
 from davserver.locking.ifheader import IfHeader, parse_if_header
 from davserver.locking.manager import Seen
@@ -23,6 +23,9 @@ from davserver.locking.model import canonical_path
 
 DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
 DEPTH_METHODS = frozenset({"PROPFIND", "LOCK", "COPY", "MOVE", "DELETE"})
+# Methods that read their body: a content coding would be stored (PUT) or parsed
+# (XML) as garbage, so it is refused before the body is read (no 100 Continue).
+BODY_METHODS = frozenset({"PUT", "PROPFIND", "PROPPATCH", "LOCK", "MKCOL"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A header value with control characters or spaces is no URI (RFC 3986 §2).
 _NOT_URI = re.compile(r"[\x00-\x20\x7f]")
@@ -112,6 +115,15 @@ def parse_destination(raw: str | None, *, hosts: tuple[str, ...], mount: str) ->
     return Destination(canonical_path(resolved), parts.path.endswith("/"), suffix)
 
 
+def check_content_encoding(value: str | None) -> None:
+    """A body must come without a content coding (RFC 9110 §8.4): davserver
+    decodes none, so anything but ``identity`` is :class:`UnsupportedContentEncoding`."""
+    for coding in (value or "").split(","):
+        name = coding.strip()
+        if name and name.lower() != "identity":
+            raise UnsupportedContentEncoding(name)
+
+
 def parse_depth(value: str | None) -> str | None:
     """``0``, ``1`` or ``infinity`` (RFC 4918 §10.2); None when absent; 400 otherwise.
     Which values a method accepts is the method's business."""
@@ -161,6 +173,8 @@ class Request:
         method = environ["REQUEST_METHOD"].upper()
         mount = (environ.get("SCRIPT_NAME") or "").rstrip("/")
         host = environ.get("HTTP_HOST")
+        if method in BODY_METHODS:
+            check_content_encoding(environ.get("HTTP_CONTENT_ENCODING"))
         destination = None
         if method in ("COPY", "MOVE"):
             hosts = tuple(
