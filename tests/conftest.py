@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -8,6 +9,50 @@ import pytest
 
 from davserver.dav.trees import remove_tree
 from tests.support.server import ServerProcess
+from tests.support.serveruser import find_server_user, give_to_server, reachable
+
+RUN_BASE = "davserver-tests-"  # per-run temporary base when run as root (see below)
+RUN_BASE_KEY = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, temporary directories go under a fresh per-run base the test servers'
+    user can traverse: pytest's ``/tmp/pytest-of-root`` is 0700 (and pytest sets it
+    back to 0700 whenever another run starts).  Runs before pytest's tmpdir plugin
+    reads ``--basetemp``; a ``--basetemp`` given on the command line is kept."""
+    if os.geteuid() != 0 or config.option.basetemp:
+        return
+    base = Path(tempfile.mkdtemp(prefix=RUN_BASE))
+    reachable(base)
+    config.option.basetemp = str(base / "tmp")
+    config.stash[RUN_BASE_KEY] = base
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the per-run base after a run that passed (kept for a look otherwise)."""
+    base = session.config.stash.get(RUN_BASE_KEY, None)
+    if base is not None and exitstatus == 0 and base.is_dir():
+        remove_tree(str(base))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_directories_for_the_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every ``tmp_path`` and ``tmp_path_factory.mktemp`` directory is handed to the test
+    servers' user (tests/support/serveruser.py), so what tests put there for a server
+    (htpasswd, config, TLS key, state and log directories) is reachable by it."""
+    user = find_server_user()
+    if user is None or not user.switch:
+        return  # a missing user fails each test that starts a server (ServerProcess)
+    reachable(tmp_path_factory.getbasetemp())
+    mktemp = tmp_path_factory.mktemp
+
+    def mktemp_for_server(basename: str, numbered: bool = True) -> Path:
+        path = mktemp(basename, numbered)
+        path.chmod(0o755)
+        return give_to_server(path, user)
+
+    tmp_path_factory.mktemp = mktemp_for_server  # type: ignore[method-assign]
 
 
 @pytest.fixture

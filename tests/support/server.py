@@ -15,13 +15,21 @@ from pathlib import Path
 
 import requests
 
+from tests.support.serveruser import ServerUser, prepare_share, server_user
+
 START_LINE = re.compile(r"davserver serving (https?://\S+/) ")
 
 
 class ServerProcess:
     """A davserver child process; ``url`` ends with '/'.  Stop it with ``stop()``.
 
-    ``ca_file``: the CA that signed the server's certificate (with ``--tls-cert``)."""
+    ``ca_file``: the CA that signed the server's certificate (with ``--tls-cert``).
+
+    As deployed (tests/support/serveruser.py): the server runs as the unprivileged test
+    user, on a share that user owns (made if missing, handed over with its contents if
+    a test filled it) which also holds root-owned entries (``lost+found``,
+    ``shared-by-root/readme.txt``).  ``foreign_entries=False`` serves the share without
+    them -- only for tests that need a pristine root (say why where you use it)."""
 
     def __init__(
         self,
@@ -29,8 +37,12 @@ class ServerProcess:
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         ca_file: Path | None = None,
+        *,
+        foreign_entries: bool = True,
     ):
         self.root = root
+        self.foreign_entries = foreign_entries
+        self.user: ServerUser | None = None
         self.verify: str | bool = str(ca_file) if ca_file else True
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
@@ -43,12 +55,18 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         cmd = [sys.executable, "-m", "davserver", "serve", str(self.root), "--port", "0"]
+        self.user = server_user()
+        prepare_share(self.root, self.user, self.foreign_entries)
+        switch = self.user.switch
         self.proc = subprocess.Popen(
             cmd + self.args,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
             env=self.env,
+            user=self.user.uid if switch else None,
+            group=self.user.gid if switch else None,
+            extra_groups=[] if switch else None,
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout

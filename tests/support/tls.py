@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.serveruser import find_server_user, give_to_server
 from tests.support.tools import require_tool
 
 SERVER_EXTENSIONS = (
@@ -64,4 +65,7 @@ def make_tls_files(directory: Path) -> TlsFiles:
         "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
         "-CAcreateserial", "-days", "2", "-extfile", str(extensions), "-out", str(cert),
     )  # fmt: skip
+    user = find_server_user()
+    if user is not None:  # openssl writes the key 0600: the server's user must read it
+        give_to_server(key, user)
     return TlsFiles(ca, cert, key)

@@ -27,6 +27,7 @@ import requests
 import yaml
 
 from tests.support.server import ServerProcess
+from tests.support.serveruser import give_to_server
 from tests.support.tls import TlsFiles
 
 Record = dict[str, Any]
@@ -334,6 +335,7 @@ def start_server(
     base = tmp_path / name
     root = base / "share"
     root.mkdir(parents=True)
+    give_to_server(base)  # the server appends its request log there
     log_path = base / "requests.jsonl"
     args: list[str] = []
     if htpasswd is not None:
