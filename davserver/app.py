@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from davserver.config import Config
@@ -61,15 +60,6 @@ class Application:
         if self.observe is not None:
             self.observe.close()
         self.stores.close()
-
-
-def hidden_segment(root: Path, state_dir: Path) -> str | None:
-    """First path segment of the state directory when it lies inside the root."""
-    try:
-        relative = state_dir.relative_to(root)
-    except ValueError:
-        return None
-    return relative.parts[0] if relative.parts else None
 
 
 def wsgidav_config(
@@ -145,7 +135,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     dispatcher = Dispatcher(dav)
     throttle = LoginThrottle(config.auth_max_failures, float(config.auth_failure_window))
     wsgidav = DavApp(wsgidav_config(config, dispatcher, throttle))
-    wsgi: Any = PathGuard(wsgidav, hidden_segment(root, state_dir))
+    wsgi: Any = PathGuard(wsgidav, share.is_hidden)
     wsgi = observe.wrap(wsgi, stores.locks, lambda: manager.clock())
     return Application(
         wsgi=wsgi,

@@ -4,8 +4,11 @@ It sees the request before WsgiDAV normalises it, so ``..`` segments (also
 percent-encoded), backslashes, NUL bytes and over-long names are refused with
 400 instead of being silently resolved.  The server's state directory does not
 exist over WebDAV: any method on it or below it gets 404, in any letter case.
-Neither do our temporary names (``.davserver-*.tmp``).  The ``Destination`` of
-COPY/MOVE is parsed once, with the request (:mod:`davserver.dav.request`).
+Neither do our temporary names (``.davserver-*.tmp``).  Which names are hidden
+is decided by the share's one rule (:mod:`davserver.dav.hidden`), so a folder
+that holds a nested state directory stays readable and writable.  The
+``Destination`` of COPY/MOVE is parsed once, with the request
+(:mod:`davserver.dav.request`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
-
-from davserver.dav.uploads import is_temp_name
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -60,17 +61,14 @@ def path_problem(raw_path: str) -> str | None:
 class PathGuard:
     """Refuse hostile paths (400) and any access to the state directory (404)."""
 
-    def __init__(self, app: WSGIApp, hidden_name: str | None):
+    def __init__(self, app: WSGIApp, hidden: Callable[[str], bool]):
         self.app = app
-        # The state directory's first path segment, if it lies inside the root.
-        self.hidden = hidden_name.casefold() if hidden_name else None
+        self.hidden = hidden  # the share's rule (HiddenNames.is_hidden)
 
     def is_hidden(self, path: str) -> bool:
-        """The state directory, or a temporary upload file (path already checked)."""
-        segments = unquote(path).lstrip("/").split("/")
-        if any(is_temp_name(segment) for segment in segments):
-            return True
-        return bool(self.hidden) and segments[0].casefold() == self.hidden
+        """The state directory or a temporary name (path already checked)."""
+        segments = [segment for segment in unquote(path).split("/") if segment]
+        return self.hidden("/" + "/".join(segments))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         raw = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")

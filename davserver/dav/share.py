@@ -38,6 +38,7 @@ from davserver.dav.containment import (
     Place,
     open_beneath,
 )
+from davserver.dav.hidden import HiddenNames
 from davserver.dav.uploads import READ_FLAGS, AtomicUpload, is_temp_name, storage_error
 from davserver.errors import Conflict, DavServerError, Forbidden, NotFound
 
@@ -102,52 +103,22 @@ class Share:
         self.readonly = readonly
         self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         weakref.finalize(self, os.close, self._root_fd)
-        state = os.path.realpath(state_dir)
-        self._state_id: tuple[int, int] | None = None
-        try:
-            st = os.stat(state)
-            self._state_id = (st.st_dev, st.st_ino)
-        except OSError:
-            pass  # not there (yet): recognised by name only
-        # Where it lies in the share, if inside: its parent's path and its name, folded.
-        self._state_parent: str | None = None
-        self._state_name = ""
-        relative = os.path.relpath(state, self.root)
-        if relative != "." and not relative.startswith(".."):
-            inside = "/" + relative.replace(os.sep, "/")
-            self._state_parent, self._state_name = (
-                parent_path(inside).casefold(),
-                (inside.rsplit("/", 1)[1].casefold()),
-            )
+        self.hidden = HiddenNames(self.root, os.fspath(state_dir))
         self._quota = quota.UsedBytesCache(self.is_state_entry)
 
     # --- what does not exist -------------------------------------------------------------
 
     def is_state_id(self, st: os.stat_result) -> bool:
-        return self._state_id is not None and (st.st_ino, st.st_dev) == (
-            self._state_id[1],
-            self._state_id[0],
-        )
+        return self.hidden.is_state_id(st)
 
     def is_state_entry(self, item: os.DirEntry[str]) -> bool:
-        """A directory listing's entry is the state directory (by identity: its
-        ``lstat``, as a listing's inode number is the mount point's, not a bind mount's)."""
-        if self._state_id is None:
-            return False
-        try:
-            return self.is_state_id(item.stat(follow_symlinks=False))
-        except OSError:
-            return False
+        """A directory listing's entry is the state directory (:class:`HiddenNames`)."""
+        return self.hidden.is_state_entry(item)
 
     def is_hidden(self, path: str) -> bool:
-        """The state directory (any letter case), or a temporary name on the way."""
-        if "/." in path and any(is_temp_name(segment) for segment in path.split("/")):
-            return True
-        if self._state_parent is None:
-            return False
-        folded = path.casefold()
-        state = ("/" if self._state_parent == "/" else self._state_parent + "/") + self._state_name
-        return folded == state or folded.startswith(state + "/")
+        """The state directory (any letter case), or a temporary name on the way
+        (:class:`HiddenNames`: the one rule the path guard uses too)."""
+        return self.hidden.is_hidden(path)
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -201,7 +172,7 @@ class Share:
         no member needs a containment check of its own, and links are not followed."""
         found: list[Entry] = []
         base = "" if path == "/" else path
-        state_here = self._state_parent == path.casefold()
+        state_here = self.hidden.state_parent == path.casefold()
         add = found.append
         is_dir, is_file = stat.S_ISDIR, stat.S_ISREG
         with os.scandir(fd) as scan:
@@ -209,7 +180,7 @@ class Share:
                 name = item.name
                 if name[0] == "." and is_temp_name(name):  # every temporary name has the dot
                     continue
-                if state_here and name.casefold() == self._state_name:
+                if state_here and name.casefold() == self.hidden.state_name:
                     continue
                 try:
                     st = item.stat(follow_symlinks=False)
