@@ -5,17 +5,28 @@ A store knows nothing of lock *rules*: the core passes a ``decide`` callback
 into :meth:`LockStore.insert_if`, and the store guarantees that reading the
 relevant locks, calling ``decide`` and writing its result happen atomically —
 across threads, worker processes, and (for Redis) servers.
+
+The same holds the other way round for writes (RFC 4918 §7: a lock taken while
+a long COPY runs must win over the COPY's install): :meth:`LockStore.hold_if`
+reads the locks relevant to what a write changes, calls ``check`` with them,
+and keeps every overlapping ``insert_if`` waiting while the caller makes its
+change visible — so no LOCK can be granted between the check and the change.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from davserver.locking.model import Lock
 
 Decide = Callable[[Sequence[Lock]], Lock]
+Check = Callable[[Sequence[Lock]], object]
+Scopes = Sequence[tuple[str, bool]]
+"""What a write changes, as (path, include_descendants) pairs: the locks relevant
+to each (see :class:`LockStore`) are what its ``check`` is shown."""
 
 # The quota holder of locks taken without authentication: all anonymous clients
 # share one quota.  No user name contains ":" (RFC 7617), so no user shares it.
@@ -31,6 +42,15 @@ def quota_holder(lock: Lock) -> str | None:
     """Whose lock quota a stored record counts against; None for freezes and
     tombstones, which no user holds (a freeze's principal is its administrator)."""
     return holder_of(lock.principal) if lock.is_write else None
+
+
+class Held(Protocol):
+    """Inside :meth:`LockStore.hold_if`: changes to the store that belong to the
+    held write (a lock granted meanwhile could otherwise be dropped unseen)."""
+
+    def remove_tree(self, path: str) -> list[Lock]:
+        """:meth:`LockStore.remove_tree`, inside the held section."""
+        ...
 
 
 class Role(enum.Enum):
@@ -64,6 +84,21 @@ class LockStore(Protocol):
         called more than once (Redis retries when a watched key changed) and may
         run while the store holds a lock, so it must be pure and must not call
         back into the store.
+        """
+        ...
+
+    def hold_if(self, scopes: Scopes, now: float, check: Check) -> AbstractContextManager[Held]:
+        """Atomically: read the locks relevant to each (path, include_descendants)
+        of ``scopes`` (each lock once) and call ``check`` with them; it may raise,
+        and then nothing is held.  While the returned context is open no
+        ``insert_if`` whose lock would have been relevant to one of the scopes
+        completes (it waits, and sees afterwards what the block did); the
+        :class:`Held` it yields removes locks inside that same section.
+
+        The block must be short (renames, a directory fsync): it keeps LOCKs on
+        those paths waiting, and must not call the store itself (use ``Held``;
+        SQLite's per-thread connection is inside the held transaction).  ``check``
+        may be called more than once and must be pure, like ``decide``.
         """
         ...
 

@@ -6,7 +6,8 @@ matter — the contiguous run of roots below it (two bisections).  The cost neve
 grows with locks held elsewhere in the tree.  Write locks are also indexed by
 their quota holder, so counting one user's locks touches only theirs.  One
 ``threading.Lock`` guards everything, which is what makes
-:meth:`MemoryLockStore.insert_if` atomic.
+:meth:`MemoryLockStore.insert_if` atomic; :meth:`MemoryLockStore.hold_if` keeps
+it held across the caller's block.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Decide, holder_of, quota_holder
+from davserver.lockstore.base import Check, Decide, Scopes, holder_of, quota_holder
 from davserver.lockstore.paths import (
     check_inserted_root,
     check_same_root,
@@ -91,6 +93,11 @@ class MemoryLockStore:
             self._release(lock)
         return lock
 
+    def _drop_tree(self, path: str) -> list[Lock]:
+        roots = self._roots.at_or_below(path, path in self._by_root)
+        tokens = [t for r in roots for t in self._by_root.get(r, ())]
+        return [lock for t in tokens if (lock := self._drop(t)) is not None]
+
     def _hold(self, lock: Lock) -> None:
         holder = quota_holder(lock)
         if holder is not None:
@@ -114,6 +121,16 @@ class MemoryLockStore:
             self._drop(lock.token)
             self._add(lock)
             return lock
+
+    @contextmanager
+    def hold_if(self, scopes: Scopes, now: float, check: Check) -> Iterator[_Held]:
+        with self._mutex:
+            found: dict[str, Lock] = {}
+            for path, below in scopes:
+                for lock in self._relevant(path, below, now):
+                    found.setdefault(lock.token, lock)
+            check(list(found.values()))
+            yield _Held(self)
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
         with self._mutex:
@@ -146,9 +163,7 @@ class MemoryLockStore:
 
     def remove_tree(self, path: str) -> list[Lock]:
         with self._mutex:
-            roots = self._roots.at_or_below(path, path in self._by_root)
-            tokens = [t for r in roots for t in self._by_root.get(r, ())]
-            return [lock for t in tokens if (lock := self._drop(t)) is not None]
+            return self._drop_tree(path)
 
     def all_locks(self, now: float) -> list[Lock]:
         with self._mutex:
@@ -171,6 +186,16 @@ class MemoryLockStore:
 
     def close(self) -> None:
         """Nothing to release; locks die with the process by design."""
+
+
+class _Held:
+    """Inside :meth:`MemoryLockStore.hold_if`, whose mutex is held already."""
+
+    def __init__(self, store: MemoryLockStore) -> None:
+        self._store = store
+
+    def remove_tree(self, path: str) -> list[Lock]:
+        return self._store._drop_tree(path)
 
 
 class MemoryPropertyStore:

@@ -27,25 +27,31 @@ has expired are treated as absent and removed lazily.  ``held:`` sets are
 never WATCHed: the quota they count is a soft limit, and adding or removing one
 token commutes with everything else in a transaction.  ``now`` must therefore
 be Unix time (``time.time``).
+
+:meth:`RedisLockStore.hold_if` cannot keep a transaction open across the
+caller's block; it leaves *intents* that make overlapping ``insert_if`` calls
+wait (:mod:`davserver.lockstore.redis_intents`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import redis
 
-from davserver.errors import StoreUnavailable
+from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Decide, holder_of, quota_holder
+from davserver.lockstore.base import Check, Decide, Scopes, holder_of, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
     check_same_root,
-    rebase,
     self_and_ancestors,
-    subtree_bounds,
 )
 from davserver.lockstore.redis_guard import (
     DEFAULT_PREFIX,
@@ -55,14 +61,22 @@ from davserver.lockstore.redis_guard import (
     RedisBase,
     connect,
 )
+from davserver.lockstore.redis_intents import POLL_S, WAIT_S, Busy, Intents
+from davserver.lockstore.redis_props import RedisPropertyStore
 
 __all__ = ["DEFAULT_PREFIX", "Guard", "RedisLockStore", "RedisPropertyStore", "connect", "ping"]
 
 TTL_GRACE_S = 60.0
+T = TypeVar("T")
+log = logging.getLogger("davserver.lockstore")
 
 
 class RedisLockStore(RedisBase):
     """Locks in Redis; see the module docstring for the key layout."""
+
+    def __init__(self, client: Client, prefix: str = DEFAULT_PREFIX, guard: Guard | None = None):
+        super().__init__(client, prefix, guard)
+        self._intents = Intents(prefix)
 
     def _lock(self, token: str) -> str:
         return f"{self._p}lock:{token}"
@@ -187,6 +201,10 @@ class RedisLockStore(RedisBase):
     def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
         def attempt(pipe: Pipe) -> tuple[Lock, list[str]]:
             pipe.watch(self._g.generation_key, *[self._root(x) for x in self_and_ancestors(path)])
+            intents = self._intents.keys_for_insert(path)
+            pipe.watch(*intents)
+            if self._intents.live(self._hashes(intents), now):
+                raise Busy(path)
             if include_descendants:
                 pipe.watch(self._below(path))
             roots = self._roots(pipe, path, include_descendants)
@@ -203,10 +221,65 @@ class RedisLockStore(RedisBase):
             return lock, roots if stale else []
 
         with self._op():
-            lock, emptied = self._transact(attempt)
+            lock, emptied = self._waiting(lambda: self._transact(attempt))
             for root in emptied:
                 self._prune(root)
         return lock
+
+    def _hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
+        """Several hashes in one round trip (after they are WATCHed)."""
+        with self._r.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            return list(pipe.execute())
+
+    def _waiting(self, run: Callable[[], T]) -> T:
+        """``run`` again while a held write's intent overlaps it (bounded)."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            try:
+                return run()
+            except Busy as busy:
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(
+                        f"a write in progress on {busy} kept the lock store busy", retry_after=1
+                    ) from None
+                time.sleep(POLL_S)
+
+    @contextlib.contextmanager
+    def hold_if(self, scopes: Scopes, now: float, check: Check) -> Iterator[_Held]:
+        scopes = list(dict.fromkeys(scopes))
+        ident = secrets.token_hex(8)
+
+        def attempt(pipe: Pipe) -> None:
+            keys = {self._root(x) for path, _ in scopes for x in self_and_ancestors(path)}
+            keys |= {self._below(path) for path, below in scopes if below}
+            pipe.watch(self._g.generation_key, *sorted(keys))
+            roots: dict[str, None] = {}
+            for path, below in scopes:
+                roots.update(dict.fromkeys(self._roots(pipe, path, below)))
+            pipe.watch(*[self._root(x) for x in roots])
+            locks, _ = self._load(pipe, list(roots), watch=True)
+            check([lock for lock in locks if not lock.is_expired(now)])
+            pipe.multi()
+            self._intents.queue_add(pipe, ident, scopes, now)
+            self._execute(pipe)
+
+        with self._op():
+            self._transact(attempt)
+        try:
+            yield _Held(self)
+        finally:
+            self._release(ident, scopes)
+
+    def _release(self, ident: str, scopes: Scopes) -> None:
+        """Drop an intent; if Redis cannot take it now, its TTL will."""
+        try:
+            with self._g.translate(), self._r.pipeline(transaction=True) as pipe:
+                self._intents.queue_remove(pipe, ident, scopes)
+                pipe.execute()
+        except StoreError as exc:
+            log.warning("could not release a write intent (it expires by itself): %s", exc)
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
         with self._op():
@@ -284,91 +357,14 @@ class RedisLockStore(RedisBase):
         return sum(counted)
 
 
-class RedisPropertyStore(RedisBase):
-    """Dead properties in one hash per path plus a lexicographic index of paths."""
+class _Held:
+    """Inside :meth:`RedisLockStore.hold_if`: the intents keep LOCKs out."""
 
-    def _props(self, path: str) -> str:
-        return f"{self._p}props:{path}"
+    def __init__(self, store: RedisLockStore) -> None:
+        self._store = store
 
-    @property
-    def _paths(self) -> str:
-        return f"{self._p}proppaths"
-
-    def _tree(self, r: Any, path: str) -> list[str]:
-        lo, hi = subtree_bounds(path)
-        return [path, *r.zrangebylex(self._paths, "(" + lo, "(" + hi)]
-
-    def get_all(self, path: str) -> dict[str, str]:
-        with self._op():
-            (values,) = self._checked(lambda p: p.hgetall(self._props(path)))
-            return dict(values)
-
-    def get(self, path: str, name: str) -> str | None:
-        with self._op():
-            (value,) = self._checked(lambda p: p.hget(self._props(path), name))
-        return None if value is None else str(value)
-
-    def _write(self, queue: Callable[[Pipe], None]) -> None:
-        """A checked write: WATCH the generation, verify it, then MULTI ``queue`` EXEC."""
-
-        def attempt(pipe: Pipe) -> None:
-            pipe.watch(self._g.generation_key)
-            self._verified(pipe)
-            pipe.multi()
-            queue(pipe)
-            self._execute(pipe)
-
-        with self._op():
-            self._transact(attempt)
-
-    def set(self, path: str, name: str, value: str) -> None:
-        def queue(pipe: Pipe) -> None:
-            pipe.hset(self._props(path), name, value)
-            pipe.zadd(self._paths, {path: 0})
-
-        self._write(queue)
-
-    def remove(self, path: str, name: str) -> None:
-        # The path stays in the index: a stale entry is harmless (an empty hash
-        # reads as no properties) and removing it here would race with set().
-        self._write(lambda pipe: pipe.hdel(self._props(path), name))
-
-    def _rewrite(self, src: str, dest: str | None, keep_src: bool) -> None:
-        """Delete the tree at ``src`` (unless ``keep_src``) and ``dest``, then write
-        ``src``'s properties under ``dest``, all in one watched transaction."""
-
-        def attempt(pipe: Pipe) -> None:
-            pipe.watch(self._paths, self._g.generation_key)
-            self._verified(pipe)
-            sources = self._tree(pipe, src)
-            pipe.watch(*[self._props(p) for p in sources])
-            values = [pipe.hgetall(self._props(p)) for p in sources]
-            doomed = ([] if keep_src else sources) + (self._tree(pipe, dest) if dest else [])
-            pipe.multi()
-            self._queue_forget(pipe, doomed)
-            for path, props in zip(sources, values, strict=True):
-                if dest is not None and props:
-                    pipe.hset(self._props(rebase(path, src, dest)), mapping=props)
-                    pipe.zadd(self._paths, {rebase(path, src, dest): 0})
-            self._execute(pipe)
-
-        with self._op():
-            self._transact(attempt)
-
-    def _queue_forget(self, pipe: Pipe, paths: Iterable[str]) -> None:
-        paths = list(paths)
-        if paths:
-            pipe.delete(*[self._props(p) for p in paths])
-            pipe.zrem(self._paths, *paths)
-
-    def remove_tree(self, path: str) -> None:
-        self._rewrite(path, None, keep_src=False)
-
-    def copy_tree(self, src: str, dest: str) -> None:
-        self._rewrite(src, dest, keep_src=True)
-
-    def move_tree(self, src: str, dest: str) -> None:
-        self._rewrite(src, dest, keep_src=False)
+    def remove_tree(self, path: str) -> list[Lock]:
+        return self._store.remove_tree(path)
 
 
 def ping(client: Client) -> None:

@@ -4,7 +4,9 @@ Why it is safe across processes: WAL mode lets readers proceed while one writer
 writes, ``busy_timeout`` makes contending writers wait instead of failing, and
 :meth:`SqliteLockStore.insert_if` takes the write lock up front with
 ``BEGIN IMMEDIATE`` so the read, the ``decide`` call and the insert form one
-serialisable transaction.  Connections are per thread (cheroot serves requests
+serialisable transaction.  :meth:`SqliteLockStore.hold_if` keeps such a
+transaction (and the writers' queue) open across the caller's block, so every
+LOCK of every process waits for it.  Connections are per thread (cheroot serves requests
 on a thread pool and a sqlite3 connection must not be shared between threads).
 What can go wrong with the file itself — deleted, replaced, read-only,
 immutable — is guarded in :mod:`davserver.lockstore.sqlite_db`.
@@ -17,11 +19,12 @@ user's locks are ``holder = ?`` (their quota holder, NULL for freezes and tombst
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Decide, holder_of, quota_holder
+from davserver.lockstore.base import Check, Decide, Scopes, holder_of, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
@@ -73,6 +76,16 @@ class SqliteLockStore:
             )
         return lock
 
+    @contextmanager
+    def hold_if(self, scopes: Scopes, now: float, check: Check) -> Iterator[_Held]:
+        with self._db.write() as conn:
+            found: dict[str, Lock] = {}
+            for path, below in scopes:
+                for lock in self._relevant(conn, path, below, now):
+                    found.setdefault(lock.token, lock)
+            check(list(found.values()))
+            yield _Held(self, conn)
+
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
         with self._db.read() as conn:
             return self._relevant(conn, path, include_descendants, now)
@@ -115,9 +128,12 @@ class SqliteLockStore:
 
     def remove_tree(self, path: str) -> list[Lock]:
         with self._db.write() as conn:
-            return self._delete(
-                conn, "root = ? OR (root > ? AND root < ?)", (path, *subtree_bounds(path))
-            )
+            return self._delete_tree(conn, path)
+
+    def _delete_tree(self, conn: sqlite3.Connection, path: str) -> list[Lock]:
+        return self._delete(
+            conn, "root = ? OR (root > ? AND root < ?)", (path, *subtree_bounds(path))
+        )
 
     def _delete(self, conn: sqlite3.Connection, where: str, args: Sequence[object]) -> list[Lock]:
         """Delete the matching locks and return them: one statement where SQLite
@@ -151,6 +167,17 @@ class SqliteLockStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class _Held:
+    """Inside :meth:`SqliteLockStore.hold_if`: its transaction's connection."""
+
+    def __init__(self, store: SqliteLockStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def remove_tree(self, path: str) -> list[Lock]:
+        return self._store._delete_tree(self._conn, path)
 
 
 class SqlitePropertyStore:

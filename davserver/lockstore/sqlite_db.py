@@ -433,6 +433,10 @@ class _Write(_Read):
 
     def __enter__(self) -> sqlite3.Connection:
         conn = super().__enter__()
+        if conn.in_transaction:
+            # This thread's connection is inside a held write (SqliteLockStore.hold_if):
+            # a nested write would wait for the writers' queue this thread holds.
+            raise RuntimeError("a store write inside a held write of the same thread")
         self.db.writers.__enter__()
         try:
             conn.execute("BEGIN IMMEDIATE")
