@@ -23,6 +23,7 @@ import requests
 from davserver.dav.trees import remove_tree
 from davserver.dav.uploads import is_temp_name
 from tests.support.server import ServerProcess
+from tests.support.serveruser import give_to_server
 
 pytestmark = pytest.mark.e2e
 
@@ -51,6 +52,7 @@ def make_tree(top: Path, tag: str, files: int) -> None:
         if i % 100 == 0:
             folder.mkdir(parents=True)
         (folder / f"file{i:04d}.txt").write_text(f"{tag} {i} " * 20)
+    give_to_server(top)  # as if the server's user had made it (tests run as root)
 
 
 def leftovers(root: Path) -> list[Path]:

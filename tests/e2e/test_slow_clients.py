@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -181,17 +182,44 @@ def test_connections_per_address_are_capped(tmp_path: Path) -> None:
     root = tmp_path / "share"
     root.mkdir()
     (root / "file.txt").write_bytes(OLD)
-    running = start_server(root, "max_connections_per_address: 8\n")
+    running = start_server(root, "max_connections_per_address: 8\nkeepalive_timeout: 120\n")
     try:
-        with open_connections(running, 8) as idle:
-            time.sleep(0.3)
+        with answered_connections(running, 8) as held:
+            # The server has counted all eight (each was answered and is kept alive),
+            # so the ninth is refused whatever the machine's load.
             with connect(running) as extra:
-                answer = read_until_closed(extra, within=5)
+                answer = read_until_closed(extra, within=10)
             assert_refused(answer, 503)
-            idle[0].close()  # one slot free again, once the server has seen the close
-            assert get_when_slot_frees(running, within=5) == 200
+            held[0].close()  # one slot free again, once the server has seen the close
+            assert get_when_slot_frees(running, within=10) == 200
     finally:
         running.stop()
+
+
+@contextlib.contextmanager
+def answered_connections(server: ServerProcess, count: int) -> Iterator[list[HTTPConnection]]:
+    """``count`` kept-alive connections, each answered once: each is open and counted
+    by the server from its answer on (unlike a silent connection, which the server
+    may not have accepted yet).  A 503 means a connection the test closed before
+    (the start-up probe's) was not yet seen closed: that slot is retried."""
+    held: list[HTTPConnection] = []
+    deadline = time.monotonic() + 10
+    try:
+        while len(held) < count:
+            conn = HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("GET", "/file.txt")
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                held.append(conn)
+                continue
+            conn.close()
+            assert response.status == 503 and time.monotonic() < deadline, response.status
+            time.sleep(0.05)  # poll: the server frees the slot once it sees the close
+        yield held
+    finally:
+        for conn in held:
+            conn.close()
 
 
 def test_server_stops_promptly_with_waiting_connections(tmp_path: Path) -> None:
