@@ -14,7 +14,8 @@ path from ``/``:
 * :class:`DirStack` walks down and up a tree by names, holding a bounded
   number of descriptors for any depth.
 * :class:`Place` is the target of one change: an open directory and a name.
-* :func:`exchange` and :func:`syncfs` are the two system calls Python lacks.
+* :func:`exchange`, :func:`rename_noreplace` and :func:`syncfs` are the system
+  calls Python lacks.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _RESOLVE_BENEATH = 0x08
 # openat2 has one number on every architecture added since (x86_64, aarch64, ...).
 _SYS_OPENAT2 = 437 if platform.machine() in ("x86_64", "aarch64", "arm64") else None
 _AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 # A name list is passed to openat2 in pieces shorter than PATH_MAX (4096 with NUL).
 CHUNK_BYTES = 4000
@@ -209,6 +211,22 @@ def exchange(a_fd: int, a_name: str, b_fd: int, b_name: str) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
         return False
     raise OSError(code, os.strerror(code), a_name)
+
+
+def rename_noreplace(a_fd: int, a_name: str, b_fd: int, b_name: str) -> None:
+    """Rename unless ``b_name`` exists (``renameat2(RENAME_NOREPLACE)``): a plain
+    rename would silently replace an empty directory.  ``FileExistsError`` when taken;
+    where the kernel cannot, a check just before the rename does."""
+    if _renameat2 is not None:
+        if _renameat2(a_fd, os.fsencode(a_name), b_fd, os.fsencode(b_name), _RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), b_name)
+    with contextlib.suppress(FileNotFoundError):
+        os.stat(b_name, dir_fd=b_fd, follow_symlinks=False)
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), b_name)
+    os.rename(a_name, b_name, src_dir_fd=a_fd, dst_dir_fd=b_fd)
 
 
 def syncfs(fd: int) -> None:

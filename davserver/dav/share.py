@@ -30,7 +30,7 @@ from io import FileIO
 from pathlib import Path
 from typing import NamedTuple
 
-from davserver.dav import quota, trees
+from davserver.dav import quota, removal, trees
 from davserver.dav.containment import (
     DIR_FLAGS,
     PATH_DIR_FLAGS,
@@ -39,6 +39,7 @@ from davserver.dav.containment import (
     open_beneath,
 )
 from davserver.dav.hidden import HiddenNames
+from davserver.dav.removal import Commit, Pruned
 from davserver.dav.uploads import READ_FLAGS, AtomicUpload, is_temp_name, storage_error
 from davserver.errors import Conflict, DavServerError, Forbidden, NotFound
 
@@ -345,11 +346,13 @@ class Share:
                 place.name, ns=(atime_ns, mtime_ns), dir_fd=place.dir_fd, follow_symlinks=False
             )
 
-    def delete(self, entry: Entry) -> None:
-        """DELETE ``entry`` (:func:`davserver.dav.trees.delete`)."""
+    def delete(self, entry: Entry, commit: Commit | None = None) -> Pruned:
+        """DELETE ``entry`` (:func:`davserver.dav.removal.delete`): what was removed and
+        what could not be, by names below ``entry``; ``commit`` is entered exactly
+        around the step that makes it vanish."""
         self.check_writable()
         with self._place(entry.path) as place:
-            trees.delete(place)
+            return removal.delete(place, commit)
 
     def copy(self, source: Entry, dest: str, *, members: bool = True) -> None:
         """COPY ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.copy`)."""

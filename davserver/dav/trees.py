@@ -11,8 +11,9 @@ no tree is too deep; each hidden name says what a restart must do with it
   renamed ``.davserver-swap-R-<inode>.tmp`` and swapped with the old one in one
   ``renameat2(RENAME_EXCHANGE)``; the old one, now under that name, is removed.
   Readers see the old tree or the new one, never a mix.
-* DELETE renames the tree to ``.davserver-trash-R.tmp`` (it vanishes at once),
-  then removes it.
+* DELETE (:mod:`davserver.dav.removal`) renames the tree into a hidden folder
+  ``.davserver-delete-R.tmp`` under its own name (it vanishes at once), removes
+  what can be removed and puts the rest back.
 * MOVE is one ``rename(2)``.  Over an existing destination (where the kernel
   cannot simply replace it) the old one is first moved *into* a hidden folder
   ``.davserver-aside-R-move.tmp`` under its own name, then the source is renamed
@@ -41,6 +42,9 @@ from davserver.dav.containment import (
     fsync_dir,
     syncfs,
 )
+from davserver.dav.removal import delete as delete  # re-exported: the tree operations
+from davserver.dav.removal import remove_at as remove_at
+from davserver.dav.removal import remove_tree as remove_tree
 from davserver.dav.uploads import (
     copy_data,
     copy_times,
@@ -63,81 +67,6 @@ NOT_REPLACEABLE = frozenset({errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.
 def _scan(fd: int) -> list[os.DirEntry[str]]:
     with os.scandir(fd) as scan:
         return list(scan)
-
-
-# --- removal ---------------------------------------------------------------------------
-
-
-def _clear(fd: int) -> list[str]:
-    """Unlink the non-directories of ``fd``; returns the names of the directories."""
-    folders = []
-    for item in _scan(fd):
-        if item.is_dir(follow_symlinks=False):
-            folders.append(item.name)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(item.name, dir_fd=fd)
-    return folders
-
-
-def remove_at(dir_fd: int, name: str) -> None:
-    """Delete ``name`` in ``dir_fd`` and everything below it; links are removed,
-    never followed."""
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-        return
-    except FileNotFoundError:
-        return
-    except (IsADirectoryError, PermissionError):
-        if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-            raise
-    with DirStack(os.open(name, DIR_FLAGS, dir_fd=dir_fd)) as stack:
-        levels = [_clear(stack.fd)]
-        while True:
-            if levels[-1]:
-                child = levels[-1].pop()
-                if stack.enter(child):
-                    levels.append(_clear(stack.fd))
-                else:  # it became a file or a link meanwhile
-                    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                        os.unlink(child, dir_fd=stack.fd)
-                continue
-            levels.pop()
-            if not levels:
-                break
-            gone = stack.leave()
-            with contextlib.suppress(FileNotFoundError):
-                os.rmdir(gone, dir_fd=stack.fd)
-    with contextlib.suppress(FileNotFoundError):
-        os.rmdir(name, dir_fd=dir_fd)
-
-
-def remove_tree(path: str) -> None:
-    """:func:`remove_at` for a path (the path of the top only needs to fit PATH_MAX)."""
-    parent, name = os.path.split(os.path.abspath(path))
-    fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        remove_at(fd, name)
-    finally:
-        os.close(fd)
-
-
-def delete(place: Place) -> None:
-    """DELETE: a tree leaves the view in one rename, then is removed."""
-    try:
-        st = os.stat(place.name, dir_fd=place.dir_fd, follow_symlinks=False)
-        if not stat.S_ISDIR(st.st_mode):
-            os.unlink(place.name, dir_fd=place.dir_fd)
-            fsync_dir(place.dir_fd)
-            return
-        trash = temp_name("trash")
-        os.rename(place.name, trash, src_dir_fd=place.dir_fd, dst_dir_fd=place.dir_fd)
-        fsync_dir(place.dir_fd)
-        remove_at(place.dir_fd, trash)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise storage_error(exc, "delete") from exc
 
 
 # --- copying ---------------------------------------------------------------------------

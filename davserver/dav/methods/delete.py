@@ -1,9 +1,13 @@
 """DELETE (RFC 4918 §9.6): remove a resource and, for a collection, everything in it.
 
 The tree leaves the client's view in one rename before it is removed
-(:func:`davserver.dav.trees.delete`), so a failure half way leaves nothing
-half deleted that anyone can see; locks and dead properties of everything
-removed are forgotten (§7.7: locks never outlive their resource).
+(:func:`davserver.dav.removal.delete`).  What the server's user may not remove
+(a folder of someone else's, a file in it) stays where it was, with its
+ancestors, and the answer is 207 naming each such member with its status
+(§9.6.1: the ancestors that stayed only because of a member are not listed, and
+no 424); a file, or a collection whose own entries cannot change, that cannot
+be deleted at all is a plain 403.  Locks and dead properties are forgotten for
+what was removed, and only for that (§7.7: locks never outlive their resource).
 
 Order with the lock store: the store must take a write just before the files
 change, and forgets the locks just after, so a store that cannot record the
@@ -14,6 +18,8 @@ holder can UNLOCK it, an administrator break it) — never a file whose lock is 
 
 from __future__ import annotations
 
+from davserver.dav import hrefs
+from davserver.dav.errors import classify
 from davserver.dav.methods.base import (
     Dav,
     check_locks,
@@ -21,10 +27,13 @@ from davserver.dav.methods.base import (
     forget,
     removal_changes,
 )
+from davserver.dav.methods.propfind_render import multistatus, response, text
+from davserver.dav.removal import Pruned, Unremoved
 from davserver.dav.request import Request
 from davserver.dav.response import Response
+from davserver.dav.share import child_path
 from davserver.dav.uploads import storage_error
-from davserver.errors import Forbidden, NotFound, RequestError
+from davserver.errors import DavServerError, Forbidden, NotFound, RequestError
 
 
 def handle(request: Request, dav: Dav) -> Response:
@@ -40,10 +49,48 @@ def handle(request: Request, dav: Dav) -> Response:
     dav.share.check_writable()
     dav.locks.store.ensure_writable()  # a store that cannot forget stops us here
     try:
-        dav.share.delete(entry)
+        pruned = dav.share.delete(entry)
     except FileNotFoundError as exc:
         raise NotFound(f"{request.path} does not exist") from exc
     except OSError as exc:
         raise storage_error(exc, "delete") from exc
-    forget(dav, request.path)
-    return Response(204)
+    for names in pruned.removed:
+        forget(dav, below(request.path, names))
+    return answer(request, pruned)
+
+
+def below(path: str, names: tuple[str, ...]) -> str:
+    """The share path of ``names`` below ``path``."""
+    for name in names:
+        path = child_path(path, name)
+    return path
+
+
+def failure(path: str, unremoved: Unremoved) -> DavServerError:
+    """Why one entry stayed, as the error the one table maps to a status."""
+    if unremoved.unread:
+        return storage_error(unremoved.error, f"read {path}")
+    return storage_error(unremoved.error, f"delete {path}")
+
+
+def answer(request: Request, pruned: Pruned) -> Response:
+    """204 when everything went; 207 naming each member that stayed (§9.6.1); the
+    error itself when only the request-URI failed."""
+    if pruned.complete:
+        return Response(204)
+    members = [item for item in pruned.failed if item.names]
+    if not members:
+        raise failure(request.path, pruned.failed[0])
+    parts = []
+    for item in members:
+        path = below(request.path, item.names)
+        problem = classify(failure(path, item))
+        status = f"HTTP/1.1 {problem.status} {Response.reason(problem.status)}"
+        parts.append(
+            response(
+                hrefs.href(request.mount, path, collection=item.folder),
+                f"<D:status>{status}</D:status>"
+                f"<D:responsedescription>{text(problem.detail)}</D:responsedescription>",
+            )
+        )
+    return multistatus(parts)
