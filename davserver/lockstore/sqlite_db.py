@@ -289,6 +289,7 @@ class Database:
     def _recheck(self) -> Fault | None:
         """Is a broken store sound again?  A confirmed replacement is adopted; else
         the files must pass their checks and a real write must succeed."""
+        self.files.restore_shm()
         fault = self.files.fault()
         if fault is not None and fault.kind in (FaultKind.MISSING, FaultKind.REPLACED):
             return None if self._adopt_confirmed() else fault
@@ -331,6 +332,7 @@ class Database:
         with self._mutex:
             self._epoch += 1  # every thread reconnects, to the confirmed file
             self.files.identity = now_there
+            self.files.shm_size = 0  # the confirmed file's -shm is another one
             self.seen = seen = Seen(stored.id, time.time())
         if self._memory is not None and self._remember:
             self._memory.save(self.key, seen)

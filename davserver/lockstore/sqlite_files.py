@@ -16,13 +16,23 @@ Each guard answers a fault seen on a real server:
   process with SIGBUS.  So the three files are checked writable when opened
   and before operations at least every :data:`CHECK_INTERVAL` — ``access(2)``
   reports EPERM for an immutable file and EROFS for a read-only file system —
-  which is before the first store call of every request that follows a quiet
-  moment; SQLite's own memory-mapped reads are off (``mmap_size = 0``).  A
-  rollback journal would need no mapping, but costs an ``fsync`` per lock (5x
-  slower LOCKs, measured), so WAL stays and the check runs.  What remains is a
-  ``chattr +i`` landing while requests are in flight (checking before every
-  call would not close that either: under load some call is always between
-  its check and its transaction); ``faulthandler`` then at least logs the signal.
+  and the ``-shm`` file, the only one mapped, before *every* operation (one
+  ``stat`` and one ``access``: a request within the interval after a
+  ``chattr +i`` died of SIGBUS); SQLite's own memory-mapped reads are off
+  (``mmap_size = 0``).  A rollback journal would need no mapping, but costs an
+  ``fsync`` per lock (5x slower LOCKs, measured), so WAL stays and the check
+  runs.  What remains is a ``chattr +i`` or a cut landing between an
+  operation's check and its transaction (no check closes that; under load some
+  call is always in between); ``faulthandler`` then at least logs the signal.
+* **The -shm file cut short.**  Truncating the mapped ``-shm`` (``truncate``,
+  ``: > locks.sqlite-shm``, a backup tool restoring it) makes the next access to
+  the mapping past its new end a SIGBUS in every process that uses it.  SQLite
+  never shrinks it while a connection is open, and this process keeps its
+  connections open, so a size below the largest seen is such a cut: a fault.
+  The re-check repairs it: the file is extended again (``posix_fallocate`` only
+  ever grows a file, so processes repairing at once cannot cut it again) and
+  SQLite, finding a zeroed index header, rebuilds the index from the ``-wal``
+  file under its own locks.
 * **Disk errors, corruption, busy.**  Every SQLite error becomes a
   :class:`~davserver.lockstore.health.Fault` (busy is transient; the rest keep
   the store refused until a re-check with a real write passes).
@@ -44,6 +54,11 @@ RESTORE = (
     "Restore it (move the same file back), or run `davserver locks confirm-store` to "
     "go on with the database now at that path (the locks in the old file are then gone; "
     "a -wal or -shm file left beside it from the old one must go first, servers stopped)"
+)
+
+WRITABLE_AGAIN = (
+    "Make it writable again (`chattr -i`, a read-write mount, permissions); "
+    "lock operations resume by themselves within seconds"
 )
 
 
@@ -108,6 +123,7 @@ class FileGuard:
         self._wal, self._shm = f"{path}-wal", f"{path}-shm"
         self.identity = identity(path)
         self._checked_at = 0.0
+        self.shm_size = 0  # the largest size of the -shm seen while in use
 
     def startup_problem(self) -> str | None:
         """Before opening: why an existing file of the database cannot be written."""
@@ -135,22 +151,66 @@ class FileGuard:
                 f"{self.path} was replaced by another file while the server was using it",
                 RESTORE,
             )
-        for name in (str(self.path), self._wal, self._shm):
+        shm = self._shm_fault()
+        if shm is not None:
+            return shm
+        for name in (str(self.path), self._wal):
             reason = unwritable(name)
             # SQLite makes a missing -wal or -shm file (a fresh file has neither).
             if reason and not (name != str(self.path) and reason == "does not exist"):
-                return Fault(
-                    FaultKind.NOT_WRITABLE,
-                    f"{name} {reason}",
-                    "Make it writable again (`chattr -i`, a read-write mount, permissions); "
-                    "lock operations resume by themselves within seconds",
-                )
+                return Fault(FaultKind.NOT_WRITABLE, f"{name} {reason}", WRITABLE_AGAIN)
         return None
+
+    def _shm_fault(self) -> Fault | None:
+        """The mapped -shm is cut short or cannot be written (see the module
+        docstring), or None; a missing one is fine (SQLite makes it)."""
+        try:
+            size = os.stat(self._shm).st_size
+        except OSError:
+            return None  # missing: SQLite makes it; a mapping of a deleted one stays valid
+        if size < self.shm_size:
+            return self._cut(size)
+        self.shm_size = size
+        reason = unwritable(self._shm)
+        if reason and reason != "does not exist":
+            return Fault(FaultKind.NOT_WRITABLE, f"{self._shm} {reason}", WRITABLE_AGAIN)
+        return None
+
+    def _cut(self, size: int) -> Fault:
+        return Fault(
+            FaultKind.FAILED,
+            f"{self._shm} was cut to {size} bytes (from {self.shm_size}) while in use: "
+            "it is SQLite's memory-mapped WAL index, and reading past its end kills "
+            "the process (SIGBUS)",
+            "Never truncate, delete or restore the -wal and -shm files under a running "
+            "server; the server extends it again and SQLite rebuilds the index: lock "
+            "operations resume by themselves within seconds",
+        )
+
+    def restore_shm(self) -> None:
+        """Extend a cut -shm back to the largest size seen (with zeros: SQLite then
+        rebuilds the index); never creates it and never shrinks it."""
+        if not self.shm_size:
+            return
+        try:
+            fd = os.open(self._shm, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return  # missing or not writable: the check says so
+        try:
+            os.posix_fallocate(fd, 0, self.shm_size)
+        except OSError:
+            pass  # the check that follows reports what is wrong
+        finally:
+            os.close(fd)
 
     def check(self) -> None:
         """Before an operation: the files' identity and writability, at most every
         CHECK_INTERVAL (a request's store calls come within a few milliseconds, so
-        its first call checks; see the module docstring)."""
+        its first call checks; see the module docstring).  The -shm before every
+        operation: a cut or immutable one is a SIGBUS at the very next access."""
+        shm = self._shm_fault()
+        if shm is not None:
+            raise self.health.fail(shm)
         now = time.monotonic()
         if now - self._checked_at < CHECK_INTERVAL:
             return
