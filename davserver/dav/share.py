@@ -25,7 +25,7 @@ import errno
 import os
 import stat
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from io import FileIO
 from pathlib import Path
 from typing import NamedTuple
@@ -324,12 +324,11 @@ class Share:
         *,
         expected: int | None,
         template: os.stat_result | None,
-        before_commit: Callable[[], object] | None = None,
+        commit: trees.Commit | None = None,
     ) -> AtomicUpload:
-        """A PUT body on its way to ``path`` (:class:`AtomicUpload`)."""
-        return AtomicUpload(
-            self.place(path), expected=expected, template=template, before_commit=before_commit
-        )
+        """A PUT body on its way to ``path`` (:class:`AtomicUpload`); ``commit`` is
+        entered around the rename that makes it visible."""
+        return AtomicUpload(self.place(path), expected=expected, template=template, commit=commit)
 
     def mkdir(self, path: str) -> None:
         """MKCOL: ``OSError`` as the system call raised it (``FileExistsError``...)."""
@@ -354,15 +353,25 @@ class Share:
         with self._place(entry.path) as place:
             return removal.delete(place, commit)
 
-    def copy(self, source: Entry, dest: str, *, members: bool = True) -> None:
-        """COPY ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.copy`)."""
+    def copy(
+        self, source: Entry, dest: str, *, members: bool = True, commit: trees.Commit | None = None
+    ) -> None:
+        """COPY ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.copy`);
+        ``commit`` is entered exactly around the step that makes the copy visible."""
         with self.place(dest) as target, self._place(source.path) as origin:
-            trees.copy(origin, target, skip=self.is_state_entry, members=members)
+            trees.copy(
+                origin,
+                target,
+                skip=self.is_state_entry,
+                members=members,
+                commit=commit or trees.no_commit,
+            )
 
-    def move(self, source: Entry, dest: str) -> None:
-        """MOVE ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.move`)."""
+    def move(self, source: Entry, dest: str, *, commit: trees.Commit | None = None) -> None:
+        """MOVE ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.move`);
+        ``commit`` is entered exactly around the rename."""
         with self.place(dest) as target, self._place(source.path) as origin:
-            trees.move(origin, target, skip=self.is_state_entry)
+            trees.move(origin, target, skip=self.is_state_entry, commit=commit or trees.no_commit)
 
     # --- quota (RFC 4331) ----------------------------------------------------------------
 

@@ -20,6 +20,18 @@ no tree is too deep; each hidden name says what a restart must do with it
   into place and the folder removed; a crash in between puts the old one back.
   COPY does the same where the file system cannot exchange.
 
+The step that makes a COPY or MOVE visible runs inside the caller's ``commit``
+context (the lock check held atomically with it, RFC 4918 §7: a lock granted
+while a long COPY was staged wins, and the staged copy is removed); the staging
+before it and the removal of the replaced tree after it stay outside.
+
+A source that changes under a COPY never yields a partial copy: a member that
+vanishes while it is copied, or a source no longer at its name when the copy is
+staged or installed (a DELETE or MOVE of it meanwhile), fails the whole COPY
+with 409 Conflict and nothing installed (:class:`SourceChanged`).  A member
+removed before the walk lists it is simply not there, as if the COPY ran after
+the removal.
+
 Walks use :class:`~davserver.dav.containment.DirStack`: no recursion, no long
 paths, a bounded number of open descriptors.  Links and special files are
 never copied; links are removed, never followed.
@@ -33,6 +45,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from davserver.dav.containment import (
     DIR_FLAGS,
@@ -54,6 +67,7 @@ from davserver.dav.uploads import (
     storage_error,
     temp_name,
 )
+from davserver.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +76,17 @@ Skip = Callable[[os.DirEntry[str]], bool]
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # A rename that could not replace what is there now.
 NOT_REPLACEABLE = frozenset({errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR})
+# Wraps the step that makes a COPY or MOVE visible (the caller's held lock check).
+Commit = Callable[[], AbstractContextManager[object]]
+
+
+def no_commit() -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+class SourceChanged(Exception):
+    """The source of a COPY changed while it was copied (a member or the whole
+    source vanished); nothing was installed."""
 
 
 def _scan(fd: int) -> list[os.DirEntry[str]]:
@@ -97,8 +122,8 @@ def _fill(source_fd: int, target_fd: int, skip: Skip) -> list[str]:
                     folders.append(item.name)
             elif item.is_file(follow_symlinks=False):
                 _copy_file(source_fd, item.name, target_fd)
-        except FileNotFoundError:
-            continue  # removed while copying
+        except FileNotFoundError as exc:
+            raise SourceChanged(f"{item.name} disappeared while it was copied") from exc
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise  # a link swapped in meanwhile is left out like any link
@@ -115,7 +140,8 @@ def copy_tree(source_fd: int, target_fd: int, *, skip: Skip, members: bool = Tru
             if levels[-1]:
                 name = levels[-1].pop()
                 if not src.enter(name):
-                    continue
+                    _check_present(src.fd, name)
+                    continue  # it became a file or a link: left out like any link
                 os.mkdir(name, 0o700, dir_fd=dst.fd)  # opened up below, once filled
                 if not dst.enter(name):
                     raise OSError(errno.ESTALE, "the copy changed while it was made")
@@ -127,6 +153,21 @@ def copy_tree(source_fd: int, target_fd: int, *, skip: Skip, members: bool = Tru
                 return
             src.leave()
             dst.leave()
+
+
+def _check_present(fd: int, name: str) -> None:
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError as exc:
+        raise SourceChanged(f"{name} disappeared while it was copied") from exc
+
+
+def _check_source(source: Place, before: os.stat_result) -> None:
+    """The source is still what was copied: the same inode at its name (a DELETE
+    renames a tree away before removing it, so a racing one is seen here)."""
+    now = source.lstat()
+    if now is None or (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+        raise SourceChanged(f"{source.path} was deleted or replaced while it was copied")
 
 
 def _stage(source: Place, dir_fd: int, *, skip: Skip, members: bool) -> str:
@@ -153,25 +194,67 @@ def _stage(source: Place, dir_fd: int, *, skip: Skip, members: bool) -> str:
     return staging
 
 
-def copy(source: Place, target: Place, *, skip: Skip, members: bool = True) -> None:
-    """COPY ``source`` to or over ``target``: staged, then put in place."""
+def copy(
+    source: Place,
+    target: Place,
+    *,
+    skip: Skip,
+    members: bool = True,
+    commit: Commit = no_commit,
+) -> None:
+    """COPY ``source`` to or over ``target``: staged, then put in place inside
+    ``commit`` (409 :class:`~davserver.errors.Conflict` if the source changed)."""
     try:
         if source.verify is not None:
             source.verify()
+        before = _source_stat(source)
         staged = _stage(source, target.dir_fd, skip=skip, members=members)
         try:
-            install(target, staged)
+            _check_source(source, before)
+            install(target, staged, commit, lambda: _check_source(source, before))
         except BaseException:
             remove_at(target.dir_fd, staged)
             raise
+    except SourceChanged as exc:
+        raise Conflict(f"cannot copy {source.path}: {exc}; nothing was copied") from None
     except OSError as exc:
         raise storage_error(exc, "copy") from exc
 
 
-def install(target: Place, staged: str) -> None:
-    """Put the hidden ``staged`` (beside ``target``) at ``target``; an existing target
-    is swapped out in one step where the file system can, else moved aside first.
-    Afterwards ``staged`` no longer exists."""
+def _source_stat(source: Place) -> os.stat_result:
+    found = source.lstat()
+    if found is None:
+        raise SourceChanged(f"{source.path} was deleted before it was copied")
+    return found
+
+
+Cleanup = Callable[[], None] | None
+"""What is left to do once a tree is in place (remove the replaced one), outside
+the commit."""
+
+
+def install(
+    target: Place,
+    staged: str,
+    commit: Commit = no_commit,
+    check: Callable[[], None] | None = None,
+) -> None:
+    """Put the hidden ``staged`` (beside ``target``) at ``target`` inside ``commit``
+    (after ``check``); an existing target is swapped out in one step where the file
+    system can, else moved aside first, and removed after the commit.  Afterwards
+    ``staged`` no longer exists."""
+    cleanup: Cleanup = None
+    try:
+        with commit():
+            if check is not None:
+                check()
+            cleanup = _put_in_place(target, staged)
+    finally:
+        if cleanup is not None:
+            cleanup()
+
+
+def _put_in_place(target: Place, staged: str) -> Cleanup:
     if target.verify is not None:
         target.verify()
     fd = target.dir_fd
@@ -181,7 +264,7 @@ def install(target: Place, staged: str) -> None:
         try:
             os.rename(staged, target.name, src_dir_fd=fd, dst_dir_fd=fd)
             fsync_dir(fd)
-            return
+            return None
         except OSError as exc:
             if exc.errno not in NOT_REPLACEABLE:  # something else appeared meanwhile
                 raise
@@ -189,10 +272,9 @@ def install(target: Place, staged: str) -> None:
     os.rename(staged, swap, src_dir_fd=fd, dst_dir_fd=fd)
     if exchange(fd, swap, fd, target.name):
         fsync_dir(fd)
-        remove_at(fd, swap)  # the old tree, now under the hidden name
-        return
+        return lambda: remove_at(fd, swap)  # the old tree, now under the hidden name
     try:
-        replace_aside(target, lambda: os.rename(swap, target.name, src_dir_fd=fd, dst_dir_fd=fd))
+        return set_aside(target, lambda: os.rename(swap, target.name, src_dir_fd=fd, dst_dir_fd=fd))
     except BaseException:
         remove_at(fd, swap)
         raise
@@ -200,10 +282,18 @@ def install(target: Place, staged: str) -> None:
 
 def replace_aside(target: Place, put_in_place: Callable[[], object], op: str = "copy") -> None:
     """Move the old ``target`` into a hidden folder (under its own name), run
-    ``put_in_place``, then remove the folder.  If ``put_in_place`` fails the old one
-    is put back; if even that fails, the folder stays for the next start to put back.
-    The folder with the old version becomes ``.davserver-trash-R-<op>.tmp`` before
-    it is removed."""
+    ``put_in_place``, then remove the folder (:func:`set_aside` and its cleanup)."""
+    set_aside(target, put_in_place, op)()
+
+
+def set_aside(
+    target: Place, put_in_place: Callable[[], object], op: str = "copy"
+) -> Callable[[], None]:
+    """Move the old ``target`` into a hidden folder (under its own name) and run
+    ``put_in_place``; returns the removal of that folder.  If ``put_in_place`` fails
+    the old one is put back; if even that fails, the folder stays for the next start
+    to put back.  The folder with the old version becomes
+    ``.davserver-trash-R-<op>.tmp`` before it is removed."""
     fd = target.dir_fd
     aside = temp_name("aside", op)
     os.mkdir(aside, 0o700, dir_fd=fd)
@@ -222,42 +312,54 @@ def replace_aside(target: Place, put_in_place: Callable[[], object], op: str = "
         raise
     finally:
         os.close(aside_fd)
-    # One rename makes "finished" unambiguous: an aside folder found empty after a
-    # crash can then only mean that nothing was moved yet.
-    trash = temp_name("trash", op)
-    os.rename(aside, trash, src_dir_fd=fd, dst_dir_fd=fd)
-    remove_at(fd, trash)
+
+    def discard() -> None:
+        # One rename makes "finished" unambiguous: an aside folder found empty after
+        # a crash can then only mean that nothing was moved yet.
+        trash = temp_name("trash", op)
+        os.rename(aside, trash, src_dir_fd=fd, dst_dir_fd=fd)
+        remove_at(fd, trash)
+
+    return discard
 
 
 # --- moving ----------------------------------------------------------------------------
 
 
-def move(source: Place, target: Place, *, skip: Skip) -> None:
-    """MOVE ``source`` to ``target`` (overwriting it when it exists)."""
+def move(source: Place, target: Place, *, skip: Skip, commit: Commit = no_commit) -> None:
+    """MOVE ``source`` to ``target`` (overwriting it when it exists), the rename
+    inside ``commit``.  Across file systems it is a COPY (installed inside
+    ``commit``) and a DELETE of the source after it."""
     try:
-        for place in (source, target):
-            if place.verify is not None:
-                place.verify()
         try:
-            _rename(source, target)
+            _rename(source, target, commit)
         except OSError as exc:
             if exc.errno != errno.EXDEV:  # another file system mounted below the root
                 raise
-            copy(source, target, skip=skip)
+            copy(source, target, skip=skip, commit=commit)
             delete(source)
     except OSError as exc:
         raise storage_error(exc, "move") from exc
 
 
-def _rename(source: Place, target: Place) -> None:
+def _rename(source: Place, target: Place, commit: Commit) -> None:
     def rename() -> None:
         os.rename(source.name, target.name, src_dir_fd=source.dir_fd, dst_dir_fd=target.dir_fd)
 
-    old = target.lstat()
-    new = os.stat(source.name, dir_fd=source.dir_fd, follow_symlinks=False)
-    if old is None or (stat.S_ISREG(old.st_mode) and stat.S_ISREG(new.st_mode)):
-        rename()  # one atomic rename (file over file replaces it)
-    else:
-        replace_aside(target, rename, "move")
-    fsync_dir(target.dir_fd)
-    fsync_dir(source.dir_fd)
+    cleanup: Cleanup = None
+    try:
+        with commit():
+            for place in (source, target):
+                if place.verify is not None:
+                    place.verify()
+            old = target.lstat()
+            new = os.stat(source.name, dir_fd=source.dir_fd, follow_symlinks=False)
+            if old is None or (stat.S_ISREG(old.st_mode) and stat.S_ISREG(new.st_mode)):
+                rename()  # one atomic rename (file over file replaces it)
+            else:
+                cleanup = set_aside(target, rename, "move")
+            fsync_dir(target.dir_fd)
+            fsync_dir(source.dir_fd)
+    finally:
+        if cleanup is not None:
+            cleanup()

@@ -26,6 +26,7 @@ import secrets
 import stat
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from davserver import turns
 from davserver.dav.containment import Place, fsync_dir
@@ -125,10 +126,11 @@ class AtomicUpload:
 
     ``expected`` is the announced length: a shorter (or longer) body is an
     error, because a client that disconnects half way looks like a short body
-    to the reader, not like an error.  ``before_commit`` runs just before the
-    rename and may refuse by raising (the lock re-check: a lock granted to
-    someone else while the body arrived must still win), then ``place.verify``.
-    The upload closes ``place`` when it commits or aborts.
+    to the reader, not like an error.  ``commit`` is entered around
+    ``place.verify`` and the rename and may refuse by raising (the lock check held
+    atomically with the rename, RFC 4918 §7: a lock granted to someone else while
+    the body arrived must still win).  The upload closes ``place`` when it
+    commits or aborts.
     """
 
     def __init__(
@@ -138,11 +140,11 @@ class AtomicUpload:
         expected: int | None,
         template: os.stat_result | None,
         stamp: bool = True,
-        before_commit: Callable[[], object] | None = None,
+        commit: Callable[[], AbstractContextManager[object]] | None = None,
         kind: str = "upload",
     ):
         self.place = place
-        self.before_commit = before_commit
+        self.guard = commit or nullcontext
         self.stamp = stamp
         self.expected = expected
         self.template = template
@@ -200,14 +202,16 @@ class AtomicUpload:
         try:
             self.close()
             assert self.stat is not None
-            if self.before_commit is not None:
-                self.before_commit()
-            if place.verify is not None:
-                place.verify()
-            with turns.waiting():
-                os.replace(
-                    self.temp_name, place.name, src_dir_fd=place.dir_fd, dst_dir_fd=place.dir_fd
-                )
+            with self.guard():
+                if place.verify is not None:
+                    place.verify()
+                with turns.waiting():
+                    os.replace(
+                        self.temp_name,
+                        place.name,
+                        src_dir_fd=place.dir_fd,
+                        dst_dir_fd=place.dir_fd,
+                    )
         except OSError as exc:
             self.abort()
             raise storage_error(exc, "store the upload") from exc

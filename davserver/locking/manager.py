@@ -2,7 +2,9 @@
 
 Pure: the store and the clock are parameters.  Atomicity of "check for
 conflicts, then grant" is the store's job (:meth:`LockStore.insert_if`); the
-rules it applies come from :mod:`davserver.locking.rules`.
+rules it applies come from :mod:`davserver.locking.rules`.  So is atomicity of
+"check the write, then make it visible" (:meth:`LockManager.guarded_write` over
+:meth:`LockStore.hold_if`): a lock granted while a long COPY ran wins (§7).
 
 Administrators add freezes (maintenance locks) and break locks; a broken lock
 leaves a tombstone under its token (:mod:`davserver.locking.maintenance`).
@@ -14,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from davserver.errors import (
     FreezeConflict,
@@ -48,7 +51,7 @@ from davserver.locking.model import (
 )
 from davserver.locking.timeout import TimeoutPolicy, expires_at, grant_timeout
 from davserver.locking.tokens import new_token
-from davserver.lockstore.base import LockStore
+from davserver.lockstore.base import Held, LockStore
 
 Clock = Callable[[], float]
 
@@ -63,6 +66,38 @@ def _touches(change: Change, lock: Lock) -> bool:
     if lock.covers(change.path):
         return True
     return change.depth is Depth.INFINITY and is_ancestor_or_self(change.path, lock.root)
+
+
+def _concerned(changes: Sequence[Change], found: Iterable[Lock]) -> list[Lock]:
+    live = _live(found)
+    touched = {lock.token: lock for lock in live if any(_touches(c, lock) for c in changes)}
+    return sorted(touched.values(), key=lambda lock: (lock.root, lock.token))
+
+
+def _judge(
+    changes: Sequence[Change], concerned: list[Lock], submitted: frozenset[str], who: str | None
+) -> list[Lock]:
+    """Raise :class:`Frozen` or :class:`LockTokenMissing`, else return ``concerned``."""
+    frozen = [lock for lock in concerned if rules.blocks_writes(lock)]
+    if frozen:
+        path = next(c.path for c in changes if any(_touches(c, f) for f in frozen))
+        raise Frozen(frozen, path)
+    missing = rules.missing_tokens(changes, concerned, who, submitted)
+    if missing:
+        raise LockTokenMissing(missing)
+    return concerned
+
+
+@dataclasses.dataclass(frozen=True)
+class Guarded:
+    """Inside :meth:`LockManager.guarded_write`: what the write may still do to locks."""
+
+    held: Held
+
+    def forget(self, path: str) -> list[Lock]:
+        """:meth:`LockManager.forget`, atomically with the write (a lock granted
+        after the check could otherwise be dropped unseen)."""
+        return self.held.remove_tree(path)
 
 
 Seen = dict[tuple[str, bool], list[Lock]]
@@ -224,14 +259,12 @@ class LockManager:
 
     def locks_concerned(self, changes: Iterable[Change], seen: Seen | None = None) -> list[Lock]:
         """Every active lock covering something the changes touch (§7.4-§7.6)."""
+        changes = list(changes)
         now = self.clock()
-        found: dict[str, Lock] = {}
+        found: list[Lock] = []
         for change in changes:
-            below = change.depth is Depth.INFINITY
-            for lock in _live(self._find(change.path, below, now, seen)):
-                if _touches(change, lock):
-                    found.setdefault(lock.token, lock)
-        return sorted(found.values(), key=lambda lock: (lock.root, lock.token))
+            found += self._find(change.path, change.depth is Depth.INFINITY, now, seen)
+        return _concerned(changes, found)
 
     def check_write(
         self,
@@ -241,22 +274,26 @@ class LockManager:
         seen: Seen | None = None,
     ) -> list[Lock]:
         """Raise :class:`Frozen` when a freeze covers what the changes touch, and
-        :class:`LockTokenMissing` unless every lock they touch may be used by this
-        request; return the locks concerned."""
+        :class:`LockTokenMissing` unless this request may write everything they
+        touch (:func:`rules.missing_tokens`); return the locks concerned."""
         changes = list(changes)
-        concerned = self.locks_concerned(changes, seen)
-        frozen = [lock for lock in concerned if rules.blocks_writes(lock)]
-        if frozen:
-            path = next(c.path for c in changes if any(_touches(c, f) for f in frozen))
-            raise Frozen(frozen, path)
-        missing = [
-            lock
-            for lock in concerned
-            if lock.is_write and not rules.may_use(lock, principal, submitted)
-        ]
-        if missing:
-            raise LockTokenMissing(missing)
-        return concerned
+        return _judge(changes, self.locks_concerned(changes, seen), submitted, principal)
+
+    @contextmanager
+    def guarded_write(
+        self, changes: Iterable[Change], submitted: frozenset[str], principal: str | None
+    ) -> Iterator[Guarded]:
+        """:meth:`check_write` on fresh reads, held (:meth:`LockStore.hold_if`) while
+        the ``with`` block makes the write visible: no LOCK on what the changes
+        touch is granted in between.  The block must be short (renames)."""
+        changes = list(changes)
+        scopes = list(dict.fromkeys((c.path, c.depth is Depth.INFINITY) for c in changes))
+
+        def check(found: Sequence[Lock]) -> None:
+            _judge(changes, _concerned(changes, found), submitted, principal)
+
+        with self.store.hold_if(scopes, self.clock(), check) as held:
+            yield Guarded(held)
 
     def discover(self, path: str, seen: Seen | None = None) -> list[Lock]:
         """Active locks whose scope covers ``path``, inherited ones included (§15.8)."""

@@ -8,6 +8,12 @@ Two questions are answered here, and nowhere else:
   path and by the two depths).
 * May a request use a lock?  Only if it submitted the token and its principal
   is the lock's principal (``may_use``).
+* May a request write a resource that locks cover?  An exclusive lock's token
+  is always needed; of several shared locks covering it, one the request may
+  use is enough (``NEEDED``, ``stopping``), judged resource by resource
+  (``resources_changed``): a shared lock on ``/dir/f`` lets its holder write
+  ``/dir/f``, not DELETE ``/dir`` where another holder's depth-infinity lock
+  also covers ``/dir`` itself.
 
 Freezes (maintenance locks, :class:`~davserver.locking.model.LockKind`) are not
 RFC 4918 locks and follow their own two rules: a freeze blocks every write in
@@ -21,9 +27,11 @@ block nothing.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from davserver.locking.model import (
+    Change,
     Depth,
     Lock,
     LockKind,
@@ -123,3 +131,77 @@ def may_use(lock: Lock, principal: str | None, submitted: frozenset[str]) -> boo
 def may_manage(lock: Lock, principal: str | None) -> bool:
     """True when ``principal`` may refresh or release ``lock`` (§9.10.2, §9.11)."""
     return lock.principal is None or lock.principal == principal
+
+
+class Need(enum.Enum):
+    """How many of the locks of one scope covering a resource a writer must be able to use."""
+
+    EVERY = "every"
+    ANY = "any"
+
+
+# RFC 4918 §7: "a write lock [...] prevents principals without the lock from
+# successfully executing" a write.  An exclusive lock is the only lock on what it
+# covers, so its own token is needed; where several shared locks cover a
+# resource, any one holder's own token lets that holder write (§6.1, §7).
+NEEDED: Final = {Scope.EXCLUSIVE: Need.EVERY, Scope.SHARED: Need.ANY}
+
+
+def stopping(
+    covering: Iterable[Lock], principal: str | None, submitted: frozenset[str]
+) -> list[Lock]:
+    """The write locks among ``covering`` (all covering one resource) that stop this
+    request from writing it; empty when it may (§7)."""
+    writes = [lock for lock in covering if lock.is_write]
+    refused = [lock for lock in writes if not may_use(lock, principal, submitted)]
+    every = [lock for lock in refused if NEEDED[lock.scope] is Need.EVERY]
+    if every:
+        return every
+    anyof = [lock for lock in writes if NEEDED[lock.scope] is Need.ANY]
+    if anyof and all(lock in refused for lock in anyof):
+        return anyof
+    return []
+
+
+Resource = tuple[str, bool]
+"""A resource a change reaches: ``(path, False)`` is the resource at ``path``;
+``(path, True)`` stands for any member below it, present or future (§7)."""
+
+
+def resources_changed(change: Change, locks: Sequence[Lock]) -> list[Resource]:
+    """The resources ``change`` reaches that ``locks`` may cover differently: the
+    path itself and, for a depth-infinity change, every lock root below it and a
+    member below each of those."""
+    if change.depth is Depth.ZERO:
+        return [(change.path, False)]
+    roots = {change.path} | {
+        lock.root for lock in locks if is_ancestor_or_self(change.path, lock.root)
+    }
+    return [(root, member) for root in sorted(roots) for member in (False, True)]
+
+
+def covers_resource(lock: Lock, resource: Resource) -> bool:
+    path, member = resource
+    if not member:
+        return lock.covers(path)
+    return lock.depth is Depth.INFINITY and is_ancestor_or_self(lock.root, path)
+
+
+def missing_tokens(
+    changes: Iterable[Change],
+    locks: Sequence[Lock],
+    principal: str | None,
+    submitted: frozenset[str],
+) -> list[Lock]:
+    """Every lock whose token this request lacks for some resource the changes
+    reach (:func:`stopping`, resource by resource); empty when it may write."""
+    refused = [lock for lock in locks if lock.is_write and not may_use(lock, principal, submitted)]
+    if all(NEEDED[lock.scope] is Need.EVERY for lock in refused):
+        return refused  # each covers something changed, and each is needed there
+    missing: dict[str, Lock] = {}
+    for change in changes:
+        for resource in resources_changed(change, locks):
+            covering = [lock for lock in locks if covers_resource(lock, resource)]
+            for lock in stopping(covering, principal, submitted):
+                missing.setdefault(lock.token, lock)
+    return sorted(missing.values(), key=lambda lock: (lock.root, lock.token))

@@ -6,8 +6,10 @@ writes, ``busy_timeout`` makes contending writers wait instead of failing, and
 ``BEGIN IMMEDIATE`` so the read, the ``decide`` call and the insert form one
 serialisable transaction.  :meth:`SqliteLockStore.hold_if` keeps such a
 transaction (and the writers' queue) open across the caller's block, so every
-LOCK of every process waits for it.  Connections are per thread (cheroot serves requests
-on a thread pool and a sqlite3 connection must not be shared between threads).
+LOCK of every process waits for it; property writes of that thread inside the
+block join the transaction (a PROPPATCH commits with its lock check).
+Connections are per thread (cheroot serves requests on a thread pool and a
+sqlite3 connection must not be shared between threads).
 What can go wrong with the file itself — deleted, replaced, read-only,
 immutable — is guarded in :mod:`davserver.lockstore.sqlite_db`.
 
@@ -19,8 +21,9 @@ user's locks are ``holder = ?`` (their quota holder, NULL for freezes and tombst
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from davserver.locking.model import Lock
@@ -41,6 +44,17 @@ _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
 def _database(source: Path | Database) -> Database:
     return source if isinstance(source, Database) else Database(source)
+
+
+# The connection of this thread's held write (SqliteLockStore.hold_if), by database.
+_held = threading.local()
+
+
+def _write(db: Database) -> AbstractContextManager[sqlite3.Connection]:
+    """A write transaction, or — inside this thread's held write on ``db`` — that one."""
+    held: dict[int, sqlite3.Connection] = getattr(_held, "conns", {})
+    conn = held.get(id(db))
+    return nullcontext(conn) if conn is not None else db.write()
 
 
 class SqliteLockStore:
@@ -84,7 +98,12 @@ class SqliteLockStore:
                 for lock in self._relevant(conn, path, below, now):
                     found.setdefault(lock.token, lock)
             check(list(found.values()))
-            yield _Held(self, conn)
+            held = _held.__dict__.setdefault("conns", {})
+            held[id(self._db)] = conn
+            try:
+                yield _Held(self, conn)
+            finally:
+                del held[id(self._db)]
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
         with self._db.read() as conn:
@@ -198,28 +217,28 @@ class SqlitePropertyStore:
         return None if row is None else str(row[0])
 
     def set(self, path: str, name: str, value: str) -> None:
-        with self._db.write() as conn:
+        with _write(self._db) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO props (path, name, value) VALUES (?, ?, ?)",
                 (path, name, value),
             )
 
     def remove(self, path: str, name: str) -> None:
-        with self._db.write() as conn:
+        with _write(self._db) as conn:
             conn.execute("DELETE FROM props WHERE path = ? AND name = ?", (path, name))
 
     def remove_tree(self, path: str) -> None:
-        with self._db.write() as conn:
+        with _write(self._db) as conn:
             _delete_tree(conn, path)
 
     def copy_tree(self, src: str, dest: str) -> None:
-        with self._db.write() as conn:
+        with _write(self._db) as conn:
             rows = _select_tree(conn, src)
             _delete_tree(conn, dest)
             _insert_rebased(conn, rows, src, dest)
 
     def move_tree(self, src: str, dest: str) -> None:
-        with self._db.write() as conn:
+        with _write(self._db) as conn:
             rows = _select_tree(conn, src)
             _delete_tree(conn, src)
             _delete_tree(conn, dest)

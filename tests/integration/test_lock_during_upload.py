@@ -57,7 +57,7 @@ def test_if_header_and_lock_check_read_the_store_once_and_the_commit_again(
     tmp_path: Path,
 ) -> None:
     """A locked PUT judges its If header and its locks by one read of the store;
-    the check just before the commit reads again, so a lock granted meanwhile wins."""
+    the check held with the commit reads again, so a lock granted meanwhile wins."""
     dav = Dav(tmp_path / "share")
     (dav.root / "doc.txt").write_bytes(b"old")
     token = dav.locked("/doc.txt", depth="0")
@@ -69,10 +69,17 @@ def test_if_header_and_lock_check_read_the_store_once_and_the_commit_again(
         reads.append((path, below))
         return real_find(path, below, now)
 
+    real_hold = store.hold_if
+
+    def hold_if(scopes: list[tuple[str, bool]], now: float, check: object) -> object:
+        reads.extend(scopes)
+        return real_hold(scopes, now, check)  # type: ignore[arg-type]
+
     store.find = find
+    store.hold_if = hold_if
     answer = dav.put("/doc.txt", b"new", token=token)
     assert answer.status == 204, answer.text
-    assert reads == [("/doc.txt", False), ("/doc.txt", False)]
+    assert reads == [("/doc.txt", False), ("/doc.txt", False)]  # the second: held with the commit
     assert (dav.root / "doc.txt").read_bytes() == b"new"
 
     reads.clear()

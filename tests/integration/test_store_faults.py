@@ -166,7 +166,12 @@ def test_busy_database_refuses_a_lock_and_leaves_no_file(
     try:
         assert_503(dav.lock("/new.txt"))
         assert not (dav.root / "new.txt").exists()  # the file made first is gone again
-        assert dav.put("/doc.txt", b"v2").status == 204  # reads are not blocked
+        before = (dav.root / "doc.txt").read_bytes()
+        # A write's lock check is held with its commit, in a write transaction (RFC 4918
+        # §7: a LOCK granted meanwhile must win), so a PUT waits too: 503, unchanged.
+        assert_503(dav.put("/doc.txt", b"v2"))
+        assert (dav.root / "doc.txt").read_bytes() == before
+        assert dav.request("GET", "/doc.txt").status == 200  # reads are not blocked
         assert any("busy" in message for message in store_warnings(caplog))
     finally:
         other.execute("ROLLBACK")

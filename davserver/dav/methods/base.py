@@ -7,13 +7,17 @@ dispatcher renders them (one table, :mod:`davserver.dav.errors`).
 The order of checks is the same for every method that changes something:
 parse (400) → look up the target → HTTP conditionals and the If header (412)
 → locks (423) → read the body → change → answer.  All of it happens before the
-body is read, so a refused upload is never pulled through.
+body is read, so a refused upload is never pulled through.  The lock check is
+then repeated atomically with the step that makes the change visible (the
+``commit`` :func:`check_locks` returns, RFC 4918 §7): a lock granted to someone
+else meanwhile wins, with the same 423.
 """
 
 from __future__ import annotations
 
 import email.utils
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from davserver.dav import hrefs
@@ -22,7 +26,7 @@ from davserver.dav.request import Request
 from davserver.dav.share import Entry, Share, parent_path
 from davserver.errors import Conflict, PreconditionFailed
 from davserver.locking.conditions import ResourceState, evaluate
-from davserver.locking.manager import LockManager, Seen
+from davserver.locking.manager import Guarded, LockManager, Seen
 from davserver.locking.model import Change, Depth, Lock
 from davserver.lockstore.base import PropertyStore
 
@@ -148,17 +152,28 @@ def check_preconditions(request: Request, dav: Dav, target: Entry | None) -> int
     return status
 
 
-def check_locks(request: Request, dav: Dav, changes: Sequence[Change]) -> Callable[[], object]:
-    """423 lock-token-submitted unless every lock covering the changes may be used
-    (RFC 4918 §7.4-§7.6).  Returns the same check for just before a commit: a lock
-    granted to someone else while the body arrived must still win."""
+Commit = Callable[[], AbstractContextManager[Guarded]]
 
-    def check() -> object:
-        return dav.locks.check_write(changes, request.submitted, request.principal)
 
-    # Now: the locks the If header was judged by.  Before the commit: a fresh read.
+def check_locks(
+    request: Request,
+    dav: Dav,
+    changes: Sequence[Change],
+    at_commit: Sequence[Change] | None = None,
+) -> Commit:
+    """423 lock-token-submitted unless this request may write what the changes
+    touch (RFC 4918 §7.4-§7.6).  Returns the same check (on ``at_commit``, when
+    what will be changed may differ by then) as a context to make the change
+    visible in: held atomically with it, so a lock granted to someone else
+    while the body arrived or the tree was copied still wins."""
+    # Now: the locks the If header was judged by.  At the commit: a fresh read.
     dav.locks.check_write(changes, request.submitted, request.principal, request.lock_reads)
-    return check
+    final = list(changes if at_commit is None else at_commit)
+
+    def commit() -> AbstractContextManager[Guarded]:
+        return dav.locks.guarded_write(final, request.submitted, request.principal)
+
+    return commit
 
 
 def creation_changes(path: str, exists: bool) -> list[Change]:

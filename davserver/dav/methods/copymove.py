@@ -10,17 +10,34 @@ on everything changed (423), then the operation.
 COPY copies no locks and MOVE moves none (§7.7): the locks of a moved source
 and of an overwritten destination are gone afterwards.  Dead properties travel
 with the resources.  As for DELETE, the lock store must take a write just
-before the files change (503 and nothing changed when it cannot), and forgets
-locks and moves properties just after.
+before the files change (503 and nothing changed when it cannot).
+
+A lock taken while the operation runs wins (§7): COPY builds its result under a
+hidden name first, which can take long; the lock check is then repeated,
+atomically with the rename that makes the result visible
+(:meth:`~davserver.locking.manager.LockManager.guarded_write`), and the locks of
+what is replaced are forgotten inside that same step.  A lock granted meanwhile
+on the destination or anything below it (or, for MOVE, on the source) makes the
+request fail with 423 ``DAV:lock-token-submitted`` naming it; the staged copy is
+removed and the locked resource, its content and its lock stay as they were.
+At the commit the destination counts as replaced whole (depth infinity),
+whether it existed at the start or appeared meanwhile.
+
+A source that changes under a COPY (a member vanishes, or the source itself is
+deleted or moved away meanwhile) fails the COPY with 409 Conflict and nothing
+copied, never a partial 201 (:mod:`davserver.dav.trees`).  Properties are
+copied or moved after the files, outside the held step.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from davserver.dav.methods.base import (
     Dav,
     check_locks,
     check_preconditions,
-    forget,
     overwrite_changes,
     removal_changes,
     require_parent,
@@ -29,7 +46,7 @@ from davserver.dav.request import Destination, Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry
 from davserver.errors import Forbidden, NotFound, PreconditionFailed, RequestError
-from davserver.locking.model import Change, is_ancestor_or_self
+from davserver.locking.model import Change, Depth, is_ancestor_or_self
 
 
 def handle_copy(request: Request, dav: Dav) -> Response:
@@ -83,23 +100,35 @@ def _transfer(request: Request, dav: Dav, *, is_move: bool) -> Response:
         raise PreconditionFailed(f"{dest.path} exists and Overwrite is F")
     check_preconditions(request, dav, source)
     changes: list[Change] = overwrite_changes(dest.path, existing is not None)
+    # At the commit, whatever is at the destination then is replaced whole.
+    final = [c if c.path != dest.path else Change(dest.path, Depth.INFINITY) for c in changes]
     if is_move:
         changes += removal_changes(source.path)
-    check_locks(request, dav, changes)
+        final += removal_changes(source.path)
+    guard = check_locks(request, dav, changes, final)
     if dest.suffix:
         raise RequestError(
             f"Destination has {dest.suffix!r} after its path; names with ';' or '?' "
             "cannot be a COPY or MOVE destination here"
         )
     dav.locks.store.ensure_writable()  # see delete.py: store first, then the files
+
+    @contextmanager
+    def commit() -> Iterator[None]:
+        with guard() as held:
+            yield
+            # Overwritten: as if deleted first (§9.8.4, §9.9.3); moved: locks stay behind.
+            held.forget(dest.path)
+            if is_move:
+                held.forget(source.path)
+
     if is_move:
-        share.move(source, dest.path)
+        share.move(source, dest.path, commit=commit)
     else:
-        share.copy(source, dest.path, members=members)
+        share.copy(source, dest.path, members=members, commit=commit)
     if existing is not None:
-        forget(dav, dest.path)  # overwritten: as if deleted first (§9.8.4, §9.9.3)
+        dav.props.remove_tree(dest.path)
     if is_move:
-        dav.locks.forget(source.path)
         dav.props.move_tree(source.path, dest.path)
     else:
         _copy_properties(dav, source.path, dest.path, members=members)

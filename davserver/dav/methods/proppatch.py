@@ -15,6 +15,8 @@ document order, or none of them → 207.
   (:mod:`~davserver.dav.methods.proppatch_win32`).
 * §9.2: if any instruction fails, none is applied; the failed ones carry their
   status and all the others ``424 Failed Dependency``.
+* The lock check is held atomically with applying the changes (RFC 4918 §7: a
+  lock granted to someone else while the body arrived wins, 423).
 """
 
 from __future__ import annotations
@@ -211,16 +213,16 @@ def handle(request: Request, dav: Dav) -> Response:
     if target is None:
         raise NotFound(f"{request.path} does not exist")
     check_preconditions(request, dav, target)
-    recheck = check_locks(request, dav, [Change(request.path)])
+    commit = check_locks(request, dav, [Change(request.path)])
     data = request.body.read_all(dav.limits.xml_body)
     if not data.strip():
         raise RequestError("PROPPATCH needs a DAV:propertyupdate body")
     instructions = parse_update(parse_xml(data))
     failures, mtime = judge(instructions)
     if not failures:
-        recheck()  # a lock granted to someone else while the body arrived wins
         if not win32.sets_mtime(request.header("User-Agent")):
             mtime = None
-        apply(dav, target, instructions, mtime)
+        with commit():  # a lock granted to someone else while the body arrived wins
+            apply(dav, target, instructions, mtime)
     href = href_of(request, dav, request.path, collection=target.is_dir)
     return multistatus([answer(href, instructions, failures)])

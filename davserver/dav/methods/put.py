@@ -4,7 +4,8 @@ The body goes into a hidden temporary file beside the target and replaces it
 only once complete (:class:`~davserver.dav.uploads.AtomicUpload`): a cut-off
 upload, a full disk (507) or a crash leaves the old content intact.  Every
 check — conditionals, If header, locks — happens before the body is read, and
-the lock check runs once more just before the rename.
+the lock check is held atomically with the rename (a lock granted to someone else while
+the body arrived wins: 423, the old content untouched).
 """
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ def handle(request: Request, dav: Dav) -> Response:
     if target is None:
         require_parent(dav, request.path)
     check_preconditions(request, dav, target)
-    recheck = check_locks(request, dav, creation_changes(request.path, target is not None))
+    commit = check_locks(request, dav, creation_changes(request.path, target is not None))
     template = target.stat if target is not None else None
     upload = share.upload(
         request.path,
         expected=request.body.expected_length(),
         template=template,
-        before_commit=recheck,
+        commit=commit,
     )
     try:
         for block in request.body.blocks():
