@@ -77,8 +77,9 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def check_config(file: str) -> int:
-    """``check-config``: the checks of ``serve``, every problem reported (exit 2)."""
-    from davserver.preflight import problems
+    """``check-config``: the checks of ``serve``, every problem reported (exit 2),
+    then what would not stop it but deserves a look."""
+    from davserver.preflight import problems, warnings
 
     config = config_mod.load(file, {})
     found = problems(config)
@@ -88,6 +89,8 @@ def check_config(file: str) -> int:
         return EXIT_CONFIG
     print(f"{file}: OK")
     for line in permission_summary(config):
+        print(line)
+    for line in warnings(config):
         print(line)
     return 0
 

@@ -7,10 +7,15 @@ created (and lies outside a read-only root), the host resolves, the lock store
 opens (Redis answers; a SQLite file's directory exists), the TLS certificate and
 key load and belong together, and the files named for lock events and the
 request log (``DAVSERVER_REQUEST_LOG``) can be appended.
+
+:func:`warnings` names what would not stop the server but deserves a look: the
+folders of the share this user cannot read (a volume's root-owned
+``lost+found``), which start-up recovery skips with a warning.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 from collections.abc import Callable
@@ -18,6 +23,9 @@ from pathlib import Path
 
 from davserver.config import Config
 from davserver.dav.auth import read_htpasswd
+from davserver.dav.containment import DirStack
+from davserver.dav.share import Share, child_path
+from davserver.dav.uploads import is_temp_name
 from davserver.errors import ConfigError, StartupError
 from davserver.http import tls
 
@@ -103,6 +111,14 @@ def check_store(config: Config) -> str | None:
     return None
 
 
+def check_root_store(config: Config) -> str | None:
+    """Servers already serving the root use another lock store (one root, one store)."""
+    from davserver.lockstore import root_claim
+
+    url, state_dir = config.store_url, config.state_path
+    return root_claim.check(config.root_path, url, state_dir, readonly=config.readonly)
+
+
 def check_tls(config: Config) -> str | None:
     if not (config.tls_cert and config.tls_key):
         return None
@@ -130,6 +146,7 @@ CHECKS: tuple[Callable[[Config], str | None], ...] = (
     check_htpasswd,
     check_host,
     check_store,
+    check_root_store,
     check_tls,
     lambda config: check_appendable(config.lock_event_log, "lock_event_log"),
     lambda config: check_appendable(os.environ.get("DAVSERVER_REQUEST_LOG"), "request log"),
@@ -144,3 +161,72 @@ def problems(config: Config) -> list[str]:
         if problem:
             found.append(problem)
     return found
+
+
+MAX_UNREADABLE = 20  # named one by one; beyond, counted
+
+
+def unreadable_folders(share: Share) -> tuple[list[tuple[str, str]], int]:
+    """Folders of the share this process cannot read (share path, why), the first
+    :data:`MAX_UNREADABLE`, and how many in all; the state directory and hidden
+    names are not looked into, links never followed."""
+    found: list[tuple[str, str]] = []
+    count = 0
+    with DirStack(share.open_dir("/")) as stack:
+        levels = [_folders(share, stack)]
+        while levels:
+            if not levels[-1]:
+                levels.pop()
+                if levels:
+                    stack.leave()
+                continue
+            name = levels[-1].pop()
+            try:
+                entered = stack.enter(name)
+            except OSError as exc:
+                count += 1
+                if len(found) < MAX_UNREADABLE:
+                    found.append(("/" + "/".join([*stack.names, name]), exc.strerror or ""))
+                continue
+            if entered:
+                levels.append(_folders(share, stack))
+    return found, count
+
+
+def _folders(share: Share, stack: DirStack) -> list[str]:
+    here = "/" + "/".join(stack.names)
+    with os.scandir(stack.fd) as scan:
+        return [
+            item.name
+            for item in scan
+            if item.is_dir(follow_symlinks=False)
+            and not is_temp_name(item.name)
+            and not share.is_state_entry(item)
+            and not share.is_hidden(child_path(here, item.name))
+        ]
+
+
+def warnings(config: Config) -> list[str]:
+    """What would not stop ``serve`` but deserves a look (``check-config``)."""
+    root = config.root_path
+    if not root.is_dir():
+        return []
+    try:
+        share = Share(root, state_dir=config.state_path, readonly=True)
+        found, count = unreadable_folders(share)
+    except OSError as exc:
+        return [f"warning: cannot read the root {root}: {exc.strerror}"]
+    lines = [
+        f"warning: cannot read {share.root}{path} ({why}): the server skips it at start; "
+        "leftovers of interrupted operations in it, if any, are not cleaned up -- give the "
+        "server's user access or ignore"
+        for path, why in found
+    ]
+    if count > len(found):
+        lines.append(f"warning: {count - len(found)} more folders cannot be read")
+    if lines:
+        lines.append(
+            f"(checked as {getpass.getuser()}: run check-config as the user the server runs "
+            "as to see what that user can read)"
+        )
+    return lines

@@ -84,8 +84,11 @@ def walk_used_bytes(
                 levels.append(folders)
             fd = None
             if levels[-1]:
-                if stack.enter(levels[-1].pop()):
-                    fd = stack.fd
+                try:
+                    if stack.enter(levels[-1].pop()):
+                        fd = stack.fd
+                except PermissionError:
+                    pass  # another user's folder (lost+found): nothing we can serve
                 continue
             levels.pop()
             if not levels:

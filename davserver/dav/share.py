@@ -229,8 +229,19 @@ class Share:
                     continue
                 member = levels[-1].pop()
                 yield member, len(levels)
-                if member.is_dir and stack.enter(member.name):
+                if member.is_dir and self._enter(stack, member):
                     levels.append(self._sorted(stack, member.path))
+
+    @staticmethod
+    def _enter(stack: DirStack, member: Entry) -> bool:
+        """Into a member folder; False for one the server may not read (another
+        user's, say a volume's lost+found): it is listed, its members are not."""
+        try:
+            return stack.enter(member.name)
+        except PermissionError:
+            return False
+        except OSError as exc:
+            raise storage_error(exc, f"list {member.path}") from exc
 
     def _sorted(self, stack: DirStack, path: str) -> list[Entry]:
         try:
