@@ -162,6 +162,7 @@ def test_systemd_notifications(tmp_path: Path) -> None:
     address = str(tmp_path / "notify.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(address)
+    os.chmod(address, 0o666)  # as systemd's: the service's unprivileged user may send
     listener.settimeout(10)
     root = tmp_path / "share"
     root.mkdir()

@@ -26,6 +26,7 @@ import requests
 from tests.backends.faults import immutable, immutable_capable
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, run_davserver
+from tests.support.serveruser import give_to_server
 
 pytestmark = pytest.mark.e2e
 
@@ -112,6 +113,7 @@ def test_kill_during_a_lock_storm_leaves_no_lock_without_its_file(tmp_path: Path
 
 def test_immutable_database_files_do_not_kill_the_server(tmp_path: Path) -> None:
     with immutable_capable(tmp_path / "db") as folder:
+        give_to_server(folder)  # the server's user makes its database there
         root = tmp_path / "share"
         root.mkdir()
         (root / "doc.txt").write_bytes(b"v1")

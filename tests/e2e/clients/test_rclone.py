@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.clients.support import LiveServer, kill_pid, run, step, wait_until
+from tests.support.serveruser import FOREIGN_ENTRIES
 from tests.support.tools import require_root, require_tool
 
 pytestmark = pytest.mark.e2e
@@ -166,7 +167,8 @@ def test_mount_list_write_read(anon_server: LiveServer, tmp_path: Path) -> None:
     mountpoint = tmp_path / "mnt"
     with rclone_mount(server, mountpoint):
         with step("list the mount", log):
-            assert sorted(os.listdir(mountpoint)) == ["existing.txt"]
+            # as deployed: also the entries root put there (tests/support/serveruser.py)
+            assert sorted(os.listdir(mountpoint)) == sorted(["existing.txt", *FOREIGN_ENTRIES])
         with step("write a new file through the mount", log):
             (mountpoint / "new.txt").write_bytes(b"written through rclone mount\n")
             wait_until(
