@@ -90,9 +90,11 @@ def _judge(
 
 @dataclasses.dataclass(frozen=True)
 class Guarded:
-    """Inside :meth:`LockManager.guarded_write`: what the write may still do to locks."""
+    """Inside :meth:`LockManager.guarded_write`: what the write may still do to locks,
+    and the locks it was judged by (``concerned``)."""
 
     held: Held
+    concerned: tuple[Lock, ...] = ()
 
     def forget(self, path: str) -> list[Lock]:
         """:meth:`LockManager.forget`, atomically with the write (a lock granted
@@ -289,11 +291,13 @@ class LockManager:
         changes = list(changes)
         scopes = list(dict.fromkeys((c.path, c.depth is Depth.INFINITY) for c in changes))
 
+        judged: list[Lock] = []
+
         def check(found: Sequence[Lock]) -> None:
-            _judge(changes, _concerned(changes, found), submitted, principal)
+            judged[:] = _judge(changes, _concerned(changes, found), submitted, principal)
 
         with self.store.hold_if(scopes, self.clock(), check) as held:
-            yield Guarded(held)
+            yield Guarded(held, tuple(judged))
 
     def discover(self, path: str, seen: Seen | None = None) -> list[Lock]:
         """Active locks whose scope covers ``path``, inherited ones included (§15.8)."""
@@ -313,10 +317,15 @@ class LockManager:
         """Active locks (and freezes) rooted at ``path`` or below it."""
         return _live(self.store.find_below(path, self.clock()))
 
-    def forget(self, path: str) -> list[Lock]:
+    def forget(self, path: str, only: Iterable[Lock] | None = None) -> list[Lock]:
         """Drop the locks rooted at ``path`` or below: the resource was deleted or
-        moved away, and locks never travel (§7.7)."""
-        return self.store.remove_tree(path)
+        moved away, and locks never travel (§7.7).  With ``only``, just those of
+        them (the ones a guarded write was judged by: a lock granted since then is
+        on a new resource at that path, and stays)."""
+        if only is None:
+            return self.store.remove_tree(path)
+        gone = [lock for lock in only if is_ancestor_or_self(path, lock.root)]
+        return [lock for lock in gone if self.store.remove(lock.token) is not None]
 
     def break_lock(
         self,

@@ -203,7 +203,8 @@ def require_parent(dav: Dav, path: str) -> Entry:
     return parent
 
 
-def forget(dav: Dav, path: str) -> None:
-    """A resource is gone: its locks (locks never travel, §7.7) and dead properties."""
-    dav.locks.forget(path)
+def forget(dav: Dav, path: str, only: Iterable[Lock] | None = None) -> None:
+    """A resource is gone: its locks (locks never travel, §7.7; with ``only``, just
+    those of them) and dead properties."""
+    dav.locks.forget(path, only)
     dav.props.remove_tree(path)

@@ -18,6 +18,9 @@ holder can UNLOCK it, an administrator break it) — never a file whose lock is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from davserver.dav import hrefs
 from davserver.dav.errors import classify
 from davserver.dav.methods.base import (
@@ -34,6 +37,7 @@ from davserver.dav.response import Response
 from davserver.dav.share import child_path
 from davserver.dav.uploads import storage_error
 from davserver.errors import DavServerError, Forbidden, NotFound, RequestError
+from davserver.locking.model import Lock
 
 
 def handle(request: Request, dav: Dav) -> Response:
@@ -45,17 +49,28 @@ def handle(request: Request, dav: Dav) -> Response:
     if entry.is_dir and request.depth not in (None, "infinity"):
         raise RequestError("DELETE of a collection acts on all members: Depth must be infinity")
     check_preconditions(request, dav, entry)
-    check_locks(request, dav, removal_changes(request.path))
+    guard = check_locks(request, dav, removal_changes(request.path))
     dav.share.check_writable()
     dav.locks.store.ensure_writable()  # a store that cannot forget stops us here
+    judged: list[Lock] = []
+
+    @contextmanager
+    def commit() -> Iterator[None]:
+        # The check held atomically with the step that makes it vanish (RFC 4918 §7):
+        # a lock granted meanwhile wins (423).  Only the locks judged here are
+        # forgotten below: one granted later is on a new resource at that path.
+        with guard() as held:
+            judged[:] = held.concerned
+            yield
+
     try:
-        pruned = dav.share.delete(entry)
+        pruned = dav.share.delete(entry, commit=commit)
     except FileNotFoundError as exc:
         raise NotFound(f"{request.path} does not exist") from exc
     except OSError as exc:
         raise storage_error(exc, "delete") from exc
     for names in pruned.removed:
-        forget(dav, below(request.path, names))
+        forget(dav, below(request.path, names), judged)
     return answer(request, pruned)
 
 
