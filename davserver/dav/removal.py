@@ -192,27 +192,29 @@ def _is_dir(fd: int, name: str) -> bool | None:
         return None
 
 
+def _is_folder_to_walk(dir_fd: int, name: str, pruned: Pruned) -> bool:
+    """Unlink ``name`` if it is a file or a link (one step); True for a folder."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+        pruned.removed.append(())
+        return False
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        folder = _is_dir(dir_fd, name)
+        if folder is False:
+            pruned.failed.append(Unremoved((), exc))
+        return bool(folder)
+
+
 def prune(dir_fd: int, name: str, *, keep_top: bool = False) -> Pruned:
     """Remove ``name`` in ``dir_fd`` and everything below it that can be removed;
     never raises for what cannot (it is in the result).  Links are removed, never
     followed.  ``keep_top``: a folder ``name`` itself stays, emptied (the caller
     removes it after a step of its own)."""
     pruned = Pruned()
-    if keep_top and _is_dir(dir_fd, name):
-        pass
-    else:
-        try:
-            os.unlink(name, dir_fd=dir_fd)  # a file or a link: one step
-            pruned.removed.append(())
-            return pruned
-        except FileNotFoundError:
-            return pruned
-        except OSError as exc:
-            folder = _is_dir(dir_fd, name)
-            if not folder:
-                if folder is False:
-                    pruned.failed.append(Unremoved((), exc))
-                return pruned
+    if not (keep_top and _is_dir(dir_fd, name)) and not _is_folder_to_walk(dir_fd, name, pruned):
+        return pruned
     top = _Level([])
     try:
         stack = DirStack(os.open(name, DIR_FLAGS, dir_fd=dir_fd))
@@ -311,24 +313,30 @@ def _delete_tree(place: Place, guard: Commit) -> Pruned:
         if pruned.complete:
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(name, dir_fd=work_fd)
-        else:
-            try:
-                put_back(work_fd, fd, name)
-            except FileExistsError:
-                log.warning(
-                    "DELETE of %s: a new %s was made while it was being deleted, so what "
-                    "could not be removed stays hidden in %s; the next start puts it back "
-                    "once the name is free",
-                    place.path,
-                    place.path,
-                    keep,
-                )
-                return pruned
+        elif not _put_back_or_keep(place, work_fd, keep):
+            return pruned
     finally:
         os.close(work_fd)
     os.rmdir(keep, dir_fd=fd)
     fsync_dir(fd)
     return pruned
+
+
+def _put_back_or_keep(place: Place, work_fd: int, keep: str) -> bool:
+    """Put what stayed back at ``place``; False when its name was taken meanwhile."""
+    try:
+        put_back(work_fd, place.dir_fd, place.name)
+    except FileExistsError:
+        log.warning(
+            "DELETE of %s: a new %s was made while it was being deleted, so what could "
+            "not be removed stays hidden in %s; the next start puts it back once the "
+            "name is free",
+            place.path,
+            place.path,
+            keep,
+        )
+        return False
+    return True
 
 
 def _out_of_view(fd: int, name: str, work_fd: int) -> bool:
