@@ -11,7 +11,8 @@ Two kinds of names are hidden, at any depth, in any letter case:
 The path guard (before the request is parsed), the share (lookups, listings,
 places for changes) and recovery all ask :class:`HiddenNames`, so what a
 listing shows can always be read and written, and what it leaves out is
-refused everywhere (RFC 4918 §8.1: a resource either exists or it does not).
+refused everywhere: a member a PROPFIND lists (RFC 4918 §9.1) is one that GET,
+PUT and the other methods reach.
 The state directory is also recognised by identity (device and inode), so no
 other name for it — a bind mount, a hard-linked parent — leads there.
 """
