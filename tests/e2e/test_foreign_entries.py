@@ -95,6 +95,16 @@ def test_start_with_an_unreadable_lost_found(share: Path) -> None:
         )
         assert inside.status_code == 403, inside.text
         assert requests.get(server.url + "lost+found/", timeout=10).status_code == 403
+        quota = requests.request(
+            "PROPFIND", server.url, data=QUOTA, headers={"Depth": "0"}, timeout=10
+        )
+        assert quota.status_code == 207 and "<D:quota-used-bytes>" in quota.text, quota.text
+
+
+QUOTA = (
+    '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-used-bytes/>'
+    "</D:prop></D:propfind>"
+)
 
 
 def test_check_config_names_the_unreadable_folder(share: Path, tmp_path: Path) -> None:
