@@ -17,6 +17,7 @@ import requests
 from davserver.dav.methods import METHODS
 from davserver.dav.uploads import is_temp_name
 from tests.support.server import ServerProcess
+from tests.support.serveruser import SHARED_TEXT
 from tests.support.tools import small_tmpfs
 
 pytestmark = pytest.mark.e2e
@@ -303,7 +304,9 @@ def test_win32_proppatch_and_quota(server: ServerProcess) -> None:
         b"<D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>",
     )
     assert quota.status_code == 207
-    assert b"<D:quota-used-bytes>7</D:quota-used-bytes>" in quota.content
+    # the share as deployed also holds root's readable readme (tests/support/serveruser.py)
+    used = 7 + len(SHARED_TEXT)
+    assert f"<D:quota-used-bytes>{used}</D:quota-used-bytes>".encode() in quota.content
 
 
 # --- a real full disk ----------------------------------------------------------------------

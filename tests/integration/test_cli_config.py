@@ -14,6 +14,7 @@ import yaml
 from davserver import __version__
 from davserver import config as config_mod
 from tests.support.server import ServerProcess, run_davserver
+from tests.support.serveruser import FOREIGN_ENTRIES
 from tests.support.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,7 +145,8 @@ def test_htpasswd_without_bcrypt_is_refused(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_start_line_and_default_root_creation(tmp_path: Path) -> None:
     root = tmp_path / "new" / "share"
-    with ServerProcess(root) as server:
+    # no foreign entries: the harness would make the root to put them in
+    with ServerProcess(root, foreign_entries=False) as server:
         assert root.is_dir()
         assert server.start_line.startswith(f"davserver serving {server.url} ")
         assert f"root={root}" in server.start_line
@@ -304,7 +306,7 @@ def test_readonly_share_never_writes_into_its_root(tmp_path: Path) -> None:
     root = tmp_path / "ro"
     root.mkdir()
     (root / "keep.txt").write_bytes(b"keep")
-    before = sorted(p.name for p in root.iterdir())
+    before = sorted(["keep.txt", *FOREIGN_ENTRIES])  # what the harness adds at the start
     state = tmp_path / "state"
     with ServerProcess(root, ["--readonly", "--state-dir", str(state)]) as server:
         assert requests.get(server.url + "keep.txt", timeout=5).content == b"keep"
