@@ -111,6 +111,14 @@ def check_store(config: Config) -> str | None:
     return None
 
 
+def check_root_store(config: Config) -> str | None:
+    """Servers already serving the root use another lock store (one root, one store)."""
+    from davserver.lockstore import root_claim
+
+    url, state_dir = config.store_url, config.state_path
+    return root_claim.check(config.root_path, url, state_dir, readonly=config.readonly)
+
+
 def check_tls(config: Config) -> str | None:
     if not (config.tls_cert and config.tls_key):
         return None
@@ -138,6 +146,7 @@ CHECKS: tuple[Callable[[Config], str | None], ...] = (
     check_htpasswd,
     check_host,
     check_store,
+    check_root_store,
     check_tls,
     lambda config: check_appendable(config.lock_event_log, "lock_event_log"),
     lambda config: check_appendable(os.environ.get("DAVSERVER_REQUEST_LOG"), "request log"),

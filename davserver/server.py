@@ -27,6 +27,7 @@ from davserver.errors import StartupError
 from davserver.http import DavWSGIServer, HttpLimits
 from davserver.janitor import Janitor
 from davserver.lifecycle import Drain, Loader, Reloader, reloaded_tls, tls_context
+from davserver.lockstore import root_claim
 from davserver.observe import metrics, notify
 from davserver.observe.access import refusal_recorder
 from davserver.supervisor import STOP_AND_RELOAD, Supervisor
@@ -194,6 +195,8 @@ def serve(config: Config, reload: Loader | None = None) -> int:
     """Serve ``config`` until SIGTERM; ``reload`` gives the config again on SIGHUP."""
     # Until the handlers are in place, a signal waits (blocked) instead of killing.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_AND_RELOAD)
+    # Asked before recovery takes this server's own serving lock on the root.
+    others = root_claim.others_serve(config.root_path)
     prepare_root(config)
     reservation = reserve_port(config.host, config.port)
     port = reservation.getsockname()[1]
@@ -205,6 +208,7 @@ def serve(config: Config, reload: Loader | None = None) -> int:
     metrics_dir = metrics.create_multiprocess_dir()
     try:
         app = build_app(config)
+        root_claim.claim(config.root_path, app.stores, others=others, readonly=config.readonly)
         print(start_line(config, app, port) + admin_listener.banner(config), flush=True)
         if config.worker_count == 1:
             run_one(config, app, port, reload)
