@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,28 +8,26 @@ import pytest
 
 from davserver.dav.trees import remove_tree
 from tests.support.server import ServerProcess
-from tests.support.serveruser import find_server_user, give_to_server, reachable
+from tests.support.serveruser import find_server_user, give_to_server, new_run_base, reachable
 
-RUN_BASE = "davserver-tests-"  # per-run temporary base when run as root (see below)
 RUN_BASE_KEY = pytest.StashKey[Path]()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """As root, temporary directories go under a fresh per-run base the test servers'
-    user can traverse: pytest's ``/tmp/pytest-of-root`` is 0700 (and pytest sets it
-    back to 0700 whenever another run starts).  Runs before pytest's tmpdir plugin
-    reads ``--basetemp``; a ``--basetemp`` given on the command line is kept."""
+    user can traverse (tests/support/serveruser.py: ``new_run_base``).  Runs before
+    pytest's tmpdir plugin reads ``--basetemp``; a ``--basetemp`` given is kept."""
     if os.geteuid() != 0 or config.option.basetemp:
         return
-    base = Path(tempfile.mkdtemp(prefix=RUN_BASE))
-    reachable(base)
+    base = new_run_base()
     config.option.basetemp = str(base / "tmp")
     config.stash[RUN_BASE_KEY] = base
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove the per-run base after a run that passed (kept for a look otherwise)."""
+    """Remove the per-run base after a run that passed (the last few failed runs' bases
+    are kept for a look, see ``prune_run_bases``)."""
     base = session.config.stash.get(RUN_BASE_KEY, None)
     if base is not None and exitstatus == 0 and base.is_dir():
         remove_tree(str(base))

@@ -26,10 +26,14 @@ import os
 import pwd
 import stat
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from davserver.dav.trees import remove_tree
 
 USER_VARIABLE = "DAVSERVER_TEST_USER"
 DEFAULT_USER = "davtest"
@@ -157,3 +161,65 @@ def reachable(path: Path) -> None:
     mode = path.stat().st_mode
     if not mode & stat.S_IXOTH:
         path.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+# --- the per-run temporary base (as root) --------------------------------------------------
+
+RUN_BASE = "davserver-tests-"  # /tmp/davserver-tests-XXXX: one per pytest run as root
+OWNER_FILE = "pytest.pid"
+KEEP_FINISHED = 3  # bases of failed runs kept for a look, as pytest keeps its last three
+QUIET_SECONDS = 3600  # a base without OWNER_FILE untouched this long is a finished run's
+
+
+def new_run_base() -> Path:
+    """A fresh base for this run's temporary directories that the server's user can
+    traverse (pytest's ``/tmp/pytest-of-root`` is 0700, and every pytest run sets it
+    back to 0700).  Old bases of finished runs are pruned first."""
+    prune_run_bases()
+    base = Path(tempfile.mkdtemp(prefix=RUN_BASE))
+    (base / OWNER_FILE).write_text(str(os.getpid()))
+    reachable(base)
+    return base
+
+
+def prune_run_bases(keep: int = KEEP_FINISHED) -> None:
+    """Remove the bases of finished runs beyond the newest ``keep`` (a passed run removes
+    its own).  Never one whose pytest still runs (runs of several people or helpers
+    overlap) or that holds a mount point (a FUSE mount left by a killed run could hang
+    the walk)."""
+    bases = [
+        base
+        for base in Path(tempfile.gettempdir()).glob(RUN_BASE + "*")
+        if not base.is_symlink() and base.is_dir() and base.stat().st_uid == os.geteuid()
+    ]
+    finished = sorted(
+        (base for base in bases if not _still_running(base)),
+        key=lambda base: base.stat().st_mtime,
+        reverse=True,
+    )
+    mounts = _mount_points()
+    for base in finished[keep:]:
+        if any(mount == base or base in mount.parents for mount in mounts):
+            continue
+        with contextlib.suppress(OSError):
+            remove_tree(str(base))
+
+
+def _still_running(base: Path) -> bool:
+    """Its pytest is alive, or (no pid recorded) it made a test directory lately."""
+    try:
+        pid = int((base / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None:
+        return Path(f"/proc/{pid}").exists()
+    with contextlib.suppress(OSError):
+        return time.time() - (base / "tmp").stat().st_mtime < QUIET_SECONDS
+    return False
+
+
+def _mount_points() -> list[Path]:
+    with open("/proc/self/mounts") as mounts:
+        fields = [line.split()[1] for line in mounts if line.strip()]
+    # /proc/self/mounts escapes space, tab, newline and backslash as octal
+    return [Path(field.encode().decode("unicode_escape")) for field in fields]
