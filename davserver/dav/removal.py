@@ -153,16 +153,13 @@ def _walk(stack: DirStack, pruned: Pruned) -> _Level:
 def _unreadable(
     fd: int, name: str, names: Names, denied: OSError, level: _Level, pruned: Pruned
 ) -> None:
-    """A folder the walk may not open goes only if it is empty."""
-    try:
-        os.rmdir(name, dir_fd=fd)
-    except FileNotFoundError:
+    """A folder the walk may not open stays, even if it is empty: the server's user
+    cannot see what it holds, and the kernel would let it remove an empty one that
+    is not its own (a volume's ``lost+found``, which fsck needs)."""
+    if _is_dir(fd, name) is None:
         return
-    except OSError:
-        pruned.failed.append(Unremoved((*names, name), denied, folder=True, unread=True))
-        level.kept = True
-        return
-    level.removed.append(name)
+    pruned.failed.append(Unremoved((*names, name), denied, folder=True, unread=True))
+    level.kept = True
 
 
 def _settle_folder(
@@ -341,11 +338,16 @@ def _put_back_or_keep(place: Place, work_fd: int, keep: str) -> bool:
 
 def _out_of_view(fd: int, name: str, work_fd: int) -> bool:
     """Rename the folder into the hidden one (True).  A folder the server's user may
-    not change cannot move (its ``..`` would change), but goes if it is empty (False)."""
+    not change cannot move (its ``..`` would change), but goes if it is empty and
+    readable (False); one it may not read stays (see :func:`_unreadable`)."""
     try:
         os.rename(name, name, src_dir_fd=fd, dst_dir_fd=work_fd)
         return True
     except PermissionError:
+        try:
+            os.close(os.open(name, DIR_FLAGS, dir_fd=fd))
+        except PermissionError:
+            raise PermissionError(errno.EACCES, "the server's user may not read it", name) from None
         try:
             os.rmdir(name, dir_fd=fd)
         except OSError:

@@ -169,6 +169,32 @@ def test_delete_of_what_cannot_change_at_all(share: Path) -> None:
         assert leftovers(share) == []
 
 
+def test_a_folder_the_server_cannot_read_is_never_deleted(share: Path) -> None:
+    """Not even an empty one (the kernel would allow it): the server cannot see what
+    it holds, and a volume's lost+found is needed by fsck."""
+    server = ServerProcess(share, ARGS).start()
+    try:
+        top = requests.delete(server.url + "lost+found/", timeout=10)
+        assert top.status_code == 403, top.text
+        assert (share / LOST_FOUND).is_dir()
+        private = share / "proj" / "private"
+        private.mkdir(parents=True)
+        (share / "proj" / "a.txt").write_text("a")
+        give_to_server(share / "proj")
+        ROOT_OWNED.append("proj/private")
+        private.chmod(0o700)
+        os.lchown(private, 0, 0)
+        answer = delete_proj(server)
+        assert answer.status_code == 207, answer.text
+        assert "/proj/private/</D:href>" in answer.text or "/proj/private</D:href>" in answer.text
+        assert private.is_dir() and not (share / "proj" / "a.txt").exists()
+        assert leftovers(share) == []
+        server = restarted(server, share)
+        assert (share / LOST_FOUND).is_dir() and private.is_dir()
+    finally:
+        server.stop()
+
+
 def test_delete_forgets_locks_and_properties_only_of_what_went(share: Path) -> None:
     with ServerProcess(share, ARGS) as server:
         make_proj(share)
