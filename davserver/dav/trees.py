@@ -47,6 +47,7 @@ import stat
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from davserver import turns
 from davserver.dav.containment import (
     DIR_FLAGS,
     DirStack,
@@ -121,7 +122,9 @@ def _fill(source_fd: int, target_fd: int, skip: Skip) -> list[str]:
                 if not skip(item):
                     folders.append(item.name)
             elif item.is_file(follow_symlinks=False):
-                _copy_file(source_fd, item.name, target_fd)
+                # A long COPY must not keep the other requests of its process waiting.
+                with turns.waiting():
+                    _copy_file(source_fd, item.name, target_fd)
         except FileNotFoundError as exc:
             raise SourceChanged(f"{item.name} disappeared while it was copied") from exc
         except OSError as exc:
