@@ -51,7 +51,7 @@ from davserver.locking.model import (
 )
 from davserver.locking.timeout import TimeoutPolicy, expires_at, grant_timeout
 from davserver.locking.tokens import new_token
-from davserver.lockstore.base import Held, LockStore
+from davserver.lockstore.base import Held, LockStore, holder_of
 
 Clock = Callable[[], float]
 
@@ -195,8 +195,10 @@ class LockManager:
             )
 
     def _check_quota(self, request: LockRequest, now: float) -> None:
-        """One user (or all anonymous clients together) must not fill the store.
+        """One user (or the anonymous clients of one address) must not fill the store.
 
+        Anonymous clients are counted per address (:func:`holder_of`): with one
+        quota for all of them, one client's locks refused everybody else's.
         Counted before ``insert_if``, outside its atomic section: counting inside
         would make every LOCK of a user contend with all their others (Redis would
         watch their whole set).  So the quota is a soft limit — a few LOCKs racing
@@ -204,16 +206,17 @@ class LockManager:
         """
         if self.max_per_principal is None:
             return
-        held = self.store.count_held(request.principal, now)
+        held = self.store.count_held(holder_of(request.principal, request.address), now)
         if held < self.max_per_principal:
             return
         if request.principal is None:
-            who, verb, quota = "anonymous clients", "hold", "the most they may hold together"
+            address = request.address or "an unknown address"
+            who, verb, quota = f"anonymous clients at {address}", "hold", "address"
         else:
-            who, verb, quota = request.principal, "holds", "the most one user may hold"
+            who, verb, quota = request.principal, "holds", "user"
         raise LockLimitReached(
-            f"{who} {verb} {held} locks, {quota} (max_locks_per_principal); "
-            "unlock some or let them expire"
+            f"{who} {verb} {held} locks, the most one {quota} may hold "
+            "(max_locks_per_principal); unlock some or let them expire"
         )
 
     def _lock_for(

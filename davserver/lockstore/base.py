@@ -28,20 +28,26 @@ Scopes = Sequence[tuple[str, bool]]
 """What a write changes, as (path, include_descendants) pairs: the locks relevant
 to each (see :class:`LockStore`) are what its ``check`` is shown."""
 
-# The quota holder of locks taken without authentication: all anonymous clients
-# share one quota.  No user name contains ":" (RFC 7617), so no user shares it.
+# The quota holder of locks taken without authentication, one per client
+# address: ``:anonymous:<address>``, so one address cannot use up the quota of
+# every other anonymous client.  No user name contains ":" (RFC 7617), so no
+# user shares it.  Stores written before per-address quotas recorded every
+# anonymous lock under the bare prefix (LEGACY_ANONYMOUS_HOLDER); they move such
+# locks to their address's holder (:func:`quota_holder` of the stored record).
 ANONYMOUS_HOLDER = ":anonymous"
+LEGACY_ANONYMOUS_HOLDER = ANONYMOUS_HOLDER
 
 
-def holder_of(principal: str | None) -> str:
-    """The name ``principal``'s locks are counted under (see :meth:`LockStore.count_held`)."""
-    return ANONYMOUS_HOLDER if principal is None else principal
+def holder_of(principal: str | None, address: str = "") -> str:
+    """The name locks are counted under (see :meth:`LockStore.count_held`): the
+    user, or for anonymous clients their address (one quota per address)."""
+    return f"{ANONYMOUS_HOLDER}:{address}" if principal is None else principal
 
 
 def quota_holder(lock: Lock) -> str | None:
     """Whose lock quota a stored record counts against; None for freezes and
     tombstones, which no user holds (a freeze's principal is its administrator)."""
-    return holder_of(lock.principal) if lock.is_write else None
+    return holder_of(lock.principal, lock.address) if lock.is_write else None
 
 
 class Held(Protocol):
@@ -138,10 +144,11 @@ class LockStore(Protocol):
         """Delete expired locks; return how many."""
         ...
 
-    def count_held(self, principal: str | None, now: float) -> int:
-        """How many write locks ``principal`` holds at ``now`` (None: anonymous
-        clients, counted together); freezes, tombstones and expired locks are not
-        counted.  Proportional to the locks the principal holds, never to all locks."""
+    def count_held(self, holder: str, now: float) -> int:
+        """How many write locks ``holder`` (:func:`holder_of`: a user, or the
+        anonymous clients of one address) holds at ``now``; freezes, tombstones
+        and expired locks are not counted.  Proportional to the locks the holder
+        holds, never to all locks."""
         ...
 
     def ensure_writable(self) -> None:

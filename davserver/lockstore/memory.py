@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Check, Decide, Scopes, holder_of, quota_holder
+from davserver.lockstore.base import Check, Decide, Scopes, quota_holder
 from davserver.lockstore.paths import (
     check_inserted_root,
     check_same_root,
@@ -176,9 +176,9 @@ class MemoryLockStore:
                 self._drop(token)
             return len(expired)
 
-    def count_held(self, principal: str | None, now: float) -> int:
+    def count_held(self, holder: str, now: float) -> int:
         with self._mutex:
-            tokens = self._by_holder.get(holder_of(principal), ())
+            tokens = self._by_holder.get(holder, ())
             return sum(not self._by_token[t].is_expired(now) for t in tokens)
 
     def ensure_writable(self) -> None:

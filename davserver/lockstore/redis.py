@@ -6,7 +6,7 @@ Key layout (``P`` is the prefix, default ``davserver:``)::
     P root:<path>      set      tokens of the locks rooted at <path>
     P below:<path>     set      every lock root at or below <path> (itself included)
     P held:<holder>    set      tokens of the write locks of one quota holder (a user
-                                name, or ``:anonymous``); pruned when counted
+                                name, or ``:anonymous:<address>``); pruned when counted
     P props:<path>     hash     dead properties of <path>: Clark name -> XML
     P proppaths        zset     every path with properties (score 0, ZRANGEBYLEX)
     P generation       string   which store this is; P seq: the write counter
@@ -46,7 +46,13 @@ import redis
 
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Check, Decide, Scopes, holder_of, quota_holder
+from davserver.lockstore.base import (
+    LEGACY_ANONYMOUS_HOLDER,
+    Check,
+    Decide,
+    Scopes,
+    quota_holder,
+)
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
@@ -337,10 +343,11 @@ class RedisLockStore(RedisBase):
             removed = (self._remove_token(lock.token, expired_at=now) for lock in expired)
             return sum(lock is not None for lock in removed)
 
-    def count_held(self, principal: str | None, now: float) -> int:
-        holder = holder_of(principal)
+    def count_held(self, holder: str, now: float) -> int:
         key = self._held(holder)
         with self._op():
+            if holder.startswith(LEGACY_ANONYMOUS_HOLDER + ":"):
+                self._rehome_anonymous()
             (members,) = self._checked(lambda p: p.smembers(key))
             held = sorted(members)
             values = self._verified(self._r, *[self._lock(t) for t in held]) if held else []
@@ -355,6 +362,20 @@ class RedisLockStore(RedisBase):
             if gone:
                 self._r.srem(key, *gone)
         return sum(counted)
+
+    def _rehome_anonymous(self) -> None:
+        """Move the tokens of the one set all anonymous clients shared before quotas
+        were per address into their address's set (once: the set is empty after)."""
+        legacy = self._held(LEGACY_ANONYMOUS_HOLDER)
+        tokens = sorted(self._r.smembers(legacy))
+        if not tokens:
+            return
+        values = self._verified(self._r, *[self._lock(t) for t in tokens])
+        for token, value in zip(tokens, values, strict=True):
+            holder = None if value is None else quota_holder(lock_from_json(value))
+            if holder is not None and holder != LEGACY_ANONYMOUS_HOLDER:
+                self._r.sadd(self._held(holder), token)
+        self._r.srem(legacy, *tokens)
 
 
 class _Held:

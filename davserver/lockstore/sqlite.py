@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Check, Decide, Scopes, holder_of, quota_holder
+from davserver.lockstore.base import Check, Decide, Scopes, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
@@ -175,10 +175,10 @@ class SqliteLockStore:
             )
         return cursor.rowcount
 
-    def count_held(self, principal: str | None, now: float) -> int:
+    def count_held(self, holder: str, now: float) -> int:
         with self._db.read() as conn:
             sql = f"SELECT COUNT(*) FROM locks WHERE holder = ? AND {_ACTIVE}"
-            (count,) = conn.execute(sql, (holder_of(principal), now)).fetchone()
+            (count,) = conn.execute(sql, (holder, now)).fetchone()
         return int(count)
 
     def ensure_writable(self) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from davserver.errors import InsufficientStorage, StartupError, StoreError, StoreUnavailable
-from davserver.lockstore.base import Role, quota_holder
+from davserver.lockstore.base import LEGACY_ANONYMOUS_HOLDER, Role, quota_holder
 from davserver.lockstore.codec import lock_from_json
 from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
@@ -179,6 +179,7 @@ class Database:
                     conn.execute(statement)
             _add_holder_column(conn)  # schema 2 -> 3
             _rebuild_without_rowid(conn)  # schema 3 -> 4
+            _rehome_anonymous(conn)  # per-address anonymous quotas (same schema)
             for statement in LOCKS_INDEXES:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -389,6 +390,19 @@ def _rebuild_without_rowid(conn: sqlite3.Connection) -> None:
         return
     for statement in _LOCKS_WITHOUT_ROWID:
         conn.execute(statement)
+
+
+def _rehome_anonymous(conn: sqlite3.Connection) -> None:
+    """Locks stored when all anonymous clients shared one quota holder count, from
+    now on, for the address that took them (their record says it).  The column is
+    derived data, so the schema version stays: an older davserver still reads it."""
+    rows = conn.execute(
+        "SELECT token, data FROM locks WHERE holder = ?", (LEGACY_ANONYMOUS_HOLDER,)
+    ).fetchall()
+    conn.executemany(
+        "UPDATE locks SET holder = ? WHERE token = ?",
+        [(_holder_of_record(data), token) for token, data in rows],
+    )
 
 
 def _holder_of_record(data: str) -> str | None:

@@ -26,6 +26,7 @@ def make_lock(
     timeout: int | None = 600,
     owner: str = "<D:owner xmlns:D='DAV:'><D:href>alice</D:href></D:owner>",
     principal: str | None = "alice",
+    address: str = "",
 ) -> Lock:
     return Lock(
         token=f"opaquelocktoken:{uuid.uuid4()}",
@@ -37,6 +38,7 @@ def make_lock(
         timeout=timeout,
         expires_at=None if timeout is None else now + timeout,
         created_at=now,
+        address=address,
     )
 
 

@@ -15,7 +15,7 @@ from davserver.locking.model import Lock
 from davserver.lockstore import open_stores, sqlite_db
 from davserver.lockstore import redis as redis_store
 from davserver.lockstore import sqlite as sqlite_store
-from davserver.lockstore.base import quota_holder
+from davserver.lockstore.base import LEGACY_ANONYMOUS_HOLDER, holder_of, quota_holder
 from davserver.lockstore.codec import lock_to_json
 from davserver.lockstore.generation import Generation
 from tests.backends.helpers import grant, make_lock, tokens
@@ -50,7 +50,7 @@ def _schema_2_database(path: Path, locks: list[Lock], now: float) -> None:
 def test_sqlite_schema_2_upgrades_in_place_and_counts_its_locks(tmp_path: Path) -> None:
     now = time.time()
     held = [make_lock("/a", now=now), make_lock("/b", now=now, timeout=None)]
-    anonymous = make_lock("/c", now=now, principal=None)
+    anonymous = make_lock("/c", now=now, principal=None, address="192.0.2.1")
     expired = make_lock("/d", now=now - 1000, timeout=10)
     broken = tombstone(make_lock("/e", now=now), "admin", "stuck", now, 3600)
     frozen = make_freeze(make_lock("/m", now=now).token, FreezeRequest("/m", "fsck", "alice"), now)
@@ -64,7 +64,7 @@ def test_sqlite_schema_2_upgrades_in_place_and_counts_its_locks(tmp_path: Path) 
             if lock is not expired:
                 assert stores.locks.get(lock.token, now) == lock  # every lock kept
         assert stores.locks.count_held("alice", now) == 2
-        assert stores.locks.count_held(None, now) == 1
+        assert stores.locks.count_held(holder_of(None, "192.0.2.1"), now) == 1
         added = make_lock("/x", now=now)
         stores.locks.insert_if("/x", False, now, grant(added))
         assert stores.locks.count_held("alice", now) == 3
@@ -244,3 +244,52 @@ def test_redis_stale_index_entries_are_ignored_and_cleaned(redis_stores) -> None
     assert seen == []
     assert tokens(stores.locks.all_locks(now)) == {fresh.token}
     assert client.smembers("specific:below:/") == {"/d"}
+
+
+# --- anonymous quotas per address: locks stored while all anonymous clients shared one ---
+
+
+def test_sqlite_anonymous_locks_of_the_shared_quota_count_for_their_address(
+    tmp_path: Path,
+) -> None:
+    now = time.time()
+    url = f"sqlite://{tmp_path / 'locks.sqlite'}"
+    old = [make_lock(f"/a{i}", now=now, principal=None, address="192.0.2.1") for i in range(2)]
+    short = make_lock("/b", now=now, principal=None, address="192.0.2.2", timeout=10)
+    stores = open_stores(url, state_dir=tmp_path)
+    for lock in [*old, short]:
+        stores.locks.insert_if(lock.root, False, now, grant(lock))
+    stores.close()
+    with sqlite3.connect(tmp_path / "locks.sqlite") as conn:  # as the server before wrote them
+        conn.execute("UPDATE locks SET holder = ?", (LEGACY_ANONYMOUS_HOLDER,))
+
+    stores = open_stores(url, state_dir=tmp_path)
+    try:
+        assert stores.locks.count_held(holder_of(None, "192.0.2.1"), now) == 2
+        assert stores.locks.count_held(holder_of(None, "192.0.2.2"), now) == 1
+        assert stores.locks.count_held(holder_of(None, "192.0.2.2"), now + 10) == 0  # expires
+        assert stores.locks.count_held(LEGACY_ANONYMOUS_HOLDER, now) == 0
+        assert stores.locks.purge_expired(now + 10) == 1
+        assert stores.locks.remove(old[0].token) == old[0]
+        assert stores.locks.count_held(holder_of(None, "192.0.2.1"), now) == 1
+    finally:
+        stores.close()
+
+
+def test_redis_anonymous_locks_of_the_shared_quota_count_for_their_address(
+    redis_stores,  # type: ignore[no-untyped-def]
+) -> None:
+    stores, client = redis_stores
+    now = time.time()
+    old = [make_lock(f"/a{i}", now=now, principal=None, address="192.0.2.1") for i in range(2)]
+    short = make_lock("/b", now=now, principal=None, address="192.0.2.2", timeout=10)
+    for lock in [*old, short]:
+        stores.locks.insert_if(lock.root, False, now, grant(lock))
+    for lock in [*old, short]:  # as the server before wrote them: one set for all
+        client.smove(f"specific:held:{quota_holder(lock)}", "specific:held::anonymous", lock.token)
+
+    assert stores.locks.count_held(holder_of(None, "192.0.2.1"), now) == 2
+    assert stores.locks.count_held(holder_of(None, "192.0.2.2"), now + 10) == 0  # expired
+    assert client.scard("specific:held::anonymous") == 0  # moved once, then empty
+    assert stores.locks.remove(old[0].token) == old[0]
+    assert stores.locks.count_held(holder_of(None, "192.0.2.1"), now) == 1

@@ -15,6 +15,7 @@ import pytest
 
 from davserver.locking.maintenance import FreezeRequest, make_freeze, tombstone
 from davserver.locking.model import Depth, Lock, Scope
+from davserver.lockstore.base import holder_of
 from tests.backends.conftest import Harness
 from tests.backends.helpers import Refused, grant, make_lock, refuse, tokens
 
@@ -258,12 +259,16 @@ def test_count_held_counts_each_principal_apart(harness: Harness, now: float) ->
     put(harness, "/a", now)
     put(harness, "/b", now, scope=Scope.SHARED)
     put(harness, "/b", now, scope=Scope.SHARED, principal="bob")
-    put(harness, "/c", now, principal=None)
-    put(harness, "/d", now, principal=None)
+    put(harness, "/c", now, principal=None, address="192.0.2.1")
+    put(harness, "/d", now, principal=None, address="192.0.2.1")
+    put(harness, "/e", now, principal=None, address="2001:db8::2")
     assert store.count_held("alice", now) == 2
     assert store.count_held("bob", now) == 1
-    assert store.count_held(None, now) == 2  # every anonymous client, together
     assert store.count_held("carol", now) == 0
+    # Anonymous clients: one quota per address, so one address cannot starve another.
+    assert store.count_held(holder_of(None, "192.0.2.1"), now) == 2
+    assert store.count_held(holder_of(None, "2001:db8::2"), now) == 1
+    assert store.count_held(holder_of(None, "192.0.2.3"), now) == 0
 
 
 def test_count_held_after_refresh_remove_and_remove_tree(harness: Harness, now: float) -> None:
@@ -313,7 +318,7 @@ def test_count_held_leaves_out_tombstones_and_freezes(harness: Harness, now: flo
 
 def test_count_held_survives_reopen(persistent_harness: Harness, now: float) -> None:
     put(persistent_harness, "/a", now)
-    put(persistent_harness, "/b", now, principal=None)
+    put(persistent_harness, "/b", now, principal=None, address="192.0.2.1")
     store = persistent_harness.reopen().locks
     assert store.count_held("alice", now) == 1
-    assert store.count_held(None, now) == 1
+    assert store.count_held(holder_of(None, "192.0.2.1"), now) == 1

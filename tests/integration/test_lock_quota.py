@@ -10,7 +10,8 @@ import pytest
 
 from davserver import config as davconfig
 from davserver.errors import ConfigError
-from tests.integration.lock_helpers import NS, Dav, as_json, token_of, xml
+from tests.integration.lock_helpers import NS, XML_TYPE, Dav, as_json, lockinfo, token_of, xml
+from tests.integration.wsgi_client import Response
 
 LIMIT = 3
 
@@ -86,14 +87,34 @@ def test_refresh_at_the_limit_is_granted(dav: Dav) -> None:
     assert len(dav.manager.store.all_locks(dav.clock())) == LIMIT
 
 
-def test_anonymous_clients_share_one_quota(tmp_path: Path) -> None:
+def anonymous_lock(dav: Dav, path: str, address: str) -> Response:
+    headers = {"Content-Type": XML_TYPE}
+    return dav.request("LOCK", path, lockinfo(), headers, remote_addr=address)
+
+
+def test_anonymous_clients_have_one_quota_per_address(tmp_path: Path) -> None:
     dav = Dav(tmp_path / "share", max_locks_per_principal=2)
-    assert dav.lock("/a.txt").status == 201
-    assert dav.lock("/b.txt").status == 201
-    refused = dav.lock("/c.txt")
+    assert anonymous_lock(dav, "/a.txt", "192.0.2.1").status == 201
+    assert anonymous_lock(dav, "/b.txt", "192.0.2.1").status == 201
+    refused = anonymous_lock(dav, "/c.txt", "192.0.2.1")
     assert refused.status == 423
-    assert "anonymous clients hold 2 locks" in refused.text
+    assert "anonymous clients at 192.0.2.1 hold 2 locks" in refused.text
+    assert "max_locks_per_principal" in refused.text
     assert not (dav.root / "c.txt").exists()
+    # One address at its quota does not refuse the anonymous clients of another.
+    granted = anonymous_lock(dav, "/c.txt", "192.0.2.2")
+    assert granted.status == 201, granted.text
+    assert (dav.root / "c.txt").exists()
+    assert anonymous_lock(dav, "/d.txt", "2001:db8::7").status == 201
+
+
+def test_an_address_at_its_quota_leaves_users_their_own(
+    tmp_path: Path, htpasswd_file: Path
+) -> None:
+    dav = Dav(tmp_path / "share", htpasswd=str(htpasswd_file), max_locks_per_principal=1)
+    assert anonymous_lock(dav, "/a.txt", "192.0.2.1").status == 201
+    assert anonymous_lock(dav, "/b.txt", "192.0.2.1").status == 423
+    assert dav.lock("/b.txt", user="alice").status == 201
 
 
 def test_null_means_no_limit(tmp_path: Path) -> None:
