@@ -22,7 +22,7 @@ from davserver.dav.guard import PathGuard
 from davserver.dav.methods.base import Dav, Limits
 from davserver.dav.permissions import Permissions, parse_rules
 from davserver.dav.share import Share
-from davserver.dav.throttle import LoginThrottle
+from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
@@ -133,7 +133,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         share=share, locks=manager, props=stores.props, limits=limits, permissions=permissions
     )
     dispatcher = Dispatcher(dav)
-    throttle = LoginThrottle(config.auth_max_failures, float(config.auth_failure_window))
+    throttle = login_throttle(config, stores.failures)
     wsgidav = DavApp(wsgidav_config(config, dispatcher, throttle))
     wsgi: Any = PathGuard(wsgidav, share.is_hidden)
     wsgi = observe.wrap(wsgi, stores.locks, lambda: manager.clock())

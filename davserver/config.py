@@ -199,6 +199,27 @@ SCHEMA: tuple[Option, ...] = (
         _between(1024, 1 << 30),
     ),
     Option(
+        "max_property_bytes",
+        int,
+        "largest dead property a PROPPATCH may store (the element as XML, in bytes); "
+        "larger: 413 for that property and nothing of the PROPPATCH is stored",
+        _between(256, 1 << 30),
+    ),
+    Option(
+        "max_properties_bytes_per_resource",
+        int,
+        "most bytes of dead properties one resource may hold; beyond: 507 and nothing "
+        "of the PROPPATCH is stored",
+        _between(1024, 1 << 40),
+    ),
+    Option(
+        "max_properties_per_resource",
+        int,
+        "most dead properties one resource may hold; more: 507 and nothing of the "
+        "PROPPATCH is stored",
+        _between(1, 10_000_000),
+    ),
+    Option(
         "max_ranges",
         int,
         "most byte ranges one GET may ask for; more: the whole file (200)",
@@ -238,18 +259,29 @@ SCHEMA: tuple[Option, ...] = (
         "accept Basic credentials over plain HTTP from other machines (passwords travel "
         "in clear); loopback and https are always fine",
     ),
+    # Login limits count in the lock store, shared by workers and servers; at most
+    # 1000 failures are kept per counter (lockstore.failures.MAX_PER_KEY).
     Option(
         "auth_max_failures",
         int,
-        "failed logins per client address or user name within auth_failure_window before "
-        "429 (0: no throttling)",
-        _between(0, 1_000_000),
+        "failed logins from one client address, and for one user from one address, "
+        "within auth_failure_window before that address (or that user from it) gets 429; "
+        "never by user name alone (0: no throttling)",
+        _between(0, 1000),
     ),
     Option(
         "auth_failure_window",
         int,
         "seconds over which failed logins are counted (and refused once too many)",
         _between(1, 86_400),
+    ),
+    Option(
+        "auth_user_max_failures",
+        int,
+        "failed logins for one user from all addresses within auth_failure_window after "
+        "which each address gets one wrong guess per window for that user (distributed "
+        "guessing); addresses without failures are never refused (0: off)",
+        _between(0, 1000),
     ),
     # The HTTP layer (davserver/http): limits enforced while reading, timeouts.
     Option(
@@ -423,6 +455,9 @@ class Config:
     lock_allow_infinite: bool = False
     propfind_infinity_max: int = 10_000
     max_xml_body_bytes: int = 8 * 1024 * 1024
+    max_property_bytes: int = 64 * 1024
+    max_properties_bytes_per_resource: int = 1024 * 1024
+    max_properties_per_resource: int = 1000
     max_ranges: int = 32
     lock_owner_max_bytes: int = 4096
     shared_locks_per_resource: int = 100
@@ -431,6 +466,7 @@ class Config:
     allow_insecure_auth: bool = False
     auth_max_failures: int = 10
     auth_failure_window: int = 60
+    auth_user_max_failures: int = 100
     max_request_line: int = 8192
     max_header_bytes: int = 65536
     max_header_count: int = 100

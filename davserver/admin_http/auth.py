@@ -1,7 +1,8 @@
 """Who may use the admin listener: the users named in ``admins``, logged in by Basic auth.
 
 The same htpasswd file and the same checks as the WebDAV port (bcrypt, no user
-enumeration by timing, failed logins throttled per address and user): no
+enumeration by timing, failed logins throttled per address and per user from an
+address, counted together with the WebDAV port's): no
 credentials or wrong ones are 401 with a Basic challenge (RFC 9110 §11.6.1),
 a valid user who is no administrator is 403 — they are who they say, they just
 may not do this.
@@ -37,14 +38,16 @@ class AdminAuth:
             raise Unauthenticated("log in as an administrator (config key admins)", REALM)
         user, password = parse_basic(header)
         address = str(environ.get("REMOTE_ADDR", ""))
-        wait = self.throttle.retry_after(address, user)
-        if wait is not None:
+        verdict = self.throttle.check(address, user)
+        if verdict.wait is not None:
+            log.warning("admin login throttled for user %r from %s", user, address)
+            wait = verdict.wait
             raise TooManyAttempts(f"too many failed logins; try again in {wait} s", wait)
         if not self.users.basic_auth_user(REALM, user, password, environ):
             self.throttle.failed(address, user)
             log.warning("admin login failed for user %r from %s", user, address)
             raise Unauthenticated("wrong user name or password", REALM)
-        self.throttle.succeeded(address)
+        self.throttle.succeeded(address, user, verdict)
         if user not in self.admins:
             log.warning("user %r from %s is not an administrator", user, address)
             raise Forbidden(f"{user} is not an administrator (config key admins)")

@@ -25,7 +25,7 @@ from davserver.admin_http.auth import AdminAuth
 from davserver.admin_http.service import AdminService
 from davserver.config import Config, parse_listen
 from davserver.dav.auth import read_htpasswd
-from davserver.dav.throttle import LoginThrottle
+from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError
 from davserver.http import DavWSGIServer, HttpLimits
 
@@ -72,7 +72,8 @@ def build(config: Config, application: Any) -> AdminApp:
         memory_max=config.broken_lock_memory,
         reason_max=config.admin_reason_max,
     )
-    throttle = LoginThrottle(config.auth_max_failures, float(config.auth_failure_window))
+    # The WebDAV port's throttle: one password, one count of the guesses at it.
+    throttle: LoginThrottle = getattr(application, "throttle", None) or login_throttle(config, None)
     htpasswd = Path(str(config.htpasswd))
     unknown = sorted(set(config.admins) - set(read_htpasswd(htpasswd)))
     if unknown:

@@ -8,7 +8,8 @@ password, never the password itself) until the file changes.
 Hostile input: malformed ``Authorization`` headers are 401, never 500; an
 unknown user costs the same bcrypt check as a wrong password (no user
 enumeration by timing); failed logins are logged and throttled per address and
-per user (:mod:`davserver.dav.throttle`, 429).  Every refusal is rendered like
+per user from an address, never by user name alone (:mod:`davserver.dav.throttle`,
+429).  Every refusal is rendered like
 any other davserver error (XML, JSON or HTML by Accept).
 """
 
@@ -239,13 +240,14 @@ class DavAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
             user, password = parse_basic(environ["HTTP_AUTHORIZATION"])
         except Unauthenticated as exc:
             return self.refuse(exc, environ, start_response)
-        wait = self.throttle.retry_after(address, user)
-        if wait is not None:
+        verdict = self.throttle.check(address, user)
+        if verdict.wait is not None:
+            wait = verdict.wait
             log.warning("login throttled for user %r from %s (%d s)", user, address, wait)
             throttled = TooManyAttempts(f"too many failed logins; try again in {wait} s", wait)
             return self.refuse(throttled, environ, start_response)
         if self.domain_controller.basic_auth_user(REALM, user, password, environ):
-            self.throttle.succeeded(address)
+            self.throttle.succeeded(address, user, verdict)
             environ["wsgidav.auth.realm"] = REALM
             environ["wsgidav.auth.user_name"] = user
             return self.next_app(environ, start_response)

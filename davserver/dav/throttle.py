@@ -1,24 +1,60 @@
-"""Failed-login throttling, per client address and per user name.
+"""Failed-login throttling, per client address and per user from an address.
 
 Password guessing costs the server a bcrypt check per attempt (tens to hundreds
-of milliseconds of CPU): unthrottled, a few dozen parallel guesses make every
-other user wait.  After ``max_failures`` failures within ``window`` seconds, an
-address (or a user name, whoever tries it) is refused with 429 until the
-window has passed — without a password check, so refusing costs nothing and
-other users are not slowed down.  A successful login clears the address.
+of milliseconds of CPU).  A login attempt of ``user`` from ``address`` is
+refused with 429 — without a password check, so refusing costs nothing — when,
+within the last ``window`` seconds:
 
-State is per process (each worker counts on its own), bounded in size, and the
-clock is a parameter so that tests never sleep.
+1. ``address`` had ``max_failures`` failed logins (whichever user names it tried);
+2. ``user`` failed ``max_failures`` times from ``address``;
+3. ``user`` failed ``user_max_failures`` times from all addresses together (a
+   distributed guess of one password) *and* ``address`` already failed for
+   ``user``: each address then gets one wrong guess per window for that user.
+
+Never by user name alone: failures from one address cannot lock a user out of
+another, and a login from an address without failures is never refused.  A
+successful login clears the address and that user's failures from it; another
+user's success clears the address but not ``user``'s own count there, so one
+valid account cannot be used to reset the guesses at another's password.
+
+The counters live in the lock store (:mod:`davserver.lockstore.failures`): every
+worker and every server sharing it counts the same failures.  While the store
+fails, the throttle counts in this process (one WARNING), rather than refusing
+every login or none.  The clock is a parameter (tests never sleep); it must be
+Unix time, shared by the servers.
 """
 
 from __future__ import annotations
 
-import threading
+import logging
+import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
-MAX_TRACKED = 10_000  # addresses and user names remembered at most (oldest dropped)
+from davserver.errors import InsufficientStorage, StoreError
+from davserver.lockstore.failures import FailureCounter, MemoryFailureCounter
+
+if TYPE_CHECKING:
+    from davserver.config import Config
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def keys_of(address: str, user: str) -> tuple[str, str, str]:
+    """The counters of one attempt: the address, the user from it, the user.
+    No user name contains ":" (RFC 7617), so the keys cannot collide."""
+    return f"a:{address}", f"ua:{user}:{address}", f"u:{user}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the throttle says of one login attempt before its password is checked."""
+
+    wait: int | None  # seconds to wait (429), or None: check the password
+    had_failures: bool  # the address, or the user from it, has failures to clear
 
 
 class LoginThrottle:
@@ -26,46 +62,82 @@ class LoginThrottle:
         self,
         max_failures: int = 10,
         window: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        *,
+        counter: FailureCounter | None = None,
+        user_max_failures: int = 0,
     ):
         self.max_failures = max_failures
         self.window = window
         self.clock = clock
-        self._failures: OrderedDict[str, list[float]] = OrderedDict()
-        self._mutex = threading.Lock()
+        self.user_max_failures = user_max_failures
+        self.counter: FailureCounter = counter or MemoryFailureCounter()
+        self._local = MemoryFailureCounter()
+        self._degraded = False
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, ()) if now - t < self.window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
+    def _call(self, op: Callable[[FailureCounter], T]) -> T:
+        """``op`` on the shared counters, or on this process's while they fail."""
+        try:
+            result = op(self.counter)
+        except (StoreError, InsufficientStorage) as exc:
+            if not self._degraded:
+                self._degraded = True
+                log.warning("login failures counted per process while the store fails: %s", exc)
+            return op(self._local)
+        if self._degraded:
+            self._degraded = False
+            log.info("login failures counted in the store again")
+        return result
+
+    def _wait(self, key: str, limit: int, now: float) -> float:
+        """Seconds until ``key`` has fewer than ``limit`` failures in the window."""
+        times = self._call(lambda c: c.times(key, now, self.window))
+        if len(times) < limit:
+            return 0.0
+        return times[len(times) - limit] + self.window - now
 
     def retry_after(self, address: str, user: str) -> int | None:
-        """Seconds to wait when this address or this user is throttled, else None."""
+        """Seconds to wait when this attempt is throttled (see the module), else None."""
+        return self.check(address, user).wait
+
+    def check(self, address: str, user: str) -> Verdict:
+        """The verdict on an attempt: one read of the counters (more only to tell
+        a refused client how long to wait)."""
         if self.max_failures <= 0:
-            return None
+            return Verdict(None, had_failures=False)
         now = self.clock()
-        with self._mutex:
-            waits = [
-                self.window - (now - times[-self.max_failures])
-                for key in (f"a:{address}", f"u:{user}")
-                if len(times := self._recent(key, now)) >= self.max_failures
-            ]
-        return max(1, int(max(waits) + 0.999)) if waits else None
+        keys = keys_of(address, user)
+        counts = self._call(lambda c: c.counts(keys, now, self.window))
+        waits = [
+            self._wait(key, self.max_failures, now)
+            for key, count in zip(keys[:2], counts[:2], strict=True)
+            if count >= self.max_failures
+        ]
+        guarded = 0 < self.user_max_failures <= counts[2]
+        if guarded and counts[1] > 0:
+            until = self._wait(keys[2], self.user_max_failures, now)
+            waits.append(min(self._wait(keys[1], 1, now), until))
+        wait = max(1, math.ceil(max(waits))) if waits else None
+        return Verdict(wait, had_failures=any(counts[:2]))
 
     def failed(self, address: str, user: str) -> None:
-        now = self.clock()
-        with self._mutex:
-            for key in (f"a:{address}", f"u:{user}"):
-                times = self._recent(key, now)
-                times.append(now)
-                self._failures[key] = times[-self.max_failures :] or times
-                self._failures.move_to_end(key)
-            while len(self._failures) > MAX_TRACKED:
-                self._failures.popitem(last=False)
+        if self.max_failures > 0:
+            now = self.clock()
+            self._call(lambda c: c.add(keys_of(address, user), now, self.window))
 
-    def succeeded(self, address: str) -> None:
-        with self._mutex:
-            self._failures.pop(f"a:{address}", None)
+    def succeeded(self, address: str, user: str, verdict: Verdict | None = None) -> None:
+        """Forget the address's failures and ``user``'s from it.  Called on every
+        authenticated request, so with the attempt's ``verdict`` it writes only
+        when there was something to clear."""
+        if self.max_failures > 0 and (verdict is None or verdict.had_failures):
+            self._call(lambda c: c.clear(keys_of(address, user)[:2]))
+
+
+def login_throttle(config: Config, counter: FailureCounter | None) -> LoginThrottle:
+    """The throttle ``config`` asks for, counting in ``counter`` (None: this process)."""
+    return LoginThrottle(
+        config.auth_max_failures,
+        float(config.auth_failure_window),
+        counter=counter,
+        user_max_failures=config.auth_user_max_failures,
+    )

@@ -18,16 +18,25 @@ its data is refused until ``davserver locks confirm-store``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from davserver.errors import ConfigError, StartupError, StoreError
 from davserver.lockstore.base import LockStore, PropertyStore, Role
+from davserver.lockstore.failures import FailureCounter, MemoryFailureCounter
 from davserver.lockstore.generation import Generation, SeenFile
 
-__all__ = ["LockStore", "OpenOptions", "PropertyStore", "Role", "Stores", "open_stores"]
+__all__ = [
+    "FailureCounter",
+    "LockStore",
+    "OpenOptions",
+    "PropertyStore",
+    "Role",
+    "Stores",
+    "open_stores",
+]
 
 DEFAULT_SQLITE_NAME = "locks.sqlite"
 
@@ -64,6 +73,9 @@ class Stores:
     url: str
     multiprocess_safe: bool
     control: StoreControl | None = None  # None: memory://, nothing to confirm
+    # Failed-login counters (davserver.dav.throttle), shared as widely as the locks;
+    # only a server opens the shared ones, other roles get per-process counters.
+    failures: FailureCounter = field(default_factory=MemoryFailureCounter)
 
     def close(self) -> None:
         self.locks.close()
@@ -114,7 +126,16 @@ def _open_sqlite(url: str, options: OpenOptions) -> Stores:
     db = Database(path, role=options.role, state_dir=options.state_dir)
     control = _Control(db.generation, db.confirm)
     url = f"sqlite://{path}"
-    return Stores(SqliteLockStore(db), SqlitePropertyStore(db), url, True, control)
+    failures: FailureCounter = MemoryFailureCounter()
+    if options.role is Role.SERVER:
+        from davserver.lockstore.sqlite_failures import SqliteFailureCounter
+
+        try:
+            failures = SqliteFailureCounter(db)
+        except StoreError as exc:
+            db.close()
+            raise StartupError(f"cannot open lock database {path}: {exc}") from exc
+    return Stores(SqliteLockStore(db), SqlitePropertyStore(db), url, True, control, failures)
 
 
 def _mask(url: str) -> str:
@@ -147,8 +168,12 @@ def _open_redis(url: str, options: OpenOptions) -> Stores:
     except (StoreError, ValueError) as exc:
         raise StartupError(f"cannot reach lock store {name}: {exc}") from exc
     control = _Control(guard.current, guard.confirm)
+    from davserver.lockstore.redis_failures import RedisFailureCounter
+
     locks = RedisLockStore(client, prefix, guard)
-    return Stores(locks, RedisPropertyStore(client, prefix, guard), name, True, control)
+    props = RedisPropertyStore(client, prefix, guard)
+    failures = RedisFailureCounter(client, prefix, guard)
+    return Stores(locks, props, name, True, control, failures)
 
 
 _OPENERS: dict[str, Callable[[str, OpenOptions], Stores]] = {
