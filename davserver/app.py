@@ -128,6 +128,9 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         xml_body=config.max_xml_body_bytes,
         max_ranges=config.max_ranges,
     )
+        property_bytes=config.max_property_bytes,
+        properties_bytes=config.max_properties_bytes_per_resource,
+        properties_count=config.max_properties_per_resource,
     permissions = Permissions(parse_rules(config.permissions))
     dav = Dav(
         share=share, locks=manager, props=stores.props, limits=limits, permissions=permissions

@@ -11,6 +11,7 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   ├── TimeoutHeaderError      malformed Timeout header (§10.7)
     │   ├── LockTokenHeaderError    malformed Lock-Token header (§10.5)
     │   └── BodyTooLarge            a request body beyond its limit -> 413
+    │       └── PropertyTooLarge    a dead property beyond max_property_bytes -> 413
     ├── ResourceError               the target cannot take this method
     │   ├── NotFound                no such resource -> 404
     │   ├── Forbidden               never allowed here (symlink, state dir, read-only) -> 403
@@ -39,6 +40,7 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   ├── LockLimitReached        a lock limit (shared per resource, per user) -> 423
     │   └── LockPrincipalMismatch   the lock belongs to another principal -> 403
     ├── InsufficientStorage         disk or quota full -> 507
+    │   └── PropertyQuotaExceeded   a resource's dead properties over their quota -> 507
     └── StoreError                  the lock/property store failed -> 500
         └── StoreUnavailable        the store cannot be reached now -> 503 + Retry-After
 """
@@ -94,6 +96,18 @@ class LockTokenHeaderError(RequestError):
 
 class BodyTooLarge(RequestError):
     """A request body beyond the configured limit (413 Content Too Large)."""
+
+
+class PropertyTooLarge(BodyTooLarge):
+    """A dead property larger than ``limit`` bytes (config ``key``); in a PROPPATCH
+    it is that property's status and nothing is stored (RFC 4918 §9.2)."""
+
+    def __init__(self, name: str, size: int, limit: int, key: str = "max_property_bytes"):
+        self.name, self.size, self.limit, self.key = name, size, limit, key
+        super().__init__(
+            f"the property {name} is {size} bytes; at most {limit} bytes are stored "
+            f"per property (limit {key})"
+        )
 
 
 class ResourceError(DavServerError):
@@ -289,6 +303,19 @@ class RefreshBroken(LockBroken):
 
 class InsufficientStorage(DavServerError):
     """The file system is full or over quota (RFC 4918 §11.5): 507; nothing was changed."""
+
+
+class PropertyQuotaExceeded(InsufficientStorage):
+    """A PROPPATCH would leave ``path`` with more dead properties (``what``:
+    "properties" or "bytes of properties") than ``limit`` (config ``key``):
+    507 for the properties it adds (RFC 4918 §9.2.1), nothing stored."""
+
+    def __init__(self, path: str, what: str, wanted: int, limit: int, key: str):
+        self.path, self.what, self.wanted, self.limit, self.key = path, what, wanted, limit, key
+        super().__init__(
+            f"{path} would have {wanted} {what}; at most {limit} are stored per resource "
+            f"(limit {key})"
+        )
 
 
 class StoreError(DavServerError):

@@ -42,6 +42,10 @@ class Limits:
     propfind_infinity_max: int = 10_000  # entries; 0 refuses Depth infinity outright
     lock_owner_bytes: int = 4096
 
+    # Dead properties (RFC 4918 §4): one value, and per resource their bytes and count.
+    property_bytes: int = 64 * 1024
+    properties_bytes: int = 1024 * 1024
+    properties_count: int = 1000
 
 @dataclass
 class Dav:

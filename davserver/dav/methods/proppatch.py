@@ -13,6 +13,10 @@ document order, or none of them → 207.
 * Windows' ``urn:schemas-microsoft-com:`` properties are validated (409) and
   stored; ``Win32LastModifiedTime`` also sets the mtime
   (:mod:`~davserver.dav.methods.proppatch_win32`).
+* Limits (:mod:`~davserver.dav.methods.proppatch_limits`): a value beyond
+  ``max_property_bytes`` is 413, an update beyond the resource's quota of
+  properties (count or bytes) 507, each with a ``DAV:responsedescription``
+  naming the limit and its config key.
 * §9.2: if any instruction fails, none is applied; the failed ones carry their
   status and all the others ``424 Failed Dependency``.
 * The lock check is held atomically with applying the changes (RFC 4918 §7: a
@@ -30,7 +34,8 @@ from typing import Any
 from lxml import etree
 
 import davserver.dav.methods.proppatch_win32 as win32
-from davserver.dav.methods.base import Dav, check_locks, check_preconditions
+from davserver.dav.errors import classify
+from davserver.dav.methods.base import Dav, Limits, check_locks, check_preconditions
 from davserver.dav.methods.propfind import href_of
 from davserver.dav.methods.propfind_render import (
     OK,
@@ -40,12 +45,20 @@ from davserver.dav.methods.propfind_render import (
     response,
     text,
 )
+from davserver.dav.methods.proppatch_limits import over_quota, too_large
 from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry
 from davserver.dav.uploads import storage_error
 from davserver.dav.xml_body import parse_xml
-from davserver.errors import Conflict, InsufficientStorage, NotFound, RequestError, StoreError
+from davserver.errors import (
+    Conflict,
+    DavServerError,
+    InsufficientStorage,
+    NotFound,
+    RequestError,
+    StoreError,
+)
 from davserver.locking.model import Change
 
 log = logging.getLogger(__name__)
@@ -62,10 +75,12 @@ FAILED_DEPENDENCY = "HTTP/1.1 424 Failed Dependency"
 
 @dataclass(frozen=True)
 class Instruction:
-    """One property of a ``set`` (``value`` is its element) or a ``remove`` (None)."""
+    """One property of a ``set`` (``value`` is its element, ``xml`` that element
+    as it will be stored) or a ``remove`` (both None)."""
 
     name: str
     value: Any | None
+    xml: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,12 @@ class Outcome:
 def described(status: str, message: str, condition: str | None = None) -> Outcome:
     error = f"<D:error><D:{condition}/></D:error>" if condition else ""
     return Outcome(status, f"{error}<D:responsedescription>{text(message)}</D:responsedescription>")
+
+
+def refused(exc: DavServerError) -> Outcome:
+    """A property's refusal, with the status the one error table gives it."""
+    status = classify(exc).status
+    return described(f"HTTP/1.1 {status} {Response.reason(status)}", str(exc))
 
 
 PROTECTED = described(
@@ -104,18 +125,23 @@ def parse_update(root: Any) -> list[Instruction]:
             raise RequestError(f"{action.tag} without DAV:prop")
         for prop in props:
             for element in prop:
-                if isinstance(element.tag, str):  # comments and PIs are no properties
-                    value = element if action.tag == SET else None
-                    instructions.append(Instruction(element.tag, value))
+                if not isinstance(element.tag, str):  # comments and PIs are no properties
+                    continue
+                if action.tag == SET:
+                    instructions.append(Instruction(element.tag, element, serialize(element)))
+                else:
+                    instructions.append(Instruction(element.tag, None))
     if not instructions:
         raise RequestError("DAV:propertyupdate names no property to set or remove")
     return instructions
 
 
-def judge(instructions: Sequence[Instruction]) -> tuple[dict[str, Outcome], int | None]:
+def judge(
+    instructions: Sequence[Instruction], limits: Limits
+) -> tuple[dict[str, Outcome], int | None]:
     """The failures by property name, and the mtime a ``Win32LastModifiedTime``
     asks for (the last one set wins, as instructions apply in order)."""
-    failures: dict[str, Outcome] = {}
+    failures = {name: refused(exc) for name, exc in too_large(instructions, limits).items()}
     mtime: int | None = None
     for instruction in instructions:
         name = instruction.name
@@ -150,10 +176,16 @@ def _disk_full(exc: StoreError) -> bool:
     return getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
-def apply(dav: Dav, target: Entry, instructions: Sequence[Instruction], mtime: int | None) -> None:
-    """Everything, in document order (§9.2); on a failure, what was done is undone."""
+def apply(
+    dav: Dav,
+    target: Entry,
+    instructions: Sequence[Instruction],
+    mtime: int | None,
+    before: dict[str, str],
+) -> None:
+    """Everything, in document order (§9.2); on a failure, what was done is undone
+    (``before``: the properties the target had)."""
     path = target.path
-    before = dav.props.get_all(path)
     try:
         if mtime is not None:
             win32.set_mtime(dav.share, target, mtime)
@@ -161,7 +193,7 @@ def apply(dav: Dav, target: Entry, instructions: Sequence[Instruction], mtime: i
             if instruction.value is None:
                 dav.props.remove(path, instruction.name)  # absent is fine (§9.2)
             else:
-                dav.props.set(path, instruction.name, serialize(instruction.value))
+                dav.props.set(path, instruction.name, instruction.xml or "")
     except OSError as exc:
         restore(dav, target, before, instructions, mtime is not None)
         raise storage_error(exc, f"store the properties of {path}") from exc
@@ -218,11 +250,15 @@ def handle(request: Request, dav: Dav) -> Response:
     if not data.strip():
         raise RequestError("PROPPATCH needs a DAV:propertyupdate body")
     instructions = parse_update(parse_xml(data))
-    failures, mtime = judge(instructions)
+    failures, mtime = judge(instructions, dav.limits)
     if not failures:
         if not win32.sets_mtime(request.header("User-Agent")):
             mtime = None
         with commit():  # a lock granted to someone else while the body arrived wins
-            apply(dav, target, instructions, mtime)
+            before = dav.props.get_all(target.path)
+            over = over_quota(target.path, before, instructions, dav.limits)
+            failures = {name: refused(exc) for name, exc in over.items()}
+            if not failures:
+                apply(dav, target, instructions, mtime, before)
     href = href_of(request, dav, request.path, collection=target.is_dir)
     return multistatus([answer(href, instructions, failures)])
