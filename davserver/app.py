@@ -19,6 +19,7 @@ from davserver.dav.auth import DavAuthenticator, HtpasswdDomainController
 from davserver.dav.dispatch import Dispatcher, ShareProvider
 from davserver.dav.framework import DavApp
 from davserver.dav.guard import PathGuard
+from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.methods.base import Dav, Limits
 from davserver.dav.permissions import Permissions, parse_rules
 from davserver.dav.share import Share
@@ -125,15 +126,27 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     limits = Limits(
         propfind_infinity_max=config.propfind_infinity_max,
         lock_owner_bytes=config.lock_owner_max_bytes,
+        if_conditions=config.if_header_max_conditions,
+        if_resources=config.if_header_max_resources,
         xml_body=config.max_xml_body_bytes,
         max_ranges=config.max_ranges,
-    )
         property_bytes=config.max_property_bytes,
         properties_bytes=config.max_properties_bytes_per_resource,
         properties_count=config.max_properties_per_resource,
+    )
     permissions = Permissions(parse_rules(config.permissions))
+    infinity = InfinityPolicy(
+        min_depth=config.lock_infinity_min_depth,
+        max_entries=config.lock_infinity_max_entries,
+        admins=frozenset(config.admins),
+    )
     dav = Dav(
-        share=share, locks=manager, props=stores.props, limits=limits, permissions=permissions
+        share=share,
+        locks=manager,
+        props=stores.props,
+        limits=limits,
+        permissions=permissions,
+        infinity=infinity,
     )
     dispatcher = Dispatcher(dav)
     throttle = login_throttle(config, stores.failures)

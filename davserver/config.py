@@ -240,10 +240,41 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "max_locks_per_principal",
         int,
-        "most locks one user holds at once (anonymous clients share one quota); more: "
-        "423 saying the limit; null: no limit",
+        "most locks one user holds at once (anonymous clients: one quota per client "
+        "address); more: 423 saying the limit; null: no limit",
         _lock_quota,
         nullable=True,
+    ),
+    Option(
+        "lock_infinity_max_entries",
+        int,
+        "most members (at any depth) a collection may have for a LOCK with Depth "
+        "infinity on it; more: 403 naming this key (0: only empty collections; null: "
+        "no limit)",
+        _between(0, 10_000_000),
+        nullable=True,
+    ),
+    Option(
+        "lock_infinity_min_depth",
+        int,
+        "a LOCK with Depth infinity on a collection fewer levels below the root than "
+        "this (/ is level 0) is for admins only; others get 403 (1: not on / itself; "
+        "0: anywhere)",
+        _between(0, 1000),
+    ),
+    Option(
+        "if_header_max_conditions",
+        int,
+        "most conditions (state tokens and entity tags, all lists together) one If "
+        "header may hold; more: 400 naming this key",
+        _between(1, 100_000),
+    ),
+    Option(
+        "if_header_max_resources",
+        int,
+        "most different resources the tagged lists of one If header may name; more: "
+        "400 naming this key",
+        _between(1, 100_000),
     ),
     Option(
         "permissions",
@@ -462,6 +493,10 @@ class Config:
     lock_owner_max_bytes: int = 4096
     shared_locks_per_resource: int = 100
     max_locks_per_principal: int | None = 1000
+    lock_infinity_max_entries: int | None = 10_000
+    lock_infinity_min_depth: int = 1
+    if_header_max_conditions: int = 256
+    if_header_max_resources: int = 64
     permissions: list[Any] = dataclasses.field(default_factory=list)
     allow_insecure_auth: bool = False
     auth_max_failures: int = 10

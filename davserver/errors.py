@@ -8,6 +8,7 @@ happens in exactly one place (``davserver.dav.errors``)::
     ├── StartupError                cannot serve: root, port, htpasswd, store (exit 1)
     ├── RequestError                the client sent something we cannot accept -> 400
     │   ├── IfHeaderError           malformed If header (RFC 4918 §10.4)
+    │   ├── IfHeaderTooComplex      an If header beyond a count limit (conditions, resources)
     │   ├── TimeoutHeaderError      malformed Timeout header (§10.7)
     │   ├── LockTokenHeaderError    malformed Lock-Token header (§10.5)
     │   └── BodyTooLarge            a request body beyond its limit -> 413
@@ -84,6 +85,21 @@ class IfHeaderError(RequestError):
         self.header = header
         self.position = position
         super().__init__(f"malformed If header at offset {position}: {message}")
+
+
+class IfHeaderTooComplex(RequestError):
+    """An If header holding more of something than ``key`` allows (``count`` > ``limit``):
+    each condition is evaluated and each resource looked up (400)."""
+
+    def __init__(self, what: str, count: int, limit: int, key: str):
+        self.what = what
+        self.count = count
+        self.limit = limit
+        self.key = key
+        super().__init__(
+            f"the If header holds {count} {what}, more than the {limit} allowed ({key}); "
+            "submit only the lock tokens and entity tags of the resources this request changes"
+        )
 
 
 class TimeoutHeaderError(RequestError):

@@ -196,8 +196,14 @@ def evaluate(
         return cache[path]
 
     request_path = canonical_path(request_path)
+    # Lists after the first of a tag repeat it: map each tag once.
+    paths: dict[str | None, str | None] = {}
     for if_list in header.lists:
-        path = _list_resource(if_list, request_path, mount_prefix=mount_prefix, host=host)
+        if if_list.tag not in paths:
+            paths[if_list.tag] = _list_resource(
+                if_list, request_path, mount_prefix=mount_prefix, host=host
+            )
+        path = paths[if_list.tag]
         if path is None:
             continue  # a tag we cannot map: the list is false
         state = cached_state(path)

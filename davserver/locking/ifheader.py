@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from davserver.errors import IfHeaderError
+from davserver.errors import IfHeaderError, IfHeaderTooComplex
 from davserver.locking.tokens import URI_CHARS, is_absolute_uri
 
 NO_LOCK: Final = "DAV:no-lock"
@@ -125,6 +125,23 @@ def parse_if_header(value: str) -> IfHeader:
     ``value`` and what was expected there; the HTTP layer answers 400.
     """
     return _Parser(value).header()
+
+
+def check_counts(header: IfHeader, *, max_conditions: int, max_resources: int) -> None:
+    """Raise :class:`~davserver.errors.IfHeaderTooComplex` when ``header`` holds more
+    conditions (all lists together, §10.4.2) or names more different resources in
+    its tagged lists than allowed: evaluating it reads the state of each resource
+    (§10.4.4), so these counts, not its size in bytes, are what it costs."""
+    conditions = sum(len(if_list.conditions) for if_list in header.lists)
+    if conditions > max_conditions:
+        raise IfHeaderTooComplex(
+            "conditions", conditions, max_conditions, "if_header_max_conditions"
+        )
+    tags = len({if_list.tag for if_list in header.lists if if_list.tag is not None})
+    if tags > max_resources:
+        raise IfHeaderTooComplex(
+            "different tagged resources", tags, max_resources, "if_header_max_resources"
+        )
 
 
 parse = parse_if_header

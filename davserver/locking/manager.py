@@ -354,13 +354,30 @@ class LockManager:
         lock = self.store.get(token, self.clock())
         return lock if lock is not None and lock.is_tombstone else None
 
-    def raise_if_broken(self, submitted: Iterable[str], *, refresh: bool = False) -> None:
+    def raise_if_broken(
+        self, submitted: Iterable[str], *, refresh: bool = False, seen: Seen | None = None
+    ) -> None:
         """Explain a refused request whose token names a broken lock: who broke it,
-        when and why (:class:`LockBroken`, or :class:`RefreshBroken` for a refresh)."""
-        for token in sorted(submitted):
-            found = self.broken(token)
-            if found is not None:
-                raise RefreshBroken(found) if refresh else LockBroken(found)
+        when and why (:class:`LockBroken`, or :class:`RefreshBroken` for a refresh).
+
+        With ``seen`` (the reads its If header was judged by), only the tombstones
+        among those reads: a broken lock that covered a resource the header named
+        is there, and a store read per submitted token would make a header of many
+        tokens cost that many reads."""
+        if seen is None:
+            found = (self.broken(token) for token in sorted(submitted))
+            broken = next((lock for lock in found if lock is not None), None)
+        else:
+            wanted = frozenset(submitted)
+            tombstones = {
+                lock.token: lock
+                for locks in seen.values()
+                for lock in locks
+                if lock.is_tombstone and lock.token in wanted
+            }
+            broken = tombstones[min(tombstones)] if tombstones else None
+        if broken is not None:
+            raise RefreshBroken(broken) if refresh else LockBroken(broken)
 
     def freeze(self, wanted: FreezeRequest) -> Lock:
         """Freeze a subtree for maintenance; granted whatever locks are held in it

@@ -39,7 +39,8 @@ class Frozen:
     """The app plus the admin service on the same lock manager."""
 
     def __init__(self, tmp_path: Path):
-        self.dav = Dav(tmp_path / "share")
+        # Depth-infinity LOCKs on / too (by default for administrators only).
+        self.dav = Dav(tmp_path / "share", lock_infinity_min_depth=0)
         self.audit = tmp_path / "audit.jsonl"
         self.service = AdminService(self.dav.manager, AuditLog(self.audit))
         for name in ("proj/a.txt", "proj/sub/b.txt", "other.txt", "projects.txt"):

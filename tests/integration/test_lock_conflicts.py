@@ -13,7 +13,8 @@ DAV_STATUS_423 = "HTTP/1.1 423 Locked"
 
 @pytest.fixture
 def dav(tmp_path: Path) -> Dav:
-    dav = Dav(tmp_path / "share")
+    # Depth-infinity LOCKs on / too (by default for administrators only).
+    dav = Dav(tmp_path / "share", lock_infinity_min_depth=0)
     (dav.root / "f.txt").write_bytes(b"hello")
     (dav.root / "a" / "b").mkdir(parents=True)
     (dav.root / "a" / "b" / "leaf.txt").write_bytes(b"leaf")

@@ -108,15 +108,6 @@ def test_anonymous_clients_have_one_quota_per_address(tmp_path: Path) -> None:
     assert anonymous_lock(dav, "/d.txt", "2001:db8::7").status == 201
 
 
-def test_an_address_at_its_quota_leaves_users_their_own(
-    tmp_path: Path, htpasswd_file: Path
-) -> None:
-    dav = Dav(tmp_path / "share", htpasswd=str(htpasswd_file), max_locks_per_principal=1)
-    assert anonymous_lock(dav, "/a.txt", "192.0.2.1").status == 201
-    assert anonymous_lock(dav, "/b.txt", "192.0.2.1").status == 423
-    assert dav.lock("/b.txt", user="alice").status == 201
-
-
 def test_null_means_no_limit(tmp_path: Path) -> None:
     dav = Dav(tmp_path / "share", max_locks_per_principal=None)
     for i in range(20):

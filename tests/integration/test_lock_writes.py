@@ -30,12 +30,14 @@ def make_tree(dav: Dav) -> Dav:
 
 @pytest.fixture
 def dav(tmp_path: Path) -> Dav:
-    return make_tree(Dav(tmp_path / "share"))
+    # Depth-infinity LOCKs on / too (by default for administrators only).
+    return make_tree(Dav(tmp_path / "share", lock_infinity_min_depth=0))
 
 
 @pytest.fixture
 def auth_dav(tmp_path: Path, htpasswd_file: Path) -> Dav:
-    return make_tree(Dav(tmp_path / "share", htpasswd=str(htpasswd_file)))
+    dav = Dav(tmp_path / "share", htpasswd=str(htpasswd_file), lock_infinity_min_depth=0)
+    return make_tree(dav)
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

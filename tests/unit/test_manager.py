@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from davserver.errors import (
@@ -198,12 +200,17 @@ def test_principal_quota_is_per_principal(quota_manager: LockManager) -> None:
     assert quota_manager.acquire(request("/d", principal="bob")).principal == "bob"
 
 
-def test_anonymous_clients_share_one_quota(quota_manager: LockManager) -> None:
+def anonymous(path: str, address: str) -> LockRequest:
+    return dataclasses.replace(request(path, principal=None), address=address)
+
+
+def test_anonymous_clients_have_one_quota_per_address(quota_manager: LockManager) -> None:
     for name in ("a", "b", "c"):
-        quota_manager.acquire(request(f"/{name}", principal=None))
-    with pytest.raises(LockLimitReached, match="anonymous clients hold 3 locks"):
-        quota_manager.acquire(request("/d", principal=None))
-    assert quota_manager.acquire(request("/d")).principal == "alice"
+        quota_manager.acquire(anonymous(f"/{name}", "192.0.2.1"))
+    with pytest.raises(LockLimitReached, match=r"anonymous clients at 192\.0\.2\.1 hold 3 locks"):
+        quota_manager.acquire(anonymous("/d", "192.0.2.1"))
+    assert quota_manager.acquire(anonymous("/d", "192.0.2.2")).address == "192.0.2.2"
+    assert quota_manager.acquire(request("/e")).principal == "alice"
 
 
 def test_principal_quota_frees_up_on_unlock_and_expiry(

@@ -21,11 +21,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from davserver.dav import hrefs
+from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.permissions import Permissions
 from davserver.dav.request import Request
 from davserver.dav.share import Entry, Share, parent_path
 from davserver.errors import Conflict, PreconditionFailed
 from davserver.locking.conditions import ResourceState, evaluate
+from davserver.locking.ifheader import check_counts
 from davserver.locking.manager import Guarded, LockManager, Seen
 from davserver.locking.model import Change, Depth, Lock
 from davserver.lockstore.base import PropertyStore
@@ -41,11 +43,13 @@ class Limits:
     max_ranges: int = 32
     propfind_infinity_max: int = 10_000  # entries; 0 refuses Depth infinity outright
     lock_owner_bytes: int = 4096
-
+    if_conditions: int = 256  # conditions of one If header, all lists together
+    if_resources: int = 64  # different resources its tagged lists name
     # Dead properties (RFC 4918 §4): one value, and per resource their bytes and count.
     property_bytes: int = 64 * 1024
     properties_bytes: int = 1024 * 1024
     properties_count: int = 1000
+
 
 @dataclass
 class Dav:
@@ -56,6 +60,7 @@ class Dav:
     props: PropertyStore
     limits: Limits = field(default_factory=Limits)
     permissions: Permissions = field(default_factory=Permissions)
+    infinity: InfinityPolicy = field(default_factory=InfinityPolicy)  # depth-infinity LOCKs
 
     def visible(self, request: Request, path: str) -> bool:
         """Whether listings show ``path`` to this request's user."""
@@ -85,6 +90,12 @@ def check_if_header(request: Request, dav: Dav, target: Entry | None) -> None:
     """RFC 4918 §10.4: a false If header is 412 Precondition Failed."""
     if request.if_header is None:
         return
+    # Before anything is looked up: each resource costs a lookup and a store read.
+    check_counts(
+        request.if_header,
+        max_conditions=dav.limits.if_conditions,
+        max_resources=dav.limits.if_resources,
+    )
     known: dict[str, Entry | None] = {request.path: target}
     holds = evaluate(
         request.if_header,
@@ -96,7 +107,9 @@ def check_if_header(request: Request, dav: Dav, target: Entry | None) -> None:
     if not holds:
         # A token of a lock an administrator broke: say who, when and why (423; 412
         # for a LOCK, which refreshes) instead of a bare 412.
-        dav.locks.raise_if_broken(request.submitted, refresh=request.method == "LOCK")
+        dav.locks.raise_if_broken(
+            request.submitted, refresh=request.method == "LOCK", seen=request.lock_reads
+        )
         raise PreconditionFailed("the If header evaluated to false")
 
 

@@ -18,12 +18,13 @@ import dataclasses
 import os
 
 from davserver.dav.containment import Place
+from davserver.dav.lock_policy import check_infinity_lock
 from davserver.dav.lock_xml import parse_lockinfo
 from davserver.dav.methods.base import Dav, check_locks, check_preconditions, require_parent
 from davserver.dav.methods.propfind_render import activelock
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import parent_path
+from davserver.dav.share import Entry, parent_path
 from davserver.dav.uploads import storage_error
 from davserver.dav.xml_body import parse_xml
 from davserver.errors import (
@@ -76,8 +77,15 @@ def handle_lock(request: Request, dav: Dav) -> Response:
         address=str(request.environ.get("REMOTE_ADDR") or ""),
     )
     if target is not None:
+        _check_infinity(request, dav, target, wanted)
         return _granted(request, dav, dav.locks.acquire(wanted), 200)
     return _lock_unmapped(request, dav, wanted)
+
+
+def _check_infinity(request: Request, dav: Dav, target: Entry, wanted: LockRequest) -> None:
+    """403 for a depth-infinity LOCK the policy keeps from this collection (§9.10.3)."""
+    if wanted.depth is Depth.INFINITY:
+        check_infinity_lock(dav.share, target, request.principal, dav.infinity)
 
 
 def _lock_unmapped(request: Request, dav: Dav, wanted: LockRequest) -> Response:
@@ -91,6 +99,8 @@ def _lock_unmapped(request: Request, dav: Dav, wanted: LockRequest) -> Response:
         if created is None:  # it appeared meanwhile: lock what is there now
             entry = dav.share.lookup(request.path)
             wanted = dataclasses.replace(wanted, collection=entry is not None and entry.is_dir)
+            if entry is not None:
+                _check_infinity(request, dav, entry, wanted)
             return _granted(request, dav, dav.locks.acquire(wanted), 200)
         try:
             lock = dav.locks.acquire(wanted)
@@ -140,11 +150,10 @@ def _refresh(request: Request, dav: Dav, timeout: int | None) -> Response:
     """§9.10.2: no body; the If header names the lock; same token, new timeout."""
     if request.if_header is None:
         raise RequestError("a LOCK without a body refreshes a lock: send If: (<token>)")
-    candidates = [
-        token
-        for token in sorted(request.submitted)
-        if (lock := dav.locks.get(token)) is not None and lock.covers(request.path)
-    ]
+    # The locks covering the request-URI were read for the If header already: one
+    # read, however many tokens the header submits.
+    covering = dav.locks.tokens_covering(request.path, request.lock_reads)
+    candidates = sorted(request.submitted & covering)
     if not candidates:
         named = next(iter(sorted(request.submitted)), "")
         raise RefreshNotFound(named, request.path)
