@@ -83,9 +83,7 @@ def test_distributed_guessing_slows_addresses_that_failed_never_clean_ones(
     assert as_alice(dav, guessers[0]) == 200
 
 
-def test_workers_sharing_a_sqlite_store_count_together(
-    tmp_path: Path, htpasswd_file: Path
-) -> None:
+def test_workers_sharing_a_sqlite_store_count_together(tmp_path: Path, htpasswd_file: Path) -> None:
     """Two applications on one SQLite file, as two worker processes are."""
     store = {"lock_store": f"sqlite://{tmp_path / 'locks.sqlite'}"}
     first = make(tmp_path, htpasswd_file, **store)
