@@ -16,7 +16,7 @@ from lxml import etree
 
 from davserver.dav.methods.base import Limits
 from tests.integration.test_propfind import OK, D, Server
-from tests.integration.test_proppatch import FAILED_DEPENDENCY, Z, Answer, remove, set_, update
+from tests.integration.test_proppatch import FAILED_DEPENDENCY, Answer, Z, remove, set_, update
 from tests.integration.wsgi_client import make_client
 
 TOO_LARGE = "HTTP/1.1 413 Content Too Large"

@@ -2,7 +2,8 @@
 
 The order of work: look up the target (404) → HTTP conditionals and the If
 header (412; a read, so locks never block it) → read and parse the body (400)
-→ list the entries → one read of the lock store → render (207).
+→ list the entries → one read of the lock store → render and send (207), one
+entry at a time (:mod:`~davserver.dav.methods.propfind_stream`).
 
 What a client relies on:
 
@@ -10,9 +11,12 @@ What a client relies on:
   Infinity is answered, but only for trees of up to
   :data:`INFINITY_MAX_ENTRIES` entries; larger ones get 403 with
   ``DAV:propfind-finite-depth`` (§16) before anything is rendered.
-* Listings come from one ``scandir`` per folder (:meth:`Share.members`), in
-  name order; an entry whose name XML cannot carry (control characters,
-  undecodable bytes) is left out rather than failing the whole answer.
+* Listings come from one ``scandir`` per folder, in name order: Depth 1
+  keeps the names only and ``lstat``s each member when it is rendered
+  (:class:`~davserver.dav.listing.Listing`); an entry whose name XML cannot
+  carry (control characters, undecodable bytes) is left out rather than
+  failing the whole answer.  A member that cannot be read is listed with its
+  own status.
 * Lock discovery of every entry comes from one snapshot of the store, so a
   member's locks agree with what a Depth 0 request on it would say.
 """
@@ -20,16 +24,18 @@ What a client relies on:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
 from davserver.dav import hrefs
+from davserver.dav.listing import Listing, Unreadable
 from davserver.dav.methods.base import Dav, check_preconditions
-from davserver.dav.methods.propfind_props import LOCKDISCOVERY, Renderer, Sources
-from davserver.dav.methods.propfind_render import XML_INVALID, multistatus
+from davserver.dav.methods.propfind_props import LOCKDISCOVERY, Render, Renderer, Sources
+from davserver.dav.methods.propfind_render import XML_INVALID
+from davserver.dav.methods.propfind_stream import rendered, streamed
 from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry, Share, parent_path
@@ -91,17 +97,26 @@ def _property_names(containers: Sequence[Any]) -> tuple[str, ...]:
 # --- the entries of the answer ------------------------------------------------------------
 
 
-def collect(
+def members(
     share: Share, target: Entry, depth: str, limit: int = INFINITY_MAX_ENTRIES
-) -> list[Entry]:
-    """The target, then its members in name order, as deep as Depth says (§9.1)."""
+) -> Iterable[Entry | Unreadable]:
+    """The members of the answer in name order, as deep as Depth says (§9.1):
+    Depth 1 one at a time (:class:`Listing`), infinity counted first."""
     if depth == "0" or not target.is_dir:
-        return [target]
+        return ()
     if depth == "1":
-        found = sorted(share.members(target), key=attrgetter("path"))
-    else:
-        found = _whole_tree(share, target, limit)
-    return [target, *_listable(found, len(target.path))]
+        listing = Listing(share, target)
+        if XML_INVALID.search("".join(listing.names)):  # one search for the usual case
+            listing.names = [name for name in listing.names if _is_text(name)]
+        return listing
+    return _listable(_whole_tree(share, target, limit), len(target.path))
+
+
+def _is_text(name: str) -> bool:
+    if XML_INVALID.search(name):
+        log.debug("PROPFIND leaves out %r: its name is not XML text", name)
+        return False
+    return True
 
 
 def _whole_tree(share: Share, target: Entry, limit: int) -> list[Entry]:
@@ -203,28 +218,50 @@ class LockIndex:
 
 
 def handle(request: Request, dav: Dav) -> Response:
-    """PROPFIND (§9.1): 207 with one ``DAV:response`` per entry."""
+    """PROPFIND (§9.1): 207 with one ``DAV:response`` per entry, sent as rendered."""
     target = dav.share.lookup(request.path)
     if target is None:
         raise NotFound(f"{request.path} does not exist")
     check_preconditions(request, dav, target)
     query = parse_query(request.body.read_all(dav.limits.xml_body))
     depth = request.depth or "infinity"  # §9.1: no Depth header means infinity
-    entries = collect(dav.share, target, depth, dav.limits.propfind_infinity_max)
+    found = members(dav.share, target, depth, dav.limits.propfind_infinity_max)
+    try:
+        with_members = target.is_dir and depth != "0"
+        renderer = Renderer(sources(request, dav, target, query, with_members=with_members))
+    except BaseException:
+        if isinstance(found, Listing):
+            found.close()
+        raise
     if dav.permissions.active:
-        entries = [e for e in entries if e is target or dav.visible(request, e.path)]
-    renderer = Renderer(sources(request, dav, target, query, with_members=len(entries) > 1))
+        found = _visible(request, dav, found)
+
+    def href(path: str, collection: bool) -> str:
+        return href_of(request, dav, path, collection=collection)
+
+    return streamed(rendered(target, found, render_of(renderer, query), href))
+
+
+def _visible(
+    request: Request, dav: Dav, found: Iterable[Entry | Unreadable]
+) -> Iterator[Entry | Unreadable]:
+    try:
+        yield from (e for e in found if dav.visible(request, e.path))
+    finally:
+        if isinstance(found, Listing):
+            found.close()
+
+
+def render_of(renderer: Renderer, query: Query) -> Render:
+    """What renders one entry's ``DAV:response`` for this kind of query."""
     if query.kind == PROPNAME:
-        parts = [renderer.propname(entry) for entry in entries]
-    elif query.kind == ALLPROP:
+        return renderer.propname
+    if query.kind == ALLPROP:
         include = renderer.getters(query.names)
-        parts = [renderer.allprop(entry, include) for entry in entries]
-    else:
-        getters = renderer.getters(query.names)
-        live_only = all(name.startswith("{DAV:}") for name in query.names)
-        cache_as = tuple(query.names) if live_only else None
-        parts = renderer.named(entries, getters, cache_as)
-    return multistatus(parts)
+        return lambda entry: renderer.allprop(entry, include)
+    getters = renderer.getters(query.names)
+    live_only = all(name.startswith("{DAV:}") for name in query.names)
+    return renderer.named(getters, tuple(query.names) if live_only else None)
 
 
 def sources(

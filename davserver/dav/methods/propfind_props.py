@@ -34,6 +34,7 @@ from davserver.dav.share import Entry
 from davserver.locking.model import Lock
 
 Getter = Callable[[Entry], "str | None"]
+Render = Callable[[Entry], str]
 Named = list[tuple[str, Getter]]
 
 # Rendered responses of files, by everything they are made of: the href (mount
@@ -42,25 +43,28 @@ Named = list[tuple[str, Getter]]
 # A mount lists the same folders again and again; an entry whose file or locks
 # changed misses.  Queries for dead properties are never cached (the store
 # may change without the file changing).  Cleared whole when full: cheap, and
-# a full cache means the listings are too varied for it to help anyway.
+# a full cache means the listings are too varied for it to help anyway.  The
+# bound holds within one listing too (100,000 files in one folder): it is
+# checked on every insert.
 # Kept per (mount, names asked for), so an entry's key is only its own fields.
 RENDERED_MAX = 20_000
-_rendered: dict[tuple[str, tuple[str, ...]], dict[tuple[object, ...], str]] = {}
+Kind = tuple[str, tuple[str, ...]]
+_rendered: dict[Kind, dict[tuple[object, ...], str]] = {}
 _rendered_count = 0
 
 
-def _rendered_for(mount: str, names: tuple[str, ...]) -> dict[tuple[object, ...], str]:
-    """The cache of one kind of listing; all of them are dropped when full."""
+def rendered_count() -> int:
+    """Entries the render cache holds now (at most :data:`RENDERED_MAX`)."""
+    return sum(map(len, _rendered.values()))
+
+
+def _remember(kind: Kind, key: tuple[object, ...], xml: str) -> None:
+    """Keep ``xml``; everything is dropped first when the cache is full."""
     global _rendered_count
     if _rendered_count >= RENDERED_MAX:
         _rendered.clear()
         _rendered_count = 0
-    return _rendered.setdefault((mount, names), {})
-
-
-def _remember(cache: dict[tuple[object, ...], str], key: tuple[object, ...], xml: str) -> None:
-    global _rendered_count
-    cache[key] = xml
+    _rendered.setdefault(kind, {})[key] = xml
     _rendered_count += 1
 
 
@@ -152,27 +156,24 @@ class Renderer:
 
     # --- the three kinds of answer (§9.1) -----------------------------------------
 
-    def named(
-        self, entries: Sequence[Entry], getters: Named, cache_as: tuple[str, ...] | None = None
-    ) -> list[str]:
-        """``DAV:prop`` of each entry: each name's value, or 404 for names it does not have.
+    def named(self, getters: Named, cache_as: tuple[str, ...] | None = None) -> Render:
+        """What renders ``DAV:prop`` of an entry: each name's value, or 404 for
+        names it does not have.
 
         ``cache_as``: the names asked for, when all of them are live properties
         (their values then depend on nothing but the entry's lstat and locks).
-        One loop over the whole listing, with what it uses bound once: a
-        folder of 200 files runs it 200 times per PROPFIND."""
+        What it uses is bound once: a folder of 200 files runs it 200 times per
+        PROPFIND."""
         if cache_as is None:
-            return [self._named(entry, getters) for entry in entries]
-        cache = _rendered_for(self.sources.mount, cache_as)
+            return functools.partial(self._named, getters=getters)
+        kind = (self.sources.mount, cache_as)
         locks_of, activelock, render = self.sources.locks_of, self.activelock, self._named
         is_dir = stat.S_ISDIR
-        parts: list[str] = []
-        add = parts.append
-        for entry in entries:
+
+        def cached(entry: Entry) -> str:
             path, st = entry
             if is_dir(st.st_mode):
-                add(render(entry, getters))
-                continue
+                return render(entry, getters)
             key: tuple[object, ...] = (
                 path,
                 st.st_ino,
@@ -185,12 +186,14 @@ class Renderer:
             locks = locks_of(entry)
             if locks:  # as they render now: a refresh or a second less is another key
                 key += tuple(map(activelock, locks))
-            rendered = cache.get(key)
+            cache = _rendered.get(kind)
+            rendered = None if cache is None else cache.get(key)
             if rendered is None:
                 rendered = render(entry, getters)
-                _remember(cache, key, rendered)
-            add(rendered)
-        return parts
+                _remember(kind, key, rendered)
+            return rendered
+
+        return cached
 
     def _named(self, entry: Entry, getters: Named) -> str:
         found: list[str] = []
