@@ -1,0 +1,87 @@
+"""The login throttle's rules (davserver.dav.throttle), with the clock as a parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from davserver.dav.throttle import LoginThrottle
+from davserver.lockstore.failures import MemoryFailureCounter
+
+T0 = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Spy(MemoryFailureCounter):
+    """Counts the writes a throttle makes to its store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def add(self, keys: Sequence[str], now: float, window: float) -> None:
+        self.writes += 1
+        super().add(keys, now, window)
+
+    def clear(self, keys: Sequence[str]) -> None:
+        self.writes += 1
+        super().clear(keys)
+
+
+def throttle(clock: Clock, counter: MemoryFailureCounter, user_max: int = 0) -> LoginThrottle:
+    return LoginThrottle(3, 60.0, clock, counter=counter, user_max_failures=user_max)
+
+
+def test_retry_after_is_when_the_oldest_counted_failure_leaves_the_window() -> None:
+    clock = Clock()
+    limits = throttle(clock, MemoryFailureCounter())
+    for step in (0, 10, 20):
+        clock.now = T0 + step
+        limits.failed("a", "alice")
+    clock.now = T0 + 25
+    assert limits.retry_after("a", "alice") == 35  # the failure at T0 leaves at T0+60
+    assert limits.retry_after("a", "bob") == 35  # the address is refused, for anyone
+    assert limits.retry_after("b", "alice") is None  # never by user name alone
+    clock.now = T0 + 60
+    assert limits.retry_after("a", "alice") is None
+
+
+def test_logins_without_failures_write_nothing() -> None:
+    """Every authenticated request passes the throttle: only failures may write."""
+    clock, spy = Clock(), Spy()
+    limits = throttle(clock, spy)
+    for _ in range(5):
+        verdict = limits.check("a", "alice")
+        assert verdict.wait is None and not verdict.had_failures
+        limits.succeeded("a", "alice", verdict)
+    assert spy.writes == 0
+    limits.failed("a", "alice")
+    verdict = limits.check("a", "alice")
+    limits.succeeded("a", "alice", verdict)
+    assert spy.writes == 2
+    assert limits.check("a", "alice").had_failures is False
+
+
+def test_the_user_guard_refuses_only_addresses_that_failed_for_the_user() -> None:
+    clock = Clock()
+    limits = throttle(clock, MemoryFailureCounter(), user_max=3)
+    for address in ("x", "y", "z"):
+        limits.failed(address, "alice")
+    clock.now = T0 + 30
+    assert limits.retry_after("x", "alice") == 30  # one guess per window per address
+    assert limits.retry_after("x", "bob") is None  # other users are not under attack
+    assert limits.retry_after("clean", "alice") is None
+
+
+def test_zero_turns_the_throttle_off() -> None:
+    spy = Spy()
+    limits = LoginThrottle(0, 60.0, Clock(), counter=spy, user_max_failures=1)
+    for _ in range(20):
+        limits.failed("a", "alice")
+    assert limits.retry_after("a", "alice") is None and spy.writes == 0
