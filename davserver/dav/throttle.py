@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# After a store failure the throttle counts in the process for this long before it
+# tries the store again: a store that hangs (a frozen Redis: seconds per call)
+# must not add its timeout to every authenticated request.
+STORE_RETRY_S = 5.0
+
 
 def keys_of(address: str, user: str) -> tuple[str, str, str]:
     """The counters of one attempt: the address, the user from it, the user.
@@ -74,12 +79,16 @@ class LoginThrottle:
         self.counter: FailureCounter = counter or MemoryFailureCounter()
         self._local = MemoryFailureCounter()
         self._degraded = False
+        self._retry_at = 0.0  # time.monotonic() when a failing store is tried again
 
     def _call(self, op: Callable[[FailureCounter], T]) -> T:
         """``op`` on the shared counters, or on this process's while they fail."""
+        if self._degraded and time.monotonic() < self._retry_at:
+            return op(self._local)
         try:
             result = op(self.counter)
         except (StoreError, InsufficientStorage) as exc:
+            self._retry_at = time.monotonic() + STORE_RETRY_S
             if not self._degraded:
                 self._degraded = True
                 log.warning("login failures counted per process while the store fails: %s", exc)

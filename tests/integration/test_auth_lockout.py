@@ -136,3 +136,32 @@ def test_admin_logins_are_throttled_by_address_with_the_dav_port(tmp_path: Path)
     assert call(ATTACKER, "wrong") == 401
     assert call(ATTACKER) == 429
     assert call(ALICE) == 200
+
+
+def test_a_broken_sqlite_store_still_throttles_and_lets_alice_in(
+    tmp_path: Path, htpasswd_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = tmp_path / "locks.sqlite"
+    dav = make(tmp_path, htpasswd_file, lock_store=f"sqlite://{database}")
+    try:
+        database.unlink()  # the store is broken: every store call is refused
+        with caplog.at_level(logging.WARNING, logger="davserver.dav.throttle"):
+            assert [get(dav, ATTACKER, WRONG) for _ in range(4)] == [401, 401, 401, 429]
+            assert as_alice(dav, ALICE) == 200
+        assert [r.getMessage() for r in caplog.records if "per process" in r.getMessage()]
+    finally:
+        dav.app.close()
+
+
+def test_the_store_is_used_again_once_it_recovers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from davserver.dav import throttle as module
+    from davserver.lockstore.failures import MemoryFailureCounter
+
+    monkeypatch.setattr(module, "STORE_RETRY_S", 0.0)
+    store = MemoryFailureCounter()
+    limits = LoginThrottle(3, 60.0, FakeClock(), counter=BrokenCounter())
+    limits.failed(ATTACKER, "alice")  # counted in the process
+    limits.counter = store
+    for _ in range(3):
+        limits.failed(ATTACKER, "alice")
+    assert store.counts([f"a:{ATTACKER}"], FakeClock()(), 60.0) == [3]
