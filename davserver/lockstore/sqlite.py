@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from davserver.locking.model import Lock
@@ -51,10 +51,10 @@ _held = threading.local()
 
 
 def _write(db: Database) -> AbstractContextManager[sqlite3.Connection]:
-    """A write transaction, or — inside this thread's held write on ``db`` — that one."""
+    """A write transaction, or — inside this thread's held write on ``db`` — that one
+    (its connection, with the same error translation; the held write commits)."""
     held: dict[int, sqlite3.Connection] = getattr(_held, "conns", {})
-    conn = held.get(id(db))
-    return nullcontext(conn) if conn is not None else db.write()
+    return db.read() if id(db) in held else db.write()
 
 
 class SqliteLockStore:

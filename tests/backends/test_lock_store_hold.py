@@ -125,3 +125,13 @@ def test_redis_stale_intent_blocks_for_a_bounded_time(
     later = now + 61  # past the intent's TTL: it blocks no more
     store.insert_if("/d/x", False, later, grant(make_lock("/d/x", now=later)))
     assert store.count_held("alice", later) == 1
+
+
+def test_property_writes_inside_a_held_write_commit_with_it(harness: Harness, now: float) -> None:
+    """PROPPATCH applies its changes inside its held lock check (SQLite: one transaction)."""
+    stores = harness.opened[-1]
+    with stores.locks.hold_if([("/p", False)], now, lambda locks: None):
+        stores.props.set("/p", "{urn:x}a", "<a xmlns='urn:x'>1</a>")
+        assert stores.props.get("/p", "{urn:x}a") is not None
+    assert stores.props.get_all("/p") == {"{urn:x}a": "<a xmlns='urn:x'>1</a>"}
+    put(harness, "/p", now)  # nothing is left held
