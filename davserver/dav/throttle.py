@@ -12,20 +12,24 @@ within the last ``window`` seconds:
    ``user``: each address then gets one wrong guess per window for that user.
 
 Never by user name alone: failures from one address cannot lock a user out of
-another, and a login from an address without failures is never refused.  A
+another, and a login from an address without failures is never refused.  An
+IPv6 address counts as its /64 network (one subscriber's LAN, and what one
+attacker gets for free), an IPv4-mapped one as the IPv4 address.  A
 successful login clears the address and that user's failures from it; another
 user's success clears the address but not ``user``'s own count there, so one
 valid account cannot be used to reset the guesses at another's password.
 
 The counters live in the lock store (:mod:`davserver.lockstore.failures`): every
 worker and every server sharing it counts the same failures.  While the store
-fails, the throttle counts in this process (one WARNING), rather than refusing
-every login or none.  The clock is a parameter (tests never sleep); it must be
-Unix time, shared by the servers.
+fails, the throttle counts in this process (one WARNING) and tries the store
+again every :data:`STORE_RETRY_S`, rather than refusing every login or none.
+The clock is a parameter (tests never sleep); it must be Unix time, shared by
+the servers.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -48,10 +52,24 @@ T = TypeVar("T")
 STORE_RETRY_S = 5.0
 
 
+def client_of(address: str) -> str:
+    """Whose failures ``address``'s are: an IPv6 address's /64, else the address."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
 def keys_of(address: str, user: str) -> tuple[str, str, str]:
-    """The counters of one attempt: the address, the user from it, the user.
+    """The counters of one attempt: the client, the user from it, the user.
     No user name contains ":" (RFC 7617), so the keys cannot collide."""
-    return f"a:{address}", f"ua:{user}:{address}", f"u:{user}"
+    client = client_of(address)
+    return f"a:{client}", f"ua:{user}:{client}", f"u:{user}"
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,14 @@ def test_zero_turns_the_throttle_off() -> None:
     for _ in range(20):
         limits.failed("a", "alice")
     assert limits.retry_after("a", "alice") is None and spy.writes == 0
+
+
+def test_an_ipv6_network_of_64_counts_as_one_client() -> None:
+    limits = throttle(Clock(), MemoryFailureCounter())
+    for host in ("2001:db8::1", "2001:db8::2", "2001:db8::ffff:1%eth0"):
+        limits.failed(host, "alice")
+    assert limits.retry_after("2001:db8::99", "bob") is not None
+    assert limits.retry_after("2001:db8:0:1::1", "alice") is None
+    for _ in range(3):
+        limits.failed("::ffff:192.0.2.1", "alice")
+    assert limits.retry_after("192.0.2.1", "bob") is not None
