@@ -29,6 +29,7 @@ the servers.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import math
@@ -50,6 +51,7 @@ T = TypeVar("T")
 # tries the store again: a store that hangs (a frozen Redis: seconds per call)
 # must not add its timeout to every authenticated request.
 STORE_RETRY_S = 5.0
+MAX_NAME = 256  # characters of a user name kept in a counter's key
 
 
 def client_of(address: str) -> str:
@@ -67,8 +69,11 @@ def client_of(address: str) -> str:
 
 def keys_of(address: str, user: str) -> tuple[str, str, str]:
     """The counters of one attempt: the client, the user from it, the user.
-    No user name contains ":" (RFC 7617), so the keys cannot collide."""
+    No user name contains ":" (RFC 7617), so the keys cannot collide; a long
+    one (a header may hold 64 KiB) is stored as its digest."""
     client = client_of(address)
+    if len(user) > MAX_NAME:
+        user = "#" + hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()
     return f"a:{client}", f"ua:{user}:{client}", f"u:{user}"
 
 

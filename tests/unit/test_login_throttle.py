@@ -24,9 +24,11 @@ class Spy(MemoryFailureCounter):
     def __init__(self) -> None:
         super().__init__()
         self.writes = 0
+        self.keys: set[str] = set()
 
     def add(self, keys: Sequence[str], now: float, window: float) -> None:
         self.writes += 1
+        self.keys.update(keys)
         super().add(keys, now, window)
 
     def clear(self, keys: Sequence[str]) -> None:
@@ -96,3 +98,14 @@ def test_an_ipv6_network_of_64_counts_as_one_client() -> None:
     for _ in range(3):
         limits.failed("::ffff:192.0.2.1", "alice")
     assert limits.retry_after("192.0.2.1", "bob") is not None
+
+
+def test_a_long_user_name_is_counted_under_a_short_key() -> None:
+    counter = Spy()
+    limits = throttle(Clock(), counter)
+    name = "m" * 60_000
+    for _ in range(3):
+        limits.failed("a", name)
+    assert limits.retry_after("a", name) is not None
+    assert limits.retry_after("b", "m" * 60_001) is None
+    assert max(len(key) for key in counter.keys) < 400
