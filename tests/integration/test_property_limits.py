@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from davserver.dav.methods.base import Limits
 from tests.integration.test_propfind import OK, D, Server
 from tests.integration.test_proppatch import FAILED_DEPENDENCY, Answer, Z, remove, set_, update
 from tests.integration.wsgi_client import make_client
@@ -31,7 +30,8 @@ def description(answer: Answer, name: str) -> str:
 def server(tmp_path: Path) -> Server:
     server = Server(tmp_path / "share")
     (server.root / "a.txt").write_bytes(b"hello")
-    server.dav.limits = Limits(property_bytes=1000, properties_bytes=2500, properties_count=3)
+    limits = server.dav.limits
+    limits.property_bytes, limits.properties_bytes, limits.properties_count = 1000, 2500, 3
     return server
 
 
@@ -60,10 +60,15 @@ def test_a_value_over_max_property_bytes_is_413_and_nothing_is_stored(tmp_path: 
     assert b"urn:example:z" not in found.body  # none of the three was stored
 
 
-def test_a_value_just_within_the_limit_is_stored(server: Server) -> None:
-    answer = Answer(server, "/a.txt", update(set_(value("fits", 900))))
+def test_the_limit_is_on_the_stored_element(server: Server) -> None:
+    answer = Answer(server, "/a.txt", update(set_(value("fits", 800))))
     assert answer.status(Z + "fits") == OK
-    assert Z + "fits" in server.dav.props.get_all("/a.txt")
+    stored = server.dav.props.get_all("/a.txt")[Z + "fits"]
+    assert len(stored.encode()) <= 1000
+    over = 1000 - len(stored.encode()) + 801  # one byte more than the limit
+    refused = Answer(server, "/a.txt", update(set_(value("fits", over))))
+    assert refused.status(Z + "fits") == TOO_LARGE
+    assert server.dav.props.get_all("/a.txt")[Z + "fits"] == stored
 
 
 def test_more_properties_than_max_properties_per_resource_is_507(server: Server) -> None:
@@ -89,6 +94,8 @@ def test_removing_makes_room_in_the_same_proppatch(server: Server) -> None:
     answer = Answer(server, "/a.txt", update(remove("<Z:one/>"), set_(value("four", 5))))
     assert answer.status(Z + "four") == OK
     assert set(server.dav.props.get_all("/a.txt")) == {Z + "two", Z + "three", Z + "four"}
+    full = Answer(server, "/a.txt", update(set_(value("five", 5))))
+    assert full.status(Z + "five") == INSUFFICIENT
 
 
 def test_more_bytes_than_max_properties_bytes_per_resource_is_507(server: Server) -> None:
