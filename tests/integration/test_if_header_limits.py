@@ -16,8 +16,8 @@ from davserver.errors import ConfigError
 from tests.integration.lock_helpers import Dav
 
 
-def untagged(count: int) -> str:
-    return " ".join(f"(<urn:uuid:{i:08d}-0000-4000-8000-000000000000>)" for i in range(count))
+def untagged(count: int, scheme: str = "urn:uuid:") -> str:
+    return " ".join(f"(<{scheme}{i:08d}-0000-4000-8000-000000000000>)" for i in range(count))
 
 
 def tagged(count: int) -> str:
@@ -108,12 +108,16 @@ def test_the_defaults(tmp_path: Path) -> None:
 def test_a_bad_value_is_a_config_error(tmp_path: Path, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         davconfig.load(None, {"root": str(tmp_path), key: 0})
+    assert getattr(davconfig.load(None, {"root": str(tmp_path), key: 3}), key) == 3
 
 
 def test_a_broken_lock_is_still_explained(tmp_path: Path) -> None:
     dav = Dav(tmp_path / "share")
     token = dav.locked("/f.txt")
     assert dav.manager.break_lock(token, "admin", "stuck") is not None
-    answer = dav.put("/f.txt", b"new", headers={"If": untagged(100) + f" (<{token}>)"})
+    store = CountingStore(dav.manager.store)
+    dav.manager.store = store
+    answer = dav.put("/f.txt", b"new", headers={"If": untagged(100, "a:") + f" (<{token}>)"})
     assert answer.status == 423, answer.text
     assert "stuck" in answer.text
+    assert store.reads <= 3, store.reads  # not one per submitted token

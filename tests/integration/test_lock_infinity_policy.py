@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from davserver import config as davconfig
+from davserver.dav.lock_policy import InfinityPolicy
 from davserver.errors import ConfigError
 from tests.integration.lock_helpers import Dav, token_of
 
@@ -49,16 +50,19 @@ def test_anonymous_clients_are_never_administrators(tmp_path: Path) -> None:
 
 
 def test_an_administrator_may_lock_the_whole_share(dav: Dav) -> None:
+    assert dav.lock("/", user="bob", depth="infinity").status == 403
     granted = dav.lock("/", user="alice", depth="infinity")
     assert granted.status == 200, granted.text
     assert token_of(granted)
 
 
 def test_depth_0_on_the_root_is_unaffected(dav: Dav) -> None:
+    assert dav.lock("/", user="bob", depth="infinity").status == 403
     assert dav.lock("/", user="bob", depth="0").status == 200
 
 
 def test_folders_below_the_root_may_be_locked_by_anyone(dav: Dav) -> None:
+    assert dav.lock("/", user="bob", depth="infinity").status == 403
     assert dav.lock("/team/", user="bob", depth="infinity").status == 200
     assert dav.lock("/team/doc.txt", user="bob", depth="infinity").status == 423
 
@@ -111,7 +115,12 @@ def test_zero_allows_only_empty_collections(tmp_path: Path) -> None:
 
 
 def test_null_is_no_limit(tmp_path: Path) -> None:
-    dav = Dav(tmp_path / "share", lock_infinity_max_entries=None)
+    file = tmp_path / "davserver.yaml"
+    file.write_text("lock_infinity_max_entries: null\n")
+    config = davconfig.load(str(file), {"root": str(tmp_path)})
+    assert config.lock_infinity_max_entries is None
+    dav = Dav(tmp_path / "share")
+    dav.app.dav.infinity = InfinityPolicy(max_entries=config.lock_infinity_max_entries)
     big_tree(dav, 20)
     assert dav.lock("/big/", depth="infinity").status == 200
 
@@ -129,3 +138,4 @@ def test_the_defaults(tmp_path: Path) -> None:
 def test_a_bad_value_is_a_config_error(tmp_path: Path, key: str, value: int) -> None:
     with pytest.raises(ConfigError, match=key):
         davconfig.load(None, {"root": str(tmp_path), key: value})
+    assert getattr(davconfig.load(None, {"root": str(tmp_path), key: 3}), key) == 3
