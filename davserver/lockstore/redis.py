@@ -83,6 +83,7 @@ class RedisLockStore(RedisBase):
     def __init__(self, client: Client, prefix: str = DEFAULT_PREFIX, guard: Guard | None = None):
         super().__init__(client, prefix, guard)
         self._intents = Intents(prefix)
+        self._legacy_rehomed = False  # the shared anonymous set was found empty
 
     def _lock(self, token: str) -> str:
         return f"{self._p}lock:{token}"
@@ -366,9 +367,12 @@ class RedisLockStore(RedisBase):
     def _rehome_anonymous(self) -> None:
         """Move the tokens of the one set all anonymous clients shared before quotas
         were per address into their address's set (once: the set is empty after)."""
+        if self._legacy_rehomed:
+            return  # one read per process, not one per anonymous LOCK
         legacy = self._held(LEGACY_ANONYMOUS_HOLDER)
         tokens = sorted(self._r.smembers(legacy))
         if not tokens:
+            self._legacy_rehomed = True
             return
         values = self._verified(self._r, *[self._lock(t) for t in tokens])
         for token, value in zip(tokens, values, strict=True):
