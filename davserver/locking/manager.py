@@ -9,7 +9,9 @@ rules it applies come from :mod:`davserver.locking.rules`.  So is atomicity of
 Administrators add freezes (maintenance locks) and break locks; a broken lock
 leaves a tombstone under its token (:mod:`davserver.locking.maintenance`).
 Tombstones sit in the store beside the locks, so every read here leaves them
-out (:func:`_live`) except the ones that explain a broken lock to its holder.
+out (:func:`~davserver.locking.writes.live`) except the ones that explain a
+broken lock to its holder.  What a write needs is judged in
+:mod:`davserver.locking.writes`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,11 @@ from contextlib import contextmanager
 from davserver.errors import (
     FreezeConflict,
     FreezeNotReleasable,
-    Frozen,
     LockBroken,
     LockConflict,
     LockLimitReached,
     LockNotFound,
     LockPrincipalMismatch,
-    LockTokenMissing,
     RefreshBroken,
 )
 from davserver.locking import rules
@@ -51,55 +51,10 @@ from davserver.locking.model import (
 )
 from davserver.locking.timeout import TimeoutPolicy, expires_at, grant_timeout
 from davserver.locking.tokens import new_token
-from davserver.lockstore.base import Held, LockStore, holder_of
+from davserver.locking.writes import Guarded, concerned_by, judge, live
+from davserver.lockstore.base import LockStore, holder_of
 
 Clock = Callable[[], float]
-
-
-def _live(locks: Iterable[Lock]) -> list[Lock]:
-    """Locks and freezes: what blocks or shows; tombstones only explain."""
-    return [lock for lock in locks if not lock.is_tombstone]
-
-
-def _touches(change: Change, lock: Lock) -> bool:
-    """The change affects something in the lock's scope (§7.4-§7.6)."""
-    if lock.covers(change.path):
-        return True
-    return change.depth is Depth.INFINITY and is_ancestor_or_self(change.path, lock.root)
-
-
-def _concerned(changes: Sequence[Change], found: Iterable[Lock]) -> list[Lock]:
-    live = _live(found)
-    touched = {lock.token: lock for lock in live if any(_touches(c, lock) for c in changes)}
-    return sorted(touched.values(), key=lambda lock: (lock.root, lock.token))
-
-
-def _judge(
-    changes: Sequence[Change], concerned: list[Lock], submitted: frozenset[str], who: str | None
-) -> list[Lock]:
-    """Raise :class:`Frozen` or :class:`LockTokenMissing`, else return ``concerned``."""
-    frozen = [lock for lock in concerned if rules.blocks_writes(lock)]
-    if frozen:
-        path = next(c.path for c in changes if any(_touches(c, f) for f in frozen))
-        raise Frozen(frozen, path)
-    missing = rules.missing_tokens(changes, concerned, who, submitted)
-    if missing:
-        raise LockTokenMissing(missing)
-    return concerned
-
-
-@dataclasses.dataclass(frozen=True)
-class Guarded:
-    """Inside :meth:`LockManager.guarded_write`: what the write may still do to locks,
-    and the locks it was judged by (``concerned``)."""
-
-    held: Held
-    concerned: tuple[Lock, ...] = ()
-
-    def forget(self, path: str) -> list[Lock]:
-        """:meth:`LockManager.forget`, atomically with the write (a lock granted
-        after the check could otherwise be dropped unseen)."""
-        return self.held.remove_tree(path)
 
 
 Seen = dict[tuple[str, bool], list[Lock]]
@@ -269,7 +224,7 @@ class LockManager:
         found: list[Lock] = []
         for change in changes:
             found += self._find(change.path, change.depth is Depth.INFINITY, now, seen)
-        return _concerned(changes, found)
+        return concerned_by(changes, found)
 
     def check_write(
         self,
@@ -282,7 +237,7 @@ class LockManager:
         :class:`LockTokenMissing` unless this request may write everything they
         touch (:func:`rules.missing_tokens`); return the locks concerned."""
         changes = list(changes)
-        return _judge(changes, self.locks_concerned(changes, seen), submitted, principal)
+        return judge(changes, self.locks_concerned(changes, seen), submitted, principal)
 
     @contextmanager
     def guarded_write(
@@ -297,7 +252,7 @@ class LockManager:
         judged: list[Lock] = []
 
         def check(found: Sequence[Lock]) -> None:
-            judged[:] = _judge(changes, _concerned(changes, found), submitted, principal)
+            judged[:] = judge(changes, concerned_by(changes, found), submitted, principal)
 
         with self.store.hold_if(scopes, self.clock(), check) as held:
             yield Guarded(held, tuple(judged))
@@ -306,7 +261,7 @@ class LockManager:
         """Active locks whose scope covers ``path``, inherited ones included (§15.8)."""
         now = self.clock()
         found = self._find(path, False, now, seen)
-        covering = [lock for lock in _live(found) if lock.covers(path)]
+        covering = [lock for lock in live(found) if lock.covers(path)]
         return sorted(covering, key=lambda lock: (lock.root, lock.token))
 
     def tokens_covering(self, path: str, seen: Seen | None = None) -> frozenset[str]:
@@ -318,7 +273,7 @@ class LockManager:
 
     def locks_below(self, path: str) -> list[Lock]:
         """Active locks (and freezes) rooted at ``path`` or below it."""
-        return _live(self.store.find_below(path, self.clock()))
+        return live(self.store.find_below(path, self.clock()))
 
     def forget(self, path: str, only: Iterable[Lock] | None = None) -> list[Lock]:
         """Drop the locks rooted at ``path`` or below: the resource was deleted or
@@ -407,7 +362,7 @@ class LockManager:
         """Every stored lock and freeze (with ``expired``: also the expired ones the
         purge has not removed yet), for administrators."""
         now = -math.inf if expired else self.clock()
-        return _live(self.store.all_locks(now))
+        return live(self.store.all_locks(now))
 
     def discard(self, token: str) -> Lock | None:
         """Delete a stored record outright (an expired lock the purge has not reached)."""

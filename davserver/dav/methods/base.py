@@ -28,8 +28,9 @@ from davserver.dav.share import Entry, Share, parent_path
 from davserver.errors import Conflict, PreconditionFailed
 from davserver.locking.conditions import ResourceState, evaluate
 from davserver.locking.ifheader import check_counts
-from davserver.locking.manager import Guarded, LockManager, Seen
+from davserver.locking.manager import LockManager, Seen
 from davserver.locking.model import Change, Depth, Lock
+from davserver.locking.writes import Guarded
 from davserver.lockstore.base import PropertyStore
 
 MAX_XML_BODY = 8 * 1024 * 1024  # a PROPPATCH of many properties still fits
