@@ -113,8 +113,11 @@ def fill_legacy(server: servers.Server, files: int) -> str:
     with db:
         for i in range(PROP_FILES):
             (folder / f"file-{i:02d}.txt").write_bytes(b"x")
-            sql = "INSERT OR REPLACE INTO props (path, name, value) VALUES (?, ?, ?)"
-            db.execute(sql, (f"/legacy/file-{i:02d}.txt", f"{{{Z}}}big", value))
+            # Schema 5: the value under an id in prop_values, the row pointing at it.
+            sql = "INSERT INTO prop_values (refs, size, value) VALUES (1, ?, ?)"
+            value_id = db.execute(sql, (len(value), value)).lastrowid
+            sql = "INSERT OR REPLACE INTO props (path, name, value_id) VALUES (?, ?, ?)"
+            db.execute(sql, (f"/legacy/file-{i:02d}.txt", f"{{{Z}}}big", value_id))
     db.close()
     return "/legacy/"
 

@@ -27,12 +27,12 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from davserver.locking.model import Lock
+from davserver.lockstore import sqlite_props as props
 from davserver.lockstore.base import Check, Decide, Scopes, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
     check_same_root,
-    rebase,
     self_and_ancestors,
     subtree_bounds,
 )
@@ -200,70 +200,41 @@ class _Held:
 
 
 class SqlitePropertyStore:
-    """Dead properties in table ``props`` (path, name) -> value."""
+    """Dead properties: rows ``(path, name) -> value_id`` in ``props``, values in
+    ``prop_values``; subtree operations are journalled jobs done in batches
+    (:mod:`davserver.lockstore.sqlite_props`), and opening finishes any left over."""
 
     def __init__(self, source: Path | Database) -> None:
         self._db = _database(source)
+        props.finish_jobs(self._write)
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return _write(self._db)
 
     def get_all(self, path: str) -> dict[str, str]:
         with self._db.read() as conn:
-            rows = conn.execute("SELECT name, value FROM props WHERE path = ?", (path,))
-            return dict(rows.fetchall())
+            return props.get_all(conn, path)
 
     def get(self, path: str, name: str) -> str | None:
         with self._db.read() as conn:
-            sql = "SELECT value FROM props WHERE path = ? AND name = ?"
-            row = conn.execute(sql, (path, name)).fetchone()
-        return None if row is None else str(row[0])
+            return props.get(conn, path, name)
 
     def set(self, path: str, name: str, value: str) -> None:
         with _write(self._db) as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO props (path, name, value) VALUES (?, ?, ?)",
-                (path, name, value),
-            )
+            props.put(conn, path, name, value)
 
     def remove(self, path: str, name: str) -> None:
         with _write(self._db) as conn:
-            conn.execute("DELETE FROM props WHERE path = ? AND name = ?", (path, name))
+            props.delete(conn, path, name)
 
     def remove_tree(self, path: str) -> None:
-        with _write(self._db) as conn:
-            _delete_tree(conn, path)
+        props.run_job(self._write, "remove", path)
 
     def copy_tree(self, src: str, dest: str) -> None:
-        with _write(self._db) as conn:
-            rows = _select_tree(conn, src)
-            _delete_tree(conn, dest)
-            _insert_rebased(conn, rows, src, dest)
+        props.run_job(self._write, "copy", src, dest)
 
     def move_tree(self, src: str, dest: str) -> None:
-        with _write(self._db) as conn:
-            rows = _select_tree(conn, src)
-            _delete_tree(conn, src)
-            _delete_tree(conn, dest)
-            _insert_rebased(conn, rows, src, dest)
+        props.run_job(self._write, "move", src, dest)
 
     def close(self) -> None:
         self._db.close()
-
-
-_TREE = "(path = ? OR (path > ? AND path < ?))"
-
-
-def _select_tree(conn: sqlite3.Connection, path: str) -> list[tuple[str, str, str]]:
-    sql = f"SELECT path, name, value FROM props WHERE {_TREE}"
-    return conn.execute(sql, (path, *subtree_bounds(path))).fetchall()
-
-
-def _delete_tree(conn: sqlite3.Connection, path: str) -> None:
-    conn.execute(f"DELETE FROM props WHERE {_TREE}", (path, *subtree_bounds(path)))
-
-
-def _insert_rebased(
-    conn: sqlite3.Connection, rows: list[tuple[str, str, str]], src: str, dest: str
-) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO props (path, name, value) VALUES (?, ?, ?)",
-        [(rebase(p, src, dest), name, value) for p, name, value in rows],
-    )

@@ -28,11 +28,13 @@ from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, 
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
 from davserver.lockstore.sqlite_checkpoints import BACKSTOP_PAGES, Checkpointer
 from davserver.lockstore.sqlite_files import RESTORE, FileGuard, classify, identity, unwritable
+from davserver.lockstore.sqlite_props_schema import PROPS_TABLES, upgrade_props
 from davserver.lockstore.sqlite_queue import WriterQueue
 
 # 2: the meta table (generation record); 3: locks.holder (lock quotas);
-# 4: locks WITHOUT ROWID (one b-tree fewer to write per LOCK and UNLOCK).
-SCHEMA_VERSION = 4
+# 4: locks WITHOUT ROWID (one b-tree fewer to write per LOCK and UNLOCK);
+# 5: property values by id, and the journal of subtree jobs (sqlite_props_schema).
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 10_000
 
 # Keyed by the token alone (schema 4): a rowid table with a TEXT primary key is
@@ -54,13 +56,9 @@ LOCKS_INDEXES = (
 )
 SCHEMA = (
     LOCKS_TABLE.format(name="locks")
-    + """;
-CREATE TABLE IF NOT EXISTS props (
-    path TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (path, name)
-) WITHOUT ROWID;
+    + ";"
+    + PROPS_TABLES
+    + """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -180,6 +178,7 @@ class Database:
             _add_holder_column(conn)  # schema 2 -> 3
             _rebuild_without_rowid(conn)  # schema 3 -> 4
             _rehome_anonymous(conn)  # per-address anonymous quotas (same schema)
+            upgrade_props(conn)  # schema 4 -> 5
             for statement in LOCKS_INDEXES:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

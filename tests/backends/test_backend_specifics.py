@@ -127,7 +127,7 @@ def test_sqlite_schema_3_is_rebuilt_without_rowid_keeping_every_lock(tmp_path: P
     finally:
         stores.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_db.SCHEMA_VERSION,)
         assert _locks_table_layout(conn) == LAYOUT_4
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
