@@ -30,6 +30,7 @@ from davserver.lockstore.sqlite_checkpoints import BACKSTOP_PAGES, Checkpointer
 from davserver.lockstore.sqlite_files import RESTORE, FileGuard, classify, identity, unwritable
 from davserver.lockstore.sqlite_props_schema import PROPS_TABLES, upgrade_props
 from davserver.lockstore.sqlite_queue import WriterQueue
+from davserver.lockstore.sqlite_threads import ThreadConnections
 
 # 2: the meta table (generation record); 3: locks.holder (lock quotas);
 # 4: locks WITHOUT ROWID (one b-tree fewer to write per LOCK and UNLOCK);
@@ -95,7 +96,7 @@ class Database:
         self.key = f"sqlite://{path}"
         self.health = health or StoreHealth(self.key)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all = ThreadConnections()
         self._mutex = threading.Lock()
         self._closed = False
         self._pid = os.getpid()
@@ -134,7 +135,7 @@ class Database:
         try:
             conn = self._connect(create=create)
             with self._mutex:
-                self._all.append(conn)
+                self._all.add(conn)
             self._local.conn, self._local.epoch = conn, self._epoch
             files = FileGuard(self.path, self.health)
             self._migrate(conn, role, remembered)
@@ -219,7 +220,8 @@ class Database:
         if self._pid != os.getpid():
             # A forked worker must not use connections opened before the fork
             # (SQLite forbids it); abandon them, never close them from here.
-            self._local, self._all, self._pid = threading.local(), [], os.getpid()
+            self._local, self._pid = threading.local(), os.getpid()
+            self._all = ThreadConnections()
         local = self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is not None and local.epoch == self._epoch:
@@ -235,13 +237,11 @@ class Database:
             raise self.health.fail(fault)
         local.conn, local.epoch = conn, self._epoch
         with self._mutex:
-            self._all.append(conn)
+            self._all.add(conn)
         return conn
 
     def _discard(self, conn: sqlite3.Connection) -> None:
-        with self._mutex:
-            if conn in self._all:
-                self._all.remove(conn)
+        self._all.remove(conn)
         self._local.conn = None
         with contextlib.suppress(sqlite3.Error):
             conn.close()
@@ -258,7 +258,7 @@ class Database:
             self.checkpoints.stop()
         with self._mutex:
             self._closed = True
-            conns, self._all = self._all, []
+            conns = self._all.take_all()
         for conn in conns:
             conn.close()
         self.writers.close()

@@ -17,6 +17,7 @@ import pytest
 from lxml import etree
 
 from davserver.dav.methods import propfind, propfind_props
+from davserver.dav.methods.render_cache import RenderCache
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.model import Depth, Scope
 from tests.integration.lock_helpers import Dav
@@ -106,20 +107,18 @@ def test_a_member_the_store_fails_for_has_its_own_status(server: Server) -> None
 def test_the_render_cache_stays_bounded_within_one_listing(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(propfind_props, "RENDERED_MAX", 100)
-    monkeypatch.setattr(propfind_props, "_rendered", {})
-    monkeypatch.setattr(propfind_props, "_rendered_count", 0)
+    cache = RenderCache(100, propfind_props.RENDERED_MAX_BYTES)
+    monkeypatch.setattr(propfind_props, "_rendered", cache)
     query = named("D:getetag", "D:getcontentlength")
     first = canonical(streamed(server, "/docs", query))
-    assert sum(map(len, propfind_props._rendered.values())) <= 100
+    assert len(cache) <= 100
     assert canonical(streamed(server, "/docs", query)) == first
 
 
 def test_the_render_cache_is_used_by_the_next_listing(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(propfind_props, "_rendered", {})
-    monkeypatch.setattr(propfind_props, "_rendered_count", 0)
+    monkeypatch.setattr(propfind_props, "_rendered", RenderCache(100_000, 2**30))
     calls: list[str] = []
     render = propfind_props.Renderer._named
 

@@ -30,6 +30,7 @@ from davserver.dav.methods.propfind_render import (
     stored_element,
     text,
 )
+from davserver.dav.methods.render_cache import RenderCache
 from davserver.dav.share import Entry
 from davserver.locking.model import Lock
 
@@ -42,35 +43,28 @@ Named = list[tuple[str, Getter]]
 # from (ctime too: it changes with chmod and renames) and the rendered locks.
 # A mount lists the same folders again and again; an entry whose file or locks
 # changed misses.  Queries for dead properties are never cached (the store
-# may change without the file changing).  Cleared whole when full: cheap, and
-# a full cache means the listings are too varied for it to help anyway.  The
-# bound holds within one listing too (100,000 files in one folder): it is
-# checked on every insert.
+# may change without the file changing).  Bounded in entries and in bytes
+# (render_cache): a short name with three properties costs about 1 KiB, so
+# 20,000 such entries are 20 MiB a worker; long names reach the byte bound
+# first.  The bound is checked on every insert, so it holds within one listing
+# too (100,000 files in one folder).
 # Kept per (mount, names asked for), so an entry's key is only its own fields.
 RENDERED_MAX = 20_000
+RENDERED_MAX_BYTES = 16 * 2**20
 Kind = tuple[str, tuple[str, ...]]
-_rendered: dict[Kind, dict[tuple[object, ...], str]] = {}
-_rendered_count = 0
+_rendered = RenderCache(RENDERED_MAX, RENDERED_MAX_BYTES)
 
 
 def rendered_count() -> int:
     """Entries the render cache holds now (at most :data:`RENDERED_MAX`)."""
-    return sum(map(len, _rendered.values()))
-
-
-def _remember(kind: Kind, key: tuple[object, ...], xml: str) -> None:
-    """Keep ``xml``; everything is dropped first when the cache is full."""
-    global _rendered_count
-    if _rendered_count >= RENDERED_MAX:
-        _rendered.clear()
-        _rendered_count = 0
-    _rendered.setdefault(kind, {})[key] = xml
-    _rendered_count += 1
+    return len(_rendered)
 
 
 # ``DAV:activelock`` of a lock, by the lock (every field: a refresh or a changed
-# freeze is another key), its root's href and the seconds it has left.
-_rendered_locks: dict[tuple[object, ...], str] = {}
+# freeze is another key), its root's href and the seconds it has left — a lock
+# listed every second makes an entry every second, and its owner may be 4 KiB.
+RENDERED_LOCKS_MAX_BYTES = 4 * 2**20
+_rendered_locks = RenderCache(RENDERED_MAX, RENDERED_LOCKS_MAX_BYTES)
 
 RESOURCETYPE = "{DAV:}resourcetype"
 CREATIONDATE = "{DAV:}creationdate"
@@ -186,11 +180,10 @@ class Renderer:
             locks = locks_of(entry)
             if locks:  # as they render now: a refresh or a second less is another key
                 key += tuple(map(activelock, locks))
-            cache = _rendered.get(kind)
-            rendered = None if cache is None else cache.get(key)
+            rendered = _rendered.get(kind, key)
             if rendered is None:
                 rendered = render(entry, getters)
-                _remember(kind, key, rendered)
+                _rendered.put(kind, key, rendered, path, *key[7:])  # type: ignore[arg-type]
             return rendered
 
         return cached
@@ -327,11 +320,10 @@ class Renderer:
         if rendered is None:
             root_href = self.sources.lock_href(lock)
             key = (lock, root_href, lock.seconds_left(self.sources.now))
-            rendered = _rendered_locks.get(key)
+            rendered = _rendered_locks.get((), key)
             if rendered is None:
                 rendered = activelock(lock, root_href, self.sources.now)
-                if len(_rendered_locks) >= RENDERED_MAX:
-                    _rendered_locks.clear()
-                _rendered_locks[key] = rendered
+                # The key holds the lock: its owner and href are charged again.
+                _rendered_locks.put((), key, rendered, lock.owner, root_href)
             self._activelocks[lock.token] = rendered
         return rendered
