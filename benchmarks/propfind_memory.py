@@ -36,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import servers
 
+from davserver.lockstore.sqlite_props_schema import store_value
+
 MIB = 1024 * 1024
 PROP_FILES = 50
 TIMEOUT = 300.0
@@ -113,9 +115,7 @@ def fill_legacy(server: servers.Server, files: int) -> str:
     with db:
         for i in range(PROP_FILES):
             (folder / f"file-{i:02d}.txt").write_bytes(b"x")
-            # Schema 5: the value under an id in prop_values, the row pointing at it.
-            sql = "INSERT INTO prop_values (refs, size, value) VALUES (1, ?, ?)"
-            value_id = db.execute(sql, (len(value), value)).lastrowid
+            value_id = store_value(db, value)  # as the store lays values out
             sql = "INSERT OR REPLACE INTO props (path, name, value_id) VALUES (?, ?, ?)"
             db.execute(sql, (f"/legacy/file-{i:02d}.txt", f"{{{Z}}}big", value_id))
     db.close()

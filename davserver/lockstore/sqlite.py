@@ -206,7 +206,10 @@ class SqlitePropertyStore:
 
     def __init__(self, source: Path | Database) -> None:
         self._db = _database(source)
-        props.finish_jobs(self._write)
+        with self._db.read() as conn:  # read first: opening takes no write if none is left
+            left = props.pending(conn)
+        if left:
+            props.finish_jobs(self._write)
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return _write(self._db)

@@ -25,10 +25,11 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 from davserver.lockstore.paths import rebase, subtree_bounds
+from davserver.lockstore.sqlite_props_schema import store_value
 
 # One batch of the small rows takes a few milliseconds; the bytes bound keeps a
 # batch that frees big legacy values (each read to free its overflow pages) short.
-BATCH_ROWS = 1000
+BATCH_ROWS = 500
 BATCH_BYTES = 4 << 20
 # Between batches: the writers' queue is a lock, not a ticket line, so a writer
 # that let go and took it again at once could starve the others.
@@ -36,7 +37,10 @@ PAUSE = 0.001
 
 Write = Callable[[], AbstractContextManager[sqlite3.Connection]]
 _TREE = "(path = ? OR (path > ? AND path < ?))"
-_CLEAR, _TRANSFER = 0, 1  # a job's phases: empty the target tree, then fill it
+_CLEAR, _TRANSFER = 0, 1
+_Job = tuple[
+    int, str, str, str, int, str | None, str | None
+]  # a job's phases: empty the target tree, then fill it
 
 
 def _tree_args(path: str) -> tuple[str, str, str]:
@@ -65,11 +69,7 @@ def get(conn: sqlite3.Connection, path: str, name: str) -> str | None:
 
 
 def put(conn: sqlite3.Connection, path: str, name: str, value: str) -> None:
-    cursor = conn.execute(
-        "INSERT INTO prop_values (refs, size, value) VALUES (1, ?, ?)",
-        (len(value.encode()), value),
-    )
-    _link(conn, path, name, cursor.lastrowid)
+    _link(conn, path, name, store_value(conn, value))
 
 
 def delete(conn: sqlite3.Connection, path: str, name: str) -> None:
@@ -97,16 +97,21 @@ def _link(conn: sqlite3.Connection, path: str, name: str, value_id: object) -> N
 
 def _release(conn: sqlite3.Connection, ids: Sequence[object]) -> None:
     pairs = [(i,) for i in ids]
-    conn.executemany("UPDATE prop_values SET refs = refs - 1 WHERE id = ?", pairs)
-    conn.executemany("DELETE FROM prop_values WHERE id = ? AND refs <= 0", pairs)
+    conn.executemany("UPDATE prop_refs SET refs = refs - 1 WHERE id = ?", pairs)
+    marks = ",".join("?" * len(pairs))
+    unused = conn.execute(
+        f"SELECT id FROM prop_refs WHERE refs <= 0 AND id IN ({marks})", list(ids)
+    ).fetchall()
+    conn.executemany("DELETE FROM prop_values WHERE id = ?", unused)
+    conn.executemany("DELETE FROM prop_refs WHERE id = ?", unused)
 
 
 # -- subtree jobs -------------------------------------------------------------------
 
 
 def run_job(write: Write, kind: str, src: str, dest: str = "") -> None:
-    """Journal a job (``remove``, ``move`` or ``copy``) and run it, and every job
-    journalled before it, to the end."""
+    """Journal a job (``remove``, ``move`` or ``copy``) and run it to the end, after
+    the jobs journalled before it that touch the same trees."""
     phase = _TRANSFER if kind == "remove" else _CLEAR
     with write() as conn:
         cursor = conn.execute(
@@ -117,8 +122,14 @@ def run_job(write: Write, kind: str, src: str, dest: str = "") -> None:
     finish_jobs(write, upto=job)
 
 
+def pending(conn: sqlite3.Connection) -> bool:
+    """Is a job left over (by a process that stopped before the end)?"""
+    return conn.execute("SELECT 1 FROM prop_jobs LIMIT 1").fetchone() is not None
+
+
 def finish_jobs(write: Write, upto: int | None = None) -> None:
-    """Finish the journalled jobs (all, or those up to id ``upto``), oldest first."""
+    """Finish the journalled jobs (all, or job ``upto`` and those before it that
+    touch its trees), oldest first."""
     while True:
         with write() as conn:
             more = _step(conn, upto)
@@ -131,12 +142,8 @@ def finish_jobs(write: Write, upto: int | None = None) -> None:
 
 
 def _step(conn: sqlite3.Connection, upto: int | None) -> bool:
-    """One batch of the oldest job; False once no job (up to ``upto``) is left."""
-    row = conn.execute(
-        "SELECT id, kind, src, dest, phase, after_path, after_name FROM prop_jobs "
-        "WHERE id <= ? ORDER BY id LIMIT 1",
-        (upto if upto is not None else 1 << 62,),
-    ).fetchone()
+    """One batch of the oldest job to run; False once none is left."""
+    row = _next_job(conn, upto)
     if row is None:
         return False
     job, kind, src, dest, phase, after_path, after_name = row
@@ -160,6 +167,24 @@ def _step(conn: sqlite3.Connection, upto: int | None) -> bool:
     return True
 
 
+def _next_job(conn: sqlite3.Connection, upto: int | None) -> _Job | None:
+    rows: list[_Job] = conn.execute(
+        "SELECT id, kind, src, dest, phase, after_path, after_name FROM prop_jobs "
+        "WHERE id <= ? ORDER BY id",
+        (upto if upto is not None else 1 << 62,),
+    ).fetchall()
+    if upto is None or not rows or rows[-1][0] != upto:
+        return rows[0] if upto is None and rows else None
+    # A small DELETE need not wait for a big MOVE elsewhere; one of the same trees
+    # must (a DELETE of the destination of a MOVE under way would come too early).
+    mine = _trees(rows[-1])
+    return next(r for r in rows if any(_overlap(a, b) for a in _trees(r) for b in mine))
+
+
+def _trees(job: _Job) -> tuple[str, ...]:
+    return (job[2],) if job[1] == "remove" else (job[2], job[3])
+
+
 def _advance(conn: sqlite3.Connection, job: int, kind: str, phase: int) -> None:
     if kind == "remove" or phase != _CLEAR:
         conn.execute("DELETE FROM prop_jobs WHERE id = ?", (job,))
@@ -170,8 +195,8 @@ def _advance(conn: sqlite3.Connection, job: int, kind: str, phase: int) -> None:
 def _clear_batch(conn: sqlite3.Connection, tree: str) -> bool:
     """Delete a batch of the properties at and below ``tree``; False if none was left."""
     rows = conn.execute(
-        "SELECT p.path, p.name, p.value_id, v.size, v.refs FROM props p "
-        f"JOIN prop_values v ON v.id = p.value_id WHERE {_TREE} LIMIT ?",
+        "SELECT p.path, p.name, p.value_id, r.size, r.refs FROM props p "
+        f"JOIN prop_refs r ON r.id = p.value_id WHERE {_TREE} LIMIT ?",
         (*_tree_args(tree), BATCH_ROWS),
     ).fetchall()
     taken: list[tuple[str, str, int]] = []
@@ -204,18 +229,37 @@ def _copy_batch(
 ) -> tuple[str, str] | None:
     """Copy the next batch of rows (after the key ``after``) by reference; the last
     key copied, or None if none was left."""
-    lo_path, lo_name = after
-    sql = f"SELECT path, name, value_id FROM props WHERE {_TREE}"
-    args: list[object] = [*_tree_args(src)]
-    if lo_path is not None:
-        sql += " AND (path, name) > (?, ?)"
-        args += [lo_path, lo_name]
-    rows = conn.execute(sql + " ORDER BY path, name LIMIT ?", (*args, BATCH_ROWS)).fetchall()
+    rows = _rows_after(conn, src, after)
     ids = [(r[2],) for r in rows]
-    conn.executemany("UPDATE prop_values SET refs = refs + 1 WHERE id = ?", ids)
+    conn.executemany("UPDATE prop_refs SET refs = refs + 1 WHERE id = ?", ids)
     for path, name, value_id in rows:
         _link(conn, rebase(path, src, dest), name, value_id)
     return (rows[-1][0], rows[-1][1]) if rows else None
+
+
+def _rows_after(
+    conn: sqlite3.Connection, src: str, after: tuple[str | None, str | None]
+) -> list[tuple[str, str, int]]:
+    """The next batch of rows at and below ``src`` in key order.  The tree is asked
+    as two ranges of the primary key (``src`` itself, then below it): with the OR
+    of :data:`_TREE`, SQLite sorted all the rest of the tree for every batch, and
+    it seeks only on ``path >= ?``, not on the row value."""
+    lo, hi = subtree_bounds(src)
+    after_path, after_name = after
+    if after_path is None or after_path == src:
+        rows = conn.execute(
+            "SELECT path, name, value_id FROM props WHERE path = ? AND name > ? "
+            "ORDER BY name LIMIT ?",
+            (src, after_name or "", BATCH_ROWS),
+        ).fetchall()
+        if rows:
+            return rows
+        after_path, after_name = lo, ""
+    return conn.execute(
+        "SELECT path, name, value_id FROM props WHERE path >= ? AND path > ? AND path < ? "
+        "AND (path, name) > (?, ?) ORDER BY path, name LIMIT ?",
+        (after_path, lo, hi, after_path, after_name, BATCH_ROWS),
+    ).fetchall()
 
 
 def _overlap(src: str, dest: str) -> bool:
@@ -232,7 +276,7 @@ def _whole(conn: sqlite3.Connection, kind: str, src: str, dest: str) -> None:
     ).fetchall()
     ids = [(r[2],) for r in rows]
     if kind == "copy":
-        conn.executemany("UPDATE prop_values SET refs = refs + 1 WHERE id = ?", ids)
+        conn.executemany("UPDATE prop_refs SET refs = refs + 1 WHERE id = ?", ids)
     else:
         conn.executemany("DELETE FROM props WHERE path = ? AND name = ?", [r[:2] for r in rows])
     while _clear_batch(conn, dest):

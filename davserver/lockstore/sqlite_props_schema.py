@@ -1,13 +1,15 @@
 """The tables of the SQLite property store (schema 5) and the upgrade from 4.
 
 A property row is small: ``(path, name, value_id)``; its value lives in
-``prop_values`` under an integer id, with a reference count and its size in
-bytes.  Moving a subtree rewrites only the small rows and copying one only adds
-references, so neither reads nor rewrites a value (a big value sits in overflow
-pages: one of 7.5 MiB made MOVE of a folder with 3,000 small properties hold
-the writers' lock for 6 s).  ``prop_jobs`` is the journal of subtree operations
-done in short transactions: a row says what is under way, and whoever opens the
-store next finishes it (see :mod:`davserver.lockstore.sqlite_props`).
+``prop_values`` under an integer id, and its reference count and size in bytes
+in ``prop_refs`` (apart: SQLite rewrites a whole row to change one column, so a
+count beside a 7.5 MiB value cost a rewrite of the value at each COPY).  Moving
+a subtree rewrites only the small rows and copying one only adds references,
+so neither reads nor rewrites a value (a big value sits in overflow pages: one
+of 7.5 MiB made MOVE of a folder with 3,000 small properties hold the writers'
+lock for 6 s).  ``prop_jobs`` is the journal of subtree operations done in
+short transactions: a row says what is under way, and whoever opens the store
+next finishes it (see :mod:`davserver.lockstore.sqlite_props`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ CREATE TABLE IF NOT EXISTS props (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS prop_values (
     id INTEGER PRIMARY KEY,
-    refs INTEGER NOT NULL,
-    size INTEGER NOT NULL,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prop_refs (
+    id INTEGER PRIMARY KEY,
+    refs INTEGER NOT NULL,
+    size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS prop_jobs (
     id INTEGER PRIMARY KEY,
@@ -45,6 +50,16 @@ _V4_TO_V5 = (
 _CHUNK = 1000
 
 
+def store_value(conn: sqlite3.Connection, value: str) -> int:
+    """Store ``value`` once, referenced once; its id."""
+    value_id = conn.execute("INSERT INTO prop_values (value) VALUES (?)", (value,)).lastrowid
+    conn.execute(
+        "INSERT INTO prop_refs (id, refs, size) VALUES (?, 1, ?)",
+        (value_id, len(value.encode())),
+    )
+    return int(value_id or 0)
+
+
 def upgrade_props(conn: sqlite3.Connection) -> None:
     """Schema 4 -> 5 inside the migration's transaction: every property kept, each
     value moved into ``prop_values`` once (a schema-4 row held its value inline)."""
@@ -56,12 +71,8 @@ def upgrade_props(conn: sqlite3.Connection) -> None:
     rows = conn.execute("SELECT path, name, value FROM props_v4")
     while chunk := rows.fetchmany(_CHUNK):
         for path, name, value in chunk:
-            cursor = conn.execute(
-                "INSERT INTO prop_values (refs, size, value) VALUES (1, ?, ?)",
-                (len(str(value).encode()), value),
-            )
             conn.execute(
                 "INSERT INTO props (path, name, value_id) VALUES (?, ?, ?)",
-                (path, name, cursor.lastrowid),
+                (path, name, store_value(conn, str(value))),
             )
     conn.execute("DROP TABLE props_v4")

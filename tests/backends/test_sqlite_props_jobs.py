@@ -178,3 +178,19 @@ def test_a_crash_between_batches_loses_nothing_and_the_next_open_finishes(
     reopened = opened({})
     after = stored(reopened, paths)
     assert after == expected[kind]
+
+
+def test_a_delete_after_an_unfinished_move_finishes_the_move_first(
+    opened: Callable[[Props], SqlitePropertyStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DELETE of the destination of a MOVE that stopped half-way: nothing of the
+    moved tree may outlive the DELETE (a later resource there would inherit it)."""
+    old = folder("/a", 3000)
+    store = opened({**old, ("/elsewhere", NAME): "<e/>"})
+    crash_after(monkeypatch, 3)
+    with pytest.raises(Crash):
+        store.move_tree("/a", "/b")
+    monkeypatch.undo()
+    store.remove_tree("/b")
+    paths = {p for p, _ in old} | {rebase(p, "/a", "/b") for p, _ in old} | {"/elsewhere"}
+    assert stored(store, paths) == {("/elsewhere", NAME): "<e/>"}
