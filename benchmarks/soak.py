@@ -5,7 +5,8 @@
 
 Starts ``davserver serve`` (2 workers, SQLite lock store, default settings) on
 127.0.0.1 and drives a mix of every method on ever new paths (so that every
-path-keyed cache fills), with some 4xx answers, keep-alive connections and a
+path-keyed cache fills; Depth 1 listings of 30,000 files in 300 folders fill the
+render caches within minutes), with some 4xx answers, keep-alive connections and a
 fresh connection every few dozen requests.  The workers' RSS is sampled every
 ``--every`` seconds.  Reported: the RSS after the warm-up, at the end, and the
 slope over the second half of the run (least squares), per 100,000 requests and
@@ -28,12 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dav import LOCK_BODY, LOCK_TIMEOUT, PROPFIND_BODY, XML, OpError
+from dav import LOCK_BODY, LOCK_TIMEOUT, PROPFIND_BODY, XML, OpError, make_files
 from load import Client, Factory, LoadSpec, Op, run
 from servers import REPO, Server, children_of, export_revision, rss_kib, start_davserver
 
 MAX_MINUTES = 120.0
 RECONNECT_EVERY = 40  # requests on one connection before a fresh one
+# Folders listed by Depth 1 PROPFINDs: 30,000 files in all, more than any render
+# cache holds, so the caches fill within minutes and the second half of a run
+# shows what grows beyond them.
+WIDE_FOLDERS, WIDE_FILES = 300, 100
 PROPPATCH_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?>\n'
     b'<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:soak"><D:set><D:prop>'
@@ -89,6 +94,7 @@ CYCLE: Sequence[Step] = (
     Step("MKCOL", "dir", (405,)),  # 4xx: exists
     Step("PROPFIND", "dir", (207,), depth="1"),
     Step("PROPFIND", "home", (207,), depth="1"),
+    Step("PROPFIND", "wide", (207,), depth="1"),
     Step("OPTIONS", "home", (200,)),
     Step("DELETE", "moved", (204,)),
     Step("DELETE", "file", (204,)),
@@ -117,6 +123,7 @@ def soak_factory(counter: ctypes.Array[ctypes.c_longlong]) -> Factory:
                 "moved": f"{home}f{k:07d}.moved",
                 "missing": f"{home}missing-{k:07d}",
                 "dir": f"{home}d{k:07d}/",
+                "wide": f"/soak-wide/d{(k * 7 + index * 37) % WIDE_FOLDERS:04d}/",
             }
             do(client, CYCLE[step], paths, token)
 
@@ -182,6 +189,7 @@ def soak(args: argparse.Namespace, source: Path) -> Report:
     report = Report(" ".join(sys.argv), minutes)
     counter = multiprocessing.get_context("fork").RawArray(ctypes.c_longlong, args.clients)
     server = start_davserver(workers=2, source=source)
+    make_files(server.root, "soak-wide", WIDE_FOLDERS * WIDE_FILES, per_dir=WIDE_FILES)
     done = threading.Event()
     started = time.monotonic()
 

@@ -45,12 +45,13 @@ Named = list[tuple[str, Getter]]
 # changed misses.  Queries for dead properties are never cached (the store
 # may change without the file changing).  Bounded in entries and in bytes
 # (render_cache): a short name with three properties costs about 1 KiB, so
-# 20,000 such entries are 20 MiB a worker; long names reach the byte bound
-# first.  The bound is checked on every insert, so it holds within one listing
-# too (100,000 files in one folder).
+# 20,000 entries alone were 20 MiB a worker — and 200 MiB with long names.
+# 8 MiB holds some 8,000 short entries (40 folders of 200 files), more than a
+# mount's working set.  The bound is checked on every insert, so it holds
+# within one listing too (100,000 files in one folder).
 # Kept per (mount, names asked for), so an entry's key is only its own fields.
 RENDERED_MAX = 20_000
-RENDERED_MAX_BYTES = 16 * 2**20
+RENDERED_MAX_BYTES = 8 * 2**20
 Kind = tuple[str, tuple[str, ...]]
 _rendered = RenderCache(RENDERED_MAX, RENDERED_MAX_BYTES)
 
@@ -63,7 +64,7 @@ def rendered_count() -> int:
 # ``DAV:activelock`` of a lock, by the lock (every field: a refresh or a changed
 # freeze is another key), its root's href and the seconds it has left — a lock
 # listed every second makes an entry every second, and its owner may be 4 KiB.
-RENDERED_LOCKS_MAX_BYTES = 4 * 2**20
+RENDERED_LOCKS_MAX_BYTES = 2 * 2**20
 _rendered_locks = RenderCache(RENDERED_MAX, RENDERED_LOCKS_MAX_BYTES)
 
 RESOURCETYPE = "{DAV:}resourcetype"
