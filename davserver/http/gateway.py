@@ -7,7 +7,10 @@ from typing import Any
 
 from cheroot import wsgi
 
-ENV_NAMES_MAX = 512  # header names are the client's: the cache of their keys is bounded
+# Header names are the client's: the cache of their keys is bounded in entries and
+# holds only short names (a name may be 64 KiB: 512 of them would be 64 MiB).
+ENV_NAMES_MAX = 512
+ENV_NAME_CACHED = 64  # bytes; the longest registered field names are about 40
 _env_names: dict[bytes, str] = {}
 
 
@@ -16,7 +19,7 @@ def env_name(field: bytes) -> str:
     key = _env_names.get(field)
     if key is None:
         key = "HTTP_" + field.decode("latin-1").upper().replace("-", "_")
-        if len(_env_names) < ENV_NAMES_MAX:
+        if len(_env_names) < ENV_NAMES_MAX and len(field) <= ENV_NAME_CACHED:
             _env_names[field] = key
     return key
 
