@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from davserver import turns
 from davserver.dav.containment import DIR_FLAGS, DirStack, Place, fsync_dir, rename_noreplace
 from davserver.dav.uploads import storage_error, temp_name
 
@@ -80,6 +81,12 @@ class _Level:
 
 def _clear(fd: int, names: Names, failed: list[Unremoved]) -> _Level:
     """Unlink the non-directories of ``fd``; the level with its directories to visit."""
+    # A long DELETE must not keep the other requests of its process waiting.
+    with turns.waiting():
+        return _clear_folder(fd, names, failed)
+
+
+def _clear_folder(fd: int, names: Names, failed: list[Unremoved]) -> _Level:
     with os.scandir(fd) as scan:
         items = list(scan)
     level = _Level([])
