@@ -10,11 +10,12 @@ Each batch reads the job row again, so it is idempotent: a process that dies
 between batches leaves each property at its old place or its new one, and
 whoever opens the store next (or starts another job) finishes the job.
 
-Jobs run in the order they were journalled, whoever runs them: a DELETE of
-the destination of a MOVE still under way waits for that MOVE (else properties
-moved after the DELETE would outlive their resource).  While a job runs,
-readers may see part of the subtree moved; every property stays readable at
-one of its two places.
+A job runs after the earlier jobs on the same trees, whoever runs them: a
+DELETE of the destination of a MOVE still under way waits for that MOVE (else
+properties moved after the DELETE would outlive their resource); a job on other
+trees does not wait.  While a job runs, readers may see part of the subtree
+moved (every property stays readable at one of its two places), and a property
+written into the destination while it is being emptied may be emptied with it.
 """
 
 from __future__ import annotations
