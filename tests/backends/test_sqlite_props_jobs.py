@@ -149,7 +149,10 @@ def crash_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> None:
 
 @pytest.mark.parametrize("kind", ["move_tree", "copy_tree", "remove_tree"])
 def test_a_crash_between_batches_loses_nothing_and_the_next_open_finishes(
-    opened: Callable[[Props], SqlitePropertyStore], monkeypatch: pytest.MonkeyPatch, kind: str
+    opened: Callable[[Props], SqlitePropertyStore],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    tmp_path: Path,
 ) -> None:
     old = {**folder("/a", 5000), ("/a/legacy", NAME): BIG}
     moved = {(rebase(p, "/a", "/b"), n): v for (p, n), v in old.items()}
@@ -178,6 +181,14 @@ def test_a_crash_between_batches_loses_nothing_and_the_next_open_finishes(
     reopened = opened({})
     after = stored(reopened, paths)
     assert after == expected[kind]
+    if kind == "copy_tree":  # the copy shares no fate with its source
+        reopened.set("/b/d0000/f00", "{urn:x}n0", "<new/>")
+        reopened.remove_tree("/a")
+        assert reopened.get("/b/d0000/f00", "{urn:x}n0") == "<new/>"
+        assert stored(reopened, paths) == {**moved, ("/b/d0000/f00", "{urn:x}n0"): "<new/>"}
+    reopened.remove_tree("/")
+    with sqlite3.connect(tmp_path / "stores.sqlite") as conn:  # no value left behind
+        assert conn.execute("SELECT COUNT(*) FROM prop_values").fetchone() == (0,)
 
 
 def test_a_delete_after_an_unfinished_move_finishes_the_move_first(
