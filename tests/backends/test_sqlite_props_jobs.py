@@ -116,8 +116,8 @@ def test_a_lock_is_taken_while_a_big_move_runs(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         while not moved.is_set() and time.monotonic() < deadline:
-            if props.get_all("/moved/d0000/f00") or props.get_all("/moved/d0999/f99"):
-                break  # the move is under way: part of it is committed
+            if props.get_all("/moved/d0000/f00") and props.get_all("/big/d0999/f99"):
+                break  # the move is under way: part of it is committed, part not yet
             time.sleep(0.001)
         lock = make_lock("/elsewhere", now=time.time())
         locks.insert_if("/elsewhere", False, time.time(), grant(lock))
