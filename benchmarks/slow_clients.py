@@ -3,6 +3,7 @@
     python benchmarks/slow_clients.py                         # N = 0, 16, 200 of each kind
     python benchmarks/slow_clients.py --counts 0,64 --kinds idle --seconds 5
     python benchmarks/slow_clients.py --davserver-dir /tmp/old-tree   # another checkout
+    python benchmarks/slow_clients.py --uploads                # 600 trickling PUTs (below)
 
 Starts ``davserver serve`` (127.0.0.1, ephemeral port, a fresh temporary root,
 ``--workers 1`` unless told otherwise) and, for every kind of attack and every
@@ -22,6 +23,18 @@ so N stay open.  Attackers come from 127.0.1.1 upwards, ``--per-address``
 connections each (under the default per-address cap of 64: this measures
 concurrency, not the cap); the measuring clients from 127.0.0.1.  The server
 is stopped by PID at the end.
+
+``--uploads [N]`` (default N = 600) measures instead the attack of issue 25: N
+PUTs announcing ``Content-Length: 1000000``, each sending one body byte every
+``--trickle`` seconds (default 5 here: never idle for ``body_timeout``), from 10
+loopback addresses (127.0.0.2 … 127.0.0.11, ``--addresses``; 60 each, under the
+per-address connection cap of 64), against the server's default settings
+(``--workers`` unless given: one per core; SQLite store).  An upload the server
+ends (408, 503) is started again at once, as an attacker would.  After
+``--settle`` seconds the victims (``--clients`` threads on 127.0.0.1, their own
+address) GET a small file for ``--seconds``; the row gives their p50/p99/max
+(an unanswered GET counts 30 s, its timeout), the attack's answers by status,
+and PASS when p99 ≤ 1 s.
 """
 
 from __future__ import annotations
@@ -51,7 +64,7 @@ KINDS = ("idle", "slow_headers", "slow_body")  # and "all": N of each at once
 
 
 @contextlib.contextmanager
-def davserver(source: Path, workers: int, extra: list[str]) -> Iterator[int]:
+def davserver(source: Path, extra: list[str]) -> Iterator[int]:
     """A davserver on a free port serving a temporary root; yields the port."""
     with tempfile.TemporaryDirectory(prefix="davserver-slow-") as tmp:
         root = Path(tmp) / "share"
@@ -59,7 +72,7 @@ def davserver(source: Path, workers: int, extra: list[str]) -> Iterator[int]:
         (root / "file.txt").write_bytes(BODY)
         env = {**os.environ, "PYTHONPATH": str(source)}
         cmd = [sys.executable, "-m", "davserver", "serve", str(root), "--port", "0"]
-        cmd += ["--workers", str(workers), "--log-level", "error", *extra]
+        cmd += ["--log-level", "error", *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=source)
         try:
             assert proc.stdout is not None
@@ -174,6 +187,144 @@ class Attack:
         selector.register(sock, selectors.EVENT_READ, index)
 
 
+@dataclass
+class TrickleUploads:
+    """``count`` PUTs of ``length`` bytes, one body byte each every ``trickle`` seconds,
+    from ``addresses`` (round robin); an upload the server ends is started again."""
+
+    port: int
+    count: int
+    addresses: list[str]
+    trickle: float
+    length: int = 1_000_000
+    answers: dict[str, int] = field(default_factory=dict)  # "408", "503", "closed" ...
+    started: int = 0
+    _answered: set[int] = field(default_factory=set)  # got an answer, awaiting the close
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> TrickleUploads:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(30)
+
+    def _open(self, index: int) -> socket.socket:
+        source = self.addresses[index % len(self.addresses)]
+        sock = socket.create_connection(("127.0.0.1", self.port), 10, (source, 0))
+        sock.sendall(
+            f"PUT /trickle-{index}.bin HTTP/1.1\r\nHost: attacker\r\n"
+            f"Content-Length: {self.length}\r\n\r\n".encode("ascii")
+        )
+        sock.setblocking(False)
+        self.started += 1
+        return sock
+
+    def _run(self) -> None:
+        selector = selectors.DefaultSelector()
+        socks: dict[int, socket.socket] = {}
+        due: dict[int, float] = {}  # index -> when its next byte goes
+        for index in range(self.count):
+            self._replace(selector, socks, due, index)
+        while not self._stop.is_set():
+            for key, _ in selector.select(timeout=0.1):
+                self._on_readable(selector, socks, due, key.data)
+            now = time.monotonic()
+            for index, when in list(due.items()):
+                if when <= now and index in socks:
+                    due[index] = when + self.trickle
+                    try:
+                        socks[index].send(b"a")
+                    except OSError:
+                        self._replace(selector, socks, due, index)
+        for sock in socks.values():
+            sock.close()
+        selector.close()
+
+    def _on_readable(
+        self,
+        selector: selectors.BaseSelector,
+        socks: dict[int, socket.socket],
+        due: dict[int, float],
+        index: int,
+    ) -> None:
+        sock = socks[index]
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data.startswith(b"HTTP/1."):
+            status = data[9:12].decode("ascii", "replace")
+            self.answers[status] = self.answers.get(status, 0) + 1
+            self._answered.add(index)  # then the close
+            return
+        if data:
+            return
+        if index not in self._answered:
+            self.answers["closed"] = self.answers.get("closed", 0) + 1
+        self._replace(selector, socks, due, index)
+
+    def _replace(
+        self,
+        selector: selectors.BaseSelector,
+        socks: dict[int, socket.socket],
+        due: dict[int, float],
+        index: int,
+    ) -> None:
+        old = socks.pop(index, None)
+        self._answered.discard(index)
+        if old is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                selector.unregister(old)
+            old.close()
+        try:
+            sock = self._open(index)
+        except OSError:
+            self.answers["connect failed"] = self.answers.get("connect failed", 0) + 1
+            due[index] = time.monotonic() + 1.0  # try again in a second
+            return
+        socks[index] = sock
+        # Spread the bytes over the interval, as independent clients would.
+        due[index] = time.monotonic() + self.trickle * (1 + index % 50 / 50)
+        selector.register(sock, selectors.EVENT_READ, index)
+
+
+def run_uploads(args: argparse.Namespace) -> None:
+    """The trickling-uploads scenario (``--uploads``): one row."""
+    addresses = [f"127.0.0.{2 + i}" for i in range(args.addresses)]
+    extra = ["--config", args.config] if args.config else []
+    if args.workers is not None:
+        extra += ["--workers", str(args.workers)]
+    trickle = 5.0 if args.trickle is None else args.trickle
+    settle = 10.0 if args.settle is None else args.settle
+    seconds = 30.0 if args.seconds is None else args.seconds
+    print(
+        f"davserver from {args.davserver_dir}, {args.uploads} uploads from {addresses[0]}"
+        f"..{addresses[-1]}, a byte every {trickle:g} s; {args.clients} victims on 127.0.0.1"
+    )
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(davserver(Path(args.davserver_dir), extra))
+        attack = stack.enter_context(TrickleUploads(port, args.uploads, addresses, trickle))
+        time.sleep(settle)
+        latencies, errors = measure(port, args.clients, seconds)
+        answers = dict(sorted(attack.answers.items()))
+        started = attack.started
+    p99 = percentile(latencies, 0.99)
+    print(
+        f"victim GETs {len(latencies)}, errors {errors}: p50 "
+        f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max "
+        f"{max(latencies, default=0) * 1000:.1f} ms  [{'PASS' if p99 <= 1.0 else 'FAIL'}:"
+        f" target p99 <= 1 s]"
+    )
+    print(f"uploads started {started}; the server's answers to them: {answers}", flush=True)
+
+
 def measure(port: int, clients: int, seconds: float) -> tuple[list[float], int]:
     """GET latencies (seconds) of ``clients`` threads for ``seconds``; and errors."""
     latencies: list[float] = []
@@ -224,12 +375,16 @@ def run(args: argparse.Namespace) -> None:
     counts = [int(n) for n in args.counts.split(",")]
     kinds = [k for k in args.kinds.split(",") if k]
     extra = ["--config", args.config] if args.config else []
-    print(f"davserver from {args.davserver_dir}, --workers {args.workers}, {args.clients} clients")
+    workers = 1 if args.workers is None else args.workers
+    seconds = 10.0 if args.seconds is None else args.seconds
+    settle = 3.0 if args.settle is None else args.settle
+    args.trickle = 2.0 if args.trickle is None else args.trickle
+    print(f"davserver from {args.davserver_dir}, --workers {workers}, {args.clients} clients")
     print(
         f"{'attack':<13} {'N':>4} {'GETs':>6} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} {'reopened':>8}"
     )
-    with davserver(Path(args.davserver_dir), args.workers, extra) as port:
+    with davserver(Path(args.davserver_dir), [*extra, "--workers", str(workers)]) as port:
         for kind in kinds:
             for count in counts:
                 if count == 0 and kind != kinds[0]:
@@ -237,8 +392,8 @@ def run(args: argparse.Namespace) -> None:
                 label = "none" if count == 0 else kind
                 with contextlib.ExitStack() as stack:
                     running = [stack.enter_context(a) for a in attacks(port, kind, count, args)]
-                    time.sleep(args.settle if count else 0.5)
-                    latencies, errors = measure(port, args.clients, args.seconds)
+                    time.sleep(settle if count else 0.5)
+                    latencies, errors = measure(port, args.clients, seconds)
                 reopened = sum(a.reopened for a in running)
                 print(
                     f"{label:<13} {count:>4} {len(latencies):>6} {errors:>6} "
@@ -260,17 +415,36 @@ def main() -> None:
         "--kinds", default=",".join((*KINDS, "all")), help="idle,slow_headers,slow_body,all"
     )
     parser.add_argument("--clients", type=int, default=4, help="measuring GET clients (default 4)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per row (10)")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds after the attack starts")
-    parser.add_argument("--trickle", type=float, default=2.0, help="seconds between slow bytes (2)")
+    parser.add_argument("--seconds", type=float, help="measuring time per row (10; --uploads: 30)")
+    parser.add_argument(
+        "--settle", type=float, help="seconds after the attack starts (3; --uploads: 10)"
+    )
+    parser.add_argument(
+        "--trickle", type=float, help="seconds between slow bytes (2; --uploads: 5)"
+    )
     parser.add_argument("--per-address", type=int, default=25, help="attackers per source address")
-    parser.add_argument("--workers", type=int, default=1, help="davserver --workers (default 1)")
+    parser.add_argument(
+        "--workers", type=int, help="davserver --workers (1; --uploads: the server's default)"
+    )
+    parser.add_argument(
+        "--uploads",
+        type=int,
+        nargs="?",
+        const=600,
+        help="the trickling-uploads scenario with N uploads (600 when N is not given)",
+    )
+    parser.add_argument(
+        "--addresses", type=int, default=10, help="--uploads: source addresses (10)"
+    )
     parser.add_argument("--config", help="a davserver YAML config file")
     parser.add_argument("--davserver-dir", default=str(REPO), help="the davserver tree to run")
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    run(args)
+    if args.uploads is not None:
+        run_uploads(args)
+    else:
+        run(args)
 
 
 if __name__ == "__main__":

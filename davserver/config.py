@@ -370,6 +370,34 @@ SCHEMA: tuple[Option, ...] = (
         "most worker threads per process (16 at rest, more while uploads are slow)",
         _between(16, 4096),
     ),
+    Option(
+        "min_body_rate",
+        int,
+        "bytes per second a request body must bring over every min_body_rate_window "
+        "seconds from its first read on (0: no minimum); slower: 408",
+        _between(0, 1 << 30),
+    ),
+    Option(
+        "min_body_rate_window",
+        int,
+        "seconds over which min_body_rate is measured",
+        _between(1, 3600),
+    ),
+    Option(
+        "max_body_waiters",
+        int,
+        "requests per process whose body has yet to arrive, each holding a thread; more: "
+        "503 with Retry-After before the body is read; below max_threads",
+        _between(1, 4096),
+        nullable=True,
+    ),
+    Option(
+        "max_body_waiters_per_address",
+        int,
+        "requests per client address and worker process whose body has yet to arrive "
+        "(0: unlimited); more: 503 with Retry-After before the body is read",
+        _between(0, 1 << 20),
+    ),
     # Running in production (davserver/observe): logs, metrics, lock events, stopping.
     Option("log_format", str, "log lines as text or json (one per line)", _log_format),
     Option(
@@ -460,6 +488,7 @@ SHOWN_DEFAULTS = {
     "lock_store": "sqlite in state_dir (memory:// for a read-only share without state_dir)",
     "lock_event_log": "none",
     "audit_log": "STATE_DIR/audit.jsonl",
+    "max_body_waiters": "half of max_threads",
 }
 
 OPTIONS: Mapping[str, Option] = {option.name: option for option in SCHEMA}
@@ -512,6 +541,10 @@ class Config:
     keepalive_timeout: int = 30
     max_connections_per_address: int = 64
     max_threads: int = 256
+    min_body_rate: int = 1024
+    min_body_rate_window: int = 20
+    max_body_waiters: int | None = None
+    max_body_waiters_per_address: int = 16
     log_format: str = "text"
     metrics_on_main_port: bool = False
     lock_event_log: str | None = None
@@ -689,6 +722,13 @@ def _check_consistency(config: Config) -> None:
             "sqlite:///PATH or redis://",
             source=source,
             key="lock_store",
+        )
+    if config.max_body_waiters is not None and config.max_body_waiters >= config.max_threads:
+        raise ConfigError(
+            f"must be below max_threads ({config.max_threads}): the other threads serve "
+            "everything else while bodies arrive slowly",
+            source=source,
+            key="max_body_waiters",
         )
     _check_admin(config, source)
     _check_tls(config, source)

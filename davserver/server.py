@@ -118,6 +118,10 @@ def http_limits(config: Config) -> HttpLimits:
         keepalive_timeout=float(config.keepalive_timeout),
         max_connections_per_address=config.max_connections_per_address,
         max_threads=config.max_threads,
+        min_body_rate=config.min_body_rate,
+        min_body_rate_window=float(config.min_body_rate_window),
+        max_body_waiters=config.max_body_waiters,
+        max_body_waiters_per_address=config.max_body_waiters_per_address,
     )
 
 

@@ -18,6 +18,11 @@ what a WebDAV file server exposed to untrusted clients cannot accept:
   connections and lingering closes are timed out there.  Connections per
   client address are capped (503), and the worker pool grows on demand so that
   slow uploads, which do hold a worker, do not starve other clients.
+* **Slow bodies** (:mod:`.pacing`): a body must keep ``min_body_rate`` over
+  every ``min_body_rate_window`` (408), and the requests waiting for a body
+  are bounded per process and per client address (503 with ``Retry-After``,
+  before ``100 Continue`` and before any body byte is read), so they never
+  hold more than part of the pool.
 * **100-continue and refused uploads** (:mod:`.request`): ``100 Continue`` is
   sent on the application's first read of ``wsgi.input`` (PEP 3333 option 2),
   so a PUT refused with 423/401/412 never gets it (RFC 9110 §10.1.1).  A

@@ -1,10 +1,12 @@
 """Request body readers (``wsgi.input``): Content-Length and chunked (RFC 9112 §6, §7).
 
 A body that breaks its framing, exceeds ``max_upload_bytes``, stops arriving
-for ``body_timeout`` seconds or ends early raises :class:`BodyError` — never a
-short read that an application could take for the whole body (cheroot reads a
-chunk size of ``-1`` as the last chunk: a PUT then truncated its file).  The
-error is sticky and is reported to the request, whose answer it then decides.
+for ``body_timeout`` seconds, arrives slower than ``min_body_rate``, finds no
+place among the body waiters (:mod:`.pacing`) or ends early raises
+:class:`BodyError` — never a short read that an application could take for
+the whole body (cheroot reads a chunk size of ``-1`` as the last chunk: a PUT
+then truncated its file).  The error is sticky and is reported to the
+request, whose answer it then decides.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from davserver.http.framing import (
     read_fields,
 )
 from davserver.http.limits import HttpLimits
-from davserver.http.reader import SocketReader
+from davserver.http.pacing import BodyTooSlow
+from davserver.http.reader import RECV_SIZE, SocketReader
 
 CHUNK_LINE_LIMIT = 4096  # a chunk-size line with its extensions
 MAX_CHUNK_DIGITS = 15  # hex digits of a chunk size: 2**60 bytes (RFC 9112 §7.1: no overflow)
@@ -34,10 +37,11 @@ class BodyError(ValueError):
 
     A ValueError, as cheroot's own verdict on bad chunked framing is."""
 
-    def __init__(self, status: str, reason: str):
+    def __init__(self, status: str, reason: str, retry_after: int | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after  # seconds, for a Retry-After header (503)
 
 
 class _Body:
@@ -46,7 +50,8 @@ class _Body:
         self._on_error = on_error
         self._error: BodyError | None = None
 
-    def _fail(self, exc: BodyError) -> BodyError:
+    def fail(self, exc: BodyError) -> BodyError:
+        """Make ``exc`` this body's verdict (the first one stays); the one to raise."""
         if self._error is None:
             self._error = exc
             self._on_error(exc)
@@ -58,16 +63,23 @@ class _Body:
         try:
             return read()
         except BodyError as exc:
-            raise self._fail(exc) from None
+            raise self.fail(exc) from None
+        except BodyTooSlow as exc:
+            raise self.fail(BodyError(TIMEOUT, exc.reason)) from None
         except TimeoutError:
-            raise self._fail(BodyError(TIMEOUT, "the request body stopped arriving")) from None
+            raise self.fail(BodyError(TIMEOUT, "the request body stopped arriving")) from None
         except OSError:
-            raise self._fail(
+            raise self.fail(
                 BodyError(BAD_REQUEST, "the connection failed during the body")
             ) from None
 
     def unread(self) -> int | None:
         """Bytes still to come; None when unknown (chunked, unfinished)."""
+        raise NotImplementedError
+
+    def arrived(self) -> bool:
+        """The rest of the body is here already: reading it makes no thread wait.
+        Only small bodies are looked for (nothing beyond RECV_SIZE is buffered)."""
         raise NotImplementedError
 
 
@@ -80,6 +92,9 @@ class LengthBody(_Body):
 
     def unread(self) -> int | None:
         return self.remaining
+
+    def arrived(self) -> bool:
+        return self.remaining <= RECV_SIZE and self._source.has_buffered(self.remaining)
 
     def read(self, size: int | None = None) -> bytes:
         return self._guarded(lambda: self._read(self._source.read, size))
@@ -112,6 +127,9 @@ class ChunkedBody(_Body):
 
     def unread(self) -> int | None:
         return 0 if self.finished else None
+
+    def arrived(self) -> bool:
+        return self.finished  # where a chunked body ends is known once it is read
 
     def read(self, size: int | None = None) -> bytes:
         return self._guarded(lambda: self._read(self._source.read, size))
@@ -171,28 +189,51 @@ class ChunkedBody(_Body):
 
 
 class LazyContinueInput:
-    """``wsgi.input``: sends ``100 Continue`` on the first read (PEP 3333 option 2)."""
+    """``wsgi.input``: the first read calls ``begin`` — a place among the body
+    waiters, ``100 Continue`` (PEP 3333 option 2), the body's clock — and the
+    read that completes the body calls ``end``."""
 
-    def __init__(self, send_continue: Callable[[], None], body: LengthBody | ChunkedBody):
-        self._send_continue = send_continue
+    def __init__(
+        self,
+        begin: Callable[[], None],
+        body: LengthBody | ChunkedBody,
+        end: Callable[[], None] = lambda: None,
+    ):
+        self._begin = begin
+        self._end = end
+        self.begun = False
         self.body = body
         # The framing as this layer judged it (RFC 9112 §6.3): the body's length,
         # None when chunked.  The application takes it from here instead of
         # reading Content-Length and Transfer-Encoding a second time.
         self.declared_length: int | None = body.remaining if isinstance(body, LengthBody) else None
+        # (status, reason) of the HTTP layer's answer when it replaced the
+        # application's (the body broke, or found no place): the access log's.
+        self.refusal: tuple[int, str] | None = None
 
     @property
     def remaining(self) -> int:
         # cheroot drains ``remaining`` bytes when it keeps a connection open.
         return self.body.remaining if isinstance(self.body, LengthBody) else 0
 
+    def begin(self) -> None:
+        if not self.begun:
+            self.begun = True
+            self._begin()
+
     def read(self, size: int | None = None) -> bytes:
-        self._send_continue()
-        return self.body.read(size)
+        self.begin()
+        data = self.body.read(size)
+        if self.body.unread() == 0:
+            self._end()
+        return data
 
     def readline(self, size: int | None = None) -> bytes:
-        self._send_continue()
-        return self.body.readline(size)
+        self.begin()
+        data = self.body.readline(size)
+        if self.body.unread() == 0:
+            self._end()
+        return data
 
     def readlines(self, sizehint: int = 0) -> list[bytes]:
         lines: list[bytes] = []

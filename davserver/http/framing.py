@@ -57,15 +57,21 @@ class Refusal(Exception):
 
 
 def plain_response(
-    protocol: str, status: str, reason: str, server_name: str = "davserver"
+    protocol: str,
+    status: str,
+    reason: str,
+    server_name: str = "davserver",
+    retry_after: int | None = None,
 ) -> bytes:
     """A complete short text/plain answer that announces the close (RFC 9112 §9.6)."""
     body = (reason + "\n").encode("utf-8")
+    retry = f"Retry-After: {retry_after}\r\n" if retry_after is not None else ""
     head = (
         f"{protocol} {status}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n"
+        f"{retry}"
         f"Date: {email.utils.formatdate(usegmt=True)}\r\n"
         f"Server: {server_name}\r\n\r\n"
     )

@@ -20,6 +20,22 @@ class HttpLimits:
     keepalive_timeout: float = 30.0  # idle time allowed between two requests
     max_connections_per_address: int = 64  # per worker process; 0 = unlimited → 503
     max_threads: int = 256  # worker threads per process (the pool grows on demand)
+    # A body must bring min_body_rate bytes/s over every min_body_rate_window
+    # seconds from its first read on; 0 = no floor → 408 (RFC 9110 §15.5.9).
+    min_body_rate: int = 1024
+    min_body_rate_window: float = 20.0
+    # Requests whose body has yet to arrive, per process (None: half of
+    # max_threads) and per client address (0 = unlimited) → 503 + Retry-After.
+    max_body_waiters: int | None = None
+    max_body_waiters_per_address: int = 16
+
+    @property
+    def body_waiters_cap(self) -> int:
+        """Threads that may wait for body bytes at once: never all of them, so that
+        the rest of the pool always serves everything else."""
+        if self.max_body_waiters is None:
+            return max(1, self.max_threads // 2)
+        return max(1, min(self.max_body_waiters, self.max_threads - 1))
 
     @property
     def head_limit(self) -> int:

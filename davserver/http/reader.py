@@ -6,18 +6,25 @@ blocking (``fill``) until it is complete, and only then hands the connection
 to a worker, which parses it from the same buffer; the body is read by the
 worker, blocking, with the socket's timeout.  So a client that sends nothing,
 or its headers a byte at a time, never holds a worker thread.
+
+While a body is read its :class:`~davserver.http.pacing.BodyPace` (``pace``)
+counts what arrives and bounds every wait by the minimum rate as well.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import re
 import select
 import socket
 import ssl
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
 from davserver import turns
+from davserver.http.pacing import BodyPace
 
 # The end of a head: an empty line.  A bare LF is matched too, so that such a
 # head reaches the parser (which refuses it with 400) instead of waiting.
@@ -39,6 +46,7 @@ class SocketReader:
         self.eof = False
         self.closed = False
         self.bytes_read = 0  # cheroot's statistics read it
+        self.pace: BodyPace | None = None  # set while a worker reads a body
 
     def has_data(self) -> bool:
         return self._pos < len(self._buf)
@@ -86,7 +94,16 @@ class SocketReader:
     def _keep(self, data: bytes) -> int:
         self._buf += data
         self.bytes_read += len(data)
+        if self.pace is not None:
+            self.pace.arrived(len(data))
         return len(data)
+
+    def has_buffered(self, want: int) -> bool:
+        """``want`` bytes are here, counting what the kernel holds already; never waits."""
+        while self.pending() < want and not self.eof and self._arrived_already():
+            if not self.fill(want - self.pending()):
+                break
+        return self.pending() >= want
 
     def tls_buffered(self) -> int:
         """Decrypted bytes inside the TLS object, not yet in this buffer."""
@@ -118,24 +135,37 @@ class SocketReader:
         self._pos = 0
 
     def _recv_more(self) -> bool:
-        """Block (socket timeout) for more data; False at end of stream."""
-        with self._waiting():
-            return self._receive(RECV_SIZE) > 0
+        """Block (socket timeout, pace) for more data; False at end of stream."""
+        return self._blocking(self._receive, RECV_SIZE) > 0
 
-    def _waiting(self) -> contextlib.AbstractContextManager[None]:
-        """A worker about to wait for the client steps aside (davserver.turns),
-        but not for data already here: handing the turn over costs two thread
-        switches, more than the read."""
-        if not turns.holding() or (self._tls is not None and self._tls.pending()):
-            return contextlib.nullcontext()
+    def _blocking(self, recv: Callable[..., int], *args: Any) -> int:
+        """``recv(*args)``, which may wait for the client.  A worker about to wait steps
+        aside (davserver.turns), but not for data already here: handing the turn
+        over costs two thread switches, more than the read.  While a body is
+        read, the wait is bounded by its pace as well as the socket's timeout."""
+        if self.pace is None and not turns.holding():
+            return recv(*args)  # nothing to decide: the socket's timeout bounds the wait
+        if self._arrived_already():
+            return recv(*args)
+        with turns.waiting():  # a no-op without the turn
+            if self.pace is not None:
+                self._await_paced(self.pace)
+            return recv(*args)
+
+    def _arrived_already(self) -> bool:
+        """Data (or EOF) is waiting: a read returns at once."""
+        return (self._tls is not None and self._tls.pending() > 0) or _readable(self._sock, 0)
+
+    def _await_paced(self, pace: BodyPace) -> None:
+        """Until the socket is readable; BodyTooSlow or TimeoutError when the pace
+        says the client took too long.  (With TLS, readable means a record has
+        begun: its rest is waited for within the socket's timeout.)"""
+        started = time.monotonic()
         try:
-            poller = select.poll()
-            poller.register(self._sock.fileno(), select.POLLIN)
-            if poller.poll(0):
-                return contextlib.nullcontext()
-        except (OSError, ValueError):
-            pass
-        return turns.waiting()
+            while not _readable(self._sock, pace.budget(time.monotonic() - started)):
+                pass
+        finally:
+            pace.waited(time.monotonic() - started)
 
     def read(self, size: int | None = None) -> bytes:
         """``size`` bytes, fewer only at end of stream; all of it if ``size`` is None."""
@@ -156,13 +186,14 @@ class SocketReader:
         self._pos = len(self._buf)
         self._compact()
         while have < size and not self.eof:
-            with self._waiting():
-                got = self._sock.recv_into(view[have:], size - have)
+            got = self._blocking(self._sock.recv_into, view[have:], size - have)
             if not got:
                 self.eof = True
                 break
             have += got
             self.bytes_read += got
+            if self.pace is not None:
+                self.pace.arrived(got)
         view.release()
         del out[have:]
         return bytes(out)
@@ -191,3 +222,13 @@ class SocketReader:
         self.closed = True
         self._buf = bytearray()
         self._pos = 0
+
+
+def _readable(sock: socket.socket, seconds: float) -> bool:
+    """Data (or EOF) arrives on ``sock`` within ``seconds``; poll(2) has no FD_SETSIZE limit."""
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(math.ceil(seconds * 1000)))
+    except (OSError, ValueError):
+        return True  # let the read itself meet what is wrong

@@ -13,8 +13,16 @@ from cheroot import server as cheroot_server
 
 from davserver import turns
 from davserver.http.body import BodyError, ChunkedBody, LazyContinueInput, LengthBody
-from davserver.http.framing import HeadReader, Refusal, check_request, plain_response, read_fields
+from davserver.http.framing import (
+    UNAVAILABLE,
+    HeadReader,
+    Refusal,
+    check_request,
+    plain_response,
+    read_fields,
+)
 from davserver.http.limits import HttpLimits
+from davserver.http.pacing import RETRY_AFTER, BodyPace
 
 CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
 DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive
@@ -50,6 +58,7 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
     continue_pending = False
     body_error: BodyError | None = None
     replaced = False  # our answer to a broken body replaced the application's
+    waiter_place = False  # holds a place among the body waiters (davserver.http.pacing)
 
     def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any):
         super().__init__(server, conn, *args, **kwargs)
@@ -141,21 +150,80 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
             body = LengthBody(
                 source, int(self.inheaders.get(b"Content-Length", 0)), self._body_failed
             )
-        self.rfile = LazyContinueInput(self.send_pending_continue, body)
+        self.rfile = LazyContinueInput(self._begin_body, body, self._end_body)
+        why = self._no_place_now()
+        if why is not None:
+            self.simple_response(UNAVAILABLE, why, retry_after=RETRY_AFTER)
+            return
         try:
             self.server.gateway(self).respond()
         except Exception:
             if self.body_error is None or self.sent_headers:
                 raise
-            self.simple_response(self.body_error.status, self.body_error.reason)
+            error = self.body_error
+            self.simple_response(error.status, error.reason, retry_after=error.retry_after)
             return
+        finally:
+            self._end_body()
         if self.ready:
             self.ensure_headers_sent()
         if self.chunked_write:
             self.conn.wfile.write(b"0\r\n\r\n")
 
+    # -- a body that has yet to arrive (davserver.http.pacing) --------------------
+
+    def _begin_body(self) -> None:
+        """The application's first read: a place among the body waiters if the
+        body has yet to arrive (503 without one, before ``100 Continue`` and
+        before any body byte is read), then ``100 Continue``, then the clock of
+        the minimum rate — which so runs from the moment 100 Continue is sent."""
+        assert isinstance(self.rfile, LazyContinueInput)
+        refusal = self._take_waiter_place()
+        if refusal is not None:
+            raise self.rfile.body.fail(refusal)
+        self.send_pending_continue()
+        self._start_pace()
+
+    def _no_place_now(self) -> str | None:
+        """Why a body still to arrive would find no place (all taken): then the
+        application is not even run.  Otherwise its place is taken at its first read."""
+        assert isinstance(self.rfile, LazyContinueInput)
+        body = self.rfile.body
+        if body.unread() == 0:
+            return None
+        why = self.server.body_waiters.full(self.conn.remote_addr or "")
+        return None if why is None or body.arrived() else why
+
+    def _take_waiter_place(self) -> BodyError | None:
+        """A place for a body still to arrive (none needed for one already here);
+        the 503 when there is none."""
+        assert isinstance(self.rfile, LazyContinueInput)
+        body = self.rfile.body
+        if body.unread() == 0 or body.arrived():
+            return None
+        why = self.server.body_waiters.enter(self.conn.remote_addr or "")
+        if why is not None:
+            return BodyError(UNAVAILABLE, why, retry_after=RETRY_AFTER)
+        self.waiter_place = True
+        return None
+
+    def _start_pace(self) -> None:
+        if self.waiter_place:
+            limits = self.limits
+            self.conn.rfile.pace = BodyPace.start(
+                limits.min_body_rate, limits.min_body_rate_window, limits.body_timeout
+            )
+
+    def _end_body(self) -> None:
+        """The body is complete, broken or abandoned: give its place back."""
+        self.conn.rfile.pace = None
+        if self.waiter_place:
+            self.waiter_place = False
+            self.server.body_waiters.leave(self.conn.remote_addr or "")
+
     def _body_failed(self, exc: BodyError) -> None:
         self.body_error = exc
+        self._end_body()
 
     def send_headers(self) -> None:
         if self.body_error is not None:
@@ -185,18 +253,31 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
 
     def _drain(self) -> None:
         """Read a small unread body so that the connection can be reused (cheroot
-        would too, but let a stalled or broken body escape as an error)."""
-        assert isinstance(self.rfile, LazyContinueInput)
+        would too, but let a stalled or broken body escape as an error).  A body
+        still to arrive is waited for like any other — with a place among the
+        body waiters (none free: close instead) and the minimum rate."""
+        stream = self.rfile
+        assert isinstance(stream, LazyContinueInput)
+        if not stream.begun:  # the application never read it
+            stream.begun = True
+            if self._take_waiter_place() is not None:
+                self.close_connection = True
+                self.conn.linger = True
+                return
+            self._start_pace()
         try:
-            while self.rfile.body.read(DRAIN_LIMIT):
+            while stream.body.read(DRAIN_LIMIT):
                 pass
         except BodyError:
             self.close_connection = True
             self.conn.linger = True
+        finally:
+            self._end_body()
 
     def _replace_answer(self, exc: BodyError) -> None:
-        """The body broke (framing, limit, timeout): that is the answer, whatever
-        the application made of the exception it got from ``wsgi.input``."""
+        """The body broke (framing, limit, timeout, rate) or found no place among
+        the body waiters: that is the answer, whatever the application made of
+        the exception it got from ``wsgi.input``."""
         self.replaced = True
         self.status = exc.status.encode("latin-1")  # type: ignore[assignment]  # bytes in cheroot
         length = str(len(exc.reason.encode("utf-8")) + 1).encode("ascii")
@@ -205,6 +286,10 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
             (b"Content-Length", length),
             (b"Connection", b"close"),
         ]
+        if exc.retry_after is not None:
+            self.outheaders.append((b"Retry-After", str(exc.retry_after).encode("ascii")))
+        if isinstance(self.rfile, LazyContinueInput):  # the access log's line says why
+            self.rfile.refusal = (int(exc.status[:3]), exc.reason)
         self.close_connection = True
         self.conn.linger = True
 
@@ -252,7 +337,7 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
             return 0
         return stream.body.unread()
 
-    def simple_response(self, status: Any, msg: Any = "") -> None:
+    def simple_response(self, status: Any, msg: Any = "", retry_after: int | None = None) -> None:
         """An answer of the HTTP layer itself (cheroot's, and our refusals): it
         always closes, says so (RFC 9112 §9.6) and keeps its status (cheroot
         turned 413/414 into 400 before the request line was parsed)."""
@@ -261,7 +346,9 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         status = status.decode("latin-1") if isinstance(status, bytes) else str(status)
         reason = msg.decode("latin-1") if isinstance(msg, bytes) else str(msg or status[4:])
         self.sent_headers = True
-        answer = plain_response(self.server.protocol, status, reason, self.server.server_name)
+        answer = plain_response(
+            self.server.protocol, status, reason, self.server.server_name, retry_after
+        )
         with contextlib.suppress(OSError):  # the client is gone or not reading: we close anyway
             self.conn.wfile.write(answer)
         method, target = getattr(self, "method", None), getattr(self, "uri", None)

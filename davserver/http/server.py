@@ -13,6 +13,7 @@ from davserver.http.connection import DavHTTPConnection
 from davserver.http.gateway import DavGateway
 from davserver.http.limits import HttpLimits
 from davserver.http.manager import AddressBook, DavConnectionManager, ElasticThreadPool
+from davserver.http.pacing import BodyWaiters
 
 
 class DavWSGIServer(wsgi.Server):
@@ -42,6 +43,10 @@ class DavWSGIServer(wsgi.Server):
         low = self.requests.min
         self.requests = ElasticThreadPool(self, min=low, max=max(low, self.limits.max_threads))
         self.addresses = AddressBook(self.limits.max_connections_per_address)
+        # Requests waiting for their body hold threads: never all of the pool.
+        self.body_waiters = BodyWaiters(
+            self.limits.body_waiters_cap, self.limits.max_body_waiters_per_address
+        )
         # Told of every answer this layer gives itself (a refusal before or
         # instead of the application): (client, method, target, status, reason).
         self.on_refusal: Callable[[str, str, str, int, str], None] | None = None

@@ -185,6 +185,10 @@ class _Exchange:
     def record(self) -> AccessRecord:
         env = self.environ
         facts = env.get(ACCESS_KEY) or {}
+        # davserver's HTTP layer replaced the application's answer (the body broke,
+        # arrived too slowly, or found no place among the body waiters): its
+        # status is what the client got, its reason the line's ``refused``.
+        refusal = getattr(self.input._inner, "refusal", None)
         return AccessRecord(
             time=self.started,
             client=env.get("REMOTE_ADDR", ""),
@@ -193,7 +197,7 @@ class _Exchange:
             uri=self.raw_uri,
             path=self.path,
             protocol=env.get("SERVER_PROTOCOL", "HTTP/1.1"),
-            status=self.status or 500,
+            status=refusal[0] if refusal else self.status or 500,
             bytes_in=self.input.count,
             bytes_out=self.sent,
             duration=time.perf_counter() - self.clock,
@@ -204,6 +208,7 @@ class _Exchange:
             lock_token=facts.get("lock_token"),
             precondition=facts.get("precondition"),
             completed=self.completed,
+            refusal=refusal[1] if refusal else None,
         )
 
 

@@ -59,6 +59,9 @@ def test_every_key_has_one_config_field_and_one_default() -> None:
         ("lock_timeout_max: -5\n", "lock_timeout_max", "positive"),
         ("lock_timeout_default: 900\nlock_timeout_max: 60\n", "lock_timeout_default", "exceed"),
         ("workers: 2\nlock_store: 'memory://'\n", "lock_store", "one process"),
+        ("max_body_waiters: 64\nmax_threads: 64\n", "max_body_waiters", "below max_threads"),
+        ("min_body_rate: -1\n", "min_body_rate", "between 0 and"),
+        ("min_body_rate_window: 0\n", "min_body_rate_window", "between 1 and 3600"),
     ],
 )
 def test_check_config_names_file_key_and_problem(
