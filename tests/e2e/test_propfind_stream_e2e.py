@@ -35,7 +35,7 @@ def propfind(
 def test_members_the_server_may_not_stat_are_listed_with_their_status(tmp_path: Path) -> None:
     require_root("a folder the server's user may list but not search")
     root = tmp_path / "share"
-    with ServerProcess(root, ["--workers", "1"]).start() as server:
+    with ServerProcess(root, ["--workers", "1"]) as server:
         folder = root / "names-only"
         folder.mkdir()
         for name in ("a.txt", "b.txt"):
@@ -58,7 +58,7 @@ def test_members_the_server_may_not_stat_are_listed_with_their_status(tmp_path: 
 
 def test_a_long_listing_goes_out_chunked_and_parses_whole(tmp_path: Path) -> None:
     root = tmp_path / "share"
-    with ServerProcess(root, ["--workers", "1"]).start() as server:
+    with ServerProcess(root, ["--workers", "1"]) as server:
         folder = root / "many"
         folder.mkdir()
         for i in range(FILES):

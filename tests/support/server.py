@@ -119,7 +119,10 @@ class ServerProcess:
         self.stop(signal.SIGKILL)
 
     def __enter__(self) -> ServerProcess:
-        return self.start()
+        # ``with ServerProcess(...).start() as server`` must not start a second one
+        # (which nobody would stop).
+        running = self.proc is not None and self.proc.poll() is None
+        return self if running else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
