@@ -24,6 +24,7 @@ from pathlib import Path
 from davserver.config import Config
 from davserver.dav.auth import read_htpasswd
 from davserver.dav.containment import DirStack
+from davserver.dav.descend import descend
 from davserver.dav.share import Share, child_path
 from davserver.dav.uploads import is_temp_name
 from davserver.errors import ConfigError, StartupError
@@ -173,23 +174,14 @@ def unreadable_folders(share: Share) -> tuple[list[tuple[str, str]], int]:
     found: list[tuple[str, str]] = []
     count = 0
     with DirStack(share.open_dir("/")) as stack:
-        levels = [_folders(share, stack)]
-        while levels:
-            if not levels[-1]:
-                levels.pop()
-                if levels:
-                    stack.leave()
-                continue
-            name = levels[-1].pop()
-            try:
-                entered = stack.enter(name)
-            except OSError as exc:
-                count += 1
-                if len(found) < MAX_UNREADABLE:
-                    found.append(("/" + "/".join([*stack.names, name]), exc.strerror or ""))
-                continue
-            if entered:
-                levels.append(_folders(share, stack))
+
+        def refused(name: str, exc: OSError) -> None:
+            nonlocal count
+            count += 1
+            if len(found) < MAX_UNREADABLE:
+                found.append(("/" + "/".join([*stack.names, name]), exc.strerror or ""))
+
+        descend(stack, lambda here: _folders(share, here), refused)
     return found, count
 
 

@@ -52,6 +52,7 @@ import time
 from dataclasses import dataclass
 
 from davserver.dav.containment import DIR_FLAGS, DirStack
+from davserver.dav.descend import descend
 from davserver.dav.removal import prune, put_back
 from davserver.dav.share import Share, child_path
 from davserver.dav.uploads import parse_temp_name, temp_name
@@ -95,22 +96,10 @@ def _recover(share: Share) -> list[Outcome]:
     started = time.monotonic()
     walk = _Walk(share)
     with DirStack(share.open_dir("/")) as stack:
-        levels = [walk.visit(stack)]
-        while levels:
-            if not levels[-1]:
-                levels.pop()
-                if levels:
-                    stack.leave()
-                continue
-            name = levels[-1].pop()
-            try:
-                entered = stack.enter(name)
-            except OSError as exc:  # say lost+found: root's, mode 0700
-                walk.unreadable(_here(stack, name), exc)
-                continue
-            if entered:
-                walk.folders += 1
-                levels.append(walk.visit(stack))
+        # A folder it may not open (say lost+found: root's, mode 0700) is skipped.
+        walk.folders = descend(
+            stack, walk.visit, lambda name, exc: walk.unreadable(_here(stack, name), exc)
+        )
     outcomes = walk.outcomes
     finished = sum(outcome.finished for outcome in outcomes)
     log.info(
