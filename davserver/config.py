@@ -450,6 +450,19 @@ SCHEMA: tuple[Option, ...] = (
         _user_names,
     ),
     Option(
+        "metrics_users",
+        list,
+        "users of the htpasswd file who may GET /metrics on the admin listener and nothing else",
+        _user_names,
+    ),
+    Option(
+        "metrics_token_file",
+        str,
+        "file holding a token that may GET /metrics on the admin listener "
+        "(Authorization: Bearer TOKEN); read again when it changes",
+        nullable=True,
+    ),
+    Option(
         "audit_log",
         str,
         "file (JSON lines) recording every broken lock and every freeze made or lifted",
@@ -477,7 +490,10 @@ LIVE_KEYS = frozenset(
     | {"lock_webhook_retries", "drain_timeout", "tls_cert", "tls_key"}
 )
 # Relative paths in a config file are relative to the file's directory.
-PATH_KEYS = ("root", "htpasswd", "state_dir", "lock_event_log", "audit_log", "tls_cert", "tls_key")
+PATH_KEYS = (
+    *("root", "htpasswd", "state_dir", "lock_event_log", "audit_log", "tls_cert", "tls_key"),
+    "metrics_token_file",
+)
 # What "default" means where the default is computed (shown by --help).
 SHOWN_DEFAULTS = {
     "workers": "one per CPU core (one with memory://)",
@@ -555,6 +571,8 @@ class Config:
     admin: bool = False
     admin_listen: str = "127.0.0.1:8081"
     admins: list[str] = dataclasses.field(default_factory=list)
+    metrics_users: list[str] = dataclasses.field(default_factory=list)
+    metrics_token_file: str | None = None
     audit_log: str | None = None
     broken_lock_memory: int = 604800
     admin_reason_max: int = 500

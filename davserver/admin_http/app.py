@@ -2,7 +2,8 @@
 
 ``/api/…`` is the JSON API (:mod:`.api`), everything else the console
 (:mod:`.console`); ``/healthz`` and ``/readyz`` answer without credentials (load
-balancers and probes have none), ``/metrics`` only to administrators.
+balancers and probes have none), ``/metrics`` only to administrators and the
+metrics readers (``metrics_users``, ``metrics_token_file``).
 
 Cross-site requests: a browser that has logged in here sends its Basic
 credentials with any request to this origin, also one a foreign page makes.
@@ -149,7 +150,8 @@ class AdminApp:
             return mounted(environ, start_response)
         is_api = path == "/api" or path.startswith("/api/")
         try:
-            request = AdminRequest(environ, self.auth.principal(environ), self.body_limit)
+            principal = self.auth.principal(environ, metrics=path == "/metrics")
+            request = AdminRequest(environ, principal, self.body_limit)
             if mounted is not None:
                 return mounted(environ, start_response)
             request.query = dict(parse_qsl(str(environ.get("QUERY_STRING") or "")))

@@ -5,7 +5,8 @@ enumeration by timing, failed logins throttled per address and per user from an
 address, counted together with the WebDAV port's): no
 credentials or wrong ones are 401 with a Basic challenge (RFC 9110 §11.6.1),
 a valid user who is no administrator is 403 — they are who they say, they just
-may not do this.
+may not do this.  The users of ``metrics_users`` and the holder of the
+``metrics_token_file`` token may read ``/metrics`` and get 403 everywhere else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from davserver.admin_http.metrics_access import MetricsToken
 from davserver.dav.auth import HtpasswdDomainController, parse_basic
 from davserver.dav.throttle import LoginThrottle
 from davserver.errors import Forbidden, TooManyAttempts, Unauthenticated
@@ -25,19 +27,32 @@ REALM = "davserver admin"
 
 
 class AdminAuth:
-    def __init__(self, htpasswd: Path, admins: Iterable[str], throttle: LoginThrottle):
+    def __init__(
+        self,
+        htpasswd: Path,
+        admins: Iterable[str],
+        throttle: LoginThrottle,
+        *,
+        metrics_users: Iterable[str] = (),
+        metrics_token: MetricsToken | None = None,
+    ):
         config: dict[str, object] = {"davserver_auth": {"htpasswd": str(htpasswd)}}
         self.users = HtpasswdDomainController(None, config)
         self.admins = frozenset(admins)
+        self.metrics_users = frozenset(metrics_users)
+        self.metrics_token = metrics_token
         self.throttle = throttle
 
-    def principal(self, environ: dict[str, Any]) -> str:
-        """The administrator making this request, or the refusal to raise."""
+    def principal(self, environ: dict[str, Any], *, metrics: bool = False) -> str:
+        """The administrator making this request (or, for ``/metrics``, the metrics
+        reader), or the refusal to raise."""
         header = environ.get("HTTP_AUTHORIZATION")
         if not header:
             raise Unauthenticated("log in as an administrator (config key admins)", REALM)
-        user, password = parse_basic(header)
         address = str(environ.get("REMOTE_ADDR", ""))
+        if str(header).strip().lower().startswith("bearer "):
+            return self.bearer(str(header).strip()[7:], address, metrics=metrics)
+        user, password = parse_basic(header)
         verdict = self.throttle.check(address, user)
         if verdict.wait is not None:
             log.warning("admin login throttled for user %r from %s", user, address)
@@ -48,7 +63,28 @@ class AdminAuth:
             log.warning("admin login failed for user %r from %s", user, address)
             raise Unauthenticated("wrong user name or password", REALM)
         self.throttle.succeeded(address, user, verdict)
+        if user in self.metrics_users and user not in self.admins:
+            if metrics:
+                return user
+            raise Forbidden(f"{user} may only read /metrics (config key metrics_users)")
         if user not in self.admins:
             log.warning("user %r from %s is not an administrator", user, address)
             raise Forbidden(f"{user} is not an administrator (config key admins)")
         return user
+
+    def bearer(self, token: str, address: str, *, metrics: bool) -> str:
+        """The metrics token's holder; 401 for a wrong token, 403 off ``/metrics``."""
+        # Guesses at the token count against the address like guesses at a password.
+        verdict = self.throttle.check(address, "")
+        if verdict.wait is not None:
+            raise TooManyAttempts(
+                f"too many failed logins; try again in {verdict.wait} s", verdict.wait
+            )
+        if self.metrics_token is None or not self.metrics_token.matches(token):
+            self.throttle.failed(address, "")
+            log.warning("admin listener: wrong bearer token from %s", address)
+            raise Unauthenticated("wrong bearer token (config key metrics_token_file)", REALM)
+        self.throttle.succeeded(address, "", verdict)
+        if not metrics:
+            raise Forbidden("the metrics token may only read /metrics")
+        return "metrics-token"

@@ -22,8 +22,10 @@ from davserver.admin_http import api, console
 from davserver.admin_http.app import AdminApp, WSGIApp
 from davserver.admin_http.audit import AuditLog
 from davserver.admin_http.auth import AdminAuth
+from davserver.admin_http.metrics_access import MetricsToken
 from davserver.admin_http.service import AdminService
 from davserver.config import Config, parse_listen
+from davserver.http.forwarded import ClientOrigin, parse_networks
 from davserver.dav.auth import read_htpasswd
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError
@@ -75,10 +77,17 @@ def build(config: Config, application: Any) -> AdminApp:
     # The WebDAV port's throttle: one password, one count of the guesses at it.
     throttle: LoginThrottle = getattr(application, "throttle", None) or login_throttle(config, None)
     htpasswd = Path(str(config.htpasswd))
-    unknown = sorted(set(config.admins) - set(read_htpasswd(htpasswd)))
+    unknown = sorted(set(config.admins + config.metrics_users) - set(read_htpasswd(htpasswd)))
     if unknown:
-        log.warning("admins not in %s (they cannot log in): %s", htpasswd, ", ".join(unknown))
-    auth = AdminAuth(htpasswd, config.admins, throttle)
+        log.warning("users not in %s (they cannot log in): %s", htpasswd, ", ".join(unknown))
+    token = config.metrics_token_file
+    auth = AdminAuth(
+        htpasswd,
+        config.admins,
+        throttle,
+        metrics_users=config.metrics_users,
+        metrics_token=MetricsToken(Path(token)) if token else None,
+    )
     observe = getattr(application, "observe", None)
     routes: dict[str, WSGIApp] = observe.endpoints() if observe is not None else {}
     return AdminApp(service, auth, api=api.handle, console=console.handle, routes=routes)
@@ -91,7 +100,7 @@ class AdminListener:
         host, port = parse_listen(config.admin_listen)
         self.server = DavWSGIServer(
             (host, port),
-            build(config, application),
+            ClientOrigin(build(config, application), parse_networks(config.trusted_proxies)),
             numthreads=THREADS,
             server_name="davserver-admin",
             request_queue_size=64,
