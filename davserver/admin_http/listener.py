@@ -25,7 +25,6 @@ from davserver.admin_http.auth import AdminAuth
 from davserver.admin_http.metrics_access import MetricsToken
 from davserver.admin_http.service import AdminService
 from davserver.config import Config, parse_listen
-from davserver.http.forwarded import ClientOrigin, parse_networks
 from davserver.dav.auth import read_htpasswd
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError
@@ -100,7 +99,7 @@ class AdminListener:
         host, port = parse_listen(config.admin_listen)
         self.server = DavWSGIServer(
             (host, port),
-            ClientOrigin(build(config, application), parse_networks(config.trusted_proxies)),
+            build(config, application),
             numthreads=THREADS,
             server_name="davserver-admin",
             request_queue_size=64,
