@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from davserver.config import Config
+from davserver.dav.active import Nosniff
 from davserver.dav.auth import DavAuthenticator, HtpasswdDomainController
 from davserver.dav.dispatch import Dispatcher, ShareProvider
 from davserver.dav.framework import DavApp
@@ -147,12 +148,13 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         limits=limits,
         permissions=permissions,
         infinity=infinity,
+        active_content=config.active_content,
     )
     dispatcher = Dispatcher(dav)
     throttle = login_throttle(config, stores.failures)
     wsgidav = DavApp(wsgidav_config(config, dispatcher, throttle))
     wsgi: Any = PathGuard(wsgidav, share.is_hidden)
-    wsgi = observe.wrap(wsgi, stores.locks, lambda: manager.clock())
+    wsgi = Nosniff(observe.wrap(wsgi, stores.locks, lambda: manager.clock()))
     return Application(
         wsgi=wsgi,
         dav=dav,

@@ -104,6 +104,15 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+ACTIVE_CONTENT_MODES = ("sandbox", "attachment", "inline")
+
+
+def _active_content(value: str) -> str | None:
+    if value not in ACTIVE_CONTENT_MODES:
+        return f"must be one of {', '.join(ACTIVE_CONTENT_MODES)}, not {value!r}"
+    return None
+
+
 def _listen(value: str) -> str | None:
     try:
         parse_listen(value)
@@ -137,6 +146,13 @@ SCHEMA: tuple[Option, ...] = (
         nullable=True,
     ),
     Option("readonly", bool, "refuse every method that changes something"),
+    Option(
+        "active_content",
+        str,
+        "how GET serves files a browser would run (HTML, SVG, XML, JS): sandbox "
+        "(Content-Security-Policy: sandbox), attachment (download) or inline (as is)",
+        _active_content,
+    ),
     Option(
         "tls_cert",
         str,
@@ -519,6 +535,7 @@ class Config:
     port: int = 8080
     htpasswd: str | None = None
     readonly: bool = False
+    active_content: str = "sandbox"
     tls_cert: str | None = None
     tls_key: str | None = None
     log_level: str = "info"

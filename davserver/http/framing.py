@@ -69,6 +69,7 @@ def plain_response(
     head = (
         f"{protocol} {status}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n"
         f"{retry}"

@@ -283,6 +283,7 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         length = str(len(exc.reason.encode("utf-8")) + 1).encode("ascii")
         self.outheaders = [
             (b"Content-Type", b"text/plain; charset=utf-8"),
+            (b"X-Content-Type-Options", b"nosniff"),
             (b"Content-Length", length),
             (b"Connection", b"close"),
         ]

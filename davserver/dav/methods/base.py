@@ -62,6 +62,7 @@ class Dav:
     limits: Limits = field(default_factory=Limits)
     permissions: Permissions = field(default_factory=Permissions)
     infinity: InfinityPolicy = field(default_factory=InfinityPolicy)  # depth-infinity LOCKs
+    active_content: str = "sandbox"  # how GET serves HTML, SVG, XML, JS (dav/active.py)
 
     def visible(self, request: Request, path: str) -> bool:
         """Whether listings show ``path`` to this request's user."""

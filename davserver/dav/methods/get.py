@@ -17,6 +17,7 @@ from email.utils import formatdate
 from io import FileIO
 
 from davserver.dav import pages, ranges
+from davserver.dav.active import guard_headers
 from davserver.dav.errors import lock_badges
 from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
 from davserver.dav.request import Request
@@ -56,6 +57,8 @@ def file_response(request: Request, dav: Dav, entry: Entry, reader: FileIO) -> R
         ("ETag", entry.etag or ""),
         ("Accept-Ranges", "bytes"),
     ]
+    name = entry.path.rsplit("/", 1)[-1]
+    headers += guard_headers(dav.active_content, headers[0][1], name)
     if check_preconditions(request, dav, entry) == 304:
         reader.close()
         return Response(304, [h for h in headers if h[0] in ("Last-Modified", "ETag")])
