@@ -29,13 +29,14 @@ from urllib.parse import urlsplit
 
 from davserver import config as config_mod
 from davserver.admin_http.audit import AuditLog
+from davserver.admin_http.schema import admin_path
 from davserver.admin_http.service import Actor, AdminService
 from davserver.admin_http.times import rfc3339
 from davserver.admin_http.views import Filters, describe, select
 from davserver.dav.share import Share
 from davserver.errors import ConfigError, DavServerError, NotFound, StartupError
 from davserver.locking.manager import LockManager
-from davserver.locking.model import canonical_path, is_ancestor_or_self
+from davserver.locking.model import is_ancestor_or_self
 from davserver.lockstore import Role, Stores, open_stores
 from davserver.lockstore.paths import is_strictly_below
 
@@ -231,7 +232,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def list_locks(service: AdminService, args: argparse.Namespace) -> int:
-    filters = Filters(args.path, args.principal, args.expiring, args.stale, args.kind)
+    path = admin_path(args.path, "--path") if args.path else None
+    filters = Filters(path, args.principal, args.expiring, args.stale, args.kind)
     now = service.now
     records = service.manager.records(expired=args.stale is True)
     rows = []
@@ -259,7 +261,7 @@ def break_locks(service: AdminService, args: argparse.Namespace) -> int:
     if args.token:
         targets = [args.token]
     else:
-        path = canonical_path(args.path)
+        path = admin_path(args.path, "--path")
         targets = [
             lock.token
             for lock in service.manager.records(expired=True)
@@ -311,7 +313,7 @@ def unfreeze(service: AdminService, args: argparse.Namespace) -> int:
         frozen = [
             lock.root
             for lock in service.manager.records()
-            if lock.is_freeze and is_ancestor_or_self(lock.root, canonical_path(args.path))
+            if lock.is_freeze and is_ancestor_or_self(lock.root, admin_path(args.path))
         ]
         hint = f"; it lies in the freeze of {', '.join(frozen)}" if frozen else ""
         print(f"no freeze is rooted at {args.path}{hint}", file=sys.stderr)

@@ -22,9 +22,10 @@ import json
 import re
 from typing import Any, Final
 
+from davserver.admin_http import schema
 from davserver.admin_http.app import AdminRequest
 from davserver.admin_http.service import Actor, AdminService
-from davserver.admin_http.times import rfc3339
+from davserver.admin_http.times import MAX_SECONDS, rfc3339
 from davserver.admin_http.views import Filters
 from davserver.dav.response import Response
 from davserver.errors import MethodNotAllowed, NotFound, RequestError
@@ -50,16 +51,14 @@ def flag(value: str | None, name: str) -> bool | None:
 
 def filters_of(query: dict[str, str], kind: str) -> Filters:
     """Filters from the query string (the API and the console read the same names)."""
-    expiring = query.get("expiring") or None
-    if expiring is not None and not expiring.isdigit():
-        raise RequestError(f"expiring must be a number of seconds, not {expiring!r}")
+    expiring = schema.bounded(query.get("expiring"), "expiring (seconds)", 0, MAX_SECONDS)
     kind = query.get("kind") or kind
     if kind not in ("lock", "freeze", "all"):
         raise RequestError(f"kind must be lock, freeze or all, not {kind!r}")
     return Filters(
-        path=query.get("path") or None,
+        path=schema.admin_path(query["path"], "path") if query.get("path") else None,
         principal=query.get("principal") or None,
-        expiring=int(expiring) if expiring is not None else None,
+        expiring=expiring,
         stale=flag(query.get("stale"), "stale"),
         kind=kind,
     )
@@ -80,10 +79,8 @@ def handle(request: AdminRequest, service: AdminService) -> Response:
         return freezes(request, service, actor)
     if path == "/api/audit":
         allow(method, "GET", "HEAD")
-        limit = request.query.get("limit", "200")
-        if not limit.isdigit() or not 0 < int(limit) <= 10_000:
-            raise RequestError("limit must be a number from 1 to 10000")
-        return answer(200, {"entries": service.audit_entries(int(limit))})
+        limit = schema.bounded(request.query.get("limit"), "limit", 1, 10_000) or 200
+        return answer(200, {"entries": service.audit_entries(limit)})
     match = _ITEM.fullmatch(path)
     if match is None:
         raise NotFound(f"no such API endpoint: {path} (see /api)")
@@ -102,21 +99,21 @@ def listing(service: AdminService, filters: Filters) -> dict[str, Any]:
 
 def freezes(request: AdminRequest, service: AdminService, actor: Actor) -> Response:
     if request.method == "POST":
-        body = request.json()
+        body = schema.body(request.json(), schema.FREEZE)
         freeze = service.freeze(
             body.get("path"),
             body.get("reason"),
             actor,
             until=body.get("until"),
             duration=body.get("duration"),
-            drain=bool(body.get("drain", False)),
+            drain=body.get("drain", False),
         )
         return answer(201, {"freeze": service.view(freeze)})
     if request.method == "DELETE":
         path = request.query.get("path")
         if not path:
             raise RequestError("DELETE /api/freezes needs ?path=/frozen/path (or use its id)")
-        lifted = service.lift_path(path, actor)
+        lifted = service.lift_path(schema.admin_path(path), actor)
         if not lifted:
             raise NotFound(f"no freeze is rooted at {path}")
         return answer(200, {"lifted": [service.view(lock) for lock in lifted]})
@@ -135,7 +132,12 @@ def item(
     method = request.method
     if action == "/break" and kind == "lock":
         allow(method, "POST")
-        return answer(200, service.break_lock(ident, request.json().get("reason"), actor))
+        return answer(
+            200,
+            service.break_lock(
+                ident, schema.body(request.json(), schema.BREAK).get("reason"), actor
+            ),
+        )
     if kind == "freeze" and (action == "/lift" or method == "DELETE"):
         allow(method, "POST", "DELETE")
         return answer(200, {"lifted": service.view(service.lift(ident, actor))})

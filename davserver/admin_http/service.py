@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from davserver.admin_http.audit import AuditEntry, AuditLog
+from davserver.admin_http.schema import admin_path
 from davserver.admin_http.times import freeze_end, rfc3339
 from davserver.admin_http.views import Exists, Filters, State, describe, matches, select, state_of
 from davserver.errors import Conflict, NotFound, RequestError
 from davserver.locking.maintenance import BROKEN_MEMORY_MAX, FreezeRequest
 from davserver.locking.manager import LockManager
-from davserver.locking.model import Lock, canonical_path
+from davserver.locking.model import Lock
 
 # Characters a reason may not contain: it ends up in headers, logs and XML.
 _CONTROL = {chr(code) for code in range(32) if chr(code) not in "\t"} | {"\x7f"}
@@ -125,13 +126,10 @@ class AdminService:
         duration: str | int | None = None,
         drain: bool = False,
     ) -> Lock:
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise RequestError("the path to freeze must be an absolute path such as /projects")
-        if "\x00" in path or "\\" in path:
-            raise RequestError("the path to freeze may not hold NUL or backslash characters")
+        root = admin_path(path, "the path to freeze")
         why = self.reason(reason)
         end = freeze_end(until, duration, self.now)
-        wanted = FreezeRequest(canonical_path(path), why, actor.name, end, drain)
+        wanted = FreezeRequest(root, why, actor.name, end, drain)
         freeze = self.manager.freeze(wanted)
         self._record("freeze", actor, freeze.root, why, self.view(freeze))
         return freeze
@@ -147,7 +145,7 @@ class AdminService:
 
     def lift_path(self, path: str, actor: Actor) -> list[Lock]:
         """Lift every freeze rooted exactly at ``path``."""
-        root = canonical_path(path)
+        root = admin_path(path)
         here = [lock for lock in self.manager.records() if lock.is_freeze and lock.root == root]
         return [self.lift(lock.token, actor) for lock in here]
 

@@ -14,12 +14,18 @@ from typing import Final
 
 from davserver.errors import RequestError
 
+# Each count has at most 12 ASCII digits: ten years is 9 digits of seconds, and
+# int() of thousands of digits is slow (and refused by Python beyond 4300).
 _DURATION: Final = re.compile(
-    r"(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m(?:in)?)?\s*(?:(?P<s>\d+)\s*s)?",
+    r"(?:(?P<d>[0-9]{1,12})\s*d)?\s*(?:(?P<h>[0-9]{1,12})\s*h)?\s*"
+    r"(?:(?P<m>[0-9]{1,12})\s*m(?:in)?)?\s*(?:(?P<s>[0-9]{1,12})\s*s)?",
     re.IGNORECASE,
 )
+_SECONDS: Final = re.compile(r"[0-9]{1,12}")
 _UNITS: Final = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 MAX_SECONDS: Final = 10 * 366 * 86400  # beyond ten years is a typo, not a freeze
+# A time every answer can still write (and add a zone offset to).
+_LATEST: Final = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC).timestamp()
 
 
 def rfc3339(timestamp: float | None) -> str | None:
@@ -36,21 +42,30 @@ def parse_duration(text: str | int) -> int:
         seconds = text
     else:
         value = str(text).strip()
-        if value.isdigit():
+        match = _DURATION.fullmatch(value)
+        if _SECONDS.fullmatch(value):
             seconds = int(value)
+        elif not value or match is None or not any(match.groupdict().values()):
+            raise RequestError(f"not a duration: {_short(text)} (use e.g. 3600, 90m, 1h30m or 2d)")
         else:
-            match = _DURATION.fullmatch(value)
-            if not value or match is None or not any(match.groupdict().values()):
-                raise RequestError(f"not a duration: {text!r} (use e.g. 3600, 90m, 1h30m or 2d)")
-            seconds = sum(int(n) * _UNITS[unit] for unit, n in match.groupdict().items() if n)
+            groups = match.groupdict().items()
+            seconds = sum(int(n) * _UNITS[unit] for unit, n in groups if n)
     if not 0 < seconds <= MAX_SECONDS:
-        raise RequestError(f"a duration must be between 1 second and ten years, not {text!r}")
+        raise RequestError(f"a duration must be between 1 second and ten years, not {_short(text)}")
     return seconds
+
+
+def _short(text: object) -> str:
+    """The value as typed, cut short: a 5,000-digit number is not worth echoing."""
+    shown = repr(str(text) if not isinstance(text, str) else text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def parse_time(text: str) -> float:
     """Unix time of an RFC 3339 time (or ``YYYY-MM-DD HH:MM``, UTC); 400 otherwise."""
     value = text.strip()
+    if len(value) > 40:  # the longest RFC 3339 time with fractions and an offset is shorter
+        raise RequestError(f"not a time: {_short(text)} (use RFC 3339, e.g. 2026-12-02T18:00:00Z)")
     try:
         moment = datetime.datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
@@ -59,7 +74,10 @@ def parse_time(text: str) -> float:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError) as exc:  # 9999-12-31T23:59-01:00 is in year 10000
+        raise RequestError(f"not a time: {_short(text)} (out of range)") from exc
 
 
 def freeze_end(until: str | None, duration: str | int | None, now: float) -> float | None:
@@ -69,7 +87,9 @@ def freeze_end(until: str | None, duration: str | int | None, now: float) -> flo
     if until not in (None, ""):
         end = parse_time(str(until))
         if end <= now:
-            raise RequestError(f"until {until!r} has already passed")
+            raise RequestError(f"until {_short(until)} has already passed")
+        if end >= _LATEST:
+            raise RequestError(f"until {_short(until)} is beyond the year 9998")
         return end
     if duration not in (None, ""):
         return now + parse_duration(duration)

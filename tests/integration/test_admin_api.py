@@ -418,3 +418,64 @@ def test_bad_freezes_are_400(admin: Admin, body: dict[str, Any]) -> None:
     assert response.status == 400, response.text
     assert as_json(response)["status"] == 400
     assert as_json(admin.call("GET", "/api/freezes"))["freezes"] == []
+
+
+# --- strict input: a mistyped or unknown field is 400 naming it, never ignored, never 500 ---
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"path": "/team", "reason": "r", "for": "5m"}, "for"),
+        ({"bogus": 1}, "bogus"),
+        ({"path": "/team", "reason": "r", "drain": "false"}, "drain"),
+        ({"path": "/team", "reason": "r", "drain": 1}, "drain"),
+        ({"path": "/team", "reason": "r", "duration": True}, "duration"),
+        ({"path": ["/team"], "reason": "r"}, "path"),
+        ({"path": "/team", "reason": "r", "duration": "9" * 5000}, "duration"),
+        ({"path": "/team", "reason": "r", "duration": "9" * 5000 + "d"}, "duration"),
+        ({"path": "/team", "reason": "r", "until": "10000-01-01T00:00:00Z"}, "time"),
+        ({"path": "/team", "reason": "r", "until": "9999-12-31T23:59:59-05:00"}, "9998"),
+        ({"path": "/team", "reason": "r", "until": "9999-06-01T00:00:00Z"}, "9998"),
+        ({"path": "/te\x1bam", "reason": "r"}, "control"),
+        ({"path": "/%ff", "reason": "r"}, "UTF-8"),
+    ],
+)
+def test_freeze_bodies_are_strict(admin: Admin, body: dict[str, Any], named: str) -> None:
+    response = admin.call("POST", "/api/freezes", body)
+    assert response.status == 400, response.text
+    assert named in as_json(response)["detail"]
+    assert as_json(admin.call("GET", "/api/freezes"))["freezes"] == []
+
+
+def test_break_body_is_strict(admin: Admin) -> None:
+    admin.lock("/doc.odt")
+    ident = admin.locks()[0]["id"]
+    response = admin.call("POST", f"/api/locks/{ident}/break", {"reason": "r", "why": "x"})
+    assert response.status == 400 and "why" in as_json(response)["detail"]
+    assert len(admin.locks()) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/audit?limit=" + "9" * 5000,
+        "/api/audit?limit=0",
+        "/api/audit?limit=%C2%B2",
+        "/api/locks?expiring=" + "9" * 5000,
+        "/api/locks?expiring=%C2%B2",
+    ],
+)
+def test_numbers_in_queries_are_bounded(admin: Admin, query: str) -> None:
+    response = admin.call("GET", query)
+    assert response.status == 400, response.text
+    assert query.split("?")[1].split("=")[0] in as_json(response)["detail"]
+
+
+@pytest.mark.parametrize("spelling", ["/x/../team", "/./team/", "/%74eam", "//team"])
+def test_a_freeze_path_is_normalised_like_a_webdav_path(admin: Admin, spelling: str) -> None:
+    response = admin.call("POST", "/api/freezes", {"path": spelling, "reason": "maintenance"})
+    assert response.status == 201, response.text
+    assert as_json(response)["freeze"]["root"] == "/team"
+    # and it protects what it names
+    assert admin.dav.request("PUT", "/team/plan.txt", b"new", user="alice").status == 423
