@@ -83,6 +83,9 @@ class Supervisor:
             # worker's handlers are in place (run_one unblocks them).
             signal.pthread_sigmask(signal.SIG_SETMASK, STOP_AND_RELOAD)
             die_with_parent()
+            # Only the supervisor speaks to systemd: NotifyAccess=main rejects
+            # (and logs) every datagram a worker would send.
+            os.environ.pop(notify.ENV, None)
             code = 1
             try:
                 code = self.worker()

@@ -179,3 +179,48 @@ def test_systemd_notifications(tmp_path: Path) -> None:
     finally:
         server.stop()
         listener.close()
+
+
+def received_with_pids(listener: socket.socket, until: float) -> list[tuple[int, bytes]]:
+    """Every datagram until the deadline, with the PID the kernel vouches sent it."""
+    got = []
+    while time.monotonic() < until:
+        listener.settimeout(max(0.01, until - time.monotonic()))
+        try:
+            data, ancdata, _, _ = listener.recvmsg(4096, socket.CMSG_SPACE(12))
+        except TimeoutError:
+            break
+        pid = next(
+            int.from_bytes(cdata[:4], "little")
+            for level, kind, cdata in ancdata
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS
+        )
+        got.append((pid, data))
+    return got
+
+
+@pytest.mark.e2e
+def test_only_the_supervisor_notifies_systemd(tmp_path: Path) -> None:
+    """NotifyAccess=main drops (and logs) what workers send: they must send nothing."""
+    address = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    listener.bind(address)
+    os.chmod(address, 0o666)
+    root = tmp_path / "share"
+    root.mkdir()
+    server = ServerProcess(root, ["--workers", "2"], env={"NOTIFY_SOCKET": address}).start()
+    try:
+        assert server.proc is not None
+        got = received_with_pids(listener, time.monotonic() + 3)
+        server.proc.send_signal(signal.SIGHUP)
+        got += received_with_pids(listener, time.monotonic() + 3)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(15) == 0
+        got += received_with_pids(listener, time.monotonic() + 0.5)
+        states = [data.split(b"\n")[0].split(b"=")[0] for _, data in got]
+        assert states == [b"READY", b"RELOADING", b"READY", b"STOPPING"]
+        assert {pid for pid, _ in got} == {server.proc.pid}
+    finally:
+        server.stop()
+        listener.close()
