@@ -25,6 +25,7 @@ from davserver.dav.methods.base import Dav, Limits
 from davserver.dav.permissions import Permissions, parse_rules
 from davserver.dav.share import Share
 from davserver.dav.throttle import LoginThrottle, login_throttle
+from davserver.http.forwarded import ClientOrigin, parse_networks
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
@@ -155,6 +156,8 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     wsgidav = DavApp(wsgidav_config(config, dispatcher, throttle))
     wsgi: Any = PathGuard(wsgidav, share.is_hidden)
     wsgi = Nosniff(observe.wrap(wsgi, stores.locks, lambda: manager.clock()))
+    # Outermost: every layer inside reads the client a trusted proxy named.
+    wsgi = ClientOrigin(wsgi, parse_networks(config.trusted_proxies))
     return Application(
         wsgi=wsgi,
         dav=dav,

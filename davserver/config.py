@@ -128,6 +128,16 @@ def _user_names(value: list[Any]) -> str | None:
     return None
 
 
+def _trusted_proxies(value: list[Any]) -> str | None:
+    from davserver.http.forwarded import parse_networks
+
+    try:
+        parse_networks(str(entry) for entry in value)
+    except ValueError as exc:
+        return f"every entry must be an IP address or CIDR network: {exc}"
+    return None
+
+
 def _webhooks(value: list[Any]) -> str | None:
     for url in value:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -305,6 +315,14 @@ SCHEMA: tuple[Option, ...] = (
         bool,
         "accept Basic credentials over plain HTTP from other machines (passwords travel "
         "in clear); loopback and https are always fine",
+    ),
+    Option(
+        "trusted_proxies",
+        list,
+        "addresses or CIDR networks (IPv4, IPv6) of reverse proxies whose "
+        "X-Forwarded-For/-Proto and Forwarded headers name the client and the scheme; "
+        "from any other peer those headers are ignored",
+        _trusted_proxies,
     ),
     # Login limits count in the lock store, shared by workers and servers; at most
     # 1000 failures are kept per counter (lockstore.failures.MAX_PER_KEY).
@@ -561,6 +579,7 @@ class Config:
     if_header_max_resources: int = 64
     permissions: list[Any] = dataclasses.field(default_factory=list)
     allow_insecure_auth: bool = False
+    trusted_proxies: list[str] = dataclasses.field(default_factory=list)
     auth_max_failures: int = 10
     auth_failure_window: int = 60
     auth_user_max_failures: int = 100

@@ -29,6 +29,7 @@ from davserver.dav.auth import read_htpasswd
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError
 from davserver.http import DavWSGIServer, HttpLimits
+from davserver.http.forwarded import ClientOrigin, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class AdminListener:
         host, port = parse_listen(config.admin_listen)
         self.server = DavWSGIServer(
             (host, port),
-            build(config, application),
+            ClientOrigin(build(config, application), parse_networks(config.trusted_proxies)),
             numthreads=THREADS,
             server_name="davserver-admin",
             request_queue_size=64,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
+from davserver.http.forwarded import PROXY_KEY
 from davserver.locking.events import EventSink, LockEvent, LockEventKind
 from davserver.locking.model import canonical_path
 from davserver.observe.facts import ACCESS_KEY
@@ -91,6 +92,7 @@ class AccessRecord:
     precondition: str | None = None
     completed: bool = True
     refusal: str | None = None  # why the HTTP layer answered without the application
+    proxy: str | None = None  # the trusted proxy that named the client (trusted_proxies)
 
     def fields(self) -> dict[str, Any]:
         """The JSON object's fields (None values left out)."""
@@ -116,6 +118,8 @@ class AccessRecord:
             line += " incomplete"
         if self.refusal:
             line += f" refused={quoted(self.refusal)}"
+        if self.proxy:
+            line += f" proxy={self.proxy}"
         return line
 
 
@@ -209,6 +213,7 @@ class _Exchange:
             precondition=facts.get("precondition"),
             completed=self.completed,
             refusal=refusal[1] if refusal else None,
+            proxy=env.get(PROXY_KEY),
         )
 
 

@@ -1,0 +1,228 @@
+"""Who the client is behind a reverse proxy: ``X-Forwarded-*`` and RFC 7239 ``Forwarded``.
+
+The headers are believed only from a peer in ``trusted_proxies``; from anyone
+else they are ignored, so a client cannot name itself someone else.  The walk
+goes from the right (the hop nearest to us) and skips trusted proxies: the first
+address that is not one is the client (RFC 7239 §7.4, and what nginx's
+``real_ip_recursive`` does).  ``Forwarded`` wins over ``X-Forwarded-For`` when both
+are sent.  An obfuscated identifier or ``unknown`` (RFC 7239 §6), or a header
+that cannot be parsed, keeps the proxy's address and the connection's scheme:
+the request is served, and nothing the header said is believed.
+
+:func:`resolve` is the pure part; :class:`ClientOrigin` is the outermost WSGI
+layer that applies it once per request, so that everything after it (the access
+log, login throttling, lock records, quotas, the plain-HTTP Basic check) reads
+the one value in ``REMOTE_ADDR`` and ``wsgi.url_scheme``.  The proxy's own address
+stays in ``PROXY_KEY`` for the access log.  The HTTP layer below (connections and
+body waiters per address) counts before any header exists: it sees the proxy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+PROXY_KEY = "davserver.proxy"  # environ: the trusted proxy's own address
+SCHEMES = frozenset({"http", "https"})
+
+
+class Malformed(ValueError):
+    """A forwarding header from a trusted proxy that cannot be read."""
+
+
+def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """``trusted_proxies`` entries (addresses or CIDRs); ValueError names a bad one."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
+    return tuple(networks)
+
+
+def parse_address(text: str) -> Address | None:
+    """An address as peers and proxies write it (``[v6]:port``, ``v4:port``, a zone), or None."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        text = host
+    elif text.count(":") == 1:  # IPv4 with a port
+        host, _, port = text.partition(":")
+        if not port.isdigit():
+            return None
+        text = host
+    try:
+        address = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request comes from: the client, its scheme, and the proxy that said so."""
+
+    address: str
+    scheme: str
+    proxy: str | None = None  # set only when a trusted proxy named the client
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One hop a proxy recorded: the address it saw (None: obfuscated/unknown) and scheme."""
+
+    address: Address | None
+    scheme: str | None = None
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if '"' in value:
+        raise Malformed(f"a stray quote in {value!r}")
+    return value
+
+
+def _split(header: str, separator: str) -> list[str]:
+    """Split at ``separator`` outside quoted strings (RFC 9110 §5.6.4)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in header:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if quoted:
+        raise Malformed("an unterminated quoted string")
+    parts.append("".join(current))
+    return parts
+
+
+def _forwarded_hop(element: str) -> Hop:
+    pairs: dict[str, str] = {}
+    for pair in _split(element, ";"):
+        if not pair.strip():
+            continue
+        name, sep, value = pair.partition("=")
+        name = name.strip().lower()
+        if not sep or not name or name in pairs:
+            raise Malformed(f"not a name=value pair: {pair.strip()!r}")
+        pairs[name] = _unquote(value)
+    if "for" not in pairs:
+        raise Malformed(f"no for= in {element.strip()!r}")
+    node = pairs["for"]
+    address = parse_address(node)
+    if address is None and not (node.lower() == "unknown" or node.startswith("_")):
+        raise Malformed(f"for={node!r} is neither an address, 'unknown' nor an obfuscated name")
+    proto = pairs.get("proto")
+    return Hop(address, proto.lower() if proto is not None else None)
+
+
+def forwarded_hops(header: str) -> list[Hop]:
+    """RFC 7239 §4: comma-separated elements of ``;``-separated pairs, left to right."""
+    return [_forwarded_hop(element) for element in _split(header, ",")]
+
+
+def x_forwarded_hops(for_header: str, proto_header: str | None) -> list[Hop]:
+    """``X-Forwarded-For`` (``client, proxy1, ...``) with ``X-Forwarded-Proto``: one
+    value is the scheme of every hop (proxies usually overwrite it); as many
+    values as addresses pair up; any other count is the left-most value."""
+    hops = []
+    for entry in for_header.split(","):
+        address = parse_address(entry)
+        if address is None and entry.strip().lower() != "unknown":
+            raise Malformed(f"X-Forwarded-For entry {entry.strip()!r} is not an address")
+        hops.append(address)
+    protos = [p.strip().lower() for p in proto_header.split(",")] if proto_header else []
+    if len(protos) == len(hops):
+        return [Hop(address, proto) for address, proto in zip(hops, protos, strict=True)]
+    first = protos[0] if protos else None
+    return [Hop(address, first) for address in hops]
+
+
+def is_trusted(address: Address | None, trusted: Sequence[Network]) -> bool:
+    return address is not None and any(address in network for network in trusted)
+
+
+def resolve(peer: str, scheme: str, headers: dict[str, str], trusted: Sequence[Network]) -> Origin:
+    """The client and scheme of a request from ``peer`` (see the module docstring).
+    ``headers`` maps lower-case names (``forwarded``, ``x-forwarded-for``,
+    ``x-forwarded-proto``) to values; raises Malformed for a trusted peer's bad header."""
+    if not is_trusted(parse_address(peer), trusted):
+        return Origin(peer, scheme)
+    if "forwarded" in headers:
+        hops = forwarded_hops(headers["forwarded"])
+    elif "x-forwarded-for" in headers:
+        hops = x_forwarded_hops(headers["x-forwarded-for"], headers.get("x-forwarded-proto"))
+    elif "x-forwarded-proto" in headers:  # a proxy that names the scheme only
+        hops = x_forwarded_hops(peer, headers["x-forwarded-proto"])
+        return Origin(peer, _scheme(hops[-1], scheme))
+    else:
+        return Origin(peer, scheme)
+    for hop in reversed(hops):
+        if hop.address is None:  # obfuscated or unknown: nothing to believe
+            return Origin(peer, scheme)
+        if not is_trusted(hop.address, trusted):
+            return Origin(str(hop.address), _scheme(hop, scheme), proxy=peer)
+    return Origin(str(hops[0].address), _scheme(hops[0], scheme), proxy=peer)
+
+
+def _scheme(hop: Hop, default: str) -> str:
+    if hop.scheme is None:
+        return default
+    if hop.scheme not in SCHEMES:
+        raise Malformed(f"proto {hop.scheme!r} is neither http nor https")
+    return hop.scheme
+
+
+HEADER_KEYS = {
+    "HTTP_FORWARDED": "forwarded",
+    "HTTP_X_FORWARDED_FOR": "x-forwarded-for",
+    "HTTP_X_FORWARDED_PROTO": "x-forwarded-proto",
+}
+
+
+class ClientOrigin:
+    """Outermost WSGI layer: sets ``REMOTE_ADDR`` and ``wsgi.url_scheme`` to the
+    client's when a trusted proxy names them, and ``PROXY_KEY`` to the proxy."""
+
+    def __init__(self, app: Any, trusted: Sequence[Network]):
+        self.app = app
+        self.trusted = tuple(trusted)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.trusted:
+            apply(environ, self.trusted)
+        return self.app(environ, start_response)
+
+
+def apply(environ: dict[str, Any], trusted: Sequence[Network]) -> None:
+    peer = str(environ.get("REMOTE_ADDR", ""))
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    headers = {name: str(environ[key]) for key, name in HEADER_KEYS.items() if key in environ}
+    try:
+        origin = resolve(peer, scheme, headers, trusted)
+    except Malformed:
+        return  # documented: the proxy's address and the connection's scheme
+    environ["REMOTE_ADDR"] = origin.address
+    environ["wsgi.url_scheme"] = origin.scheme
+    if origin.proxy is not None:
+        environ[PROXY_KEY] = origin.proxy
