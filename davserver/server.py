@@ -183,6 +183,8 @@ def run_one(
     admin = admin_listener.start(config, app, http_limits(config))
     janitor = Janitor(app.manager)
     janitor.start()
+    if app.observe is not None:
+        app.observe.metrics.process_gauges().start()  # this worker's process_* metrics
     if not worker:
         notify.ready(f"serving port {port}")
     try:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from davserver.config import Config
 from davserver.lifecycle import Loader, Reloader, reloaded_tls
-from davserver.observe import metrics, notify
+from davserver.observe import metrics, notify, process
 
 log = logging.getLogger("davserver")
 
@@ -163,6 +163,7 @@ class Supervisor:
                 log.warning("worker %d %s while stopping", pid, describe_status(status))
                 self.status = 1
             return
+        process.worker_replaced(status)
         self.failures = 0 if lived >= STABLE_AFTER else self.failures + 1
         delay = (
             0.0 if self.failures <= 1 else min(FIRST_DELAY * 2 ** (self.failures - 2), MAX_DELAY)
