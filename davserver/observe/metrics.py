@@ -22,7 +22,9 @@ Exported (names as Prometheus shows them):
   so it is the same whichever worker (or server sharing a Redis) answers;
 * ``davserver_store_operation_duration_seconds{store,operation}``,
   ``davserver_store_errors_total{store,operation,kind}``,
-  ``davserver_store_up``.
+  ``davserver_store_up``;
+* each worker's ``process_*`` metrics and the supervisor's
+  ``davserver_worker_restarts_total{reason}`` (:mod:`.process`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from davserver import __version__
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.events import LockEvent
 from davserver.lockstore.base import LockStore
+from davserver.observe.process import ProcessGauges, restarts_counter
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +130,21 @@ class Metrics:
             ["store", "operation", "kind"],
             registry=r,
         )
+        restarts_counter(r)
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._labelled: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._warned = 0.0
         self._suppressed = 0
         self._warn_lock = threading.Lock()
+        self._process: ProcessGauges | None = None
+
+    def process_gauges(self) -> ProcessGauges:
+        """This process's resource gauges, made on first use: a supervisor that
+        built an application only to check it must not appear as a worker."""
+        with self._warn_lock:
+            if self._process is None:
+                self._process = ProcessGauges(self.registry)
+            return self._process
 
     # -- recording ---------------------------------------------------------------
 
@@ -189,6 +202,7 @@ class Metrics:
         from prometheus_client import CollectorRegistry
         from prometheus_client.exposition import choose_encoder
 
+        self.process_gauges().sample()  # the answering worker's numbers are current
         if self.multiprocess_dir:
             from prometheus_client import multiprocess
 
