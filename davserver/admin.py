@@ -35,6 +35,7 @@ from davserver.admin_http.times import rfc3339
 from davserver.admin_http.views import Filters, describe, select
 from davserver.dav.share import Share
 from davserver.errors import ConfigError, DavServerError, NotFound, StartupError
+from davserver.escape import escape_controls, safe
 from davserver.locking.manager import LockManager
 from davserver.locking.model import is_ancestor_or_self
 from davserver.lockstore import Role, Stores, open_stores
@@ -221,7 +222,7 @@ def _cell(row: dict[str, Any], column: str) -> str:
     if column == "expires":
         return str(row["expires"] or "never")  # absolute, UTC
     value = row.get("reason") if column == "owner" and row["kind"] != "lock" else row[column]
-    return "-" if value in (None, "") else str(value)
+    return "-" if value in (None, "") else escape_controls(str(value))
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -242,7 +243,7 @@ def list_locks(service: AdminService, args: argparse.Namespace) -> int:
         rows.append({**describe(lock, now, state), "token": lock.token})
     if args.json:
         for row in rows:
-            print(json.dumps(row, sort_keys=True, ensure_ascii=False))
+            print(json.dumps({key: safe(value) for key, value in row.items()}, sort_keys=True))
     elif rows:
         print_table(rows)
     else:
@@ -278,7 +279,8 @@ def break_locks(service: AdminService, args: argparse.Namespace) -> int:
         view = result.get("broken") or result["discarded"]
         holder = view["owner"] or view["principal"] or "no owner"
         told = "; its holder will be told why" if "broken" in result else " (it had expired)"
-        print(f"removed {_token(ident, view)} on {view['root']} ({holder}){told}")
+        said = escape_controls(f"removed {_token(ident, view)} on {view['root']} ({holder})")
+        print(said + told)
         done += 1
     if not done:
         print("no matching lock", file=sys.stderr)
@@ -301,14 +303,16 @@ def freeze(service: AdminService, args: argparse.Namespace) -> int:
     )
     until = f"until {rfc3339(lock.expires_at)}" if lock.expires_at else "until it is lifted"
     what = "draining (no new locks)" if lock.drain else "frozen (no writes, no new locks)"
-    print(f"{lock.root} is {what} {until}: {lock.reason} (freeze {describe(lock, 0)['id']})")
+    print(escape_controls(f"{lock.root} is {what} {until}: {lock.reason}"), end="")
+    print(f" (freeze {describe(lock, 0)['id']})")
     return 0
 
 
 def unfreeze(service: AdminService, args: argparse.Namespace) -> int:
     lifted = service.lift_path(args.path, actor(args))
     for lock in lifted:
-        print(f"lifted the freeze {describe(lock, 0)['id']} on {lock.root} ({lock.reason})")
+        ident = describe(lock, 0)["id"]
+        print(escape_controls(f"lifted the freeze {ident} on {lock.root} ({lock.reason})"))
     if not lifted:
         frozen = [
             lock.root

@@ -11,6 +11,7 @@ from typing import Any
 from davserver import __version__
 from davserver import config as config_mod
 from davserver.errors import ConfigError, StartupError
+from davserver.escape import escape_controls
 from davserver.observe import logsetup
 
 EXIT_CONFIG = 2
@@ -83,15 +84,15 @@ def check_config(file: str) -> int:
 
     config = config_mod.load(file, {})
     found = problems(config)
-    for problem in found:
-        print(f"davserver: cannot start: {problem}", file=sys.stderr)
+    for problem in found:  # problems and summaries echo paths and names from the file
+        print(escape_controls(f"davserver: cannot start: {problem}"), file=sys.stderr)
     if found:
         return EXIT_CONFIG
-    print(f"{file}: OK")
+    print(escape_controls(f"{file}: OK"))
     for line in permission_summary(config):
-        print(line)
+        print(escape_controls(line))
     for line in warnings(config):
-        print(line)
+        print(escape_controls(line))
     return 0
 
 

@@ -29,11 +29,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
+from davserver.escape import escape_controls
 from davserver.http.forwarded import PROXY_KEY
 from davserver.locking.events import EventSink, LockEvent, LockEventKind
 from davserver.locking.model import canonical_path
 from davserver.observe.facts import ACCESS_KEY
-from davserver.observe.logsetup import ACCESS_LOGGER, request_id_var
+from davserver.observe.logsetup import ACCESS_LOGGER, iso_time, request_id_var
 from davserver.observe.metrics import Metrics
 from davserver.observe.requestlog import RequestLogFile
 
@@ -42,7 +43,6 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
 
 
 def quoted(value: str | None) -> str:
@@ -50,7 +50,7 @@ def quoted(value: str | None) -> str:
     characters escaped (a client cannot forge a log line)."""
     if not value:
         return '"-"'
-    return '"' + _UNSAFE.sub(lambda m: f"\\x{ord(m.group(0)):02x}", value) + '"'
+    return '"' + escape_controls(value, also='"\\') + '"'
 
 
 def request_id(environ: dict[str, Any]) -> str:
@@ -97,7 +97,7 @@ class AccessRecord:
     def fields(self) -> dict[str, Any]:
         """The JSON object's fields (None values left out)."""
         data = {name: getattr(self, name) for name in _FIELDS}
-        data["time"] = round(self.time, 3)
+        data["time"] = iso_time(self.time)  # as in every other JSON line
         data["duration"] = round(self.duration, 6)
         return {key: value for key, value in data.items() if value is not None}
 

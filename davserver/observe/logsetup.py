@@ -22,6 +22,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from davserver.escape import escape_controls, safe
+
 ACCESS_LOGGER = "davserver.access"
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_suffix)s"
@@ -64,9 +66,20 @@ class JsonFormatter(logging.Formatter):
             rid = getattr(record, "request_id", None)
             if rid:
                 data["request_id"] = rid
+        # Escaped before encoding, so a reader printing a decoded value (jq -r)
+        # gets no terminal control sequences either.
+        data = {key: safe(value) for key, value in data.items()}
         if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
+            data["exception"] = escape_controls(self.formatException(record.exc_info), keep="\n")
         return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """The text line, its message with control characters escaped (one record,
+    one line; a traceback that follows keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
 
 
 class _Installed(logging.StreamHandler):  # type: ignore[type-arg]
@@ -92,11 +105,11 @@ def configure(level: str, fmt: str = "text", stream: TextIO | None = None) -> No
     for logger in (root, access):
         for handler in [h for h in logger.handlers if isinstance(h, _Installed)]:
             logger.removeHandler(handler)
-    general = JsonFormatter() if json_mode else logging.Formatter(TEXT_FORMAT)
+    general = JsonFormatter() if json_mode else TextFormatter(TEXT_FORMAT)
     root.addHandler(_handler(out, general))
     root.setLevel(numeric)
     # The access line is complete in itself (its own time stamp, its request id).
-    access.addHandler(_handler(out, JsonFormatter() if json_mode else logging.Formatter()))
+    access.addHandler(_handler(out, JsonFormatter() if json_mode else TextFormatter()))
     access.setLevel(numeric)
     access.propagate = False
     framework = logging.getLogger("wsgidav")
