@@ -211,7 +211,7 @@ def serve(config: Config, reload: Loader | None = None) -> int:
     except BaseException:
         reservation.close()
         raise
-    metrics_dir = metrics.create_multiprocess_dir()
+    metrics_dir = metrics.create_multiprocess_dir(str(config.state_path))
     try:
         app = build_app(config)
         root_claim.claim(config.root_path, app.stores, others=others, readonly=config.readonly)

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from davserver import __version__
-from davserver.errors import StoreError, StoreUnavailable
+from davserver.errors import StartupError, StoreError, StoreUnavailable
 from davserver.locking.events import LockEvent
 from davserver.lockstore.base import LockStore
 from davserver.observe.process import ProcessGauges, restarts_counter
@@ -47,6 +47,7 @@ from davserver.observe.process import ProcessGauges, restarts_counter
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SHM = "/dev/shm"  # a tmpfs even in a read-only container
 METHODS = frozenset(
     {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE"}
     | {"LOCK", "UNLOCK", "POST"}
@@ -56,12 +57,23 @@ STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 
 WARN_EVERY = 10.0  # seconds between two warnings about a failing store
 
 
-def create_multiprocess_dir() -> str:
+def create_multiprocess_dir(*fallbacks: str) -> str:
     """A fresh directory for the metric files of this server's processes (set in
-    the environment, so forked workers inherit it)."""
-    path = tempfile.mkdtemp(prefix="davserver-metrics-")
-    os.environ[MULTIPROC_ENV] = path
-    return path
+    the environment, so forked workers inherit it).
+
+    The temporary directory first; without a writable one (``docker run
+    --read-only``, a read-only TMPDIR) ``/dev/shm``, then each of ``fallbacks``.
+    """
+    problems = []
+    for parent in (None, SHM, *fallbacks):
+        try:
+            path = tempfile.mkdtemp(prefix="davserver-metrics-", dir=parent)
+        except OSError as exc:  # FileNotFoundError: "No usable temporary directory found"
+            problems.append(f"{parent or 'TMPDIR'}: {exc.strerror or exc}")
+            continue
+        os.environ[MULTIPROC_ENV] = path
+        return path
+    raise StartupError("cannot create the metrics folder: " + "; ".join(problems))
 
 
 def remove_multiprocess_dir(path: str) -> None:
