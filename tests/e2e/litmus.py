@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 SUITES = ("basic", "copymove", "props", "locks", "http")
@@ -45,8 +46,14 @@ def parse(output: str) -> LitmusReport:
     return report
 
 
-def run(litmus: str, url: str, *credentials: str, timeout: float = 600) -> LitmusReport:
-    env = {"TESTS": " ".join(SUITES), "HOME": "/tmp", "PATH": "/usr/bin:/bin"}
+def run(
+    litmus: str,
+    url: str,
+    *credentials: str,
+    timeout: float = 600,
+    suites: Sequence[str] = SUITES,
+) -> LitmusReport:
+    env = {"TESTS": " ".join(suites), "HOME": "/tmp", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
         [litmus, url, *credentials],
         capture_output=True,
