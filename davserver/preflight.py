@@ -16,6 +16,7 @@ folders of the share this user cannot read (a volume's root-owned
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import socket
 from collections.abc import Callable
@@ -41,8 +42,18 @@ def _creatable(path: Path) -> str | None:
     if not parent.is_dir():
         return f"{parent} is not a directory"
     if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{parent} is not writable"
+        return f"{parent} is not writable{ownership_hint(parent)}"
     return None
+
+
+def ownership_hint(folder: Path) -> str:
+    """What to do about a folder this user cannot write (a bind mount, most often)."""
+    uid, gid = os.geteuid(), os.getegid()
+    return (
+        f" by uid {uid}, which this server runs as: chown -R {uid}:{gid} {folder} (on the host "
+        "for a bind mount), or start the container as the folder's owner: "
+        "docker run --user $(id -u):$(id -g) ..."
+    )
 
 
 def check_root(config: Config) -> str | None:
@@ -222,3 +233,23 @@ def warnings(config: Config) -> list[str]:
             "as to see what that user can read)"
         )
     return lines
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def exposure_warning(config: Config) -> str | None:
+    """A warning when anyone on the network may change the share (no login, writable)."""
+    if config.htpasswd or config.readonly or is_loopback(config.host):
+        return None
+    return (
+        f"WARNING: anonymous read-write share on {config.host}: anyone who can reach port "
+        f"{config.port} may read, change and delete every file. Set htpasswd (with "
+        "tls_cert/tls_key), readonly: true, or host: 127.0.0.1"
+    )

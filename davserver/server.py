@@ -30,6 +30,7 @@ from davserver.lifecycle import Drain, Loader, Reloader, reloaded_tls, tls_conte
 from davserver.lockstore import root_claim
 from davserver.observe import metrics, notify
 from davserver.observe.access import refusal_recorder
+from davserver.preflight import exposure_warning
 from davserver.supervisor import STOP_AND_RELOAD, Supervisor
 
 log = logging.getLogger("davserver")
@@ -216,6 +217,8 @@ def serve(config: Config, reload: Loader | None = None) -> int:
         app = build_app(config)
         root_claim.claim(config.root_path, app.stores, others=others, readonly=config.readonly)
         print(start_line(config, app, port) + admin_listener.banner(config), flush=True)
+        if warning := exposure_warning(config):
+            log.warning("%s", warning)
         if config.worker_count == 1:
             run_one(config, app, port, reload)
             return 0
