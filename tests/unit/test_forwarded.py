@@ -3,6 +3,7 @@ believed only from trusted proxies."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 import pytest
@@ -89,9 +90,7 @@ def test_a_malformed_header_from_a_trusted_proxy_is_malformed(headers: dict[str,
         origin("127.0.0.1", **headers)
 
 
-addresses = st.one_of(
-    st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(lambda a: f'"[{a}]"')
-)
+addresses = st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(lambda a: f'"[{a}]"'))
 
 
 @given(st.lists(addresses, min_size=1, max_size=5), st.sampled_from(["http", "https"]))
@@ -112,15 +111,13 @@ def test_any_forwarded_chain_gives_its_right_most_untrusted_hop(
 @given(st.text(max_size=60))
 def test_no_header_value_escapes_as_anything_but_malformed(text: str) -> None:
     for name in ("forwarded", "x_forwarded_for", "x_forwarded_proto"):
-        try:
+        with contextlib.suppress(Malformed):
             origin("127.0.0.1", **{name: text})
-        except Malformed:
-            pass
 
 
 def test_the_config_key_takes_addresses_and_networks_and_names_a_bad_one() -> None:
     config = davconfig.load(None, {"trusted_proxies": ["127.0.0.1", "172.17.0.0/16", "::1"]})
     assert config.trusted_proxies == ["127.0.0.1", "172.17.0.0/16", "::1"]
     assert davconfig.load(None, {}).trusted_proxies == []
-    with pytest.raises(ConfigError, match="proxy.example"):
+    with pytest.raises(ConfigError, match=r"proxy\.example"):
         davconfig.load(None, {"trusted_proxies": ["proxy.example"]})
