@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
 
     from davserver.admin import add_lock_commands
+    from davserver.health import add_health_command
 
+    add_health_command(commands)
     add_lock_commands(commands)
     return parser
 
@@ -115,7 +117,7 @@ def run_serve(args: argparse.Namespace) -> int:
     config = config_mod.load(args.config, overrides)
     found = problems(config)
     for problem in found:
-        print(f"davserver: cannot start: {problem}", file=sys.stderr)
+        logsetup.report(f"cannot start: {problem}", config.log_format)
     if found:
         return EXIT_STARTUP
     logsetup.configure(config.log_level, config.log_format)
@@ -131,15 +133,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_config(args.file)
         if args.command == "serve":
             return run_serve(args)
+        if args.command == "health":
+            from davserver.health import run_health
+
+            return run_health(args)
         from davserver.admin import run_lock_command
 
         return run_lock_command(args)
     except ConfigError as exc:
+        # serve: JSON when --log-format json or a loaded config asked for it.
+        fmt = getattr(args, "log_format", None)
         for problem in config_mod.all_problems(exc):
-            print(f"davserver: config error: {problem}", file=sys.stderr)
+            logsetup.report(f"config error: {problem}", fmt)
         return EXIT_CONFIG
     except StartupError as exc:
-        print(f"davserver: cannot start: {exc}", file=sys.stderr)
+        logsetup.report(f"cannot start: {exc}", getattr(args, "log_format", None))
         return EXIT_STARTUP
 
 

@@ -164,10 +164,14 @@ def run_one(
     def apply(new: Config) -> None:
         # First what can fail: a certificate that does not load refuses the reload.
         context = reloaded_tls(server.tls_context is not None, new)
+        admin_context = admin_listener.reloaded_tls(admin_serves_tls, new)
         app.reload(new)
         server.tls_context = context  # new connections; open ones keep theirs
+        if admin is not None:
+            admin.server.tls_context = admin_context
         server.shutdown_timeout = new.drain_timeout
 
+    admin_serves_tls = admin_listener.tls_pair(config) is not None
     reloader = Reloader(config, load, apply, announce=not worker)
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
@@ -219,6 +223,8 @@ def serve(config: Config, reload: Loader | None = None) -> int:
         print(start_line(config, app, port) + admin_listener.banner(config), flush=True)
         if warning := exposure_warning(config):
             log.warning("%s", warning)
+        # The same on stderr, in the log's format (JSON lines stay all JSON).
+        log.info("%s%s", start_line(config, app, port), admin_listener.banner(config))
         if config.worker_count == 1:
             run_one(config, app, port, reload)
             return 0

@@ -93,6 +93,20 @@ def _handler(stream: TextIO, formatter: logging.Formatter) -> logging.Handler:
     return handler
 
 
+# The format configure() installed last: refusals to start (report()) follow it.
+_format = {"current": "text"}
+
+
+def report(message: str, fmt: str | None = None) -> None:
+    """A refusal to start, on stderr: in JSON mode one JSON line like every other
+    (``fmt`` when logging is not configured yet), else the plain ``davserver: …``."""
+    if (fmt or _format["current"]) == "json":
+        record = logging.LogRecord("davserver", logging.ERROR, "", 0, message, None, None)
+        print(JsonFormatter().format(record), file=sys.stderr, flush=True)
+    else:
+        print(escape_controls(f"davserver: {message}"), file=sys.stderr, flush=True)
+
+
 def configure(level: str, fmt: str = "text", stream: TextIO | None = None) -> None:
     """Install the handlers for ``level`` (debug/info/warning/error) and ``fmt``."""
     import wsgidav  # noqa: F401  (its import detaches its loggers; attach them after)
@@ -100,6 +114,7 @@ def configure(level: str, fmt: str = "text", stream: TextIO | None = None) -> No
     out = stream or sys.stderr
     numeric = getattr(logging, level.upper())
     json_mode = fmt == "json"
+    _format["current"] = fmt
     root = logging.getLogger()
     access = logging.getLogger(ACCESS_LOGGER)
     for logger in (root, access):
