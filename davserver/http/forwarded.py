@@ -5,9 +5,10 @@ else they are ignored, so a client cannot name itself someone else.  The walk
 goes from the right (the hop nearest to us) and skips trusted proxies: the first
 address that is not one is the client (RFC 7239 §7.4, and what nginx's
 ``real_ip_recursive`` does).  ``Forwarded`` wins over ``X-Forwarded-For`` when both
-are sent.  An obfuscated identifier or ``unknown`` (RFC 7239 §6), or a header
-that cannot be parsed, keeps the proxy's address and the connection's scheme:
-the request is served, and nothing the header said is believed.
+are sent.  An obfuscated identifier or ``unknown`` (RFC 7239 §6) keeps the
+proxy's address (its ``proto`` still counts).  A header that cannot be parsed
+keeps the proxy's address and the connection's scheme: the request is served
+(never a 400 or 500 for a proxy's mistake), and nothing the header said is believed.
 
 :func:`resolve` is the pure part; :class:`ClientOrigin` is the outermost WSGI
 layer that applies it once per request, so that everything after it (the access
@@ -20,12 +21,16 @@ body waiters per address) counts before any header exists: it sees the proxy.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+log = logging.getLogger(__name__)
+_warned = False
 
 PROXY_KEY = "davserver.proxy"  # environ: the trusted proxy's own address
 SCHEMES = frozenset({"http", "https"})
@@ -178,8 +183,8 @@ def resolve(peer: str, scheme: str, headers: dict[str, str], trusted: Sequence[N
     else:
         return Origin(peer, scheme)
     for hop in reversed(hops):
-        if hop.address is None:  # obfuscated or unknown: nothing to believe
-            return Origin(peer, scheme)
+        if hop.address is None:  # obfuscated or unknown: the proxy stands for the client
+            return Origin(peer, _scheme(hop, scheme))
         if not is_trusted(hop.address, trusted):
             return Origin(str(hop.address), _scheme(hop, scheme), proxy=peer)
     return Origin(str(hops[0].address), _scheme(hops[0], scheme), proxy=peer)
@@ -220,9 +225,18 @@ def apply(environ: dict[str, Any], trusted: Sequence[Network]) -> None:
     headers = {name: str(environ[key]) for key, name in HEADER_KEYS.items() if key in environ}
     try:
         origin = resolve(peer, scheme, headers, trusted)
-    except Malformed:
-        return  # documented: the proxy's address and the connection's scheme
+    except Malformed as exc:
+        # A misconfigured proxy sends this on every request: say it once per process.
+        level = logging.DEBUG if _warned else logging.WARNING
+        log.log(level, "ignored forwarding headers from trusted proxy %s: %s", peer, exc)
+        _note_warned()
+        return  # the proxy's address and the connection's scheme
     environ["REMOTE_ADDR"] = origin.address
     environ["wsgi.url_scheme"] = origin.scheme
     if origin.proxy is not None:
         environ[PROXY_KEY] = origin.proxy
+
+
+def _note_warned() -> None:
+    global _warned
+    _warned = True

@@ -62,7 +62,7 @@ def test_forwarded_elements_walk_from_the_right() -> None:
 
 @pytest.mark.parametrize("node", ["unknown", "_hidden", '"_SEVKISEK"'])
 def test_obfuscated_or_unknown_keeps_the_proxy(node: str) -> None:
-    assert origin("127.0.0.1", forwarded=f"for={node};proto=https") == Origin("127.0.0.1", "http")
+    assert origin("127.0.0.1", forwarded=f"for={node};proto=https") == Origin("127.0.0.1", "https")
 
 
 def test_proto_alone_sets_the_scheme_only() -> None:
