@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
 
     from davserver.admin import add_lock_commands
+    from davserver.health import add_health_command
 
+    add_health_command(commands)
     add_lock_commands(commands)
     return parser
 
@@ -131,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_config(args.file)
         if args.command == "serve":
             return run_serve(args)
+        if args.command == "health":
+            from davserver.health import run_health
+
+            return run_health(args)
         from davserver.admin import run_lock_command
 
         return run_lock_command(args)
