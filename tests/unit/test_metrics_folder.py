@@ -32,5 +32,5 @@ def test_without_a_temporary_directory_the_state_dir_holds_the_metrics(no_tmp: P
 
 
 def test_nowhere_to_write_is_a_startup_error_naming_the_places(no_tmp: Path) -> None:
-    with pytest.raises(StartupError, match="metrics folder: TMPDIR.*no-shm.*missing"):
+    with pytest.raises(StartupError, match=r"metrics folder: TMPDIR.*no-shm.*missing"):
         metrics.create_multiprocess_dir(str(no_tmp / "missing"))
