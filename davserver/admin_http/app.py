@@ -151,6 +151,7 @@ class AdminApp:
         is_api = path == "/api" or path.startswith("/api/")
         try:
             principal = self.auth.principal(environ, metrics=path == "/metrics")
+            environ["wsgidav.auth.user_name"] = principal  # the access line's user
             request = AdminRequest(environ, principal, self.body_limit)
             if mounted is not None:
                 return mounted(environ, start_response)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.admin_http import api, console
-from davserver.admin_http.app import AdminApp, WSGIApp
+from davserver.admin_http.app import OPEN_PATHS, AdminApp, WSGIApp
 from davserver.admin_http.audit import AuditLog
 from davserver.admin_http.auth import AdminAuth
 from davserver.admin_http.metrics_access import MetricsToken
@@ -30,10 +30,12 @@ from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError
 from davserver.http import DavWSGIServer, HttpLimits
 from davserver.http.forwarded import ClientOrigin, parse_networks
+from davserver.observe.access import AccessLog, refusal_recorder
 
 log = logging.getLogger(__name__)
 
 THREADS = 4  # a few administrators and their consoles' polling
+QUIET = frozenset({*OPEN_PATHS, "/metrics"})  # probes and scrapes: access lines at DEBUG
 
 
 def reserve(
@@ -57,7 +59,7 @@ def banner(config: Config) -> str:
     return f" admin=http://{config.admin_listen}/"
 
 
-def build(config: Config, application: Any) -> AdminApp:
+def build(config: Config, application: Any) -> WSGIApp:
     """The admin WSGI app over ``application``'s lock manager and share."""
     share = application.dav.share
 
@@ -90,7 +92,9 @@ def build(config: Config, application: Any) -> AdminApp:
     )
     observe = getattr(application, "observe", None)
     routes: dict[str, WSGIApp] = observe.endpoints() if observe is not None else {}
-    return AdminApp(service, auth, api=api.handle, console=console.handle, routes=routes)
+    admin = AdminApp(service, auth, api=api.handle, console=console.handle, routes=routes)
+    # Its own access lines (listener=admin), refusals included; probes quiet while they pass.
+    return AccessLog(admin, listener="admin", quiet=QUIET)
 
 
 class AdminListener:
@@ -108,6 +112,7 @@ class AdminListener:
             reuse_port=True,
             limits=dataclasses.replace(limits, max_threads=max(THREADS, 16)),
         )
+        self.server.on_refusal = refusal_recorder(None, listener="admin")
         self.thread = threading.Thread(target=self.server.serve, name="davserver-admin")
         self.thread.daemon = True
 

@@ -19,6 +19,7 @@ Text lines follow the combined log format, with key=value pairs appended::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -92,6 +93,7 @@ class AccessRecord:
     precondition: str | None = None
     completed: bool = True
     refusal: str | None = None  # why the HTTP layer answered without the application
+    listener: str | None = None  # "admin" for the admin listener; None for the WebDAV port
     proxy: str | None = None  # the trusted proxy that named the client (trusted_proxies)
 
     def fields(self) -> dict[str, Any]:
@@ -118,6 +120,8 @@ class AccessRecord:
             line += " incomplete"
         if self.refusal:
             line += f" refused={quoted(self.refusal)}"
+        if self.listener:
+            line += f" listener={self.listener}"
         if self.proxy:
             line += f" proxy={self.proxy}"
         return line
@@ -218,7 +222,11 @@ class _Exchange:
 
 
 class AccessLog:
-    """WSGI middleware: request id, access record, request metrics, refused events."""
+    """WSGI middleware: request id, access record, request metrics, refused events.
+
+    ``listener`` names the admin listener in its lines.  Answers at ``quiet``
+    paths (health probes, scrapes: every few seconds from each prober) are
+    logged at DEBUG while they succeed and at INFO once they fail (4xx/5xx)."""
 
     def __init__(
         self,
@@ -226,11 +234,16 @@ class AccessLog:
         metrics: Metrics | None = None,
         events: EventSink | None = None,
         request_log: RequestLogFile | None = None,
+        *,
+        listener: str | None = None,
+        quiet: frozenset[str] = frozenset(),
     ):
         self.app = app
         self.metrics = metrics
         self.events = events
         self.request_log = request_log
+        self.listener = listener
+        self.quiet = quiet
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         exchange = _Exchange(environ, request_id(environ))
@@ -261,10 +274,12 @@ class AccessLog:
             return
         exchange.finished = True
         request_id_var.set(None)
-        record = exchange.record()
-        if access_log.isEnabledFor(logging.INFO):
+        record = dataclasses.replace(exchange.record(), listener=self.listener)
+        quiet = record.path in self.quiet and record.status < 400
+        level = logging.DEBUG if quiet else logging.INFO
+        if access_log.isEnabledFor(level):
             # JSON lines take their fields from the record (only built when used).
-            access_log.info(record.text(), extra={"access": record})
+            access_log.log(level, record.text(), extra={"access": record})
         if self.metrics is not None:
             self.metrics.in_flight.dec()
             self.metrics.request_done(
@@ -277,7 +292,9 @@ class AccessLog:
             self.events(refused_event(exchange.environ, record))
 
 
-def refusal_recorder(metrics: Metrics | None) -> Callable[[str, str, str, int, str], None]:
+def refusal_recorder(
+    metrics: Metrics | None, listener: str | None = None
+) -> Callable[[str, str, str, int, str], None]:
     """What the HTTP layer calls for an answer it gave itself (a malformed or
     over-limit request, a timeout, a connection over the per-address cap): one
     access record like any other, with the reason, so attacks show in the log."""
@@ -299,6 +316,7 @@ def refusal_recorder(metrics: Metrics | None) -> Callable[[str, str, str, int, s
             referer=None,
             request_id=secrets.token_hex(8),
             refusal=reason,
+            listener=listener,
         )
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(entry.text(), extra={"access": entry})

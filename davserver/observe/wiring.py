@@ -5,8 +5,9 @@ the stores and wrap the WSGI application::
 
     Endpoints (/healthz, /readyz, /metrics)  →  AccessLog  →  PathGuard  →  WsgiDAV …
 
-Probes and scrapes are answered before the access log, so they neither fill
-it nor count as requests.
+Probes and scrapes are answered before the WebDAV access log and its request
+metrics (they do not count as requests), each through an access log of its
+own: a probe shows at DEBUG while it succeeds and at INFO once it fails.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class Observability:
         routes = {"/healthz": healthz_app(), "/readyz": readyz_app(self.readiness)}
         if self.metrics_on_main_port:
             routes["/metrics"] = metrics_app(self.metrics, locks, clock)
-        return Endpoints(inner, routes)
+        quiet = frozenset(routes)
+        logged = {path: AccessLog(app, quiet=quiet) for path, app in routes.items()}
+        return Endpoints(inner, cast(dict[str, WSGIApp], logged))
 
     def endpoints(self) -> dict[str, WSGIApp]:
         """``/metrics``, ``/healthz`` and ``/readyz`` for an admin listener to mount."""

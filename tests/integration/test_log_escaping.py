@@ -112,3 +112,77 @@ def test_locks_list_escapes_a_locked_path(
     assert cli.main(["locks", "list", "--json", "--state-dir", str(state)]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert not RAW.search(row["root"] + row["client"])
+
+
+# --- every listener's requests are access-logged (probes quietly while they pass) ---
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self) -> list[tuple[int, dict[str, object]]]:
+        return [(r.levelno, r.access.fields()) for r in self.records]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def access() -> Iterator[Collect]:
+    logger = logging.getLogger(logsetup.ACCESS_LOGGER)
+    handler, level = Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_health_probes_are_logged_at_debug_while_they_pass(tmp_path: Path, access: Collect) -> None:
+    dav = Dav(tmp_path / "share")
+    assert dav.request("GET", "/healthz").status == 200
+    assert dav.app.observe is not None
+    dav.app.observe.readiness.draining.set()  # a failing probe
+    assert dav.request("GET", "/readyz").status == 503
+    assert [(level, r["path"], r["status"]) for level, r in access.lines()] == [
+        (logging.DEBUG, "/healthz", 200),
+        (logging.INFO, "/readyz", 503),
+    ]
+
+
+def test_admin_listener_requests_are_logged_and_marked(
+    tmp_path: Path, htpasswd_file: Path, access: Collect
+) -> None:
+    from davserver import config as davconfig
+    from davserver.admin_http import listener
+    from tests.integration.wsgi_client import WsgiClient
+
+    options: dict[str, object] = {"htpasswd": str(htpasswd_file), "admin": True}
+    options |= {"admins": ["alice"], "audit_log": str(tmp_path / "audit.jsonl")}
+    dav = Dav(tmp_path / "share", **options)
+    options["root"] = str(dav.root)
+    admin = WsgiClient(listener.build(davconfig.load(None, options), dav.app))
+    refused = admin.request("GET", "/api/locks", b"", {"X-Request-Id": "bad id\x85"})
+    assert refused.status == 401
+    assert admin.request("GET", "/healthz").status == 200
+    (level, line), (probe_level, probe) = access.lines()
+    assert (level, line["status"], line["path"], line["listener"]) == (
+        logging.INFO,
+        401,
+        "/api/locks",
+        "admin",
+    )
+    assert line["request_id"] == refused.header("X-Request-Id") != "bad id\x85"
+    assert (probe_level, probe["path"], probe["listener"]) == (logging.DEBUG, "/healthz", "admin")
+    assert "listener=admin" in access.records[0].getMessage()
+
+
+def test_admin_listener_refusals_are_marked(log: tuple[str, io.StringIO]) -> None:
+    fmt, stream = log
+    refusal_recorder(None, listener="admin")("192.0.2.1", "GET", "/x", 400, "malformed")
+    (line,) = lines(stream)
+    assert (json.loads(line)["listener"] if fmt == "json" else line).endswith("admin")
