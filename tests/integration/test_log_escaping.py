@@ -8,6 +8,7 @@ written escaped (``\\x1b``, ``\\x85``, ``\\u2028``) in text and JSON logs and in
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -30,6 +31,7 @@ EVIL = "a\x1b[2J\x1b]0;title\x07\nfake line\x85\x9b31m\u2028\x7f"
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # all but the line's own end
 
 
+@contextlib.contextmanager
 def logged(fmt: str) -> Iterator[io.StringIO]:
     stream = io.StringIO()
     logsetup.configure("info", fmt, stream=stream)
@@ -41,7 +43,7 @@ def logged(fmt: str) -> Iterator[io.StringIO]:
 
 @pytest.fixture(params=["text", "json"])
 def log(request: pytest.FixtureRequest) -> Iterator[tuple[str, io.StringIO]]:
-    for stream in logged(request.param):
+    with logged(request.param) as stream:
         yield request.param, stream
 
 
@@ -79,7 +81,7 @@ def test_application_messages_are_escaped(log: tuple[str, io.StringIO]) -> None:
 
 
 def test_json_lines_share_one_time_format(tmp_path: Path) -> None:
-    for stream in logged("json"):
+    with logged("json") as stream:
         dav = Dav(tmp_path / "share")
         dav.request("GET", "/")
         logging.getLogger("davserver.test").warning("a warning")
