@@ -497,6 +497,14 @@ SCHEMA: tuple[Option, ...] = (
         nullable=True,
     ),
     Option(
+        "admin_tls_cert",
+        str,
+        "PEM certificate chain of the admin listener (default: tls_cert's, when set); "
+        "needs admin_tls_key",
+        nullable=True,
+    ),
+    Option("admin_tls_key", str, "PEM private key of admin_tls_cert (unencrypted)", nullable=True),
+    Option(
         "audit_log",
         str,
         "file (JSON lines) recording every broken lock and every freeze made or lifted",
@@ -522,11 +530,12 @@ LIVE_KEYS = frozenset(
     {"log_level", "log_format", "htpasswd", "lock_timeout_default", "lock_timeout_max"}
     | {"lock_allow_infinite", "lock_event_log", "lock_webhooks", "lock_webhook_queue"}
     | {"lock_webhook_retries", "drain_timeout", "tls_cert", "tls_key"}
+    | {"admin_tls_cert", "admin_tls_key"}
 )
 # Relative paths in a config file are relative to the file's directory.
 PATH_KEYS = (
     *("root", "htpasswd", "state_dir", "lock_event_log", "audit_log", "tls_cert", "tls_key"),
-    "metrics_token_file",
+    *("metrics_token_file", "admin_tls_cert", "admin_tls_key"),
 )
 # What "default" means where the default is computed (shown by --help).
 SHOWN_DEFAULTS = {
@@ -609,6 +618,8 @@ class Config:
     admins: list[str] = dataclasses.field(default_factory=list)
     metrics_users: list[str] = dataclasses.field(default_factory=list)
     metrics_token_file: str | None = None
+    admin_tls_cert: str | None = None
+    admin_tls_key: str | None = None
     audit_log: str | None = None
     broken_lock_memory: int = 604800
     admin_reason_max: int = 500
@@ -812,6 +823,10 @@ def _check_admin(config: Config, source: str) -> None:
         raise ConfigError(
             "name the administrators (users of the htpasswd file)", source=source, key="admins"
         )
+    if bool(config.admin_tls_cert) != bool(config.admin_tls_key):
+        given = "admin_tls_cert" if config.admin_tls_cert else "admin_tls_key"
+        missing = "admin_tls_key" if config.admin_tls_cert else "admin_tls_cert"
+        raise ConfigError(f"{given} is set but {missing} is not", source=source, key=missing)
     host, port = parse_listen(config.admin_listen)
     if port and port == config.port and host in (config.host, "0.0.0.0", "::"):
         raise ConfigError(

@@ -211,6 +211,27 @@ def _folders(share: Share, stack: DirStack) -> list[str]:
 
 def warnings(config: Config) -> list[str]:
     """What would not stop ``serve`` but deserves a look (``check-config``)."""
+    return admin_warnings(config) + folder_warnings(config)
+
+
+def admin_warnings(config: Config) -> list[str]:
+    """An admin listener other machines reach over plain HTTP: its logins are refused
+    (or, with allow_insecure_auth, cross the network in clear)."""
+    if not config.admin or config.admin_tls_cert or config.tls_cert:
+        return []
+    host = config.admin_listen.rpartition(":")[0]
+    if is_loopback(host):
+        return []
+    return [
+        f"warning: admin_listen {config.admin_listen} is reachable from other machines "
+        "over plain HTTP: administrators' and metrics readers' credentials would cross "
+        "the network in clear (refused unless allow_insecure_auth) -- set tls_cert/tls_key "
+        "or admin_tls_cert/admin_tls_key, or listen on 127.0.0.1"
+    ]
+
+
+def folder_warnings(config: Config) -> list[str]:
+    """Folders of the share the server's user cannot read."""
     root = config.root_path
     if not root.is_dir():
         return []

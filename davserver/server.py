@@ -164,10 +164,14 @@ def run_one(
     def apply(new: Config) -> None:
         # First what can fail: a certificate that does not load refuses the reload.
         context = reloaded_tls(server.tls_context is not None, new)
+        admin_context = admin_listener.reloaded_tls(admin_serves_tls, new)
         app.reload(new)
         server.tls_context = context  # new connections; open ones keep theirs
+        if admin is not None:
+            admin.server.tls_context = admin_context
         server.shutdown_timeout = new.drain_timeout
 
+    admin_serves_tls = admin_listener.tls_pair(config) is not None
     reloader = Reloader(config, load, apply, announce=not worker)
 
     def on_stop(signum: int, frame: FrameType | None) -> None:

@@ -5,7 +5,8 @@ enumeration by timing, failed logins throttled per address and per user from an
 address, counted together with the WebDAV port's): no
 credentials or wrong ones are 401 with a Basic challenge (RFC 9110 §11.6.1),
 a valid user who is no administrator is 403 — they are who they say, they just
-may not do this.  The users of ``metrics_users`` and the holder of the
+may not do this.  Credentials over plain HTTP from another machine are 403,
+as on the WebDAV port.  The users of ``metrics_users`` and the holder of the
 ``metrics_token_file`` token may read ``/metrics`` and get 403 everywhere else.
 """
 
@@ -17,13 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from davserver.admin_http.metrics_access import MetricsToken
-from davserver.dav.auth import HtpasswdDomainController, parse_basic
+from davserver.dav.auth import HtpasswdDomainController, is_private_channel, parse_basic
 from davserver.dav.throttle import LoginThrottle
 from davserver.errors import Forbidden, TooManyAttempts, Unauthenticated
 
 log = logging.getLogger(__name__)
 
 REALM = "davserver admin"
+INSECURE = (
+    "Basic credentials over plain HTTP from another machine are refused: "
+    "use https (tls_cert/tls_key) or set allow_insecure_auth: true"
+)
 
 
 class AdminAuth:
@@ -35,12 +40,14 @@ class AdminAuth:
         *,
         metrics_users: Iterable[str] = (),
         metrics_token: MetricsToken | None = None,
+        allow_insecure: bool = False,
     ):
         config: dict[str, object] = {"davserver_auth": {"htpasswd": str(htpasswd)}}
         self.users = HtpasswdDomainController(None, config)
         self.admins = frozenset(admins)
         self.metrics_users = frozenset(metrics_users)
         self.metrics_token = metrics_token
+        self.allow_insecure = allow_insecure
         self.throttle = throttle
 
     def principal(self, environ: dict[str, Any], *, metrics: bool = False) -> str:
@@ -50,6 +57,8 @@ class AdminAuth:
         if not header:
             raise Unauthenticated("log in as an administrator (config key admins)", REALM)
         address = str(environ.get("REMOTE_ADDR", ""))
+        if not self.allow_insecure and not is_private_channel(environ):
+            raise Forbidden(INSECURE)  # as on the WebDAV port: never accept them in clear
         if str(header).strip().lower().startswith("bearer "):
             return self.bearer(str(header).strip()[7:], address, metrics=metrics)
         user, password = parse_basic(header)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +28,8 @@ from davserver.admin_http.service import AdminService
 from davserver.config import Config, parse_listen
 from davserver.dav.auth import read_htpasswd
 from davserver.dav.throttle import LoginThrottle, login_throttle
-from davserver.errors import DavServerError
-from davserver.http import DavWSGIServer, HttpLimits
+from davserver.errors import DavServerError, StartupError
+from davserver.http import DavWSGIServer, HttpLimits, tls
 from davserver.http.forwarded import ClientOrigin, parse_networks
 from davserver.observe.access import AccessLog, refusal_recorder
 
@@ -46,6 +47,7 @@ def reserve(
     if not config.admin:
         return config, None
     host, port = parse_listen(config.admin_listen)
+    tls_context(config)  # a pair that does not load stops the server before any worker
     reservation = reserve_port(host, port)
     bound = reservation.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -56,7 +58,46 @@ def banner(config: Config) -> str:
     """What the start line says about the admin listener (nothing when it is off)."""
     if not config.admin:
         return ""
-    return f" admin=http://{config.admin_listen}/"
+    return f" admin={scheme(config)}://{config.admin_listen}/"
+
+
+def tls_pair(config: Config) -> tuple[str, str] | None:
+    """The certificate and key of the admin listener: its own, else the WebDAV
+    port's (an HTTPS server's administrators should not log in in clear)."""
+    if config.admin_tls_cert and config.admin_tls_key:
+        return config.admin_tls_cert, config.admin_tls_key
+    if config.tls_cert and config.tls_key:
+        return config.tls_cert, config.tls_key
+    return None
+
+
+def scheme(config: Config) -> str:
+    return "https" if tls_pair(config) else "http"
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The admin listener's TLS context (None: plain HTTP); StartupError naming
+    what is wrong with the pair when it does not load."""
+    pair = tls_pair(config)
+    if pair is None:
+        return None
+    try:
+        return tls.server_context(*pair)
+    except OSError:
+        problem = tls.load_problem(*pair)
+        own = "admin_" if config.admin_tls_cert else ""
+        if problem and own:
+            problem = "admin_" + problem
+        raise StartupError(problem or f"{own}tls_cert/{own}tls_key do not load") from None
+
+
+def reloaded_tls(serving_tls: bool, new: Config) -> ssl.SSLContext | None:
+    """The admin pair read again (SIGHUP); switching HTTPS on or off needs a restart."""
+    if not new.admin:
+        return None
+    if (tls_pair(new) is not None) != serving_tls:
+        raise StartupError("the admin listener's HTTPS cannot be turned on or off by a reload")
+    return tls_context(new)
 
 
 def build(config: Config, application: Any) -> WSGIApp:
@@ -89,6 +130,7 @@ def build(config: Config, application: Any) -> WSGIApp:
         throttle,
         metrics_users=config.metrics_users,
         metrics_token=MetricsToken(Path(token)) if token else None,
+        allow_insecure=config.allow_insecure_auth,
     )
     observe = getattr(application, "observe", None)
     routes: dict[str, WSGIApp] = observe.endpoints() if observe is not None else {}
@@ -111,6 +153,7 @@ class AdminListener:
             shutdown_timeout=2,
             reuse_port=True,
             limits=dataclasses.replace(limits, max_threads=max(THREADS, 16)),
+            tls_context=tls_context(config),
         )
         self.server.on_refusal = refusal_recorder(None, listener="admin")
         self.thread = threading.Thread(target=self.server.serve, name="davserver-admin")
@@ -131,5 +174,5 @@ def start(config: Config, application: Any, limits: HttpLimits) -> AdminListener
         return None
     listener = AdminListener(config, application, limits)
     listener.start()
-    log.info("admin listener on http://%s/", config.admin_listen)
+    log.info("admin listener on %s://%s/", scheme(config), config.admin_listen)
     return listener
