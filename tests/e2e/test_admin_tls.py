@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import socket
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import bcrypt
 import pytest
 import requests
 
-from tests.e2e.test_tls import read_all
+from tests.e2e.test_observability import wait_for
+from tests.e2e.test_tls import (
+    der,
+    read_all,
+    served_certificate,
+    wait_until_every_worker_serves,
+)
 from tests.support.server import ServerProcess
 from tests.support.tls import TlsFiles, make_tls_files
 
@@ -75,3 +82,24 @@ def test_the_admin_listener_may_have_a_certificate_of_its_own(
         assert requests.get(base, verify=str(own.ca), timeout=10).status_code == 200
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(base, verify=str(tls_files.ca), timeout=10)  # not the main port's
+
+
+def test_sighup_gives_the_admin_listener_the_renewed_certificate(tmp_path: Path) -> None:
+    old = make_tls_files(tmp_path / "old")
+    renewed = make_tls_files(tmp_path / "renewed")  # another CA: told apart by who trusts it
+    live = tmp_path / "live"
+    live.mkdir()
+    cert, key = live / "fullchain.pem", live / "privkey.pem"
+    cert.write_bytes(old.cert.read_bytes())
+    key.write_bytes(old.key.read_bytes())
+    files = TlsFiles(ca=old.ca, cert=cert, key=key)
+    with serve_with_admin(tmp_path, files) as server:
+        port = admin_port(server)
+        assert served_certificate(port, old) == der(old.cert)
+        cert.write_bytes(renewed.cert.read_bytes())
+        key.write_bytes(renewed.key.read_bytes())
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "and the TLS certificate" in server.stderr(), "the reload log line")
+        wait_until_every_worker_serves(port, renewed)
+        assert served_certificate(port, old) is None
