@@ -160,6 +160,7 @@ def run_one(
     server = make_server(config, app, port)
     server.shutdown_timeout = config.drain_timeout
     drain = Drain(server, app.observe.readiness.draining.set if app.observe else lambda: None)
+    admin: admin_listener.AdminListener | None = None  # a reload before it starts skips it
 
     def apply(new: Config) -> None:
         # First what can fail: a certificate that does not load refuses the reload.
