@@ -374,3 +374,16 @@ def test_freezes_and_breaks_are_lock_events(frz: Frozen) -> None:
         ("broken", "root", "/other.txt"),
         ("unfrozen", None, "/proj/sub"),
     ]
+
+
+def test_cli_paths_are_normalised_like_webdav_paths(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = ["--state-dir", str(served / ".davserver")]
+    assert run("locks", "freeze", "/x/../pr%6Fj", "--reason", "migration", *store) == 0
+    assert run("locks", "list", "--json", "--path", "/proj/./", *store) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()[1:]]
+    assert row["root"] == "/proj"
+    assert run("locks", "freeze", "/a\x1bb", "--reason", "x", *store) == 1
+    assert "control characters" in capsys.readouterr().err
+    assert run("locks", "unfreeze", "/y/../proj", *store) == 0
