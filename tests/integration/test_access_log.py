@@ -18,36 +18,15 @@ import pytest
 from davserver.observe import logsetup
 from davserver.observe.access import AccessRecord
 from tests.integration.lock_helpers import Dav, basic
+from tests.support.access_records import AccessRecords, capture_access
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    @property
-    def access(self) -> list[dict[str, Any]]:
-        return [r.access.fields() for r in self.records]  # type: ignore[attr-defined]
-
-
 @pytest.fixture
-def access() -> Iterator[Collect]:
-    """The records of logger davserver.access (at INFO, as by default)."""
-    logger = logging.getLogger(logsetup.ACCESS_LOGGER)
-    handler = Collect()
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+def access() -> Iterator[AccessRecords]:
+    with capture_access() as records:
+        yield records
 
 
 @pytest.fixture
@@ -79,7 +58,7 @@ def scrape(dav: Dav) -> str:
     return answer.text
 
 
-def test_one_record_per_request_with_its_facts(dav: Dav, access: Collect) -> None:
+def test_one_record_per_request_with_its_facts(dav: Dav, access: AccessRecords) -> None:
     answer = dav.request("GET", "/f.txt", headers={"User-Agent": "test-agent/1"})
     assert answer.status == 200
     (record,) = access.access
@@ -98,7 +77,7 @@ def test_one_record_per_request_with_its_facts(dav: Dav, access: Collect) -> Non
     assert (dav.root / "new.txt").read_bytes() == b"12345678"
 
 
-def test_incoming_request_id_is_kept_when_sane(dav: Dav, access: Collect) -> None:
+def test_incoming_request_id_is_kept_when_sane(dav: Dav, access: AccessRecords) -> None:
     kept = dav.request("GET", "/f.txt", headers={"X-Request-Id": "proxy-42.a"})
     assert kept.header("X-Request-Id") == "proxy-42.a"
     forged = dav.request("GET", "/f.txt", headers={"X-Request-Id": "a b\x01"})
@@ -106,7 +85,7 @@ def test_incoming_request_id_is_kept_when_sane(dav: Dav, access: Collect) -> Non
     assert [r["request_id"] for r in access.access] == ["proxy-42.a", forged.header("X-Request-Id")]
 
 
-def test_lock_outcomes_and_token_prefixes(dav: Dav, access: Collect) -> None:
+def test_lock_outcomes_and_token_prefixes(dav: Dav, access: AccessRecords) -> None:
     token = dav.locked("/f.txt")
     prefix = token.removeprefix("opaquelocktoken:")[:8]
     granted = access.access[-1]

@@ -26,6 +26,7 @@ from davserver.lockstore import open_stores
 from davserver.observe import logsetup
 from davserver.observe.access import refusal_recorder
 from tests.integration.lock_helpers import Dav
+from tests.support.access_records import AccessRecords, capture_access
 
 EVIL = "a\x1b[2J\x1b]0;title\x07\nfake line\x85\x9b31m\u2028\x7f"
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # all but the line's own end
@@ -119,32 +120,15 @@ def test_locks_list_escapes_a_locked_path(
 # --- every listener's requests are access-logged (probes quietly while they pass) ---
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def lines(self) -> list[tuple[int, dict[str, object]]]:
-        return [(r.levelno, r.access.fields()) for r in self.records]  # type: ignore[attr-defined]
-
-
 @pytest.fixture
-def access() -> Iterator[Collect]:
-    logger = logging.getLogger(logsetup.ACCESS_LOGGER)
-    handler, level = Collect(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+def access() -> Iterator[AccessRecords]:
+    with capture_access(logging.DEBUG) as records:
+        yield records
 
 
-def test_health_probes_are_logged_at_debug_while_they_pass(tmp_path: Path, access: Collect) -> None:
+def test_health_probes_are_logged_at_debug_while_they_pass(
+    tmp_path: Path, access: AccessRecords
+) -> None:
     dav = Dav(tmp_path / "share")
     assert dav.request("GET", "/healthz").status == 200
     assert dav.app.observe is not None
@@ -157,7 +141,7 @@ def test_health_probes_are_logged_at_debug_while_they_pass(tmp_path: Path, acces
 
 
 def test_admin_listener_requests_are_logged_and_marked(
-    tmp_path: Path, htpasswd_file: Path, access: Collect
+    tmp_path: Path, htpasswd_file: Path, access: AccessRecords
 ) -> None:
     from davserver import config as davconfig
     from davserver.admin_http import listener

@@ -5,43 +5,22 @@ names itself someone else is not believed."""
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from davserver.observe import logsetup
 from tests.integration.lock_helpers import XML_TYPE, Dav, basic, lockinfo, token_of
+from tests.support.access_records import AccessRecords, capture_access
 
 CLIENT = "198.51.100.1"  # the real client, as the proxy saw it
 SPOOFED = "203.0.113.66"  # what a client claims about itself
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def last(self) -> dict[str, Any]:
-        return self.records[-1].access.fields()  # type: ignore[attr-defined, no-any-return]
-
-
 @pytest.fixture
-def access() -> Iterator[Collect]:
-    logger = logging.getLogger(logsetup.ACCESS_LOGGER)
-    handler, old_level = Collect(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+def access() -> Iterator[AccessRecords]:
+    with capture_access() as records:
+        yield records
 
 
 @pytest.fixture
@@ -65,7 +44,7 @@ def lock_address(dav: Dav, token: str) -> str:
     return str(lock.address)
 
 
-def test_a_trusted_proxy_names_the_client_everywhere(dav: Dav, access: Collect) -> None:
+def test_a_trusted_proxy_names_the_client_everywhere(dav: Dav, access: AccessRecords) -> None:
     forwarded = {
         "X-Forwarded-For": f"{SPOOFED}, {CLIENT}",
         "X-Forwarded-Proto": "https",
@@ -85,7 +64,7 @@ def test_a_trusted_proxy_names_the_client_everywhere(dav: Dav, access: Collect) 
 
 
 def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
-    dav: Dav, access: Collect
+    dav: Dav, access: AccessRecords
 ) -> None:
     spoofed = {
         "X-Forwarded-For": SPOOFED,
@@ -129,7 +108,7 @@ def test_basic_through_a_trusted_https_proxy_is_allowed(dav: Dav) -> None:
     assert refused.status == 403
 
 
-def test_basic_with_an_untrusted_https_claim_is_refused(dav: Dav, access: Collect) -> None:
+def test_basic_with_an_untrusted_https_claim_is_refused(dav: Dav, access: AccessRecords) -> None:
     headers = {
         "Authorization": basic("alice"),
         "X-Forwarded-For": "127.0.0.1",
@@ -151,7 +130,7 @@ def test_basic_with_an_untrusted_https_claim_is_refused(dav: Dav, access: Collec
     ],
 )
 def test_a_malformed_header_from_a_trusted_proxy_keeps_the_proxy(
-    dav: Dav, access: Collect, header: dict[str, str]
+    dav: Dav, access: AccessRecords, header: dict[str, str]
 ) -> None:
     headers = {"Authorization": basic("alice"), **header}
     answered = dav.request("GET", "/f.txt", headers=headers, remote_addr="10.0.0.2")
