@@ -113,6 +113,11 @@ class ServerProcess:
         supervisor would not be one: its workers get SIGTERM and drain, finishing
         or cleaning up what they were doing."""
         if self.proc is not None and self.proc.poll() is None:
+            # Stopped first, the supervisor cannot replace a killed worker in between: a
+            # replacement would outlive the crash and keep the root's serving lock, so the
+            # next start would leave the crash's leftovers alone.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGSTOP)
             for child in children_of(self.proc.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGKILL)
