@@ -21,8 +21,9 @@ from davserver.dav.methods.render_cache import RenderCache
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.model import Depth, Scope
 from tests.integration.lock_helpers import Dav
-from tests.integration.test_access_log import Collect, access  # noqa: F401 (fixture)
+from tests.integration.test_access_log import access  # noqa: F401 (fixture)
 from tests.integration.test_propfind import OK, D, Server, body, named
+from tests.support.access_records import AccessRecords
 
 FILES = 600  # about 250 KB of answer: several pieces
 Z = "{urn:example:z}"
@@ -137,7 +138,7 @@ def test_the_render_cache_is_used_by_the_next_listing(
 
 def test_the_access_log_counts_what_a_streamed_answer_sent(
     tmp_path: Path,
-    access: Collect,  # noqa: F811
+    access: AccessRecords,  # noqa: F811
 ) -> None:
     dav = Dav(tmp_path / "share")
     for i in range(FILES):
