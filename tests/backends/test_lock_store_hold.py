@@ -97,9 +97,9 @@ def test_lock_on_an_ancestor_waits_too(harness: Harness, now: float) -> None:
     assert racer.finished(10) and racer.error is None
 
 
+# Redis only: memory and SQLite hold the whole store for the (short) block.
+@pytest.mark.parametrize("harness", ["redis"], indirect=True)
 def test_redis_other_paths_are_not_held(harness: Harness, now: float) -> None:
-    if harness.name != "redis":
-        pytest.skip("memory and SQLite hold the whole store for the (short) block")
     store = harness.opened[-1].locks
     with store.hold_if([("/d", True), ("/e/f", False)], now, lambda locks: None):
         for path in ("/e/g", "/dx", "/q/r"):
@@ -109,11 +109,11 @@ def test_redis_other_paths_are_not_held(harness: Harness, now: float) -> None:
     assert all(lock.root != "/d" for lock in store.all_locks(now))
 
 
+# Redis only: only Redis leaves intents behind.
+@pytest.mark.parametrize("harness", ["redis"], indirect=True)
 def test_redis_stale_intent_blocks_for_a_bounded_time(
     harness: Harness, now: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if harness.name != "redis":
-        pytest.skip("only Redis leaves intents behind")
     import davserver.lockstore.redis as redis_store
 
     monkeypatch.setattr(redis_store, "WAIT_S", 0.3)
