@@ -70,11 +70,11 @@ def served(
     with private_redis(request.param, tmp_path_factory) as url:
         if url:
             args += ["--lock-store", url]
-        server = ServerProcess(root, args).start()
+        served = Served(root, args, ServerProcess(root, args).start())
         try:
-            yield Served(root, args, server)
+            yield served
         finally:
-            server.stop(timeout=5)
+            served.server.stop(timeout=5)  # the one running now (the last test restarts it)
 
 
 @contextlib.contextmanager
