@@ -341,9 +341,12 @@ class Share:
         entered around the rename that makes it visible."""
         return AtomicUpload(self.place(path), expected=expected, template=template, commit=commit)
 
-    def mkdir(self, path: str) -> None:
-        """MKCOL: ``OSError`` as the system call raised it (``FileExistsError``...)."""
-        with self.place(path) as place:
+    def mkdir(self, path: str, commit: trees.Commit = trees.no_commit) -> None:
+        """MKCOL: ``OSError`` as the system call raised it (``FileExistsError``...);
+        ``commit`` is entered exactly around the ``mkdir``."""
+        with self.place(path) as place, commit():
+            if place.verify is not None:
+                place.verify()
             os.mkdir(place.name, dir_fd=place.dir_fd)
 
     def set_times(self, entry: Entry, atime_ns: int, mtime_ns: int) -> None:

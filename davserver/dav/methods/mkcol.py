@@ -1,4 +1,9 @@
-"""MKCOL (RFC 4918 §9.3): create a collection."""
+"""MKCOL (RFC 4918 §9.3): create a collection.
+
+The lock check is repeated atomically with the ``mkdir`` (RFC 4918 §7, as for
+PUT): a LOCK granted meanwhile on the parent or on the new name wins with 423,
+and no collection is made.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +33,10 @@ def handle(request: Request, dav: Dav) -> Response:
         )
     require_parent(dav, request.path)
     check_if_header(request, dav, None)
-    check_locks(request, dav, creation_changes(request.path, exists=False))
+    commit = check_locks(request, dav, creation_changes(request.path, exists=False))
     try:
-        share.mkdir(request.path)
+        # Under the held lock check: a LOCK granted since the check above wins (423).
+        share.mkdir(request.path, commit)
     except FileExistsError as exc:  # created meanwhile
         raise MethodNotAllowed(f"{request.path} already exists", ("OPTIONS",)) from exc
     except OSError as exc:
