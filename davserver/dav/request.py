@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse, urlsplit
 
 from davserver.dav.body import Body
 from davserver.errors import OtherServer, RequestError, UnsupportedContentEncoding
+from davserver.http.forwarded import HOST_KEY
 from davserver.locking.conditions import submitted_tokens
 from davserver.locking.ifheader import IfHeader, parse_if_header
 from davserver.locking.manager import Seen
@@ -67,7 +68,8 @@ def same_host(netloc: str, hosts: tuple[str, ...]) -> bool:
     Host names compare case-insensitively; ports are not compared: a reverse
     proxy commonly forwards ``Host`` without the client's port (nginx's
     ``$host``), and a wrong port cannot name another resource of this share.
-    ``hosts`` are the Host and X-Forwarded-Host values; none means no check.
+    ``hosts`` are the Host and the forwarded host a trusted proxy named
+    (``X-Forwarded-Host`` or ``Forwarded: host=``); none means no check.
     """
     if not hosts:
         return True
@@ -177,10 +179,10 @@ class Request:
             check_content_encoding(environ.get("HTTP_CONTENT_ENCODING"))
         destination = None
         if method in ("COPY", "MOVE"):
+            # The forwarded host only as the outermost layer believed it (a trusted
+            # proxy's, davserver.http.forwarded): never the raw header of any peer.
             hosts = tuple(
-                value
-                for value in (host, environ.get("HTTP_X_FORWARDED_HOST"))
-                if value and value.strip()
+                value for value in (host, environ.get(HOST_KEY)) if value and value.strip()
             )
             destination = parse_destination(
                 environ.get("HTTP_DESTINATION"), hosts=hosts, mount=mount

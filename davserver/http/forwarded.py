@@ -10,6 +10,12 @@ proxy's address (its ``proto`` still counts).  A header that cannot be parsed
 keeps the proxy's address and the connection's scheme: the request is served
 (never a 400 or 500 for a proxy's mistake), and nothing the header said is believed.
 
+The host the client addressed (``Forwarded: host=`` of the hop that named the
+client, else ``X-Forwarded-Host``, paired with the hops like ``X-Forwarded-Proto``)
+is decided here too, under the same trust, and put in ``HOST_KEY``: a COPY or
+MOVE Destination may name it as well as ``Host``.  From an untrusted peer it is
+never set, so such a Destination is another server's (502).
+
 :func:`resolve` is the pure part; :class:`ClientOrigin` is the outermost WSGI
 layer that applies it once per request, so that everything after it (the access
 log, login throttling, lock records, quotas, the plain-HTTP Basic check) reads
@@ -25,6 +31,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 _warned = False
 
 PROXY_KEY = "davserver.proxy"  # environ: the trusted proxy's own address
+HOST_KEY = "davserver.forwarded_host"  # environ: the host a trusted proxy says was addressed
 SCHEMES = frozenset({"http", "https"})
 
 
@@ -79,6 +87,7 @@ class Origin:
     address: str
     scheme: str
     proxy: str | None = None  # set only when a trusted proxy named the client
+    host: str | None = None  # set only when a trusted proxy named the addressed host
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class Hop:
 
     address: Address | None
     scheme: str | None = None
+    host: str | None = None
 
 
 def _unquote(value: str) -> str:
@@ -138,7 +148,26 @@ def _forwarded_hop(element: str) -> Hop:
     if address is None and not (node.lower() == "unknown" or node.startswith("_")):
         raise Malformed(f"for={node!r} is neither an address, 'unknown' nor an obfuscated name")
     proto = pairs.get("proto")
-    return Hop(address, proto.lower() if proto is not None else None)
+    host = pairs.get("host")
+    return Hop(
+        address,
+        proto.lower() if proto is not None else None,
+        _host(host) if host is not None else None,
+    )
+
+
+def _host(value: str) -> str:
+    """A ``host[:port]`` as a proxy forwards it (RFC 9110 §7.2); Malformed otherwise."""
+    value = value.strip()
+    try:
+        parts = urlsplit(f"//{value}")
+        valid = bool(parts.hostname) and parts.netloc == value and "@" not in value
+        _ = parts.port  # ValueError for a port that is no number
+    except ValueError:
+        valid = False
+    if not valid or any(ch in value for ch in " \t/?#"):
+        raise Malformed(f"host {value!r} is not a host name with an optional port")
+    return value
 
 
 def forwarded_hops(header: str) -> list[Hop]:
@@ -146,10 +175,12 @@ def forwarded_hops(header: str) -> list[Hop]:
     return [_forwarded_hop(element) for element in _split(header, ",")]
 
 
-def x_forwarded_hops(for_header: str, proto_header: str | None) -> list[Hop]:
-    """``X-Forwarded-For`` (``client, proxy1, ...``) with ``X-Forwarded-Proto``: one
-    value is the scheme of every hop (proxies usually overwrite it); as many
-    values as addresses pair up; any other count is the left-most value."""
+def x_forwarded_hops(
+    for_header: str, proto_header: str | None, host_header: str | None = None
+) -> list[Hop]:
+    """``X-Forwarded-For`` (``client, proxy1, ...``) with ``X-Forwarded-Proto`` and
+    ``X-Forwarded-Host``: one value is that of every hop (proxies usually overwrite
+    it); as many values as addresses pair up; any other count is the left-most value."""
     hops = []
     for entry in for_header.split(","):
         address = parse_address(entry)
@@ -157,10 +188,16 @@ def x_forwarded_hops(for_header: str, proto_header: str | None) -> list[Hop]:
             raise Malformed(f"X-Forwarded-For entry {entry.strip()!r} is not an address")
         hops.append(address)
     protos = [p.strip().lower() for p in proto_header.split(",")] if proto_header else []
-    if len(protos) == len(hops):
-        return [Hop(address, proto) for address, proto in zip(hops, protos, strict=True)]
-    first = protos[0] if protos else None
-    return [Hop(address, first) for address in hops]
+    hosts = [_host(h) for h in host_header.split(",")] if host_header else []
+    pairs = zip(hops, _per_hop(protos, hops), _per_hop(hosts, hops), strict=True)
+    return [Hop(*pair) for pair in pairs]
+    return [Hop(*hop) for hop in zip(hops, protos, hosts, strict=True)]
+
+
+def _per_hop(values: list[str], hops: list[Address | None]) -> list[str | None]:
+    if len(values) == len(hops):
+        return list(values)
+    return [values[0] if values else None] * len(hops)
 
 
 def is_trusted(address: Address | None, trusted: Sequence[Network]) -> bool:
@@ -176,18 +213,26 @@ def resolve(peer: str, scheme: str, headers: dict[str, str], trusted: Sequence[N
     if "forwarded" in headers:
         hops = forwarded_hops(headers["forwarded"])
     elif "x-forwarded-for" in headers:
-        hops = x_forwarded_hops(headers["x-forwarded-for"], headers.get("x-forwarded-proto"))
-    elif "x-forwarded-proto" in headers:  # a proxy that names the scheme only
-        hops = x_forwarded_hops(peer, headers["x-forwarded-proto"])
-        return Origin(peer, _scheme(hops[-1], scheme))
+        hops = x_forwarded_hops(
+            headers["x-forwarded-for"],
+            headers.get("x-forwarded-proto"),
+            headers.get("x-forwarded-host"),
+        )
+    elif "x-forwarded-proto" in headers or "x-forwarded-host" in headers:
+        # A proxy that names the scheme or the host only.
+        hops = x_forwarded_hops(
+            peer, headers.get("x-forwarded-proto"), headers.get("x-forwarded-host")
+        )
+        return Origin(peer, _scheme(hops[-1], scheme), host=hops[-1].host)
     else:
         return Origin(peer, scheme)
     for hop in reversed(hops):
         if hop.address is None:  # obfuscated or unknown: the proxy stands for the client
-            return Origin(peer, _scheme(hop, scheme))
+            return Origin(peer, _scheme(hop, scheme), host=hop.host)
         if not is_trusted(hop.address, trusted):
-            return Origin(str(hop.address), _scheme(hop, scheme), proxy=peer)
-    return Origin(str(hops[0].address), _scheme(hops[0], scheme), proxy=peer)
+            return Origin(str(hop.address), _scheme(hop, scheme), proxy=peer, host=hop.host)
+    first = hops[0]
+    return Origin(str(first.address), _scheme(first, scheme), proxy=peer, host=first.host)
 
 
 def _scheme(hop: Hop, default: str) -> str:
@@ -202,6 +247,7 @@ HEADER_KEYS = {
     "HTTP_FORWARDED": "forwarded",
     "HTTP_X_FORWARDED_FOR": "x-forwarded-for",
     "HTTP_X_FORWARDED_PROTO": "x-forwarded-proto",
+    "HTTP_X_FORWARDED_HOST": "x-forwarded-host",
 }
 
 
@@ -235,6 +281,8 @@ def apply(environ: dict[str, Any], trusted: Sequence[Network]) -> None:
     environ["wsgi.url_scheme"] = origin.scheme
     if origin.proxy is not None:
         environ[PROXY_KEY] = origin.proxy
+    if origin.host is not None:
+        environ[HOST_KEY] = origin.host
 
 
 def _note_warned() -> None:
