@@ -39,7 +39,9 @@ from davserver.escape import escape_controls, safe
 from davserver.locking.manager import LockManager
 from davserver.locking.model import is_ancestor_or_self
 from davserver.lockstore import Role, Stores, open_stores
+from davserver.lockstore.outbox import OutboxSink
 from davserver.lockstore.paths import is_strictly_below
+from davserver.runas import drop_to_owner
 
 EXIT_USAGE = 2
 
@@ -180,6 +182,7 @@ def opened(args: argparse.Namespace) -> Iterator[Opened]:
             key="lock_store",
         )
     audit = _audit_path(args, config, database)
+    drop_to_owner((database, audit, config.state_path), args.lock_command)
     stores = open_stores(url, state_dir=config.state_path, role=Role.ADMIN)
     try:
         yield Opened(stores, config, audit, root_known)
@@ -203,8 +206,13 @@ def service_for(store: Opened, *, changes: bool) -> AdminService:
             except DavServerError:
                 return True
 
+    # The servers report these events (davserver.lockstore.outbox): metrics, event
+    # log and webhooks live there, and none may be running now.
+    outbox = store.stores.outbox
+    limit = store.config.admin_outbox_max
+    events = OutboxSink(outbox, limit) if outbox is not None else None
     return AdminService(
-        LockManager(store.stores.locks, time.time),
+        LockManager(store.stores.locks, time.time, events=events),
         AuditLog(store.audit or store.config.audit_path),
         exists=exists,
         memory_max=store.config.broken_lock_memory,
@@ -335,6 +343,8 @@ def confirm_store(args: argparse.Namespace) -> int:
     config, _ = _config(args)
     if (config.store_url or "").startswith("memory://"):
         raise ConfigError("memory:// has nothing to confirm", source="command line")
+    database = _sqlite_file(config.store_url, config.state_path)
+    drop_to_owner((database, config.state_path), args.lock_command)
     stores = open_stores(config.store_url, state_dir=config.state_path, role=Role.CONFIRM)
     try:
         assert stores.control is not None
@@ -352,6 +362,8 @@ def confirm_store(args: argparse.Namespace) -> int:
 
 
 def run_lock_command(args: argparse.Namespace) -> int:
+    if hasattr(args, "by") and not args.by:
+        args.by = getpass.getuser()  # the operator, before acting as the state's owner
     if args.lock_command == "confirm-store":
         return confirm_store(args)
     with opened(args) as store:

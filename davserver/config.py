@@ -523,6 +523,20 @@ SCHEMA: tuple[Option, ...] = (
         "longest reason, in characters, for breaking a lock or freezing; longer: 400",
         _between(10, 100_000),
     ),
+    Option(
+        "admin_outbox_max",
+        int,
+        "most lock events of `davserver locks` commands kept in the lock store until a "
+        "server reports them; beyond it the oldest are dropped with a warning",
+        _between(1, 1_000_000),
+    ),
+    Option(
+        "admin_outbox_interval",
+        int,
+        "seconds between two looks of each server worker for lock events of "
+        "`davserver locks` commands to report (metrics, event log, webhooks)",
+        _between(1, 3600),
+    ),
 )
 
 # Applied by SIGHUP without a restart; every other key needs one.
@@ -623,6 +637,8 @@ class Config:
     audit_log: str | None = None
     broken_lock_memory: int = 604800
     admin_reason_max: int = 500
+    admin_outbox_max: int = 10000
+    admin_outbox_interval: int = 1
     source: str | None = None
 
     @property

@@ -187,7 +187,11 @@ def run_one(
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_AND_RELOAD)
     server.prepare()
     admin = admin_listener.start(config, app, http_limits(config))
-    janitor = Janitor(app.manager)
+    janitor = Janitor(
+        app.manager,
+        outbox=app.stores.outbox,
+        outbox_interval=config.admin_outbox_interval,
+    )
     janitor.start()
     if app.observe is not None:
         app.observe.metrics.process_gauges().start()  # this worker's process_* metrics

@@ -27,6 +27,7 @@ from davserver.errors import ConfigError, StartupError, StoreError
 from davserver.lockstore.base import LockStore, PropertyStore, Role
 from davserver.lockstore.failures import FailureCounter, MemoryFailureCounter
 from davserver.lockstore.generation import Generation, SeenFile
+from davserver.lockstore.outbox import AdminOutbox
 
 __all__ = [
     "FailureCounter",
@@ -76,6 +77,9 @@ class Stores:
     # Failed-login counters (davserver.dav.throttle), shared as widely as the locks;
     # only a server opens the shared ones, other roles get per-process counters.
     failures: FailureCounter = field(default_factory=MemoryFailureCounter)
+    # Lock events of `davserver locks` commands for the servers to report
+    # (davserver.lockstore.outbox); None: memory://, no command line reaches it.
+    outbox: AdminOutbox | None = None
 
     def close(self) -> None:
         self.locks.close()
@@ -127,15 +131,21 @@ def _open_sqlite(url: str, options: OpenOptions) -> Stores:
     control = _Control(db.generation, db.confirm)
     url = f"sqlite://{path}"
     failures: FailureCounter = MemoryFailureCounter()
+    from davserver.lockstore.sqlite_outbox import SqliteOutbox
+
     if options.role is Role.SERVER:
         from davserver.lockstore.sqlite_failures import SqliteFailureCounter
 
         try:
             failures = SqliteFailureCounter(db)
+            outbox = SqliteOutbox(db, create=True)
         except StoreError as exc:
             db.close()
             raise StartupError(f"cannot open lock database {path}: {exc}") from exc
-    return Stores(SqliteLockStore(db), SqlitePropertyStore(db), url, True, control, failures)
+    else:
+        outbox = SqliteOutbox(db, create=False)
+    locks, props = SqliteLockStore(db), SqlitePropertyStore(db)
+    return Stores(locks, props, url, True, control, failures, outbox)
 
 
 def _mask(url: str) -> str:
@@ -173,7 +183,10 @@ def _open_redis(url: str, options: OpenOptions) -> Stores:
     locks = RedisLockStore(client, prefix, guard)
     props = RedisPropertyStore(client, prefix, guard)
     failures = RedisFailureCounter(client, prefix, guard)
-    return Stores(locks, props, name, True, control, failures)
+    from davserver.lockstore.redis_outbox import RedisOutbox
+
+    outbox = RedisOutbox(client, prefix, guard)
+    return Stores(locks, props, name, True, control, failures, outbox)
 
 
 _OPENERS: dict[str, Callable[[str, OpenOptions], Stores]] = {
