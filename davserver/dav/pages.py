@@ -87,6 +87,8 @@ padding:0 .55rem;font-size:.75rem;line-height:1.5rem;color:var(--muted);backgrou
 .banner{border:1px solid var(--lock-line);background:var(--lock-bg);color:var(--lock-fg);
 border-radius:8px;padding:.7rem 1rem;margin:0 0 1.25rem}
 .banner.frz{border-color:var(--frz-line);background:var(--frz-bg);color:var(--frz-fg)}
+.banner.unknown{border-color:var(--line);background:var(--card);color:var(--fg)}
+.banner p{margin:0}
 .banner strong{display:block;font-weight:600;margin-bottom:.2rem}
 .banner ul{margin:0;padding:0;list-style:none}
 .banner a{color:inherit;text-decoration:underline}
@@ -186,16 +188,20 @@ def listing_page(
     locks: Sequence[LockBadge],
     now: float,
     readonly: bool,
+    lock_state_unknown: str | None = None,
 ) -> bytes:
-    """The HTML index of one folder; ``rows`` are shown in the order given."""
+    """The HTML index of one folder; ``rows`` are shown in the order given.
+    ``lock_state_unknown``: why no lock can be shown (the lock store is down):
+    a banner says so and every row's lock column reads "lock state unknown"."""
     title = f"Index of {path}"
     body = "".join(
         (
             _crumbs(breadcrumbs),
             f"<h1>{_esc(title)}</h1>",
             _listing_meta(rows, readonly),
+            _unknown_banner(lock_state_unknown),
             _banner(locks, now, _folder_heading(locks)),
-            _table(rows, parent_href, now),
+            _table(rows, parent_href, now, unknown=lock_state_unknown is not None),
         )
     )
     return _document(title, body, extra_class="")
@@ -302,7 +308,17 @@ def _banner(locks: Sequence[LockBadge], now: float, heading: str) -> str:
     return f'<section class="{css}"><strong>{heading}</strong><ul>{items}</ul></section>'
 
 
-def _table(rows: Sequence[Row], parent_href: str | None, now: float) -> str:
+def _unknown_banner(why: str | None) -> str:
+    if why is None:
+        return ""
+    return (
+        '<section class="banner unknown"><strong>Lock state unknown</strong>'
+        f"<p>Who holds locks here cannot be shown now: {_esc(why)}. Reading works; "
+        "changes are refused until the lock store answers again.</p></section>"
+    )
+
+
+def _table(rows: Sequence[Row], parent_href: str | None, now: float, unknown: bool = False) -> str:
     head = (
         '<thead><tr><th scope="col">Name</th><th scope="col" class="size">Size</th>'
         '<th scope="col">Modified</th><th scope="col">Lock</th></tr></thead>'
@@ -314,13 +330,13 @@ def _table(rows: Sequence[Row], parent_href: str | None, now: float) -> str:
             f"{_icon('up')}<span>..</span></a></td>"
             '<td class="size"></td><td class="mod"></td><td class="lock"></td></tr>'
         )
-    body.extend(_row(row, now) for row in rows)
+    body.extend(_row(row, now, unknown) for row in rows)
     if not rows:
         body.append('<tr><td class="empty" colspan="4">This folder is empty.</td></tr>')
     return f'<div class="card"><table>{head}<tbody>{"".join(body)}</tbody></table></div>'
 
 
-def _row(row: Row, now: float) -> str:
+def _row(row: Row, now: float, unknown: bool = False) -> str:
     name = row.name
     if row.is_dir and not name.endswith("/"):
         name += "/"
@@ -330,6 +346,8 @@ def _row(row: Row, now: float) -> str:
     else:
         size = f'<td class="size" title="{row.size:,} bytes">{human_size(row.size)}</td>'
     badges = "<br>".join(_badge(lock, now) for lock in row.locks)
+    if unknown:
+        badges = '<span class="hint">lock state unknown</span>'
     return (
         f'<tr class="{"dir" if row.is_dir else "file"}">'
         f'<td class="name"><a href="{_esc(row.href)}">{icon}<span>{_esc(name)}</span></a></td>'

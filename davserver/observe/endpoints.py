@@ -1,8 +1,15 @@
 """Health and metrics endpoints as WSGI applications.
 
 * ``/healthz`` — liveness: 200 while the process answers at all.
-* ``/readyz`` — readiness: 200 when the lock store answers a cheap call and the
-  server is not draining (SIGTERM); otherwise 503 with the reason.
+* ``/readyz`` — readiness for everything: 200 when the lock store answers a
+  cheap call and the server is not draining (SIGTERM); otherwise 503 with the
+  reason (text).
+* ``/readyz?reads`` — readiness for reads: 200 while the server is not
+  draining, also when the lock store is down (reads need no lock state; writes
+  get 503), with a JSON body saying which: ``{"status": "ready" | "degraded" |
+  "draining", "reads": bool, "writes": bool, "reason": "..."}`` (no reason
+  when ready).  For a load balancer that should keep readers on a replica
+  whose lock store is away.
 * ``/metrics`` — Prometheus exposition (:mod:`.metrics`), all workers' values.
 
 An admin listener mounts the apps from :func:`metrics_app`, :func:`healthz_app`
@@ -14,11 +21,14 @@ those names at the root of the share are shadowed.
 
 from __future__ import annotations
 
+import json
 import logging
+import mmap
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from davserver.errors import StoreError
 from davserver.lockstore.base import LockStore
@@ -29,6 +39,16 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 PROBE_TOKEN = "opaquelocktoken:00000000-0000-0000-0000-000000000000"
+# Set once /readyz was asked, in any process of the server: an anonymous shared
+# mapping made at import, before the supervisor forks its workers, so every
+# worker sees a probe any of them answered (a stop then keeps answering
+# "draining" for drain_ready_grace: someone routes by it).
+_ASKED = mmap.mmap(-1, 1)
+
+
+def readiness_asked() -> bool:
+    """Whether /readyz was asked since the server started (any worker)."""
+    return _ASKED[0] == 1
 
 
 def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]:
@@ -67,6 +87,15 @@ class Readiness:
                 log.info("ready")
         return problem
 
+    def report(self) -> tuple[bool, dict[str, object]]:
+        """For ``/readyz?reads``: (reads work, what works and why not)."""
+        problem = self.problem()
+        if problem is None:
+            return True, {"status": "ready", "reads": True, "writes": True}
+        if self.draining.is_set():
+            return False, {"status": "draining", "reads": False, "writes": False, "reason": problem}
+        return True, {"status": "degraded", "reads": True, "writes": False, "reason": problem}
+
     def _store_problem(self) -> str | None:
         if self.locks is None:
             return None
@@ -86,12 +115,30 @@ def healthz_app() -> WSGIApp:
 
 def readyz_app(readiness: Readiness) -> WSGIApp:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        _ASKED[0] = 1
+        query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
+        if "reads" in query:
+            return _reads(readiness, start_response)
         problem = readiness.problem()
         if problem:
             return _plain(start_response, "503 Service Unavailable", f"not ready: {problem}")
         return _plain(start_response, "200 OK", "ready")
 
     return app
+
+
+def _reads(readiness: Readiness, start_response: StartResponse) -> list[bytes]:
+    serving, state = readiness.report()
+    body = (json.dumps(state) + "\n").encode("utf-8")
+    start_response(
+        "200 OK" if serving else "503 Service Unavailable",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [body]
 
 
 def metrics_app(

@@ -5,7 +5,8 @@ concurrent PUT (which renames a new file into place) cannot mix old headers
 with new bytes.  Range requests get 206 with one range, ``multipart/byteranges``
 with several (RFC 9110 §14), 416 with ``Content-Range: bytes */size`` when none
 exists.  A collection answers with davserver's HTML listing, which shows who
-holds a lock on each entry and until when.
+holds a lock on each entry and until when — or, while the lock store is down,
+that the lock state is unknown (a read needs no lock state: still 200).
 """
 
 from __future__ import annotations
@@ -13,27 +14,23 @@ from __future__ import annotations
 import dataclasses
 import mimetypes
 import os
-from email.utils import formatdate
 from io import FileIO
 
+from davserver.dates import http_date
 from davserver.dav import pages, ranges
 from davserver.dav.active import guard_headers
-from davserver.dav.errors import lock_badges
+from davserver.dav.errors import classify, lock_badges
 from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
 from davserver.dav.request import Request
 from davserver.dav.response import FileSpan, Response
 from davserver.dav.share import Entry
-from davserver.errors import NotFound
+from davserver.errors import NotFound, StoreError
 from davserver.locking.model import Depth, Lock
 
 
 def content_type(path: str) -> str:
     guessed, _ = mimetypes.guess_type(path, strict=False)
     return guessed or "application/octet-stream"
-
-
-def http_date(seconds: float) -> str:
-    return formatdate(seconds, usegmt=True)
 
 
 def handle(request: Request, dav: Dav) -> Response:
@@ -99,11 +96,8 @@ def listing(request: Request, dav: Dav, folder: Entry) -> Response:
     """
     if check_conditionals(request, folder) == 304:
         return Response(304)
-    covering = dav.locks.discover(folder.path)
+    covering, below, unknown = _folder_locks(dav, folder.path)
     inherited = [lock for lock in covering if lock.depth is Depth.INFINITY]
-    below: dict[str, list[Lock]] = {}
-    for lock in dav.locks.locks_below(folder.path):
-        below.setdefault(lock.root, []).append(lock)
     members = sorted(dav.share.members(folder), key=lambda e: (not e.is_dir, e.name.casefold()))
     if dav.permissions.active:
         members = [member for member in members if dav.visible(request, member.path)]
@@ -128,9 +122,23 @@ def listing(request: Request, dav: Dav, folder: Entry) -> Response:
         locks=_badges(dav, request, covering, folder.path),
         now=dav.locks.clock(),
         readonly=dav.share.readonly,
+        lock_state_unknown=unknown,
     )
     headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")]
     return Response(200, headers, body)
+
+
+def _folder_locks(dav: Dav, path: str) -> tuple[list[Lock], dict[str, list[Lock]], str | None]:
+    """The locks covering the folder, those rooted below it by root, and why
+    the lock state is unknown (the store failed: none are shown) or None."""
+    below: dict[str, list[Lock]] = {}
+    try:
+        covering = dav.locks.discover(path)
+        for lock in dav.locks.locks_below(path):
+            below.setdefault(lock.root, []).append(lock)
+    except StoreError as exc:
+        return [], {}, classify(exc).detail
+    return covering, below, None
 
 
 def breadcrumbs(request: Request, dav: Dav, path: str) -> list[tuple[str, str]]:

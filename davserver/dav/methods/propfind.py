@@ -19,12 +19,16 @@ What a client relies on:
   own status.
 * Lock discovery of every entry comes from one snapshot of the store, so a
   member's locks agree with what a Depth 0 request on it would say.
+* A read needs no lock state: while the lock store is down (or the property
+  store) the answer is still 207, with ``DAV:lockdiscovery`` (and the dead
+  properties) in a propstat of status 503 saying why
+  (:mod:`~davserver.dav.methods.propfind_props`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -33,14 +37,20 @@ from urllib.parse import quote
 from davserver.dav import hrefs
 from davserver.dav.listing import Listing, Unreadable
 from davserver.dav.methods.base import Dav, check_preconditions
-from davserver.dav.methods.propfind_props import LOCKDISCOVERY, Render, Renderer, Sources
+from davserver.dav.methods.propfind_props import (
+    LOCKDISCOVERY,
+    Render,
+    Renderer,
+    Sources,
+    Unavailable,
+)
 from davserver.dav.methods.propfind_render import XML_INVALID
 from davserver.dav.methods.propfind_stream import rendered, streamed
 from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry, Share, parent_path
 from davserver.dav.xml_body import parse_xml
-from davserver.errors import Forbidden, NotFound, RequestError
+from davserver.errors import Forbidden, NotFound, RequestError, StoreError
 from davserver.locking.model import Depth, Lock
 
 log = logging.getLogger(__name__)
@@ -268,10 +278,16 @@ def sources(
     request: Request, dav: Dav, target: Entry, query: Query, *, with_members: bool
 ) -> Sources:
     """Bind the renderer's values to this request; the lock store is read only
-    when lock discovery is part of the answer."""
+    when lock discovery is part of the answer (once: when it fails, the lock
+    state of every entry is unknown)."""
     locks: LockIndex | None = None
+    problem: StoreError | None = None
     if query.kind == ALLPROP or LOCKDISCOVERY in query.names:
-        locks = LockIndex(dav, target, with_members)
+        try:
+            locks = LockIndex(dav, target, with_members)
+        except StoreError as exc:
+            log.debug("PROPFIND of %s: lock state unknown: %s", target.path, exc)
+            problem = exc
     lock_hrefs: dict[str, str] = {}
 
     def lock_href(lock: Lock) -> str:
@@ -287,10 +303,21 @@ def sources(
     return Sources(
         href=lambda entry: href_of(request, dav, entry.path, collection=entry.is_dir),
         lock_href=lock_href,
-        locks_of=locks.of if locks is not None else lambda entry: (),
+        locks_of=locks.of if locks is not None else _locks_of(problem),
         dead_of=dav.props.get_all,
         used_bytes=dav.share.used_bytes,  # cached per share (RFC 4331 values change slowly)
         available_bytes=dav.share.available_bytes,
         now=dav.locks.clock(),
         mount=request.mount,
+        locks_problem=problem,
     )
+
+
+def _locks_of(problem: StoreError | None) -> Callable[[Entry], Sequence[Lock]]:
+    """Lock discovery without an index: no locks, or unknown (Unavailable)."""
+
+    def unknown(entry: Entry) -> Sequence[Lock]:
+        assert problem is not None
+        raise Unavailable(problem)
+
+    return unknown if problem is not None else lambda entry: ()

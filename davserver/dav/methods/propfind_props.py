@@ -5,6 +5,15 @@ that cover it; dead properties (§4) come from the property store as the
 client stored them.  :class:`Renderer` serves one request: whatever repeats
 between entries (getters of the requested names, ``activelock`` text of
 inherited locks, dates, content types) is resolved once.
+
+A store that fails (the lock store or the property store down) fails the
+properties that come from it, not the answer: ``DAV:lockdiscovery`` and the
+dead properties asked for by name get a propstat of their own with the
+store's status (503) and why, the live properties still come with 200
+(§9.1, §14.22).  ``allprop`` and ``propname`` cannot name the dead
+properties they would list: the response says so in its
+``DAV:responsedescription``.  A store that is unavailable is asked once per
+request: the other entries are answered without waiting for it again.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from davserver.dates import http_date, rfc3339
 from davserver.dav import quota
+from davserver.dav.errors import classify
 from davserver.dav.methods.propfind_render import (
     NOT_FOUND,
     OK,
@@ -25,13 +36,13 @@ from davserver.dav.methods.propfind_render import (
     empty_element,
     propstat,
     response,
-    rfc1123,
-    rfc3339,
     stored_element,
     text,
 )
 from davserver.dav.methods.render_cache import RenderCache
+from davserver.dav.response import Response
 from davserver.dav.share import Entry
+from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.model import Lock
 
 Getter = Callable[[Entry], "str | None"]
@@ -94,6 +105,30 @@ FOLDER_LIVE = tuple(n for n in FILE_LIVE if n not in (GETCONTENTLENGTH, GETCONTE
 LIVE_NAMES = frozenset((*FILE_LIVE, *quota.NAMES))
 
 
+class Unavailable(Exception):
+    """A property whose store failed (``cause``): rendered with the store's
+    status instead of a value.  A new one per property, so a listing of many
+    entries does not pile tracebacks onto one exception."""
+
+    def __init__(self, cause: StoreError):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def unavailable_propstat(names: Sequence[str], cause: StoreError) -> str:
+    """§14.22: the properties a failed store holds, with its status and why."""
+    problem = classify(cause)
+    status = f"HTTP/1.1 {problem.status} {Response.reason(problem.status)}"
+    why = f"<D:responsedescription>{text(problem.detail)}</D:responsedescription>"
+    return propstat(status, map(empty_element, names), why)
+
+
+def dead_unlisted(cause: StoreError) -> str:
+    """§14.24: why an allprop or propname answer lists no dead property."""
+    detail = f"dead properties are not listed: {classify(cause).detail}"
+    return f"<D:responsedescription>{text(detail)}</D:responsedescription>"
+
+
 @dataclass(frozen=True)
 class Sources:
     """Where a request's values come from (the handler binds them to the request)."""
@@ -106,6 +141,31 @@ class Sources:
     available_bytes: Callable[[Entry], int]
     now: float
     mount: str = ""  # the share's URL prefix: part of every href
+    locks_problem: StoreError | None = None  # lock state unknown: locks_of raises Unavailable
+
+
+class _Answer:
+    """The propstats of one entry, filled property by property."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+        self.missing: list[str] = []
+        self.failed: dict[StoreError, list[str]] = {}  # by the failure of their store
+        self.unlisted: StoreError | None = None  # the dead properties could not be listed
+
+    def add(self, name: str, get: Getter, entry: Entry, *, report_missing: bool = True) -> bool:
+        """Render ``name``; True when it has a value."""
+        try:
+            xml = get(entry)
+        except Unavailable as exc:
+            self.failed.setdefault(exc.cause, []).append(name)
+            return True  # known to exist: not absent, only unreadable now
+        if xml is None:
+            if report_missing:
+                self.missing.append(empty_element(name))
+            return False
+        self.found.append(xml)
+        return True
 
 
 def _absent(entry: Entry) -> None:
@@ -121,6 +181,7 @@ class Renderer:
         self._activelocks: dict[str, str] = {}
         self._dead_path: str | None = None
         self._dead: dict[str, str] = {}
+        self._dead_failed: StoreError | None = None  # the property store failed
         self.live: dict[str, Getter] = {
             RESOURCETYPE: self.resourcetype,
             CREATIONDATE: self.creationdate,
@@ -159,7 +220,7 @@ class Renderer:
         (their values then depend on nothing but the entry's lstat and locks).
         What it uses is bound once: a folder of 200 files runs it 200 times per
         PROPFIND."""
-        if cache_as is None:
+        if cache_as is None or self.sources.locks_problem is not None:
             return functools.partial(self._named, getters=getters)
         kind = (self.sources.mount, cache_as)
         locks_of, activelock, render = self.sources.locks_of, self.activelock, self._named
@@ -190,57 +251,68 @@ class Renderer:
         return cached
 
     def _named(self, entry: Entry, getters: Named) -> str:
-        found: list[str] = []
-        missing: list[str] = []
+        answer = _Answer()
         for name, get in getters:
-            xml = get(entry)
-            if xml is None:
-                missing.append(empty_element(name))
-            else:
-                found.append(xml)
-        return self._response(entry, found, missing)
+            answer.add(name, get, entry)
+        return self._response(entry, answer)
 
     def allprop(self, entry: Entry, include: Named) -> str:
         """``DAV:allprop``: live and dead properties, plus ``DAV:include``d ones (§14.8)."""
-        found: list[str] = []
+        answer = _Answer()
         listed: set[str] = set()
         for name, get in self._folder_live if entry.is_dir else self._file_live:
-            xml = get(entry)
-            if xml is not None:  # e.g. no displayname for a name XML cannot carry
-                found.append(xml)
+            # None: e.g. no displayname for a name XML cannot carry
+            if answer.add(name, get, entry, report_missing=False):
                 listed.add(name)
-        for name, stored in self.dead_properties(entry).items():
-            found.append(stored_element(name, stored))
+        try:
+            dead = self.dead_properties(entry)
+        except Unavailable as exc:
+            answer.unlisted = exc.cause
+            dead = {}
+        for name, stored in dead.items():
+            answer.found.append(stored_element(name, stored))
             listed.add(name)
-        missing: list[str] = []
         for name, get in include:
             if name not in listed:
-                xml = get(entry)
-                if xml is None:
-                    missing.append(empty_element(name))
-                else:
-                    found.append(xml)
-        return self._response(entry, found, missing)
+                answer.add(name, get, entry)
+        return self._response(entry, answer)
 
     def propname(self, entry: Entry) -> str:
         """``DAV:propname`` (§9.1): the names of all properties, as empty elements."""
         names: list[str] = list(FOLDER_LIVE + quota.NAMES if entry.is_dir else FILE_LIVE)
         if XML_INVALID.search(entry.name):
             names.remove(DISPLAYNAME)
-        names.extend(self.dead_properties(entry))
-        return response(self.sources.href(entry), propstat(OK, map(empty_element, names)))
+        unlisted = ""
+        try:
+            names.extend(self.dead_properties(entry))
+        except Unavailable as exc:
+            unlisted = dead_unlisted(exc.cause)
+        props = propstat(OK, map(empty_element, names))
+        return response(self.sources.href(entry), props + unlisted)
 
-    def _response(self, entry: Entry, found: list[str], missing: list[str]) -> str:
-        ok = propstat(OK, found) if found else ""
-        not_found = propstat(NOT_FOUND, missing) if missing else ""
-        return response(self.sources.href(entry), ok + not_found)
+    def _response(self, entry: Entry, answer: _Answer) -> str:
+        parts = [propstat(OK, answer.found)] if answer.found else []
+        if answer.missing:
+            parts.append(propstat(NOT_FOUND, answer.missing))
+        parts.extend(unavailable_propstat(names, cause) for cause, names in answer.failed.items())
+        if answer.unlisted is not None:
+            parts.append(dead_unlisted(answer.unlisted))
+        return response(self.sources.href(entry), "".join(parts))
 
     # --- dead properties (§4) ---------------------------------------------------------
 
     def dead_properties(self, entry: Entry) -> dict[str, str]:
-        """The entry's dead properties, from one store read per entry."""
+        """The entry's dead properties, from one store read per entry; Unavailable
+        once the store failed in this request (it is not asked again)."""
+        if self._dead_failed is not None:
+            raise Unavailable(self._dead_failed)
         if entry.path != self._dead_path:
-            stored = self.sources.dead_of(entry.path)
+            try:
+                stored = self.sources.dead_of(entry.path)
+            except StoreError as exc:
+                if isinstance(exc, StoreUnavailable):  # the store is down, not one record
+                    self._dead_failed = exc
+                raise Unavailable(exc) from None
             self._dead = {k: v for k, v in stored.items() if not k.startswith("{DAV:}")}
             self._dead_path = entry.path
         return self._dead
@@ -261,7 +333,7 @@ class Renderer:
         return f"<D:creationdate>{rfc3339(int(entry.stat.st_ctime))}</D:creationdate>"
 
     def getlastmodified(self, entry: Entry) -> str:
-        return f"<D:getlastmodified>{rfc1123(entry.mtime)}</D:getlastmodified>"
+        return f"<D:getlastmodified>{http_date(entry.mtime)}</D:getlastmodified>"
 
     def getcontentlength(self, entry: Entry) -> str | None:
         if entry.is_dir:
