@@ -68,8 +68,8 @@ def test_cli_lock_actions_reach_metrics_event_log_and_webhooks(
     root = tmp_path / "share"
     (root / "proj").mkdir(parents=True)
     events = tmp_path / "events.jsonl"
-    values = dict(root=str(root), lock_event_log=str(events), lock_webhooks=[hook_url])
-    values |= dict(metrics_on_main_port=True, workers=2, **store)
+    values: dict[str, Any] = dict(root=str(root), lock_event_log=str(events))
+    values |= dict(lock_webhooks=[hook_url], metrics_on_main_port=True, workers=2, **store)
     config = config_file(tmp_path, **values)
     with ServerProcess(root, ["--config", config]) as server:
         token = lock(server.url + "doc.txt")
