@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 # store's atomic check, wired by the method layer).
 Commit = Callable[[], AbstractContextManager[object]]
 Names = tuple[str, ...]
-# Errors that are about the entry itself, not a sign that the tree changed.
-DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.EBUSY})
 
 
 @dataclass(frozen=True)

@@ -283,12 +283,6 @@ def _put_in_place(target: Place, staged: str) -> Cleanup:
         raise
 
 
-def replace_aside(target: Place, put_in_place: Callable[[], object], op: str = "copy") -> None:
-    """Move the old ``target`` into a hidden folder (under its own name), run
-    ``put_in_place``, then remove the folder (:func:`set_aside` and its cleanup)."""
-    set_aside(target, put_in_place, op)()
-
-
 def set_aside(
     target: Place, put_in_place: Callable[[], object], op: str = "copy"
 ) -> Callable[[], None]:

@@ -40,7 +40,6 @@ from davserver.errors import (
 )
 
 TEMP_PREFIX = ".davserver-"
-UPLOAD_PREFIX = TEMP_PREFIX + "upload-"
 TEMP_SUFFIX = ".tmp"
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 # A target's directory vanished or changed type while the body was arriving, or

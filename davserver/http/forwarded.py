@@ -191,7 +191,6 @@ def x_forwarded_hops(
     hosts = [_host(h) for h in host_header.split(",")] if host_header else []
     pairs = zip(hops, _per_hop(protos, hops), _per_hop(hosts, hops), strict=True)
     return [Hop(*pair) for pair in pairs]
-    return [Hop(*hop) for hop in zip(hops, protos, hosts, strict=True)]
 
 
 def _per_hop(values: list[str], hops: list[Address | None]) -> list[str | None]:

@@ -112,11 +112,6 @@ class IfHeader:
         if len({lst.tag is None for lst in self.lists}) > 1:
             raise ValueError("tagged and untagged lists cannot be mixed (§10.4.2)")
 
-    @property
-    def tagged(self) -> bool:
-        """True for a header of Tagged-lists, False for No-tag-lists."""
-        return self.lists[0].tag is not None
-
 
 def parse_if_header(value: str) -> IfHeader:
     """Parse an If header value (RFC 4918 §10.4.2).

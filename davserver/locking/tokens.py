@@ -21,8 +21,11 @@ OPAQUE_LOCK_TOKEN_SCHEME: Final = "opaquelocktoken:"
 # simply names no lock, which the manager reports far more usefully than a
 # parser could.
 _ABSOLUTE_URI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>]*")
-# The characters a Coded-URL may hold (see is_uri_char); a regex, because the If
-# header parser scans every token with it.  ``\s`` is str.isspace()'s set.
+# The characters a Coded-URL may hold (RFC 4918 §10.1): whitespace and control
+# characters would separate HTTP header parts and angle brackets delimit the
+# Coded-URL; non-ASCII passes, so that IRIs sent by lax clients still parse.  A
+# regex, because the If header parser scans every token with it.  ``\s`` is
+# str.isspace()'s set.
 URI_CHARS: Final = re.compile(r"[^<>\s\x00-\x1f\x7f]*")
 
 
@@ -33,16 +36,6 @@ def new_token() -> str:
     uses and the reason tokens are unguessable (RFC 4918 §6.5, §20.6).
     """
     return OPAQUE_LOCK_TOKEN_SCHEME + str(uuid.uuid4())
-
-
-def is_uri_char(char: str) -> bool:
-    """True when ``char`` may appear inside a Coded-URL (RFC 4918 §10.1).
-
-    Whitespace and control characters are refused because HTTP header parsing
-    would treat them as separators; angle brackets delimit the Coded-URL itself.
-    Non-ASCII is accepted so that IRIs sent by lax clients still parse.
-    """
-    return len(char) == 1 and URI_CHARS.fullmatch(char) is not None
 
 
 def is_absolute_uri(text: str) -> bool:

@@ -42,7 +42,6 @@ class WebhookSender:
         self._stopping = threading.Event()
         self._dropped = 0
         self._warned = 0.0
-        self.delivered = 0
 
     def submit(self, payload: Mapping[str, Any]) -> bool:
         """Queue one event; False (and a rate-limited warning) when the queue is full."""
@@ -84,7 +83,6 @@ class WebhookSender:
         for attempt in range(1, self.retries + 2):
             problem = self._post(body)
             if problem is None:
-                self.delivered += 1
                 return
             if attempt > self.retries or self._stopping.is_set():
                 log.warning(

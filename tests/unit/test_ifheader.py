@@ -188,11 +188,6 @@ def test_malformed_headers_say_where(text: str, position: int, fragment: str) ->
     assert f"offset {position}" in str(caught.value)
 
 
-def test_tagged_property() -> None:
-    assert parse("</a> (<a:b>)").tagged
-    assert not parse("(<a:b>)").tagged
-
-
 @pytest.mark.parametrize("token", ["DAV:no-lock", "dav:no-lock", "DAV:NO-LOCK"])
 def test_no_lock_recognised_case_insensitively(token: str) -> None:
     assert is_no_lock(token)
