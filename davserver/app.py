@@ -29,6 +29,7 @@ from davserver.http.forwarded import ClientOrigin, parse_networks
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
+from davserver.lockstore.sqlite import SqliteLockStore
 from davserver.observe.wiring import Observability
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         stores = open_stores(
             config.store_url, state_dir=state_dir, volatile_ok=config.lock_store_volatile_ok
         )
+    if isinstance(stores.locks, SqliteLockStore):
+        stores.locks.bound_write_wait(config.lock_store_write_wait)
     observe = Observability(config)
     stores = observe.instrument(stores)
     manager = lock_manager(config, stores)

@@ -73,6 +73,13 @@ def _between(low: int, high: int) -> Callable[[int], str | None]:
     return check
 
 
+def _seconds_between(low: float, high: float) -> Callable[[float], str | None]:
+    def check(value: float) -> str | None:
+        return None if low <= value <= high else f"must be between {low:g} and {high:g} seconds"
+
+    return check
+
+
 def _log_level(value: str) -> str | None:
     return None if value.lower() in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
 
@@ -190,6 +197,13 @@ SCHEMA: tuple[Option, ...] = (
         bool,
         "accept a Redis lock store that persists nothing (appendonly no, no save points), "
         "or whose persistence cannot be checked; refused at start otherwise",
+    ),
+    Option(
+        "lock_store_write_wait",
+        float,
+        "seconds (fractions allowed) a write waits for the other writers of a SQLite "
+        "lock store; then 503 with Retry-After, nothing changed",
+        _seconds_between(0.01, 3600),
     ),
     Option(
         "workers",
@@ -583,6 +597,7 @@ class Config:
     state_dir: str | None = None
     lock_store: str | None = None
     lock_store_volatile_ok: bool = False
+    lock_store_write_wait: float = 10.0
     workers: int | None = None
     lock_timeout_default: int = 3600
     lock_timeout_max: int = 86400
@@ -678,7 +693,8 @@ class Config:
 
 
 def _type_name(kind: type) -> str:
-    names = {int: "an integer", bool: "true or false", str: "a string", list: "a list"}
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    names[list] = "a list"
     return names[kind]
 
 
@@ -693,7 +709,9 @@ def validate_value(name: str, value: Any, source: str) -> Any:
             return None
         raise ConfigError(f"must be {_type_name(option.type)}, not empty", source=source, key=name)
     # bool is a subclass of int: refuse `port: true` explicitly.
-    wrong_bool = option.type is int and isinstance(value, bool)
+    wrong_bool = option.type in (int, float) and isinstance(value, bool)
+    if option.type is float and isinstance(value, int) and not wrong_bool:
+        value = float(value)  # a whole number of seconds
     if not isinstance(value, option.type) or wrong_bool:
         shown = type(value).__name__
         raise ConfigError(

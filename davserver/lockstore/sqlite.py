@@ -63,6 +63,11 @@ class SqliteLockStore:
     def __init__(self, source: Path | Database) -> None:
         self._db = _database(source)
 
+    def bound_write_wait(self, seconds: float) -> None:
+        """``lock_store_write_wait``: how long a write of this file (locks, properties,
+        login failures) waits for the other writers before it answers 503."""
+        self._db.writers.wait = seconds
+
     def _query(self, conn: sqlite3.Connection, sql: str, args: Sequence[object]) -> list[Lock]:
         return [lock_from_json(data) for (data,) in conn.execute(sql, args)]
 

@@ -29,7 +29,7 @@ from davserver.lockstore.health import Fault, FaultKind, StoreHealth
 from davserver.lockstore.sqlite_checkpoints import BACKSTOP_PAGES, Checkpointer
 from davserver.lockstore.sqlite_files import RESTORE, FileGuard, classify, identity, unwritable
 from davserver.lockstore.sqlite_props_schema import PROPS_TABLES, upgrade_props
-from davserver.lockstore.sqlite_queue import WriterQueue
+from davserver.lockstore.sqlite_queue import DEFAULT_WAIT, WriterQueue
 from davserver.lockstore.sqlite_threads import ThreadConnections
 
 # 2: the meta table (generation record); 3: locks.holder (lock quotas);
@@ -91,6 +91,7 @@ class Database:
         role: Role = Role.SERVER,
         state_dir: Path | None = None,
         health: StoreHealth | None = None,
+        write_wait: float = DEFAULT_WAIT,
     ) -> None:
         self.path = path
         self.key = f"sqlite://{path}"
@@ -104,7 +105,7 @@ class Database:
         self._memory = SeenFile(state_dir) if state_dir is not None else None
         self._remember = role is Role.SERVER  # only a server writes into its state dir
         self.seen: Seen | None = None
-        self.writers = WriterQueue(str(path))
+        self.writers = WriterQueue(str(path), wait=write_wait, health=self.health)
         # A server checkpoints in the background; other roles (the CLI) as SQLite does.
         self.checkpoints = Checkpointer(self.checkpoint) if role is Role.SERVER else None
         self.files = self._open(role)
