@@ -483,6 +483,14 @@ SCHEMA: tuple[Option, ...] = (
         "seconds a stopping server (SIGTERM) waits for requests in flight",
         _between(0, 3600),
     ),
+    Option(
+        "drain_ready_grace",
+        float,
+        "seconds (fractions allowed) a stopping server (SIGTERM) keeps serving while "
+        "/readyz answers 503 draining, before its port closes, once /readyz was asked "
+        "since the start (0: the port closes at once)",
+        _seconds_between(0, 300),
+    ),
     # Administration (davserver/admin_http): the admin listener, breaking and freezing locks.
     Option("admin", bool, "serve the admin API and web console on admin_listen"),
     Option(
@@ -557,7 +565,7 @@ SCHEMA: tuple[Option, ...] = (
 LIVE_KEYS = frozenset(
     {"log_level", "log_format", "htpasswd", "lock_timeout_default", "lock_timeout_max"}
     | {"lock_allow_infinite", "lock_event_log", "lock_webhooks", "lock_webhook_queue"}
-    | {"lock_webhook_retries", "drain_timeout", "tls_cert", "tls_key"}
+    | {"lock_webhook_retries", "drain_timeout", "drain_ready_grace", "tls_cert", "tls_key"}
     | {"admin_tls_cert", "admin_tls_key"}
 )
 # Relative paths in a config file are relative to the file's directory.
@@ -642,6 +650,7 @@ class Config:
     lock_webhook_queue: int = 1000
     lock_webhook_retries: int = 5
     drain_timeout: int = 30
+    drain_ready_grace: float = 5.0
     admin: bool = False
     admin_listen: str = "127.0.0.1:8081"
     admins: list[str] = dataclasses.field(default_factory=list)

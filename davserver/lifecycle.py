@@ -8,8 +8,14 @@ needs a restart (host, port, root, store, workers, ...) is named in the log
 and keeps its running value.  A config that does not load is logged and
 ignored: the server goes on with the previous one.
 
-SIGTERM (and SIGINT) drains: the listening socket closes at once, requests in
-flight get ``drain_timeout`` seconds to finish, then the process exits 0.
+SIGTERM (and SIGINT) drains: ``/readyz`` answers 503 "draining" at once, and
+for ``drain_ready_grace`` seconds the server goes on serving — new requests
+too — so that a load balancer probing ``/readyz`` takes it out of rotation
+before its port closes.  Then the listening socket closes, requests in flight
+get ``drain_timeout`` seconds to finish, and the process exits 0.  The grace
+applies only once ``/readyz`` was asked since the start (a server nobody
+probes has nobody to tell, and stops at once as before); a second signal
+ends it early.
 """
 
 from __future__ import annotations
@@ -117,34 +123,51 @@ class Reloader:
 
 
 class Drain:
-    """Stops a cheroot server once (in a thread: ``stop()`` joins the workers)."""
+    """Stops a cheroot server once (in a thread: ``stop()`` joins the workers).
 
-    def __init__(self, server: Any, on_drain: Callable[[], None] = lambda: None):
+    ``grace``: seconds to go on serving after ``on_drain`` (which makes
+    ``/readyz`` say draining) before the port closes, when ``probed()``."""
+
+    def __init__(
+        self,
+        server: Any,
+        on_drain: Callable[[], None] = lambda: None,
+        grace: float = 0.0,
+        probed: Callable[[], bool] = lambda: True,
+    ):
         self.server = server
         self.on_drain = on_drain
+        self.grace = grace
+        self.probed = probed
         self.signal_name: str | None = None
         self.thread: threading.Thread | None = None
         self.started = 0.0
+        self._cut_short = threading.Event()
 
     def request(self, signal_name: str) -> None:
         if self.thread is not None:
+            self._cut_short.set()  # a second signal: no more grace
             return
         self.signal_name = signal_name
         self.started = time.monotonic()
         notify.stopping()
         self.on_drain()
+        grace = self.grace if self.probed() else 0.0
         busy = self.busy()
         log.info(
-            "%s: stopping; %d request%s in flight get up to %s s",
+            "%s: stopping; %s%d request%s in flight get up to %s s",
             signal_name,
+            f"/readyz answers draining, serving on for {grace:g} s; " if grace else "",
             busy,
             "" if busy == 1 else "s",
             self.server.shutdown_timeout,
         )
-        self.thread = threading.Thread(target=self._stop, name="davserver-stop")
+        self.thread = threading.Thread(target=self._stop, args=(grace,), name="davserver-stop")
         self.thread.start()
 
-    def _stop(self) -> None:
+    def _stop(self, grace: float = 0.0) -> None:
+        if grace > 0 and self._cut_short.wait(grace):
+            log.info("%s again: closing the port now", self.signal_name)
         # A signal may come while the server is still preparing: cheroot's stop()
         # does nothing before it is ready, so wait for that (bounded).
         deadline = time.monotonic() + 10

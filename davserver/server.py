@@ -30,6 +30,7 @@ from davserver.lifecycle import Drain, Loader, Reloader, reloaded_tls, tls_conte
 from davserver.lockstore import root_claim
 from davserver.observe import metrics, notify
 from davserver.observe.access import refusal_recorder
+from davserver.observe.endpoints import readiness_asked
 from davserver.preflight import exposure_warning
 from davserver.supervisor import STOP_AND_RELOAD, Supervisor
 
@@ -159,7 +160,12 @@ def run_one(
     """Serve in this process until SIGINT/SIGTERM (drained), reloading on SIGHUP."""
     server = make_server(config, app, port)
     server.shutdown_timeout = config.drain_timeout
-    drain = Drain(server, app.observe.readiness.draining.set if app.observe else lambda: None)
+    drain = Drain(
+        server,
+        app.observe.readiness.draining.set if app.observe else lambda: None,
+        grace=config.drain_ready_grace,
+        probed=readiness_asked,  # any worker's /readyz
+    )
     admin: admin_listener.AdminListener | None = None  # a reload before it starts skips it
 
     def apply(new: Config) -> None:
@@ -171,6 +177,7 @@ def run_one(
         if admin is not None:
             admin.server.tls_context = admin_context
         server.shutdown_timeout = new.drain_timeout
+        drain.grace = new.drain_ready_grace
 
     admin_serves_tls = admin_listener.tls_pair(config) is not None
     reloader = Reloader(config, load, apply, announce=not worker)

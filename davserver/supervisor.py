@@ -7,8 +7,10 @@ so none is lost between two waits):
 * a worker that dies while the server runs is logged and replaced at once; one
   that keeps dying within ``STABLE_AFTER`` seconds of its start is replaced
   after a growing delay (0.5 s, 1 s, 2 s, ... up to 30 s);
-* SIGTERM/SIGINT are forwarded as SIGTERM (each worker drains), and workers
-  still running ``drain_timeout + 5`` seconds later are killed;
+* SIGTERM/SIGINT are forwarded as SIGTERM (each worker drains: its
+  ``/readyz`` says "draining" for ``drain_ready_grace`` while it serves on,
+  then its port closes), and workers still running ``drain_ready_grace +
+  drain_timeout + 5`` seconds later are killed;
 * SIGHUP is checked here (one log of what changed) and forwarded: each worker
   re-reads the config itself.
 
@@ -131,7 +133,9 @@ class Supervisor:
             return
         if self.stopping is None:
             self.stopping = signum.name
-            self.kill_at = time.monotonic() + self.config.drain_timeout + KILL_GRACE
+            config = self.reloader.config  # both keys apply on reload
+            drain = config.drain_ready_grace + config.drain_timeout
+            self.kill_at = time.monotonic() + drain + KILL_GRACE
             self.respawn_at.clear()
             notify.stopping()
             log.info("%s: stopping %d workers", signum.name, len(self.children))
