@@ -31,8 +31,8 @@ from davserver import config as config_mod
 from davserver.admin_http.audit import AuditLog
 from davserver.admin_http.schema import admin_path
 from davserver.admin_http.service import Actor, AdminService
-from davserver.admin_http.times import rfc3339
 from davserver.admin_http.views import Filters, describe, select
+from davserver.dates import rfc3339
 from davserver.dav.share import Share
 from davserver.errors import ConfigError, DavServerError, NotFound, StartupError
 from davserver.escape import escape_controls, safe

@@ -25,8 +25,9 @@ from typing import Any, Final
 from davserver.admin_http import schema
 from davserver.admin_http.app import AdminRequest
 from davserver.admin_http.service import Actor, AdminService
-from davserver.admin_http.times import MAX_SECONDS, rfc3339
+from davserver.admin_http.times import MAX_SECONDS
 from davserver.admin_http.views import Filters
+from davserver.dates import rfc3339
 from davserver.dav.response import Response
 from davserver.errors import MethodNotAllowed, NotFound, RequestError
 

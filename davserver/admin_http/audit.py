@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from davserver.admin_http.times import rfc3339
+from davserver.dates import rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from davserver.admin_http.audit import AuditEntry, AuditLog
 from davserver.admin_http.schema import admin_path
-from davserver.admin_http.times import freeze_end, rfc3339
+from davserver.admin_http.times import freeze_end
 from davserver.admin_http.views import Exists, Filters, State, describe, matches, select, state_of
+from davserver.dates import rfc3339_or_none
 from davserver.errors import Conflict, NotFound, RequestError
 from davserver.locking.maintenance import BROKEN_MEMORY_MAX, FreezeRequest
 from davserver.locking.manager import LockManager
@@ -113,7 +114,7 @@ class AdminService:
             raise NotFound(f"the lock {view['id']} is gone (released or expired meanwhile)")
         self._record("break", actor, lock.root, why, view)
         tombstone = self.manager.broken(lock.token)
-        remembered = rfc3339(tombstone.expires_at) if tombstone is not None else None
+        remembered = rfc3339_or_none(tombstone.expires_at) if tombstone is not None else None
         return {"broken": view, "by": actor.name, "reason": why, "remembered_until": remembered}
 
     def freeze(

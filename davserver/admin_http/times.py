@@ -1,9 +1,10 @@
-"""Times as administrators type them, and as the admin API writes them (RFC 3339).
+"""Freeze ends as administrators type them: a time or a duration.
 
 A freeze ends at a time (``--until``, ``until``) or after a duration (``--for``,
 ``duration``).  Times are RFC 3339 (``2026-12-02T18:00:00Z``, offsets allowed)
-or ``YYYY-MM-DD HH:MM[:SS]``, read as UTC when no offset is given; durations are
-seconds (``5400``) or units (``90m``, ``1h30m``, ``2d``).  Every answer is UTC.
+or ``YYYY-MM-DD HH:MM[:SS]``, read as UTC when no offset is given
+(:func:`davserver.dates.parse_rfc3339`); durations are seconds (``5400``) or
+units (``90m``, ``1h30m``, ``2d``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime
 import re
 from typing import Final
 
+from davserver.dates import parse_rfc3339
 from davserver.errors import RequestError
 
 # Each count has at most 12 ASCII digits: ten years is 9 digits of seconds, and
@@ -26,14 +28,6 @@ _UNITS: Final = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 MAX_SECONDS: Final = 10 * 366 * 86400  # beyond ten years is a typo, not a freeze
 # A time every answer can still write (and add a zone offset to).
 _LATEST: Final = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC).timestamp()
-
-
-def rfc3339(timestamp: float | None) -> str | None:
-    """UTC with a ``Z`` and whole seconds; None stays None (never expires)."""
-    if timestamp is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_duration(text: str | int) -> int:
@@ -61,31 +55,12 @@ def _short(text: object) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-def parse_time(text: str) -> float:
-    """Unix time of an RFC 3339 time (or ``YYYY-MM-DD HH:MM``, UTC); 400 otherwise."""
-    value = text.strip()
-    if len(value) > 40:  # the longest RFC 3339 time with fractions and an offset is shorter
-        raise RequestError(f"not a time: {_short(text)} (use RFC 3339, e.g. 2026-12-02T18:00:00Z)")
-    try:
-        moment = datetime.datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError as exc:
-        raise RequestError(
-            f"not a time: {text!r} (use RFC 3339, e.g. 2026-12-02T18:00:00Z)"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    try:
-        return moment.timestamp()
-    except (OverflowError, ValueError) as exc:  # 9999-12-31T23:59-01:00 is in year 10000
-        raise RequestError(f"not a time: {_short(text)} (out of range)") from exc
-
-
 def freeze_end(until: str | None, duration: str | int | None, now: float) -> float | None:
     """When a freeze ends: at ``until``, after ``duration``, or never (None)."""
     if until not in (None, "") and duration not in (None, ""):
         raise RequestError("give either until or a duration for the freeze, not both")
     if until not in (None, ""):
-        end = parse_time(str(until))
+        end = parse_rfc3339(str(until))
         if end <= now:
             raise RequestError(f"until {_short(until)} has already passed")
         if end >= _LATEST:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from davserver.admin_http.times import rfc3339
+from davserver.dates import rfc3339, rfc3339_or_none
 from davserver.dav.lock_xml import owner_text
 from davserver.locking.model import Lock, canonical_path, is_ancestor_or_self
 from davserver.locking.tokens import OPAQUE_LOCK_TOKEN_SCHEME
@@ -86,8 +86,8 @@ def describe(lock: Lock, now: float, state: State = State.ACTIVE) -> dict[str, A
         "client": lock.client,
         "address": lock.address,
         "created": rfc3339(lock.created_at),
-        "refreshed": rfc3339(lock.refreshed_at),
-        "expires": rfc3339(lock.expires_at),
+        "refreshed": rfc3339_or_none(lock.refreshed_at),
+        "expires": rfc3339_or_none(lock.expires_at),
         "seconds_left": lock.seconds_left(now),
         "state": state.value,
         "stale": state is not State.ACTIVE,

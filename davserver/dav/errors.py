@@ -20,7 +20,6 @@ broken lock is told who broke it, when and why (``ds:broken``).
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from typing import Any, Final
 import mimeparse
 from lxml import etree
 
+from davserver.dates import rfc3339
 from davserver.dav import pages
 from davserver.dav.lock_xml import DAV, owner_text, q
 from davserver.dav.response import Response
@@ -210,11 +210,6 @@ def retry_after(locks: Sequence[Lock], now: float) -> int | None:
     if not lefts or any(left is None for left in lefts):
         return None
     return max(left for left in lefts if left is not None)
-
-
-def rfc3339(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def lock_facts(lock: Lock, ctx: ErrorContext) -> dict[str, Any]:

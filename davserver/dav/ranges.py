@@ -32,12 +32,11 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Final
 
 # The 416 error lives with the rest of the tree, so the error layer (davserver.dav.errors)
 # maps it in its one table; re-exported here because parse_range is what raises it.
+from davserver.dates import parse_http_date
 from davserver.errors import RangeNotSatisfiable
 
 __all__ = [
@@ -198,15 +197,7 @@ def if_range_allows(if_range: str | None, etag: str, last_modified: int) -> bool
 
 def _date_matches(value: str, last_modified: int) -> bool:
     """An HTTP-date (§5.6.7, obsolete forms included) equal to ``last_modified``."""
-    try:
-        moment = parsedate_to_datetime(value)
-        if moment.tzinfo is None:
-            # asctime dates and "-0000" carry no zone; HTTP-dates are always GMT, and
-            # .timestamp() on a naive datetime would assume the server's local time.
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp() == last_modified
-    except Exception:  # parsedate raises ValueError, TypeError, IndexError...: no match
-        return False
+    return parse_http_date(value) == last_modified
 
 
 @dataclass(frozen=True)

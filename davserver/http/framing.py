@@ -9,11 +9,12 @@ closed, before any body byte is read.
 
 from __future__ import annotations
 
-import email.utils
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from davserver import dates
 from davserver.http.limits import HttpLimits
 from davserver.http.reader import SocketReader
 
@@ -73,7 +74,7 @@ def plain_response(
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n"
         f"{retry}"
-        f"Date: {email.utils.formatdate(usegmt=True)}\r\n"
+        f"Date: {dates.http_date(time.time())}\r\n"
         f"Server: {server_name}\r\n\r\n"
     )
     return head.encode("latin-1") + body

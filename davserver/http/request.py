@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import re
 import time
 from typing import Any
@@ -11,7 +10,7 @@ from urllib.parse import unquote_to_bytes
 
 from cheroot import server as cheroot_server
 
-from davserver import turns
+from davserver import dates, turns
 from davserver.http.body import BodyError, ChunkedBody, LazyContinueInput, LengthBody
 from davserver.http.framing import (
     UNAVAILABLE,
@@ -48,7 +47,7 @@ def http_date() -> bytes:
     global _date
     now = int(time.time())
     if _date[0] != now:
-        _date = (now, email.utils.formatdate(now, usegmt=True).encode("ascii"))
+        _date = (now, dates.http_date(now).encode("ascii"))
     return _date[1]
 
 

@@ -20,7 +20,6 @@ Text lines follow the combined log format, with key=value pairs appended::
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import re
 import secrets
@@ -30,12 +29,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
+from davserver.dates import clf_time, log_time
 from davserver.escape import escape_controls
 from davserver.http.forwarded import PROXY_KEY
 from davserver.locking.events import EventSink, LockEvent, LockEventKind
 from davserver.locking.model import canonical_path
 from davserver.observe.facts import ACCESS_KEY
-from davserver.observe.logsetup import ACCESS_LOGGER, iso_time, request_id_var
+from davserver.observe.logsetup import ACCESS_LOGGER, request_id_var
 from davserver.observe.metrics import Metrics
 from davserver.observe.requestlog import RequestLogFile
 
@@ -59,15 +59,6 @@ def request_id(environ: dict[str, Any]) -> str:
     if incoming and _SANE_ID.fullmatch(incoming):
         return str(incoming)
     return secrets.token_hex(8)
-
-
-@functools.lru_cache(maxsize=4)
-def _clf_second(second: int) -> str:
-    return time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(second))
-
-
-def clf_time(seconds: float) -> str:
-    return _clf_second(int(seconds))
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,7 @@ class AccessRecord:
     def fields(self) -> dict[str, Any]:
         """The JSON object's fields (None values left out)."""
         data = {name: getattr(self, name) for name in _FIELDS}
-        data["time"] = iso_time(self.time)  # as in every other JSON line
+        data["time"] = log_time(self.time)  # as in every other JSON line
         data["duration"] = round(self.duration, 6)
         return {key: value for key, value in data.items() if value is not None}
 

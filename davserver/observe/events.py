@@ -17,11 +17,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from davserver.dates import log_time
 from davserver.dav.lock_xml import owner_text
 from davserver.errors import StartupError
 from davserver.locking.events import EventSink, LockEvent
 from davserver.locking.model import Depth, Lock
-from davserver.observe.logsetup import iso_time
 from davserver.observe.metrics import Metrics
 from davserver.observe.webhooks import WebhookSender
 
@@ -37,7 +37,7 @@ def lock_fields(lock: Lock) -> dict[str, Any]:
         "owner": owner_text(lock),
         "principal": lock.principal,
         "timeout": lock.timeout,
-        "expires_at": None if lock.expires_at is None else iso_time(lock.expires_at),
+        "expires_at": None if lock.expires_at is None else log_time(lock.expires_at),
     }
 
 
@@ -45,7 +45,7 @@ def event_payload(event: LockEvent) -> dict[str, Any]:
     """The JSON object of one event (event log line and webhook body)."""
     data: dict[str, Any] = {
         "event": event.kind.value,
-        "time": iso_time(event.at),
+        "time": log_time(event.at),
         "path": event.path,
         "actor": event.actor,
         "lock": lock_fields(event.lock) if event.lock else None,

@@ -16,12 +16,12 @@ Calling :func:`configure` again (SIGHUP) replaces the handlers it installed.
 from __future__ import annotations
 
 import contextvars
-import datetime
 import json
 import logging
 import sys
 from typing import Any, TextIO
 
+from davserver.dates import log_time
 from davserver.escape import escape_controls, safe
 
 ACCESS_LOGGER = "davserver.access"
@@ -43,18 +43,13 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def iso_time(seconds: float) -> str:
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message (or the access
     record's fields), request_id, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": iso_time(record.created),
+            "time": log_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
         }

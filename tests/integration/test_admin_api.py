@@ -356,7 +356,7 @@ def roots(views: list[dict[str, Any]]) -> list[str]:
 
 
 def rfc(timestamp: float) -> str:
-    from davserver.admin_http.times import rfc3339
+    from davserver.dates import rfc3339
 
     return str(rfc3339(timestamp))
 

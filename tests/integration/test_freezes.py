@@ -348,7 +348,7 @@ def filters(kind: str) -> Any:
 
 
 def rfc(timestamp: float) -> str:
-    from davserver.admin_http.times import rfc3339
+    from davserver.dates import rfc3339
 
     return str(rfc3339(timestamp))
 

@@ -15,11 +15,11 @@ else meanwhile wins, with the same 423.
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from davserver.dates import parse_http_date
 from davserver.dav import hrefs
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.permissions import Permissions
@@ -130,13 +130,6 @@ def _weak_match(tags: Iterable[str], etag: str | None) -> bool:
     return any(tag == "*" or tag.removeprefix("W/") == bare for tag in tags)
 
 
-def _http_date(value: str) -> int | None:
-    try:
-        return int(email.utils.parsedate_to_datetime(value.strip()).timestamp())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
 def check_conditionals(request: Request, entry: Entry | None) -> int | None:
     """RFC 9110 §13.2.2, in its order: If-Match, If-Unmodified-Since, If-None-Match,
     If-Modified-Since.  Raises 412; returns 304 for a GET/HEAD that is not modified."""
@@ -147,7 +140,7 @@ def check_conditionals(request: Request, entry: Entry | None) -> int | None:
         if entry is None or not (_strong_match(_etag_list(if_match), etag) or if_match == "*"):
             raise PreconditionFailed("If-Match does not match the current entity tag")
     elif entry is not None and (since := request.header("If-Unmodified-Since")) is not None:
-        seconds = _http_date(since)
+        seconds = parse_http_date(since)
         if seconds is not None and entry.mtime > seconds:
             raise PreconditionFailed("the resource was modified since If-Unmodified-Since")
     if_none = request.header("If-None-Match")
@@ -158,7 +151,7 @@ def check_conditionals(request: Request, entry: Entry | None) -> int | None:
                 return 304
             raise PreconditionFailed("If-None-Match matched the current entity tag")
     elif safe and entry is not None and (since := request.header("If-Modified-Since")):
-        seconds = _http_date(since)
+        seconds = parse_http_date(since)
         if seconds is not None and entry.mtime <= seconds:
             return 304
     return None

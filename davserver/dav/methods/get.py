@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import mimetypes
 import os
-from email.utils import formatdate
 from io import FileIO
 
+from davserver.dates import http_date
 from davserver.dav import pages, ranges
 from davserver.dav.active import guard_headers
 from davserver.dav.errors import classify, lock_badges
@@ -31,10 +31,6 @@ from davserver.locking.model import Depth, Lock
 def content_type(path: str) -> str:
     guessed, _ = mimetypes.guess_type(path, strict=False)
     return guessed or "application/octet-stream"
-
-
-def http_date(seconds: float) -> str:
-    return formatdate(seconds, usegmt=True)
 
 
 def handle(request: Request, dav: Dav) -> Response:

@@ -18,12 +18,10 @@ namespace: an element without a namespace stays without one inside it.
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import logging
 import mimetypes
 import re
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -178,26 +176,6 @@ def stored_element(name: str, stored: str) -> str:
     if len(stored) <= CACHED_VALUE and len(name) <= CACHED_NAME:
         return _cached_stored_element(name, stored)
     return _stored_element(name, stored)
-
-
-@functools.lru_cache(maxsize=4096)
-def rfc3339(seconds: int) -> str:
-    """``creationdate`` (§15.1): RFC 3339 date-time in UTC.  Entries of one folder
-    share few distinct seconds, so each is formatted once."""
-    try:
-        moment = time.gmtime(seconds)
-    except (OverflowError, OSError, ValueError):  # beyond the platform's time_t
-        moment = time.gmtime(0)
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", moment)
-
-
-@functools.lru_cache(maxsize=4096)
-def rfc1123(seconds: int) -> str:
-    """``getlastmodified`` (§15.7): an RFC 1123 HTTP-date in GMT."""
-    try:
-        return email.utils.formatdate(seconds, usegmt=True)
-    except (OverflowError, OSError, ValueError):
-        return email.utils.formatdate(0, usegmt=True)
 
 
 @functools.lru_cache(maxsize=4096)

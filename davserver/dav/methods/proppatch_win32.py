@@ -11,11 +11,10 @@ systems, and access time is the kernel's: both live on as dead properties.
 
 from __future__ import annotations
 
-import calendar
-import email.utils
 import re
 from typing import Any
 
+from davserver import dates
 from davserver.dav.share import Entry, Share
 from davserver.errors import Conflict
 
@@ -37,12 +36,8 @@ NS_LIMIT = 2**63
 def parse_http_date(text: str) -> int | None:
     """Seconds since the epoch of an HTTP-date (RFC 9110 §5.6.7: the RFC 1123 form
     Windows sends, and the obsolete forms); None when it is none."""
-    parsed = email.utils.parsedate_tz(text.strip())
-    if parsed is None:
-        return None
-    try:
-        seconds = calendar.timegm((*parsed[:6], 0, 0, 0)) - (parsed[9] or 0)
-    except (OverflowError, ValueError):
+    seconds = dates.parse_http_date(text)
+    if seconds is None:
         return None
     return seconds if -NS_LIMIT < seconds * 1_000_000_000 < NS_LIMIT else None
 

@@ -10,6 +10,7 @@ the body arrived wins: 423, the old content untouched).
 
 from __future__ import annotations
 
+from davserver.dates import http_date
 from davserver.dav.methods.base import (
     Dav,
     check_locks,
@@ -17,7 +18,6 @@ from davserver.dav.methods.base import (
     creation_changes,
     require_parent,
 )
-from davserver.dav.methods.get import http_date
 from davserver.dav.methods.options import allow
 from davserver.dav.request import Request
 from davserver.dav.response import Response
