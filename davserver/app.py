@@ -119,7 +119,11 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     state_dir = config.state_path
     if stores is None:
         stores = open_stores(
-            config.store_url, state_dir=state_dir, volatile_ok=config.lock_store_volatile_ok
+            config.store_url,
+            state_dir=state_dir,
+            volatile_ok=config.lock_store_volatile_ok,
+            min_replicas=config.redis_min_replicas,
+            replica_timeout_ms=config.redis_replica_timeout_ms,
         )
     if isinstance(stores.locks, SqliteLockStore):
         stores.locks.bound_write_wait(config.lock_store_write_wait)

@@ -85,7 +85,15 @@ def _log_level(value: str) -> str | None:
 
 
 def _store_url(value: str) -> str | None:
-    schemes = ("memory://", "sqlite://", "redis://", "rediss://")
+    from davserver.lockstore.redis_url import is_sentinel, parse_sentinel_url
+
+    schemes = ("memory://", "sqlite://", "redis://", "rediss://", "redis+sentinel://")
+    if is_sentinel(value):
+        try:
+            parse_sentinel_url(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
     if not value.startswith(schemes):
         return f"must start with one of {', '.join(schemes)}"
     if (
@@ -187,8 +195,8 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "lock_store",
         str,
-        "lock/property store URL: memory://, sqlite:///PATH, redis://HOST:PORT/DB; "
-        "default sqlite in state_dir",
+        "lock/property store URL: memory://, sqlite:///PATH, redis://HOST:PORT/DB, "
+        "redis+sentinel://HOST:PORT,HOST:PORT/SERVICE/DB; default sqlite in state_dir",
         _store_url,
         nullable=True,
     ),
@@ -197,6 +205,20 @@ SCHEMA: tuple[Option, ...] = (
         bool,
         "accept a Redis lock store that persists nothing (appendonly no, no save points), "
         "or whose persistence cannot be checked; refused at start otherwise",
+    ),
+    Option(
+        "redis_min_replicas",
+        int,
+        "Redis replicas that must confirm each lock or property change (WAIT) before it "
+        "is acknowledged; fewer in time: 503; default 1 for redis+sentinel://, else 0",
+        _between(0, 16),
+        nullable=True,
+    ),
+    Option(
+        "redis_replica_timeout_ms",
+        int,
+        "milliseconds a change waits for redis_min_replicas confirmations",
+        _between(1, 4000),
     ),
     Option(
         "lock_store_write_wait",
@@ -605,6 +627,8 @@ class Config:
     state_dir: str | None = None
     lock_store: str | None = None
     lock_store_volatile_ok: bool = False
+    redis_min_replicas: int | None = None
+    redis_replica_timeout_ms: int = 1000
     lock_store_write_wait: float = 10.0
     workers: int | None = None
     lock_timeout_default: int = 3600

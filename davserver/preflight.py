@@ -110,13 +110,17 @@ def check_store(config: Config) -> str | None:
         if not path.parent.is_dir():
             return f"lock database directory {path.parent} does not exist"
         return None
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(("redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://")):
         from davserver.lockstore import Role, open_stores
 
         try:
-            volatile_ok = config.lock_store_volatile_ok
             open_stores(
-                url, state_dir=config.state_path, role=Role.CHECK, volatile_ok=volatile_ok
+                url,
+                state_dir=config.state_path,
+                role=Role.CHECK,
+                volatile_ok=config.lock_store_volatile_ok,
+                min_replicas=config.redis_min_replicas,
+                replica_timeout_ms=config.redis_replica_timeout_ms,
             ).close()
         except (StartupError, ConfigError) as exc:
             return str(exc)

@@ -7,6 +7,8 @@ Schemes::
     sqlite://  (or no URL at all)      STATE_DIR/locks.sqlite
     redis://[:password@]host:port/db   shared by processes and servers
     rediss://…                         the same over TLS; ?prefix=… sets the key prefix
+    redis+sentinel://[:pw@]H:P,H:P/SERVICE/DB   the primary Redis Sentinel names
+    rediss+sentinel://…                the same over TLS (davserver.lockstore.redis_url)
 
 Backends are imported only when their scheme is used, so ``redis`` stays an
 optional dependency.  A persistent store fails safe: whatever goes wrong with
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from davserver.errors import ConfigError, StartupError, StoreError
@@ -28,6 +30,9 @@ from davserver.lockstore.base import LockStore, PropertyStore, Role
 from davserver.lockstore.failures import FailureCounter, MemoryFailureCounter
 from davserver.lockstore.generation import Generation, SeenFile
 from davserver.lockstore.outbox import AdminOutbox
+
+if TYPE_CHECKING:
+    from davserver.lockstore.redis_replication import Replication
 
 __all__ = [
     "FailureCounter",
@@ -58,11 +63,14 @@ class StoreControl(Protocol):
 @dataclass(frozen=True)
 class OpenOptions:
     """How to open: who opens (:class:`Role`), where the server keeps its state,
-    and whether a Redis that persists nothing is accepted."""
+    whether a Redis that persists nothing is accepted, and how many Redis replicas
+    must confirm each write within how long (None: 1 for a sentinel URL, else 0)."""
 
     state_dir: Path
     role: Role = Role.SERVER
     volatile_ok: bool = False
+    min_replicas: int | None = None
+    replica_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -150,12 +158,44 @@ def _open_sqlite(url: str, options: OpenOptions) -> Stores:
 
 def _mask(url: str) -> str:
     """The URL with any password replaced by ``***`` (for logs and banners)."""
-    parts = urlsplit(url)
+    from davserver.lockstore.redis_url import mask_options
+
+    try:
+        parts = urlsplit(url)._replace(query=mask_options(urlsplit(url).query))
+    except ValueError:  # unsplittable (an unbalanced "["): hide all credentials
+        scheme, _, rest = url.partition("://")
+        base, sep, query = rest.rpartition("@")[2].partition("?")
+        return f"{scheme}://{'***@' if '@' in rest else ''}{base}{sep}{mask_options(query)}"
     if parts.password is None:
-        return url
+        return urlunsplit(parts)
     host = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _replication(url: str, options: OpenOptions) -> Replication:
+    """The WAIT each write makes (ConfigError for a malformed sentinel URL)."""
+    from davserver.lockstore.redis_replication import Replication
+    from davserver.lockstore.redis_url import is_sentinel, parse_sentinel_url
+
+    sentinel = is_sentinel(url)
+    if sentinel:
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"lock store {_mask(url)!r}: {exc}") from None
+    wanted = options.min_replicas
+    wanted = (1 if sentinel else 0) if wanted is None else wanted
+    return Replication(wanted, options.replica_timeout_ms)
+
+
+def _check_replicas(client: object, replication: Replication, name: str) -> None:
+    """check-config: refuse a primary that has fewer replicas than must confirm."""
+    from davserver.lockstore.redis_replication import check_replicas
+
+    problem = check_replicas(client, replication, name)
+    if problem is not None:
+        raise StartupError(problem)
 
 
 def _open_redis(url: str, options: OpenOptions) -> Stores:
@@ -168,12 +208,15 @@ def _open_redis(url: str, options: OpenOptions) -> Stores:
         ) from exc
     name = _mask(url)
     memory = SeenFile(options.state_dir)
+    replication = _replication(url, options)
     try:
         client, prefix = connect(url)
         ping(client)
         if options.role in (Role.SERVER, Role.CHECK):
             check_persistence(client, name, options.volatile_ok)
-        guard = Guard(client, prefix, name)
+        if options.role is Role.CHECK:
+            _check_replicas(client, replication, name)
+        guard = Guard(client, prefix, name, replication=replication)
         guard.start(options.role, memory)
     except (StoreError, ValueError) as exc:
         raise StartupError(f"cannot reach lock store {name}: {exc}") from exc
@@ -194,6 +237,8 @@ _OPENERS: dict[str, Callable[[str, OpenOptions], Stores]] = {
     "sqlite": _open_sqlite,
     "redis": _open_redis,
     "rediss": _open_redis,
+    "redis+sentinel": _open_redis,
+    "rediss+sentinel": _open_redis,
 }
 
 
@@ -203,18 +248,23 @@ def open_stores(
     state_dir: Path,
     role: Role = Role.SERVER,
     volatile_ok: bool = False,
+    min_replicas: int | None = None,
+    replica_timeout_ms: int = 1000,
 ) -> Stores:
     """Open the stores ``url`` names (``None``: SQLite in ``state_dir``) as ``role``
-    (see :class:`Role`); ``volatile_ok`` accepts a Redis without persistence.
+    (see :class:`Role`); ``volatile_ok`` accepts a Redis without persistence;
+    ``min_replicas`` and ``replica_timeout_ms``: see :class:`OpenOptions`.
 
     Raises :class:`ConfigError` for a URL we cannot interpret and
     :class:`StartupError` when the named store cannot be opened or reached, or
     is not the store this server used (it lost its data).
     """
     url = url or "sqlite://"
-    scheme = urlsplit(url).scheme.lower()
+    # Split by hand: urlsplit refuses some malformed hosts, which the opener reports.
+    scheme = url.partition("://")[0].lower() if "://" in url else urlsplit(url).scheme.lower()
     opener = _OPENERS.get(scheme)
     if opener is None:
         valid = ", ".join(f"{s}://" for s in _OPENERS)
         raise ConfigError(f"unknown lock store scheme {scheme!r} in {_mask(url)!r}; use {valid}")
-    return opener(url, OpenOptions(state_dir, role, volatile_ok))
+    options = OpenOptions(state_dir, role, volatile_ok, min_replicas, replica_timeout_ms)
+    return opener(url, options)

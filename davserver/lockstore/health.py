@@ -42,6 +42,7 @@ class FaultKind(enum.Enum):
 
     BUSY = "the lock database is busy"
     UNREACHABLE = "the lock store cannot be reached"
+    UNREPLICATED = "the lock store could not copy the change to a replica in time"
     NOT_WRITABLE = "the lock store cannot be written"
     MISSING = "the lock database was deleted"
     REPLACED = "the lock database was replaced"
@@ -51,7 +52,7 @@ class FaultKind(enum.Enum):
 
     @property
     def transient(self) -> bool:
-        return self in (FaultKind.BUSY, FaultKind.UNREACHABLE)
+        return self in (FaultKind.BUSY, FaultKind.UNREACHABLE, FaultKind.UNREPLICATED)
 
     @property
     def who_acts(self) -> str:

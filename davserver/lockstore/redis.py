@@ -69,6 +69,7 @@ from davserver.lockstore.redis_guard import (
 )
 from davserver.lockstore.redis_intents import POLL_S, WAIT_S, Busy, Intents
 from davserver.lockstore.redis_props import RedisPropertyStore
+from davserver.lockstore.redis_replication import Unreplicated
 
 __all__ = ["DEFAULT_PREFIX", "Guard", "RedisLockStore", "RedisPropertyStore", "connect", "ping"]
 
@@ -182,8 +183,11 @@ class RedisLockStore(RedisBase):
         if after is not None:
             pipe.sadd(self._held(after), token)
 
-    def _remove_token(self, token: str, expired_at: float | None = None) -> Lock | None:
-        """Delete one lock atomically; with ``expired_at``, only if expired by then."""
+    def _remove_token(
+        self, token: str, expired_at: float | None = None, *, durable: bool = True
+    ) -> Lock | None:
+        """Delete one lock atomically; with ``expired_at``, only if expired by then
+        (``durable``: WAIT for the replicas, see :mod:`.redis_replication`)."""
 
         def attempt(pipe: Pipe) -> Lock | None:
             pipe.watch(self._lock(token), self._g.generation_key)
@@ -195,7 +199,7 @@ class RedisLockStore(RedisBase):
             pipe.delete(self._lock(token))
             pipe.srem(self._root(lock.root), token)
             self._queue_hold(pipe, token, lock, None)
-            self._execute(pipe)
+            self._execute(pipe, durable=durable)
             return lock
 
         lock = self._transact(attempt)
@@ -224,7 +228,11 @@ class RedisLockStore(RedisBase):
             for root in roots if stale else ():
                 pipe.srem(self._root(root), *stale)
             self._queue_add(pipe, lock)
-            self._execute(pipe)
+            try:
+                self._execute(pipe)
+            except Unreplicated:
+                self._withdraw(lock)
+                raise
             return lock, roots if stale else []
 
         with self._op():
@@ -232,6 +240,17 @@ class RedisLockStore(RedisBase):
             for root in emptied:
                 self._prune(root)
         return lock
+
+    def _withdraw(self, lock: Lock) -> None:
+        """Take back a grant the replicas did not confirm (its LOCK is answered 503).
+
+        Removing a lock is always safe — fewer locks, never two — so this does not
+        wait for the replicas; if it fails, the lock expires by its timeout.
+        """
+        try:
+            self._remove_token(lock.token, durable=False)
+        except StoreError as exc:
+            log.warning("could not withdraw an unconfirmed lock (it expires by itself): %s", exc)
 
     def _hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
         """Several hashes in one round trip (after they are WATCHed)."""

@@ -46,6 +46,8 @@ from davserver.errors import StartupError, StoreError, StoreUnavailable
 from davserver.lockstore.base import Role
 from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
+from davserver.lockstore.redis_replication import NO_WAIT, Replication, Unreplicated, pipeline
+from davserver.lockstore.redis_url import is_sentinel
 
 log = logging.getLogger("davserver.lockstore")
 
@@ -102,6 +104,14 @@ def check_persistence(client: Client, name: str, volatile_ok: bool) -> None:
 
 
 def classify(exc: Exception, name: str) -> Fault:
+    if isinstance(exc, Unreplicated):
+        return Fault(
+            FaultKind.UNREPLICATED,
+            f"Redis at {name}: {exc}; the change may be in effect on the primary, but it "
+            "was answered 503",
+            "Check the replicas (INFO replication) and the network between them and the "
+            "primary, or lower redis_min_replicas",
+        )
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         return Fault(
             FaultKind.UNREACHABLE,
@@ -122,9 +132,17 @@ def classify(exc: Exception, name: str) -> Fault:
 class Guard:
     """The generation and write counter one process has adopted and seen."""
 
-    def __init__(self, client: Client, prefix: str, name: str, health: StoreHealth | None = None):
+    def __init__(
+        self,
+        client: Client,
+        prefix: str,
+        name: str,
+        health: StoreHealth | None = None,
+        replication: Replication = NO_WAIT,
+    ):
         self._r = client
         self.name = name
+        self.replication = replication
         self.health = health or StoreHealth(name)
         self.generation_key = f"{prefix}generation"
         self.seq_key = f"{prefix}seq"
@@ -150,12 +168,15 @@ class Guard:
                 f"lock store {self.name}: {describe(remembered, stored)}. {_CONFIRM}"
             )
         if verdict is Verdict.FRESH and role is Role.SERVER:
-            with self.translate():
-                self._r.set(self.generation_key, Generation.new(time.time()).to_json(), nx=True)
-                raw, seq = self._r.mget(self.keys)  # ours, or the one a racing server wrote
+            record = Generation.new(time.time()).to_json()
+            with self.translate(), pipeline(self._r, self.replication) as pipe:
+                pipe.set(self.generation_key, record, nx=True)
+                pipe.mget(self.keys)  # ours, or the one a racing server wrote
+                raw, seq = pipe.execute()[-1]
             stored = Generation.from_json(raw)
         self._expected = raw
-        self._last_seq = _int(seq)
+        # Waiting for replicas, the floor starts at what this process confirms.
+        self._last_seq = 0 if self.replication.min_replicas else _int(seq)
         if stored is not None:
             keep = verdict is Verdict.KEEP and remembered is not None
             seen = remembered if keep and remembered is not None else Seen(stored.id, time.time())
@@ -171,8 +192,9 @@ class Guard:
     def confirm(self, now: float) -> Generation:
         """Write a new, confirmed record (``davserver locks confirm-store``)."""
         record = Generation.new(now, confirmed=True)
-        with self.translate():
-            self._r.set(self.generation_key, record.to_json())
+        with self.translate(), pipeline(self._r, self.replication) as pipe:
+            pipe.set(self.generation_key, record.to_json())
+            pipe.execute()
         return record
 
     # -- on every operation ---------------------------------------------------
@@ -200,11 +222,15 @@ class Guard:
                     _CONFIRM,
                 )
             )
-        if count > self._last_seq:
+        if count > self._last_seq and not self.replication.min_replicas:
+            # Waiting for replicas, the floor is only what replicas confirmed
+            # (:meth:`written`): a write the primary took with it in a failover was
+            # answered 503, and losing it is no reason to refuse the new primary.
             self._last_seq = count
 
     def written(self, results: Sequence[Any]) -> None:
-        """After a transaction whose last command was INCR of the counter."""
+        """After a transaction whose last command was INCR of the counter (and
+        which the replicas confirmed, if any must)."""
         count = _int(results[-1])
         if count > self._last_seq:
             self._last_seq = count
@@ -259,6 +285,11 @@ def connect(url: str) -> tuple[Client, str]:
     redis-py's default retry policy backs off for seconds; a request thread should
     instead fail fast with 503 when Redis is down, so retries are short and few.
     """
+    if is_sentinel(url):
+        from davserver.lockstore.redis_sentinel import connect_sentinel
+
+        client, prefix = connect_sentinel(url, SOCKET_TIMEOUT_S)
+        return client, prefix or DEFAULT_PREFIX
     parts = urlsplit(url)
     query = parse_qsl(parts.query)
     prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
@@ -312,18 +343,23 @@ class RedisBase:
         """
         with self._g.translate():
             for n in range(MAX_ATTEMPTS):
-                with self._r.pipeline() as pipe:
+                with pipeline(self._r, NO_WAIT) as pipe:
                     try:
                         return attempt(pipe)
                     except redis.exceptions.WatchError:
                         time.sleep(random.uniform(0, 0.001 * min(n + 1, 20)))
         raise StoreUnavailable(f"redis transaction kept conflicting ({MAX_ATTEMPTS} attempts)")
 
-    def _execute(self, pipe: Pipe) -> list[Any]:
-        """EXEC a MULTI block that bumps the write counter last."""
+    def _execute(self, pipe: Pipe, *, durable: bool = True) -> list[Any]:
+        """EXEC a MULTI block that bumps the write counter last, then WAIT for the
+        replicas unless not ``durable`` (then the write does not raise the floor:
+        see Guard.verify).  Index upkeep that commits without this needs no WAIT:
+        losing it leaves entries that read as absent."""
         pipe.incr(self._g.seq_key)
+        pipe.replication = self._g.replication if durable else NO_WAIT
         results: list[Any] = pipe.execute()
-        self._g.written(results)
+        if durable or not self._g.replication.min_replicas:
+            self._g.written(results)
         return results
 
     def _probe(self) -> None:
