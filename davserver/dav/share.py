@@ -30,7 +30,7 @@ from io import FileIO
 from pathlib import Path
 from typing import NamedTuple
 
-from davserver.dav import quota, removal, trees
+from davserver.dav import moves, quota, removal, trees
 from davserver.dav.containment import (
     DIR_FLAGS,
     PATH_DIR_FLAGS,
@@ -382,10 +382,10 @@ class Share:
             )
 
     def move(self, source: Entry, dest: str, *, commit: trees.Commit | None = None) -> None:
-        """MOVE ``source`` to the share path ``dest`` (:func:`davserver.dav.trees.move`);
-        ``commit`` is entered exactly around the rename."""
+        """MOVE ``source`` to the share path ``dest`` (:func:`davserver.dav.moves.move`);
+        ``commit`` is entered exactly around the step that makes it visible."""
         with self.place(dest) as target, self._place(source.path) as origin:
-            trees.move(origin, target, skip=self.is_state_entry, commit=commit or trees.no_commit)
+            moves.move(origin, target, skip=self.is_state_entry, commit=commit or trees.no_commit)
 
     # --- quota (RFC 4331) ----------------------------------------------------------------
 

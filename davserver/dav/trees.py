@@ -14,11 +14,12 @@ no tree is too deep; each hidden name says what a restart must do with it
 * DELETE (:mod:`davserver.dav.removal`) renames the tree into a hidden folder
   ``.davserver-delete-R.tmp`` under its own name (it vanishes at once), removes
   what can be removed and puts the rest back.
-* MOVE is one ``rename(2)``.  Over an existing destination (where the kernel
-  cannot simply replace it) the old one is first moved *into* a hidden folder
-  ``.davserver-aside-R-move.tmp`` under its own name, then the source is renamed
-  into place and the folder removed; a crash in between puts the old one back.
-  COPY does the same where the file system cannot exchange.
+* MOVE (:mod:`davserver.dav.moves`) is one ``rename(2)``.  Over an existing
+  destination (where the kernel cannot simply replace it) the old one is first
+  moved *into* a hidden folder ``.davserver-aside-R-move.tmp`` under its own
+  name, then the source is renamed into place and the folder removed; a crash
+  in between puts the old one back.  COPY does the same where the file system
+  cannot exchange.
 
 The step that makes a COPY or MOVE visible runs inside the caller's ``commit``
 context (the lock check held atomically with it, RFC 4918 §7: a lock granted
@@ -173,7 +174,7 @@ def _check_source(source: Place, before: os.stat_result) -> None:
         raise SourceChanged(f"{source.path} was deleted or replaced while it was copied")
 
 
-def _stage(source: Place, dir_fd: int, *, skip: Skip, members: bool) -> str:
+def stage(source: Place, dir_fd: int, *, skip: Skip, members: bool) -> str:
     """A complete, flushed copy of ``source`` under a new hidden name in ``dir_fd``."""
     st = os.stat(source.name, dir_fd=source.dir_fd, follow_symlinks=False)
     if not stat.S_ISDIR(st.st_mode):
@@ -211,7 +212,7 @@ def copy(
         if source.verify is not None:
             source.verify()
         before = _source_stat(source)
-        staged = _stage(source, target.dir_fd, skip=skip, members=members)
+        staged = stage(source, target.dir_fd, skip=skip, members=members)
         try:
             _check_source(source, before)
             install(target, staged, commit, lambda: _check_source(source, before))
@@ -251,13 +252,13 @@ def install(
         with commit():
             if check is not None:
                 check()
-            cleanup = _put_in_place(target, staged)
+            cleanup = put_in_place(target, staged)
     finally:
         if cleanup is not None:
             cleanup()
 
 
-def _put_in_place(target: Place, staged: str) -> Cleanup:
+def put_in_place(target: Place, staged: str) -> Cleanup:
     if target.verify is not None:
         target.verify()
     fd = target.dir_fd
@@ -318,45 +319,3 @@ def set_aside(
         remove_at(fd, trash)
 
     return discard
-
-
-# --- moving ----------------------------------------------------------------------------
-
-
-def move(source: Place, target: Place, *, skip: Skip, commit: Commit = no_commit) -> None:
-    """MOVE ``source`` to ``target`` (overwriting it when it exists), the rename
-    inside ``commit``.  Across file systems it is a COPY (installed inside
-    ``commit``) and a DELETE of the source after it."""
-    try:
-        try:
-            _rename(source, target, commit)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:  # another file system mounted below the root
-                raise
-            copy(source, target, skip=skip, commit=commit)
-            delete(source)
-    except OSError as exc:
-        raise storage_error(exc, "move") from exc
-
-
-def _rename(source: Place, target: Place, commit: Commit) -> None:
-    def rename() -> None:
-        os.rename(source.name, target.name, src_dir_fd=source.dir_fd, dst_dir_fd=target.dir_fd)
-
-    cleanup: Cleanup = None
-    try:
-        with commit():
-            for place in (source, target):
-                if place.verify is not None:
-                    place.verify()
-            old = target.lstat()
-            new = os.stat(source.name, dir_fd=source.dir_fd, follow_symlinks=False)
-            if old is None or (stat.S_ISREG(old.st_mode) and stat.S_ISREG(new.st_mode)):
-                rename()  # one atomic rename (file over file replaces it)
-            else:
-                cleanup = set_aside(target, rename, "move")
-            fsync_dir(target.dir_fd)
-            fsync_dir(source.dir_fd)
-    finally:
-        if cleanup is not None:
-            cleanup()
