@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from davserver.dav import moves, trees
-from davserver.dav.containment import Place
+from davserver.dav.containment import Place, fsync_dir, syncfs
 from tests.integration.lock_helpers import Dav, assert_423_submitted
 from tests.support.tools import small_tmpfs
 
@@ -68,7 +68,7 @@ def when_visible(
 ) -> list[object]:
     """Run ``act`` once, at the first directory flush after ``dest`` appeared."""
     done: list[object] = []
-    real = trees.fsync_dir
+    real = fsync_dir
 
     def flush(fd: int) -> None:
         real(fd)
@@ -82,7 +82,7 @@ def when_visible(
 def while_staged(monkeypatch: pytest.MonkeyPatch, act: Callable[[], object]) -> list[object]:
     """Run ``act`` once, when the copy of the source is complete (not yet in place)."""
     done: list[object] = []
-    real = trees.syncfs
+    real = syncfs
 
     def flush(fd: int) -> None:
         real(fd)
