@@ -143,11 +143,15 @@ class SentinelDeployment:
                 return int(address[1])
         return None
 
-    def fail_primary(self, timeout: float = 30.0) -> RedisServer:
-        """SIGKILL the primary, wait until the sentinels promoted a replica and the
-        other replicas follow it; the new primary (also as :attr:`primary`)."""
+    def kill_primary(self) -> RedisServer:
+        """SIGKILL the primary (a crash); the killed node."""
         old = self.primary
         old.kill()
+        return old
+
+    def await_failover(self, old: RedisServer, timeout: float = 30.0) -> RedisServer:
+        """Wait until every sentinel names a new primary instead of ``old``; the new
+        primary (also as :attr:`primary`, ``old`` joins :attr:`replicas`)."""
         wait_for("the sentinels to promote a replica", lambda: self._moved(old.port), timeout)
         port = self.primary_port()
         self.primary = next(node for node in self.replicas if node.port == port)
