@@ -513,6 +513,13 @@ SCHEMA: tuple[Option, ...] = (
         "since the start (0: the port closes at once)",
         _seconds_between(0, 300),
     ),
+    Option(
+        "ready_probe_timeout",
+        float,
+        "seconds (fractions allowed) /readyz waits for the lock store to answer; "
+        "longer: not ready (/readyz?reads: writes off), the store is still asked",
+        _seconds_between(0.05, 60),
+    ),
     # Administration (davserver/admin_http): the admin listener, breaking and freezing locks.
     Option("admin", bool, "serve the admin API and web console on admin_listen"),
     Option(
@@ -675,6 +682,7 @@ class Config:
     lock_webhook_retries: int = 5
     drain_timeout: int = 30
     drain_ready_grace: float = 5.0
+    ready_probe_timeout: float = 2.0
     admin: bool = False
     admin_listen: str = "127.0.0.1:8081"
     admins: list[str] = dataclasses.field(default_factory=list)

@@ -4,8 +4,14 @@ Every request that needs lock state and meets a faulty store is answered 503
 with Retry-After (:class:`~davserver.errors.StoreUnavailable`): never a write
 without its lock check, never a crash.  Faults come in two classes:
 
-* *transient* (busy, unreachable): every operation tries the store again, and
-  the first success ends the episode;
+* *transient* (busy, unreachable): operations try the store again, and the
+  first success ends the episode.  An *unreachable* store that failed slowly
+  (after :data:`SLOW_FAILURE` seconds or more: a Redis that hangs, a network
+  that drops packets) is tried by one operation per :data:`RECHECK_INTERVAL`
+  and the others are refused at once; it would otherwise hold every request
+  for the client's timeout, and reads that go on without lock state
+  (PROPFIND, listings) would wait for nothing.  One that refuses at once
+  (Redis down) is tried by every operation: that costs nothing;
 * *broken* (deleted, replaced, not writable, corrupt, lost data, …): the store
   is not touched again until a re-check — at most once per
   :data:`RECHECK_INTERVAL` — finds it sound (for lost data: until an
@@ -35,6 +41,7 @@ log = logging.getLogger("davserver.lockstore")
 RECHECK_INTERVAL = 1.0  # seconds between re-checks of a broken store
 QUIET_INTERVAL = 60.0  # seconds in which the same fault kind is logged once
 RETRY_AFTER = 5  # seconds clients are told to wait
+SLOW_FAILURE = 1.0  # seconds: an unreachable store that took this long to fail hangs
 
 
 class FaultKind(enum.Enum):
@@ -95,6 +102,9 @@ class StoreHealth:
         self._broken: Fault | None = None
         self._transient: FaultKind | None = None
         self._recheck_at = 0.0
+        self._hanging = False  # unreachable, and it failed slowly
+        self._retry_at = 0.0  # while it hangs: when the next operation may try it
+        self._local = threading.local()  # when this thread's operation began
         self._logged_at: dict[FaultKind, float] = {}
 
     @property
@@ -111,6 +121,9 @@ class StoreHealth:
             )
             if fault.kind.transient:
                 self._transient = fault.kind
+                self._hanging = fault.kind is FaultKind.UNREACHABLE and self._slow()
+                if self._hanging:
+                    self._retry_at = self._clock() + RECHECK_INTERVAL
             else:
                 self._broken = fault
                 self._recheck_at = self._clock() + RECHECK_INTERVAL
@@ -125,7 +138,10 @@ class StoreHealth:
         at most once per :data:`RECHECK_INTERVAL` (``recheck`` returns the fault
         that remains, or None when the store is sound again)."""
         broken = self._broken
+        self._local.began = self._clock()
         if broken is None:
+            if self._hanging:
+                self._gate_hanging()
             return
         with self._mutex:
             due = self._clock() >= self._recheck_at
@@ -138,6 +154,23 @@ class StoreHealth:
             raise self.fail(remaining)
         self.repaired(f"{broken.kind.value}, and is sound again")
 
+    def _slow(self) -> bool:
+        """Whether this thread's operation took :data:`SLOW_FAILURE` or more."""
+        began = getattr(self._local, "began", None)
+        self._local.began = None
+        return began is not None and self._clock() - began >= SLOW_FAILURE
+
+    def _gate_hanging(self) -> None:
+        """One operation per :data:`RECHECK_INTERVAL` tries a store that did not
+        answer in time; the others are refused without waiting for it."""
+        with self._mutex:
+            now = self._clock()
+            due = now >= self._retry_at
+            if due:
+                self._retry_at = now + RECHECK_INTERVAL
+        if not due:
+            raise StoreUnavailable(Fault(FaultKind.UNREACHABLE, "", "").public, RETRY_AFTER)
+
     def repaired(self, how: str) -> None:
         """End a broken episode (a re-check passed, or the store was confirmed)."""
         with self._mutex:
@@ -148,9 +181,11 @@ class StoreHealth:
 
     def succeeded(self) -> None:
         """After an operation that worked: ends a transient episode."""
+        self._local.began = None
         if self._transient is None:
             return
         with self._mutex:
             kind, self._transient = self._transient, None
+            self._hanging = False
         if kind is not None:
             log.info("lock store %s works again (%s before)", self.name, kind.value)

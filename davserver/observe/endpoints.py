@@ -64,14 +64,34 @@ def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]
     return [body]
 
 
-class Readiness:
-    """Ready = the lock store answers and the server is not draining."""
+class _Probe:
+    """One call of ``ask`` in a thread of its own: a store that hangs holds the
+    thread, not the probe's answer (every probe meanwhile waits for this one)."""
 
-    def __init__(self, locks: LockStore | None, clock: Callable[[], float]):
+    def __init__(self, ask: Callable[[], str | None]):
+        self.done = threading.Event()
+        self.problem: str | None = "the lock store check failed"
+        threading.Thread(target=self._run, args=(ask,), name="davserver-probe", daemon=True).start()
+
+    def _run(self, ask: Callable[[], str | None]) -> None:
+        try:
+            self.problem = ask()
+        finally:
+            self.done.set()
+
+
+class Readiness:
+    """Ready = the lock store answers (within ``timeout`` seconds) and the
+    server is not draining."""
+
+    def __init__(self, locks: LockStore | None, clock: Callable[[], float], timeout: float = 2.0):
         self.locks = locks
         self.clock = clock
+        self.timeout = timeout
         self.draining = threading.Event()
         self._last: str | None = None
+        self._probe: _Probe | None = None
+        self._mutex = threading.Lock()
 
     def problem(self) -> str | None:
         """None when ready, otherwise why not (state changes are logged once)."""
@@ -99,6 +119,16 @@ class Readiness:
     def _store_problem(self) -> str | None:
         if self.locks is None:
             return None
+        with self._mutex:
+            probe = self._probe
+            if probe is None or probe.done.is_set():
+                probe = self._probe = _Probe(self._ask_store)
+        if not probe.done.wait(self.timeout):
+            return f"lock store unreachable: no answer within {self.timeout:g} s"
+        return probe.problem
+
+    def _ask_store(self) -> str | None:
+        assert self.locks is not None
         try:
             self.locks.get(PROBE_TOKEN, self.clock())
         except StoreError as exc:

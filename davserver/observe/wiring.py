@@ -49,6 +49,7 @@ class Observability:
         path = os.environ.get(REQUEST_LOG_ENV)
         self.request_log = RequestLogFile(path) if path else None
         self.metrics_on_main_port = config.metrics_on_main_port
+        self.ready_probe_timeout = config.ready_probe_timeout
         self.locks: LockStore | None = None
         self.clock: Callable[[], float] = time.time
         self.readiness = Readiness(None, lambda: 0.0)
@@ -61,7 +62,7 @@ class Observability:
 
     def wrap(self, wsgi: Any, locks: LockStore, clock: Callable[[], float]) -> WSGIApp:
         self.locks, self.clock = locks, clock
-        self.readiness = Readiness(locks, clock)
+        self.readiness = Readiness(locks, clock, self.ready_probe_timeout)
         inner = AccessLog(wsgi, self.metrics, self.events, self.request_log)
         routes = {"/healthz": healthz_app(), "/readyz": readyz_app(self.readiness)}
         if self.metrics_on_main_port:

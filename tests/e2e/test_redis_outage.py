@@ -9,20 +9,28 @@ redis-server killed by its PID and started again on its data):
 * writes answer 503 with Retry-After and change nothing on disk;
 * ``/readyz`` answers 503 while ``/readyz?reads`` answers 200 saying writes are off;
 * Redis back: the lock holder's PUT works, the lock shows again, ``/readyz`` is
-  200; a restart of the server then succeeds and still knows the lock.
+  200; a restart of the server then succeeds and still knows the lock;
+* a Redis that hangs (SIGSTOP) is waited for by one request, not by every read:
+  ``/readyz?reads`` answers within ``ready_probe_timeout``, the next reads and
+  the refused writes at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import yaml
 from lxml import etree
 
+from tests.e2e.test_observability import wait_for
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 
@@ -144,4 +152,50 @@ def test_redis_outage_reads_work_writes_wait(tmp_path: Path, redis: RedisServer)
     with ServerProcess(root, args, foreign_entries=False) as again:
         assert tokens(again.url + "doc.txt") == [token]
         assert requests.put(again.url + "doc.txt", data=b"v3", timeout=10).status_code == 423
+    assert (root / "doc.txt").read_bytes() == b"v2"
+
+
+def timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, float]:
+    began = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - began
+
+
+def test_a_hanging_redis_is_waited_for_once_not_by_every_read(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    """SIGSTOP: connections open but nothing answers (the client's timeout is 2 x 5 s)."""
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "doc.txt").write_bytes(b"v1")
+    config = tmp_path / "davserver.yaml"
+    settings = {"workers": 1, "lock_store": redis.url, "ready_probe_timeout": 1}
+    config.write_text(yaml.safe_dump(settings))
+    with ServerProcess(root, ["--config", str(config)], foreign_entries=False) as server:
+        token = lock(server.url + "doc.txt")
+        assert redis.proc is not None
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            reads, took = timed(lambda: readyz(server.url, "?reads"))
+            assert took < 3, f"/readyz?reads took {took:.1f} s"  # not the client's 10 s
+            assert (reads.status_code, json.loads(reads.text)["writes"]) == (200, False)
+            assert "no answer within 1 s" in json.loads(reads.text)["reason"]
+            assert allprop(server.url)["/doc.txt"][UNAVAILABLE] == [D + "lockdiscovery"]
+            # That read waited for the store and found it hanging: the next ones do not.
+            listing, took = timed(lambda: requests.get(server.url, timeout=30))
+            assert listing.status_code == 200 and "Lock state unknown" in listing.text
+            assert took < 1, f"the listing took {took:.1f} s"
+            put, took = timed(lambda: requests.put(server.url + "doc.txt", data=b"x", timeout=30))
+            assert put.status_code == 503 and int(put.headers["Retry-After"]) > 0
+            assert took < 1, f"the refused PUT took {took:.1f} s"
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+
+        def holder_writes() -> bool:
+            headers = {"If": f"(<{token}>)"}
+            put = requests.put(server.url + "doc.txt", data=b"v2", headers=headers, timeout=30)
+            return put.status_code == 204
+
+        wait_for(holder_writes, "a write once Redis answers again", timeout=30)
+        assert tokens(server.url + "doc.txt") == [token]
     assert (root / "doc.txt").read_bytes() == b"v2"

@@ -12,6 +12,7 @@ says "not ready" while ``/readyz?reads`` says reads work and writes do not.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from davserver.dav.methods.propfind_render import XML_HEAD, XML_TAIL
 from davserver.dav.share import Entry
 from davserver.errors import StoreUnavailable
 from davserver.lockstore import health, sqlite_files
-from davserver.observe.endpoints import readyz_app
+from davserver.observe.endpoints import Readiness, readyz_app
 from tests.integration.lock_helpers import PROPPATCH_SET, Dav
 from tests.integration.wsgi_client import Response
 from tests.support.redis import RedisServer
@@ -279,3 +280,63 @@ def test_listing_page_without_lock_state() -> None:
         readonly=False,
     ).decode()
     assert "Lock state unknown" not in normal and "lock state unknown" not in normal
+
+
+# --- a store that hangs -------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+UNREACHABLE = health.Fault(health.FaultKind.UNREACHABLE, "Redis does not answer", "start it")
+
+
+def test_a_store_that_fails_slowly_is_tried_once_a_second_the_rest_refused_at_once() -> None:
+    clock = Clock()
+    store = health.StoreHealth("redis", clock)
+    for _ in range(3):  # refused at once (Redis down): every operation tries it
+        store.gate(lambda: None)
+        store.fail(UNREACHABLE)
+    store.gate(lambda: None)
+    clock.now += health.SLOW_FAILURE  # this one waited for the client's timeout
+    store.fail(UNREACHABLE)
+    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+        store.gate(lambda: None)  # not waited for again
+    clock.now += health.RECHECK_INTERVAL
+    store.gate(lambda: None)  # one operation tries it...
+    with pytest.raises(StoreUnavailable):
+        store.gate(lambda: None)  # ...while the others do not wait
+    store.succeeded()  # it answered: everything goes through again
+    store.gate(lambda: None)
+    store.gate(lambda: None)
+
+
+class HangingLocks:
+    """A lock store whose reads hang until released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def get(self, token: str, now: float) -> None:
+        self.release.wait(30)
+
+
+def test_readyz_answers_within_its_timeout_when_the_store_hangs() -> None:
+    locks = HangingLocks()
+    readiness = Readiness(locks, time.time, timeout=0.2)  # type: ignore[arg-type]
+    app = readyz_app(readiness)
+    seen: list[str] = []
+    for query in ("", "reads"):
+        began = time.monotonic()
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/readyz", "QUERY_STRING": query}
+        body = b"".join(app(environ, lambda status, headers: seen.append(status))).decode()
+        assert time.monotonic() - began < 5  # the store's own timeout would be 10 s
+        assert "no answer within 0.2 s" in body
+    assert seen == ["503 Service Unavailable", "200 OK"]  # reads work, writes do not
+    locks.release.set()
+    assert readiness.problem() is None
