@@ -10,14 +10,23 @@ request's Python at a time, the others asleep on one lock — makes each system
 call return straight to the thread that made it.
 
 A request steps aside (:func:`waiting`) while it waits for something slow:
-the client's body, a large send, ``fsync``, creating or renaming a file.  And
-a turn is waited for at most :data:`TURN_WAIT` seconds; whoever waited longer
-runs anyway, so one stuck request can delay the others but never stop them.
+the client's body, a large send, ``fsync``, creating or renaming a file.  A
+call that waits for something other than this process — a bcrypt check, a
+Redis round trip, the SQLite writers' queue and SQLite's busy wait, a pause
+between retries — goes through :func:`blocking`, so that it never keeps the
+process's other requests asleep.  And a turn is waited for at most
+:data:`TURN_WAIT` seconds; whoever waited longer runs anyway, so one stuck
+request can delay the others but never stop them.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 TURN_WAIT = 0.25
 """Seconds a request waits for its turn before it runs regardless."""
@@ -74,3 +83,10 @@ def turn() -> _Turn:
 
 def waiting() -> _Waiting:
     return _Waiting()
+
+
+def blocking(call: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``call(*args, **kwargs)`` stepped aside: for a call that waits (see the
+    module docstring); outside a turn it is a plain call."""
+    with _Waiting():
+        return call(*args, **kwargs)

@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from davserver import turns
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking.model import Lock
 from davserver.lockstore.base import (
@@ -270,7 +271,7 @@ class RedisLockStore(RedisBase):
                     raise StoreUnavailable(
                         f"a write in progress on {busy} kept the lock store busy", retry_after=1
                     ) from None
-                time.sleep(POLL_S)
+                turns.blocking(time.sleep, POLL_S)
 
     @contextlib.contextmanager
     def hold_if(self, scopes: Scopes, now: float, check: Check) -> Iterator[_Held]:

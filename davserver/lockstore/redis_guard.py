@@ -42,11 +42,13 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
+from davserver import turns
 from davserver.errors import StartupError, StoreError, StoreUnavailable
 from davserver.lockstore.base import Role
 from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
 from davserver.lockstore.redis_replication import NO_WAIT, Replication, Unreplicated, pipeline
+from davserver.lockstore.redis_turns import step_aside_on_replies
 from davserver.lockstore.redis_url import is_sentinel
 
 log = logging.getLogger("davserver.lockstore")
@@ -289,6 +291,7 @@ def connect(url: str) -> tuple[Client, str]:
         from davserver.lockstore.redis_sentinel import connect_sentinel
 
         client, prefix = connect_sentinel(url, SOCKET_TIMEOUT_S)
+        step_aside_on_replies(client)  # before any connection exists
         return client, prefix or DEFAULT_PREFIX
     parts = urlsplit(url)
     query = parse_qsl(parts.query)
@@ -301,6 +304,7 @@ def connect(url: str) -> tuple[Client, str]:
         socket_connect_timeout=SOCKET_TIMEOUT_S,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
     )
+    step_aside_on_replies(client)  # before any connection exists
     return client, prefix
 
 
@@ -347,7 +351,7 @@ class RedisBase:
                     try:
                         return attempt(pipe)
                     except redis.exceptions.WatchError:
-                        time.sleep(random.uniform(0, 0.001 * min(n + 1, 20)))
+                        turns.blocking(time.sleep, random.uniform(0, 0.001 * min(n + 1, 20)))
         raise StoreUnavailable(f"redis transaction kept conflicting ({MAX_ATTEMPTS} attempts)")
 
     def _execute(self, pipe: Pipe, *, durable: bool = True) -> list[Any]:

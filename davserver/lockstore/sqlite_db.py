@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from davserver import turns
 from davserver.errors import InsufficientStorage, StartupError, StoreError, StoreUnavailable
 from davserver.lockstore.base import LEGACY_ANONYMOUS_HOLDER, Role, quota_holder
 from davserver.lockstore.codec import lock_from_json
@@ -453,9 +454,11 @@ class _Write(_Read):
             # This thread's connection is inside a held write (SqliteLockStore.hold_if):
             # a nested write would wait for the writers' queue this thread holds.
             raise RuntimeError("a store write inside a held write of the same thread")
-        self.db.writers.__enter__()
+        # Waiting for the writers' queue (another thread or process is writing)
+        # and SQLite's busy wait step aside: the turn is the process's, not the file's.
+        turns.blocking(self.db.writers.__enter__)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            turns.blocking(conn.execute, "BEGIN IMMEDIATE")
             self.db.files.check_identity()
         except BaseException as exc:
             self._rollback()

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
+from davserver import turns
 from davserver.lockstore.paths import rebase, subtree_bounds
 from davserver.lockstore.sqlite_props_schema import store_value
 
@@ -139,7 +140,7 @@ def finish_jobs(write: Write, upto: int | None = None) -> None:
         # Inside a held write (the lock store's hold_if) nothing was committed, and
         # pausing would only hold the writers longer.
         if not conn.in_transaction:
-            time.sleep(PAUSE)
+            turns.blocking(time.sleep, PAUSE)
 
 
 def _step(conn: sqlite3.Connection, upto: int | None) -> bool:

@@ -83,3 +83,37 @@ def test_waiting_outside_a_turn_changes_nothing() -> None:
     with turns.waiting():
         assert not turns.holding()
     assert not turns._turn.locked()
+
+
+def test_a_blocking_call_runs_stepped_aside_and_returns_its_result() -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow(answer: int, *, extra: int) -> int:  # a bcrypt check, a Redis reply ...
+        entered.set()
+        release.wait(5)
+        return answer + extra
+
+    def first() -> tuple[int, bool]:
+        with turns.turn():
+            result = turns.blocking(slow, 40, extra=2)
+            return result, turns.holding()
+
+    def second() -> bool:
+        entered.wait(5)
+        with turns.turn():
+            return turns.holding()  # really holds it: not the timeout fallback
+
+    a, a_result = run_in_thread(first)
+    b, b_result = run_in_thread(second)
+    b.join(5)
+    release.set()
+    a.join(5)
+    assert b_result["value"] is True
+    assert a_result["value"] == (42, True)
+    assert not turns._turn.locked()
+
+
+def test_a_blocking_call_outside_a_turn_is_a_plain_call() -> None:
+    assert turns.blocking(sum, [1, 2, 3]) == 6
+    assert not turns.holding()
