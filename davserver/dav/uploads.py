@@ -2,7 +2,7 @@
 replaces the target only once it is complete (write, fsync, rename).
 
 Why: WsgiDAV's provider opens the target with ``"wb"`` — a cut connection, a
-full disk or a crash leaves a truncated file where good data was (DESIGN.md).
+full disk or a crash leaves a truncated file where good data was.
 ``rename(2)`` within one directory is atomic, so readers and crashes see the
 old file or the new one, never a mix.  What a rename cannot keep: hard links
 to the old file (they keep the old content), extended attributes and ACLs.

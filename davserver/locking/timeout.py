@@ -41,7 +41,7 @@ _GARBAGE: Final = "garbage"
 
 @dataclass(frozen=True)
 class TimeoutPolicy:
-    """What lock timeouts the server grants (LOCKING.md, "LOCK").
+    """What lock timeouts the server grants (RFC 4918 §6.6, §10.7).
 
     ``default_seconds`` applies when the client asks for nothing usable,
     ``max_seconds`` caps every finite request, and ``allow_infinite`` says

@@ -1,4 +1,4 @@
-"""Smoke run of the benchmark suite (issue 7): tiny sizes, davserver only, no downloads."""
+"""Smoke run of the benchmark suite: tiny sizes, davserver only, no downloads."""
 
 from __future__ import annotations
 

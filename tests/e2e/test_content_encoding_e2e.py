@@ -1,4 +1,4 @@
-"""A PUT in a content coding is refused before its body is sent (issue 24)."""
+"""A PUT in a content coding is refused before its body is sent."""
 
 from __future__ import annotations
 

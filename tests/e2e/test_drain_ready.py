@@ -1,4 +1,4 @@
-"""SIGTERM with ``drain_ready_grace`` (issue 26): the server says "draining" on
+"""SIGTERM with ``drain_ready_grace``: the server says "draining" on
 ``/readyz`` while it goes on serving, then its port closes and what was in flight
 finishes.
 

@@ -1,4 +1,4 @@
-"""Refuse before reading the body (LOCKING.md "Telling the client who holds the lock").
+"""Refuse before reading the body, naming the lock and its holder.
 
 Raw sockets against a real server: a request that will be refused gets its answer
 without ``100 Continue`` and without the server pulling a large upload through.

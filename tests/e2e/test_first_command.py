@@ -1,4 +1,4 @@
-"""scripts/serve, the README's first command, on a fresh clone (issue #26).
+"""scripts/serve, the README's first command, on a fresh clone.
 
 A newcomer clones the repository and runs ``scripts/serve``.  It must install what is
 missing (as root) or print the exact command that does, refuse a Python older than

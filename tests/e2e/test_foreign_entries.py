@@ -1,4 +1,4 @@
-"""A share holding entries the server's user does not own (issue 24), served for real.
+"""A share holding entries the server's user does not own, served for real.
 
 The server runs as the unprivileged test user (tests/support/serveruser.py); root
 owns ``lost+found`` (0700: the server may not even read it) and, inside a folder

@@ -1,5 +1,5 @@
 """A lock taken while a long COPY or MOVE runs wins, against a real server with two
-workers, on SQLite and on Redis (RFC 4918 §7; LOCKING.md "Writes").
+workers, on SQLite and on Redis (RFC 4918 §7).
 
 Each race is made deterministic by waiting for the operation's own hidden names on
 disk: bob's COPY is *staging* while ``.davserver-copy-*`` exists beside the

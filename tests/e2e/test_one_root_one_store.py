@@ -1,4 +1,4 @@
-"""One root, one lock store (issue 24).
+"""One root, one lock store.
 
 A second server on a root that running servers serve with another lock store
 (another ``--state-dir``, ``memory://``, another Redis key prefix) used to log

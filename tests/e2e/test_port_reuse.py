@@ -1,4 +1,4 @@
-"""Taking over a port at once from the server that used it before (issue 24).
+"""Taking over a port at once from the server that used it before.
 
 A server that closes connections first leaves them in TIME_WAIT on its port for
 a minute; davserver must bind the port anyway (SO_REUSEADDR), whether the

@@ -1,4 +1,4 @@
-"""PROPFIND answers sent as they are rendered, by the real server (issue 25).
+"""PROPFIND answers sent as they are rendered, by the real server.
 
 The server runs as the unprivileged test user (tests/support/serveruser.py).  A
 folder root owns with mode 0744 lets that user read its names but not ``lstat``

@@ -1,4 +1,4 @@
-"""A Redis outage under running servers (issue 26): reads go on, writes wait.
+"""A Redis outage under running servers: reads go on, writes wait.
 
 What an operator relies on, with real processes (davserver with its workers,
 redis-server killed by its PID and started again on its data):

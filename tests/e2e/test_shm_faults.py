@@ -1,4 +1,4 @@
-"""No SIGBUS from the lock database's memory-mapped WAL index (issue 24).
+"""No SIGBUS from the lock database's memory-mapped WAL index.
 
 SQLite maps the ``-shm`` file of a WAL database into every process that uses
 it: cut that file short (``truncate``) and the next access past its new end

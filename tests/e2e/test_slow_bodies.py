@@ -3,7 +3,7 @@ waiters per address and per process (503 with Retry-After), with small config va
 so that every test takes seconds.
 
 On a server without them, 600 uploads sending a byte every 5 s held every worker
-thread (issue 25): each of them keeps arriving, so ``body_timeout`` never fires.
+thread: each of them keeps arriving, so ``body_timeout`` never fires.
 """
 
 from __future__ import annotations

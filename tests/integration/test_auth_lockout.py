@@ -1,6 +1,6 @@
-"""Login throttling that nobody can turn against a user (issue 25): counted per
+"""Login throttling that nobody can turn against a user: counted per
 address and per user from an address, never by user name alone, and shared by
-every process using one lock store (issue 26)."""
+every process using one lock store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Passwords of any length, and no "logout" in query strings (issue 24).
+"""Passwords of any length, and no "logout" in query strings.
 
 bcrypt reads 72 bytes of a password and bcrypt >= 5 raises for longer ones:
 an unknown user with a long password must get 401 (not 500), and a password

@@ -1,4 +1,4 @@
-"""Request bodies in a content coding are refused with 415 (issue 24).
+"""Request bodies in a content coding are refused with 415.
 
 davserver decodes no content coding: a ``PUT`` with ``Content-Encoding: gzip``
 used to store the compressed bytes and answer 201.  RFC 9110 §15.5.16: 415 with

@@ -1,4 +1,4 @@
-"""Expired locks are gone for every purpose at once (LOCKING.md "Time, principals")."""
+"""Expired locks are gone for every purpose at once (RFC 4918 §6.6)."""
 
 from __future__ import annotations
 

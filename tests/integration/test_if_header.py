@@ -1,4 +1,4 @@
-"""The If header over HTTP (RFC 4918 §10.4; LOCKING.md "The If header")."""
+"""The If header over HTTP (RFC 4918 §10.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LOCK basics (LOCKING.md "Tokens", "LOCK"): token format, answer shape, owner, Depth, Timeout."""
+"""LOCK basics (RFC 4918 §9.10): token format, answer shape, owner, Depth, Timeout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lock conflicts (RFC 4918 §6.1, §7, §9.10.9; LOCKING.md "LOCK", Conflicts)."""
+"""Lock conflicts (RFC 4918 §6.1, §7, §9.10.9)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A lock taken while a COPY, MOVE or DELETE runs wins (RFC 4918 §7; LOCKING.md
-"Writes"): the lock check is held atomically with the step that makes the result
+"""A lock taken while a COPY, MOVE or DELETE runs wins (RFC 4918 §7):
+the lock check is held atomically with the step that makes the result
 visible, so the request answers 423 naming the new lock, the staged copy is gone,
 and the lock holder's bytes and lock stay.  And a COPY whose source changes under
 it is 409, never a partial 201.

@@ -1,4 +1,4 @@
-"""Error answers (LOCKING.md "Telling the client who holds the lock", "bad input")."""
+"""Error answers: which lock refused a request and who holds it, and bad input."""
 
 from __future__ import annotations
 

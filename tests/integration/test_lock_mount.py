@@ -1,4 +1,4 @@
-"""Hrefs and If tags under a mount prefix (LOCKING.md "Writes", "The If header").
+"""Hrefs and If tags under a mount prefix (RFC 4918 §8.3, §10.4).
 
 The app mounted below ``/dav`` the way a WSGI container does it: ``SCRIPT_NAME=/dav``
 and WsgiDAV's ``mount_path`` set to match, so every href it writes starts with /dav.

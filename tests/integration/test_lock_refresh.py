@@ -1,4 +1,4 @@
-"""Lock refresh (RFC 4918 §9.10.2; LOCKING.md "LOCK", Refresh)."""
+"""Lock refresh (RFC 4918 §9.10.2)."""
 
 from __future__ import annotations
 

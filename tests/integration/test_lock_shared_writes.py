@@ -1,5 +1,5 @@
-"""Shared locks do not lock out their own holders (RFC 4918 §6.1, §7; LOCKING.md
-"Writes"): where several shared locks cover a resource, each holder writes with
+"""Shared locks do not lock out their own holders (RFC 4918 §6.1, §7):
+where several shared locks cover a resource, each holder writes with
 their own token; someone without one gets 423 naming them all; and a shared lock
 on a member does not let its holder change a folder another holder's lock covers."""
 

@@ -1,4 +1,4 @@
-"""LOCK on an unmapped URL (RFC 4918 §7.3, §9.10.4; LOCKING.md "LOCK")."""
+"""LOCK on an unmapped URL (RFC 4918 §7.3, §9.10.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writes on locked resources (RFC 4918 §6.4, §7.4-§7.7, §9; LOCKING.md "Writes")."""
+"""Writes on locked resources (RFC 4918 §6.4, §7.4-§7.7, §9)."""
 
 from __future__ import annotations
 

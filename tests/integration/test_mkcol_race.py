@@ -1,5 +1,5 @@
-"""A lock granted between MKCOL's lock check and its ``mkdir`` wins (RFC 4918 §7,
-LOCKING.md "Writes"): the check is held atomically with the ``mkdir``, so the
+"""A lock granted between MKCOL's lock check and its ``mkdir`` wins (RFC 4918 §7):
+the check is held atomically with the ``mkdir``, so the
 MKCOL answers 423 naming the new lock and no collection appears.
 
 The other client acts at a fixed point (when MKCOL opens the place of the new

@@ -1,4 +1,4 @@
-"""Reads go on while the lock store is down (issue 26), in-process on a real SQLite
+"""Reads go on while the lock store is down, in-process on a real SQLite
 database and a real redis-server.
 
 What a user relies on: with the store away, PROPFIND (allprop, Depth 1, named

@@ -1,4 +1,4 @@
-"""UNLOCK (RFC 4918 §9.11; LOCKING.md "UNLOCK")."""
+"""UNLOCK (RFC 4918 §9.11)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """davfs2 (root): mount as a drive, file operations, and the lock held while a file is open.
 
-Config per CLIENTS.md: per-mount conf file with ``secrets``, ``buf_size 256`` (kernels 6.x
+Config as davfs2 needs it here: per-mount conf file with ``secrets``, ``buf_size 256`` (kernels 6.x
 send READDIR requests larger than the default buffer), ``delay_upload 0``, ``use_locks 1``,
 ``lock_timeout 120``; authenticated as alice.
 """
