@@ -63,13 +63,7 @@ Named = list[tuple[str, Getter]]
 # Kept per (mount, names asked for), so an entry's key is only its own fields.
 RENDERED_MAX = 20_000
 RENDERED_MAX_BYTES = 8 * 2**20
-Kind = tuple[str, tuple[str, ...]]
 _rendered = RenderCache(RENDERED_MAX, RENDERED_MAX_BYTES)
-
-
-def rendered_count() -> int:
-    """Entries the render cache holds now (at most :data:`RENDERED_MAX`)."""
-    return len(_rendered)
 
 
 # ``DAV:activelock`` of a lock, by the lock (every field: a refresh or a changed
@@ -101,8 +95,6 @@ FILE_LIVE = (
     SUPPORTEDLOCK_NAME,
 )
 FOLDER_LIVE = tuple(n for n in FILE_LIVE if n not in (GETCONTENTLENGTH, GETCONTENTTYPE, GETETAG))
-# Every live name we compute: PROPPATCH refuses them (§9.2.1, protected).
-LIVE_NAMES = frozenset((*FILE_LIVE, *quota.NAMES))
 
 
 class Unavailable(Exception):
