@@ -102,6 +102,20 @@ def test_the_manager_loop_and_the_header_hook_are_called_where_davserver_replace
     assert isinstance(server.HTTPRequest.header_reader, server.HeaderReader)
 
 
+def test_the_server_keeps_its_connection_manager_in_connections() -> None:
+    # DavWSGIServer.prepare replaces the manager cheroot's prepare made; cheroot
+    # must still make it there and reach it only through that attribute.
+    assert "self._connections = connections.ConnectionManager(self)" in inspect.getsource(
+        server.HTTPServer.prepare
+    )
+    assert "self._connections.run(self.expiration_interval)" in inspect.getsource(
+        server.HTTPServer.serve
+    )
+    assert "self._connections.put(conn)" in inspect.getsource(server.HTTPServer.put_conn)
+    for name in ("stop", "close", "can_add_keepalive_connection"):
+        assert hasattr(connections.ConnectionManager, name), f"ConnectionManager.{name}"
+
+
 def test_properties_the_pool_reads_are_properties() -> None:
     for name in ("idle", "qsize"):
         assert isinstance(inspect.getattr_static(threadpool.ThreadPool, name), property)
