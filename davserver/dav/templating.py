@@ -17,7 +17,9 @@ Line breaks in ``.html`` templates are for reading: a break and the next line's
 indentation are dropped when the template is loaded, so the page is the compact
 markup it always was (white space between inline elements would show as gaps,
 and would keep ``td:empty`` from matching).  A sentence therefore stays on one
-line.  Style sheets and scripts (``.css``, ``.js``) are included as written.
+line.  ``base.html``, the frame around every page, is the exception: it is
+written as it is sent, one element a line.  Style sheets and scripts (``.css``,
+``.js``) are included as written.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ from markupsafe import Markup
 from davserver.dates import page_time
 
 _LINE_BREAK: Final = re.compile(r"\n[ \t]*")
+FRAME: Final = "base.html"
 
 
 class Compact(Extension):
     """Join the lines of ``.html`` templates (see the module docstring)."""
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
-        if name is not None and name.endswith(".html"):
+        if name is not None and name.endswith(".html") and name != FRAME:
             return _LINE_BREAK.sub("", source)
         return source
 
