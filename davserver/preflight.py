@@ -215,7 +215,20 @@ def _folders(share: Share, stack: DirStack) -> list[str]:
 
 def warnings(config: Config) -> list[str]:
     """What would not stop ``serve`` but deserves a look (``check-config``)."""
-    return admin_warnings(config) + folder_warnings(config)
+    return admin_warnings(config) + folder_warnings(config) + replica_warnings(config)
+
+
+def replica_warnings(config: Config) -> list[str]:
+    """A Redis primary with fewer replicas than must confirm each lock change."""
+    url = config.store_url or ""
+    if not url.startswith(("redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://")):
+        return []
+    try:
+        from davserver.lockstore.redis_replication import replica_warning
+    except ImportError:
+        return []  # no redis package: the store check names it
+    warning = replica_warning(url, config.redis_min_replicas)
+    return [warning] if warning else []
 
 
 def admin_warnings(config: Config) -> list[str]:

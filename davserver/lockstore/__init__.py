@@ -189,15 +189,6 @@ def _replication(url: str, options: OpenOptions) -> Replication:
     return Replication(wanted, options.replica_timeout_ms)
 
 
-def _check_replicas(client: object, replication: Replication, name: str) -> None:
-    """check-config: refuse a primary that has fewer replicas than must confirm."""
-    from davserver.lockstore.redis_replication import check_replicas
-
-    problem = check_replicas(client, replication, name)
-    if problem is not None:
-        raise StartupError(problem)
-
-
 def _open_redis(url: str, options: OpenOptions) -> Stores:
     try:
         from davserver.lockstore.redis import RedisLockStore, RedisPropertyStore, connect, ping
@@ -214,8 +205,6 @@ def _open_redis(url: str, options: OpenOptions) -> Stores:
         ping(client)
         if options.role in (Role.SERVER, Role.CHECK):
             check_persistence(client, name, options.volatile_ok)
-        if options.role is Role.CHECK:
-            _check_replicas(client, replication, name)
         guard = Guard(client, prefix, name, replication=replication)
         guard.start(options.role, memory)
     except (StoreError, ValueError) as exc:

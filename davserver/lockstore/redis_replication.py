@@ -79,19 +79,31 @@ def _wait(connection: Any, wanted: int, timeout_ms: int) -> int:
         raise Unreplicated(0, wanted, timeout_ms, f"WAIT failed: {exc}") from exc
 
 
-def check_replicas(client: Any, replication: Replication, name: str) -> str | None:
-    """Why the primary behind ``client`` cannot confirm writes now (None: it can)."""
-    if replication.min_replicas <= 0:
+def replica_warning(url: str, min_replicas: int | None) -> str | None:
+    """For check-config: a primary with fewer replicas attached than must confirm
+    each write (``serve`` still starts; its lock changes get 503 until they attach)."""
+    from davserver.lockstore.redis_guard import connect
+    from davserver.lockstore.redis_url import is_sentinel
+
+    wanted = (1 if is_sentinel(url) else 0) if min_replicas is None else min_replicas
+    if wanted <= 0:
         return None
     try:
+        client, _ = connect(url)
+    except ValueError:
+        return None  # a malformed URL: the store check names it
+    try:
         connected = int(client.info("replication").get("connected_slaves", 0))
-    except redis.exceptions.RedisError as exc:
-        return f"cannot read INFO replication from Redis at {name}: {exc}"
-    if connected >= replication.min_replicas:
+    except redis.exceptions.RedisError:
+        return None  # unreachable: the store check names it
+    finally:
+        client.close()
+    if connected >= wanted:
         return None
     return (
-        f"Redis at {name} has {connected} connected replica(s), but redis_min_replicas is "
-        f"{replication.min_replicas}: every lock change would be answered 503"
+        f"warning: the Redis primary has {connected} replica(s) attached, but "
+        f"redis_min_replicas is {wanted}: every lock change is answered 503 until "
+        "enough replicas attach"
     )
 
 

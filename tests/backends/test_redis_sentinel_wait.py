@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from davserver.config import load
 from davserver.errors import StartupError, StoreUnavailable
 from davserver.lockstore import Stores, open_stores
+from davserver.preflight import warnings
 from tests.backends.helpers import grant, make_lock, tokens
 from tests.support.redis import RedisServer
 from tests.support.redis_sentinel import wait_for
@@ -142,3 +144,19 @@ def test_losing_an_unconfirmed_write_is_no_loss_but_losing_a_confirmed_one_is(
             confirmed.locks.find("/a", False, now)
         unconfirmed.close()
         confirmed.close()
+
+
+def test_check_config_warns_about_a_primary_without_enough_replicas(
+    primary: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "davserver.yaml"
+    config.write_text(f"lock_store: {primary.url}\nredis_min_replicas: 1\n")
+    root = tmp_path / "share"
+    root.mkdir()
+    expected = "0 replica(s) attached, but redis_min_replicas is 1"
+    assert any(expected in line for line in warnings(load(str(config), {"root": str(root)})))
+    config.write_text(f"lock_store: {primary.url}\n")  # plain redis://: no WAIT by default
+    assert not any("replica" in w for w in warnings(load(str(config), {"root": str(root)})))
+    with replica_of(primary, tmp_path / "replica"):
+        config.write_text(f"lock_store: {primary.url}\nredis_min_replicas: 1\n")
+        assert not any("replica" in w for w in warnings(load(str(config), {"root": str(root)})))
