@@ -24,7 +24,8 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   └── OtherServer             Destination names another server -> 502
     ├── AuthError                   who is asking cannot be established
     │   ├── Unauthenticated         missing, malformed or wrong credentials -> 401
-    │   └── TooManyAttempts         failed logins throttled -> 429 + Retry-After
+    │   ├── TooManyAttempts         failed logins throttled -> 429 + Retry-After
+    │   └── DirectoryUnavailable    the login directory (LDAP) cannot answer -> 503 + Retry-After
     ├── PreconditionFailed          If, If-Match & co. evaluated to false -> 412
     ├── LockError                   a lock rule refused the request
     │   ├── LockConflict            LOCK conflicts with held locks -> 423 no-conflicting-lock
@@ -205,6 +206,15 @@ class Unauthenticated(AuthError):
 
 class TooManyAttempts(AuthError):
     """429 (RFC 6585 §4): too many failed logins from this address or for this user."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DirectoryUnavailable(AuthError):
+    """503: the directory that checks logins cannot be reached; who is asking is
+    unknown, so nobody is let in (a login it confirmed recently still is)."""
 
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)

@@ -37,6 +37,7 @@ from davserver.errors import (
     BodyTooLarge,
     Conflict,
     DavServerError,
+    DirectoryUnavailable,
     Forbidden,
     FreezeConflict,
     FreezeNotReleasable,
@@ -106,6 +107,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(OtherServer, 502),
     Rule(Unauthenticated, 401),
     Rule(TooManyAttempts, 429),
+    Rule(DirectoryUnavailable, 503),
     Rule(PreconditionFailed, 412),
     Rule(InsufficientStorage, 507),
     Rule(StoreUnavailable, 503),
@@ -152,7 +154,7 @@ def _headers_of(exc: DavServerError) -> tuple[tuple[str, str], ...]:
         return (("Allow", ", ".join(exc.allow)),)
     if isinstance(exc, RangeNotSatisfiable):
         return (("Content-Range", f"bytes */{exc.size}"),)
-    if isinstance(exc, StoreUnavailable | TooManyAttempts):
+    if isinstance(exc, StoreUnavailable | TooManyAttempts | DirectoryUnavailable):
         return (("Retry-After", str(exc.retry_after)),)
     if isinstance(exc, Unauthenticated):
         return (("WWW-Authenticate", f'Basic realm="{exc.realm}", charset="UTF-8"'),)
