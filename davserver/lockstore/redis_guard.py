@@ -13,7 +13,9 @@ compares them with what this process adopted and has seen:
   persistence, FLUSHALL, another instance) — refused until an administrator
   runs ``davserver locks confirm-store``;
 * a smaller ``seq`` than this process has seen: Redis went back in time (restored
-  from an older snapshot, a replica that missed writes) — refused the same way;
+  from an older snapshot, a replica that missed writes) — refused the same way,
+  and the record is replaced so that every other server refuses it too (they
+  may not have seen the lost writes, and would grant their locks again);
 * connection errors are transient (503, tried again on the next request);
   MISCONF, READONLY and OOM answers mean Redis refuses writes (503 until a
   write goes through again).
@@ -215,6 +217,7 @@ class Guard:
             floor = min(floor, self._last_seq)  # reset by a confirmed record
         count = _int(seq)
         if count < floor:
+            self._spoil(raw)
             raise self.health.fail(
                 Fault(
                     FaultKind.LOST,
@@ -229,6 +232,21 @@ class Guard:
             # (:meth:`written`): a write the primary took with it in a failover was
             # answered 503, and losing it is no reason to refuse the new primary.
             self._last_seq = count
+
+    def _spoil(self, raw: str | None) -> None:
+        """Replace the record ``raw`` with one no server adopted, so that all of them
+        refuse the store until it is confirmed, not only this process (best effort:
+        if it fails, this process still refuses)."""
+        spoiled = Generation.new(time.time()).to_json()
+        script = (
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end"
+        )
+        try:
+            self._r.eval(script, 1, self.generation_key, raw or "", spoiled)
+        except redis.exceptions.RedisError as exc:
+            log.warning(
+                "lock store %s: could not mark it lost for the other servers: %s", self.name, exc
+            )
 
     def written(self, results: Sequence[Any]) -> None:
         """After a transaction whose last command was INCR of the counter (and

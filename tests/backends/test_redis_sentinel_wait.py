@@ -21,7 +21,7 @@ import redis
 
 from davserver.config import load
 from davserver.errors import StartupError, StoreUnavailable
-from davserver.lockstore import Stores, open_stores
+from davserver.lockstore import Role, Stores, open_stores
 from davserver.preflight import warnings
 from tests.backends.helpers import grant, make_lock, tokens
 from tests.support.redis import RedisServer
@@ -142,8 +142,25 @@ def test_losing_an_unconfirmed_write_is_no_loss_but_losing_a_confirmed_one_is(
         counter(primary.url, acknowledged - 1)  # a write answered 200 is lost
         with pytest.raises(StoreUnavailable, match="lost its data"):
             confirmed.locks.find("/a", False, now)
+        # The server that noticed makes every other one refuse the store too: they
+        # never saw the lost write and would grant its lock again.
+        with pytest.raises(StoreUnavailable, match="confirm-store"):
+            unconfirmed.locks.find("/a", False, now)
+        admin = open_stores(primary.url, state_dir=tmp_path / "admin", role=Role.CONFIRM)
+        assert admin.control is not None
+        admin.control.confirm(time.time())
+        admin.close()
+        wait_for("the confirmed store", lambda: works(confirmed) and works(unconfirmed), 10)
         unconfirmed.close()
         confirmed.close()
+
+
+def works(stores: Stores) -> bool:
+    try:
+        stores.locks.find("/", True, time.time())
+    except StoreUnavailable:
+        return False
+    return True
 
 
 def test_check_config_warns_about_a_primary_without_enough_replicas(
