@@ -105,10 +105,6 @@ class LdapDomainController(BaseDomainController):  # type: ignore[misc]
     def supports_http_digest_auth(self) -> bool:
         return False  # the directory checks passwords; it never hands out digests
 
-    def is_admin(self, user: str) -> bool:
-        """Whether ``user`` logged in lately and was then in ``admin_group``."""
-        return self.cache.admin(user)
-
     def basic_auth_user(
         self, realm: str, user_name: str, password: str, environ: dict[str, object] | None
     ) -> bool:
@@ -129,7 +125,7 @@ class LdapDomainController(BaseDomainController):  # type: ignore[misc]
             self.outage.answered()
             if login is None:
                 return False
-            self.cache.put(key, user_name, login)
+            self.cache.put(key, login)
         if not login.allowed:
             raise Forbidden(
                 f"{user_name} is not in the group this share requires (ldap.require_group)"
@@ -232,10 +228,8 @@ class LdapDomainController(BaseDomainController):  # type: ignore[misc]
         return user in _values(found[0][1], attribute)
 
     def _groups(self, conn: Connection, dn: str, user: str) -> Login:
-        s = self.settings
-        allowed = s.require_group is None or self._member(conn, s.require_group, dn, user)
-        admin = s.admin_group is not None and self._member(conn, s.admin_group, dn, user)
-        return Login(allowed=allowed, admin=admin)
+        group = self.settings.require_group
+        return Login(allowed=group is None or self._member(conn, group, dn, user))
 
     def _member(self, conn: Connection, group: str, dn: str, user: str) -> bool:
         attribute = self.settings.group_member_attribute

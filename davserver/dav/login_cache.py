@@ -25,7 +25,6 @@ class Login:
     """What the directory said of a user whose password was right."""
 
     allowed: bool  # in the required group (or none is required)
-    admin: bool = False
 
 
 class LoginCache:
@@ -36,7 +35,7 @@ class LoginCache:
         self.size = size
         self.clock = clock
         self._secret = secrets.token_bytes(32)
-        self._entries: OrderedDict[bytes, tuple[float, str, Login]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, Login]] = OrderedDict()
         self._guard = threading.Lock()
 
     def key(self, user: str, password: str) -> bytes:
@@ -53,25 +52,16 @@ class LoginCache:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
-            return entry[2]
+            return entry[1]
 
-    def put(self, key: bytes, user: str, login: Login) -> None:
+    def put(self, key: bytes, login: Login) -> None:
         if self.seconds <= 0:
             return
         with self._guard:
-            self._entries[key] = (self.clock() + self.seconds, user, login)
+            self._entries[key] = (self.clock() + self.seconds, login)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)  # the least recently used
-
-    def admin(self, user: str) -> bool:
-        """Whether a current login of ``user`` found them in the admin group."""
-        now = self.clock()
-        with self._guard:
-            return any(
-                name == user and login.admin and expires > now
-                for expires, name, login in self._entries.values()
-            )
 
     def clear(self) -> None:
         with self._guard:
