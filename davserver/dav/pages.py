@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
+from davserver.dates import page_time
 from davserver.dav.templating import render
 
 __all__ = [
@@ -49,6 +50,21 @@ class Row:
     size: int | None  # bytes; None for folders
     modified: float  # Unix time
     locks: tuple[LockBadge, ...] = ()
+
+
+class _Line(NamedTuple):
+    """A row as the template writes it, every value computed here: calls made
+    from the template for each row (the time, the size) cost several times their
+    Python cost, and a 5,000-entry folder took four times as long."""
+
+    kind: str  # "dir" | "file": the row's class and icon
+    href: str
+    name: str  # folders end with "/"
+    size: str | None  # None: a folder, or no size
+    bytes: str  # "1,234,567"
+    machine: str  # the <time> element's datetime
+    modified: str  # its text
+    locks: tuple[LockBadge, ...]
 
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -95,8 +111,24 @@ def listing_page(
         locks=locks,
         heading=_folder_heading(locks),
         parent_href=parent_href,
-        rows=rows,
+        rows=[_line(row) for row in rows],
         **_helpers(now),
+    )
+
+
+def _line(row: Row) -> _Line:
+    name = row.name if not row.is_dir or row.name.endswith("/") else row.name + "/"
+    sized = not row.is_dir and row.size is not None
+    machine, text = page_time(row.modified)
+    return _Line(
+        "dir" if row.is_dir else "file",
+        row.href,
+        name,
+        human_size(row.size) if sized and row.size is not None else None,
+        f"{row.size:,}" if sized else "",
+        machine,
+        text,
+        row.locks,
     )
 
 
