@@ -290,7 +290,11 @@ class RedisLockStore(RedisBase):
             check([lock for lock in locks if not lock.is_expired(now)])
             pipe.multi()
             self._intents.queue_add(pipe, ident, scopes, now)
-            self._execute(pipe)
+            try:
+                self._execute(pipe)
+            except Unreplicated:  # answered 503: the write will not run
+                self._release(ident, scopes)
+                raise
 
         with self._op():
             self._transact(attempt)

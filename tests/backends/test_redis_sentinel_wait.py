@@ -97,6 +97,15 @@ def test_fewer_replicas_than_required_answer_503_and_withdraw_the_grant(
     with pytest.raises(StoreUnavailable):
         waiting.locks.remove(kept)
     assert tokens(plain.locks.find("/kept", False, time.time())) == set()
+    # A write whose guard (intent) was not confirmed does not run, and leaves no
+    # intent behind that would hold LOCKs on its path back.
+    ran = []
+    with pytest.raises(StoreUnavailable), waiting.locks.hold_if([("/held", False)], now, list):
+        ran.append(True)
+    assert ran == []
+    started = time.monotonic()
+    insert(plain, "/held")
+    assert time.monotonic() - started < 1
     # A transient fault: the next operation tries Redis again.
     assert waiting.locks.find("/kept", False, time.time()) == []
     waiting.close()
