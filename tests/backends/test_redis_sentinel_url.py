@@ -78,3 +78,24 @@ def test_unreachable_sentinels_fail_at_start_without_secrets(tmp_path: Path) -> 
     assert f"redis+sentinel://:***@127.0.0.1:{port}/svc/0" in message
     assert "sentinel_password=***" in message
     assert "hunter2" not in message and "swordfish" not in message
+
+
+def test_the_client_asks_the_sentinels_and_speaks_tls_with_rediss() -> None:
+    from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
+
+    from davserver.lockstore.redis_sentinel import connect_sentinel
+
+    url = "rediss+sentinel://:pw@h1:1,h2:2/svc/2?prefix=p:&ssl_ca_certs=/ca.pem"
+    client, prefix = connect_sentinel(url, 1.0)
+    pool = client.connection_pool
+    assert prefix == "p:"
+    assert pool.connection_class is SentinelManagedSSLConnection
+    assert (pool.service_name, pool.connection_kwargs["db"]) == ("svc", 2)
+    assert pool.connection_kwargs["password"] == "pw"
+    assert pool.connection_kwargs["ssl_ca_certs"] == "/ca.pem"
+    sentinels = pool.sentinel_manager.sentinels
+    assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [1, 2]
+    assert all(s.connection_pool.connection_kwargs.get("ssl_ca_certs") for s in sentinels)
+    plain, default = connect_sentinel("redis+sentinel://h1:1/svc", 1.0)
+    assert default is None
+    assert plain.connection_pool.connection_class is SentinelManagedConnection
