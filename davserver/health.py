@@ -1,7 +1,11 @@
 """``davserver health``: probe ``/healthz`` where the configuration says the server listens.
 
 For container health checks and monitoring scripts: exit 0 when the server
-answers 200, 1 otherwise (Docker reserves 2), with one line saying why.  The
+answers 200, 1 otherwise (Docker reserves 2), with one line saying why.
+``--ready`` probes ``/readyz`` instead (200 only when writes work too, as a
+load balancer needing the lock store asks) and ``--reads`` probes
+``/readyz?reads`` (200 while reads work, also when the lock store is down;
+503 while draining), so a Kubernetes exec probe can ask what it means.  The
 address, port and scheme come from the config file (``--config``, or
 ``$DAVSERVER_CONFIG``), or from ``--url``.  A server on every interface is
 probed on loopback.  With TLS the configured certificate is the trust anchor,
@@ -21,9 +25,14 @@ from typing import Any
 
 from davserver import config as config_mod
 from davserver.errors import ConfigError
+from davserver.escape import escape_controls
 
 CONFIG_ENV = "DAVSERVER_CONFIG"
 UNSPECIFIED = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+# What each probe asks for: alive, ready for everything, ready for reads.
+PROBES = {"health": "/healthz", "ready": "/readyz", "reads": "/readyz?reads"}
+# The answer's first line says why (a readiness reason); capped for a one-line report.
+REASON_CHARS = 300
 
 
 def add_health_command(commands: Any) -> None:
@@ -35,18 +44,36 @@ def add_health_command(commands: Any) -> None:
     )
     health.add_argument("--url", help="probe this URL instead (e.g. http://127.0.0.1:8080/healthz)")
     health.add_argument("--timeout", type=float, default=4.0, help="seconds (default: 4)")
+    what = health.add_mutually_exclusive_group()
+    what.add_argument(
+        "--ready",
+        dest="probe",
+        action="store_const",
+        const="ready",
+        default="health",
+        help="probe /readyz: ready for reads and writes (the lock store answers, not draining)",
+    )
+    what.add_argument(
+        "--reads",
+        dest="probe",
+        action="store_const",
+        const="reads",
+        help="probe /readyz?reads: ready for reads (also while the lock store is down)",
+    )
 
 
-def target(config: config_mod.Config) -> tuple[str, ssl.SSLContext | None]:
-    """The /healthz URL of a server run with ``config`` and the TLS context to reach it."""
+def target(
+    config: config_mod.Config, path: str = PROBES["health"]
+) -> tuple[str, ssl.SSLContext | None]:
+    """The URL of ``path`` on a server run with ``config`` and the TLS context to reach it."""
     host = UNSPECIFIED.get(config.host, config.host)
     shown = f"[{host}]" if ":" in host else host
     if not config.tls_cert:
-        return f"http://{shown}:{config.port}/healthz", None
+        return f"http://{shown}:{config.port}{path}", None
     context = ssl.create_default_context(cafile=config.tls_cert)
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a chain file: trust its certificates
     context.check_hostname = False
-    return f"https://{shown}:{config.port}/healthz", context
+    return f"https://{shown}:{config.port}{path}", context
 
 
 def url_context(url: str) -> ssl.SSLContext | None:
@@ -78,14 +105,26 @@ def probe(url: str, context: ssl.SSLContext | None, timeout: float) -> tuple[boo
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
-        connection.request("GET", parts.path or "/", headers={"User-Agent": "davserver-health"})
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        connection.request("GET", target, headers={"User-Agent": "davserver-health"})
         response = connection.getresponse()
-        response.read(4096)
+        body = response.read(4096)
     except (OSError, http.client.HTTPException) as exc:
         return False, f"{url}: {exc.__class__.__name__}: {exc}"
     finally:
         connection.close()
-    return response.status == 200, f"{url} answered {response.status} {response.reason}"
+    answer = f"{url} answered {response.status} {response.reason}"
+    return response.status == 200, answer + _reason(body)
+
+
+def _reason(body: bytes) -> str:
+    """The answer's first line (a readiness reason or state), escaped; none for "ok"."""
+    lines = body.decode("utf-8", "replace").strip().splitlines()
+    if not lines or lines[0] == "ok":
+        return ""
+    return ": " + escape_controls(lines[0][:REASON_CHARS])
 
 
 def run_health(args: argparse.Namespace) -> int:
@@ -93,7 +132,8 @@ def run_health(args: argparse.Namespace) -> int:
         url, context = args.url, url_context(args.url)
     else:
         try:
-            url, context = target(config_mod.load(args.config or os.environ.get(CONFIG_ENV), {}))
+            config = config_mod.load(args.config or os.environ.get(CONFIG_ENV), {})
+            url, context = target(config, PROBES[args.probe])
         except (ConfigError, OSError, ssl.SSLError) as exc:
             print(f"unhealthy: cannot read the configuration: {exc}")
             return 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess
 from tests.support.tls import TlsFiles
 
@@ -77,3 +78,42 @@ def test_a_bad_config_is_unhealthy_not_a_crash(tmp_path: Path) -> None:
     result = health("--config", str(bad))
     assert result.returncode == 1
     assert result.stdout.startswith("unhealthy: cannot read the configuration: ")
+
+
+@pytest.mark.e2e
+def test_ready_and_reads_probe_what_a_lock_store_outage_leaves(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        config = config_file(tmp_path, workers=1, lock_store=redis.url, ready_probe_timeout=1)
+        with ServerProcess(root, ["--config", str(config)], foreign_entries=False) as server:
+            probe = config_file(tmp_path, port=server.port)
+            base = f"http://127.0.0.1:{server.port}"
+            ready = health("--config", str(probe), "--ready")
+            assert (ready.returncode, ready.stdout) == (
+                0,
+                f"healthy: {base}/readyz answered 200 OK: ready\n",
+            )
+            reads = health("--config", str(probe), "--reads")
+            assert reads.returncode == 0, reads.stdout
+            assert reads.stdout.startswith(f"healthy: {base}/readyz?reads answered 200 OK: ")
+            redis.kill()  # by its PID: the lock store is gone, reads still work
+            down = health("--config", str(probe), "--ready")
+            assert down.returncode == 1, down.stdout
+            assert down.stdout.startswith(f"unhealthy: {base}/readyz answered 503 ")
+            assert "lock store unreachable" in down.stdout and down.stdout.count("\n") == 1
+            degraded = health("--config", str(probe), "--reads")
+            assert degraded.returncode == 0, degraded.stdout
+            assert (
+                '"status": "degraded"' in degraded.stdout and '"writes": false' in degraded.stdout
+            )
+            alive = health("--config", str(probe))
+            assert alive.returncode == 0 and alive.stdout.endswith("/healthz answered 200 OK\n")
+    finally:
+        redis.stop()
+
+
+def test_ready_and_reads_are_one_choice() -> None:
+    result = health("--ready", "--reads", "--url", "http://127.0.0.1:9/healthz")
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
