@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from davserver.config import Config
+from davserver.supervisor import KILL_GRACE
 from tests.support.tools import require_tool
 
 UNIT = Path(__file__).resolve().parents[2] / "config" / "davserver.service"
@@ -38,3 +40,26 @@ def test_unit_and_sample_config_name_the_same_paths() -> None:
     assert "--state-dir /var/lib/davserver /srv/dav" in text
     assert "StateDirectory=davserver" in text
     assert "ReadWritePaths=/srv/dav" in text
+
+
+def test_stop_timeout_outlasts_the_whole_drain() -> None:
+    """systemd's SIGKILL must not cut a drain short: TimeoutStopSec exceeds the
+    supervisor's own deadline, and the comment's arithmetic matches the defaults."""
+    text = UNIT.read_text()
+    defaults = Config()
+    deadline = defaults.drain_ready_grace + defaults.drain_timeout + KILL_GRACE
+    stated = re.search(
+        r"drain_ready_grace \((\d+) s\).*?drain_timeout \((\d+) s\).*?\+ (\d+) s = (\d+) s",
+        text,
+        re.DOTALL,
+    )
+    assert stated, "the unit's comment must state the drain arithmetic"
+    grace, timeout, extra, total = (float(value) for value in stated.groups())
+    assert (grace, timeout, extra, total) == (
+        defaults.drain_ready_grace,
+        defaults.drain_timeout,
+        KILL_GRACE,
+        deadline,
+    )
+    stop = re.search(r"^TimeoutStopSec=(\d+)$", text, re.MULTILINE)
+    assert stop and float(stop.group(1)) > deadline
