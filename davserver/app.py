@@ -1,10 +1,14 @@
-"""Build the WSGI application: WsgiDAV as the framework, our method layer inside it.
+"""Build the application and the WSGI adapter cheroot calls.
 
-WsgiDAV contributes its WSGI application (path decoding, share routing) and its
-HTTP authenticator with our domain controller; the last middleware is our
-:class:`~davserver.dav.dispatch.Dispatcher`, which parses each request once and
-runs davserver's handler for its method.  Outermost sits the path guard, which
-sees the raw request path before anything normalises it.
+::
+
+    cheroot → http.adapter.Adapter (environ → Request: client, path guard, Basic
+    auth by a domain controller, body framing; Response → WSGI)
+      → observe Observed (access log, metrics)
+        → dav.dispatch.Dispatcher: handle(Request) -> Response
+
+WsgiDAV contributes one thing, the domain controller that checks logins
+(:mod:`davserver.dav.auth_controller`).
 """
 
 from __future__ import annotations
@@ -15,17 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from davserver.config import Config
-from davserver.dav.active import Nosniff
-from davserver.dav.auth import DavAuthenticator, HtpasswdDomainController
-from davserver.dav.dispatch import Dispatcher, ShareProvider
-from davserver.dav.framework import DavApp
-from davserver.dav.guard import PathGuard
+from davserver.dav.auth import Authenticator
+from davserver.dav.auth_controller import HtpasswdDomainController, load_controller
+from davserver.dav.dispatch import Dispatcher
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.methods.base import Dav, Limits
 from davserver.dav.permissions import Permissions, parse_rules
 from davserver.dav.share import Share
 from davserver.dav.throttle import LoginThrottle, login_throttle
-from davserver.http.forwarded import ClientOrigin, parse_networks
+from davserver.http.adapter import Adapter
+from davserver.http.forwarded import parse_networks
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores
@@ -45,7 +48,7 @@ class Application:
     manager: LockManager
     throttle: LoginThrottle
     observe: Observability | None = None
-    framework: Any = None
+    controller: Any = None
 
     @property
     def store_description(self) -> str:
@@ -54,8 +57,8 @@ class Application:
     def reload(self, config: Config) -> None:
         """Apply what may change while serving (config.LIVE_KEYS) on SIGHUP;
         raises StartupError (then the previous settings stay) if a file is bad."""
-        if self.framework is not None:
-            self.framework.http_authenticator.domain_controller.reload(config.htpasswd)
+        if isinstance(self.controller, HtpasswdDomainController):
+            self.controller.reload(config.htpasswd)
         self.manager.policy = lock_manager(config, self.stores).policy
         if self.observe is not None:
             self.observe.reload(config)
@@ -64,37 +67,6 @@ class Application:
         if self.observe is not None:
             self.observe.close()
         self.stores.close()
-
-
-def wsgidav_config(
-    config: Config, dispatcher: Dispatcher, throttle: LoginThrottle
-) -> dict[str, Any]:
-    return {
-        "provider_mapping": {"/": ShareProvider(config.readonly)},
-        # WsgiDAV's own request log line is built for every request at INFO;
-        # davserver logs requests itself.
-        "verbose": 1 if config.log_level != "debug" else 5,
-        "logging": {"enable": False},
-        "suppress_version_info": True,
-        "middleware_stack": [DavAuthenticator, dispatcher],
-        "http_authenticator": {
-            "domain_controller": HtpasswdDomainController,
-            "accept_basic": True,
-            "accept_digest": False,
-            "default_to_digest": False,
-            "trusted_auth_header": None,
-        },
-        "davserver_auth": {
-            "htpasswd": config.htpasswd,
-            "throttle": throttle,
-            "allow_insecure_auth": config.allow_insecure_auth,
-            "refuse": dispatcher.refuse,
-        },
-        "hotfixes": {"re_encode_path_info": True},
-        "property_manager": None,
-        "lock_storage": None,
-        "dir_browser": {"enable": False},
-    }
 
 
 def lock_manager(config: Config, stores: Stores) -> LockManager:
@@ -158,13 +130,19 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         infinity=infinity,
         active_content=config.active_content,
     )
-    dispatcher = Dispatcher(dav)
     throttle = login_throttle(config, stores.failures)
-    wsgidav = DavApp(wsgidav_config(config, dispatcher, throttle))
-    wsgi: Any = PathGuard(wsgidav, share.is_hidden)
-    wsgi = Nosniff(observe.wrap(wsgi, stores.locks, lambda: manager.clock()))
-    # Outermost: every layer inside reads the client a trusted proxy named.
-    wsgi = ClientOrigin(wsgi, parse_networks(config.trusted_proxies))
+    controller = load_controller(
+        config.domain_controller, config.domain_controller_config, config.htpasswd
+    )
+    auth = Authenticator(controller, throttle, allow_insecure=config.allow_insecure_auth)
+    handle = observe.wrap(Dispatcher(dav), stores.locks, lambda: manager.clock())
+    wsgi = Adapter(
+        handle,
+        auth,
+        share.is_hidden,
+        trusted=parse_networks(config.trusted_proxies),
+        routes=observe.probes(),
+    )
     return Application(
         wsgi=wsgi,
         dav=dav,
@@ -172,5 +150,5 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         manager=manager,
         throttle=throttle,
         observe=observe,
-        framework=wsgidav,
+        controller=controller,
     )

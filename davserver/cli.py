@@ -100,7 +100,7 @@ def check_config(file: str) -> int:
 
 def permission_summary(config: config_mod.Config) -> list[str]:
     """Who may do what where, as the server will apply it (``check-config``)."""
-    from davserver.dav.auth import read_htpasswd
+    from davserver.dav.auth_controller import read_htpasswd
     from davserver.dav.permissions import describe, parse_rules
 
     users = list(read_htpasswd(Path(config.htpasswd))) if config.htpasswd else None

@@ -136,6 +136,13 @@ def _listen(value: str) -> str | None:
     return None
 
 
+def _controller_spec(value: str) -> str | None:
+    module, sep, name = value.partition(":")
+    if value and (not sep or not module or not name.isidentifier()):
+        return f"must be module.path:ClassName, not {value!r}"
+    return None
+
+
 def _user_names(value: list[Any]) -> str | None:
     for name in value:
         if not isinstance(name, str) or not name or ":" in name:
@@ -345,6 +352,19 @@ SCHEMA: tuple[Option, ...] = (
         "access: none|read|write}]; the most specific path wins; none given: everyone "
         "may do everything the share allows",
         _permission_rules,
+    ),
+    Option(
+        "domain_controller",
+        str,
+        "WsgiDAV domain controller that checks logins, as module.path:ClassName "
+        "(e.g. wsgidav.dc.pam_dc:PAMDomainController); empty: the htpasswd file",
+        _controller_spec,
+    ),
+    Option(
+        "domain_controller_config",
+        dict,
+        "the config a domain_controller is built with, as WsgiDAV would pass it "
+        "(e.g. {pam_dc: {service: login}})",
     ),
     Option(
         "allow_insecure_auth",
@@ -655,6 +675,8 @@ class Config:
     if_header_max_conditions: int = 256
     if_header_max_resources: int = 64
     permissions: list[Any] = dataclasses.field(default_factory=list)
+    domain_controller: str = ""
+    domain_controller_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     allow_insecure_auth: bool = False
     trusted_proxies: list[str] = dataclasses.field(default_factory=list)
     auth_max_failures: int = 10
@@ -736,6 +758,7 @@ class Config:
 def _type_name(kind: type) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     names[list] = "a list"
+    names[dict] = "a mapping"
     return names[kind]
 
 

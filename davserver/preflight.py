@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from davserver.config import Config
-from davserver.dav.auth import read_htpasswd
+from davserver.dav.auth_controller import load_controller, read_htpasswd
 from davserver.dav.containment import DirStack
 from davserver.dav.descend import descend
 from davserver.dav.share import Share, child_path
@@ -88,6 +88,17 @@ def check_htpasswd(config: Config) -> str | None:
         return None
     try:
         read_htpasswd(Path(config.htpasswd))
+    except StartupError as exc:
+        return str(exc)
+    return None
+
+
+def check_domain_controller(config: Config) -> str | None:
+    """A ``domain_controller`` named in the config loads and accepts its config."""
+    if not config.domain_controller:
+        return None
+    try:
+        load_controller(config.domain_controller, config.domain_controller_config, config.htpasswd)
     except StartupError as exc:
         return str(exc)
     return None
@@ -160,6 +171,7 @@ CHECKS: tuple[Callable[[Config], str | None], ...] = (
     check_root,
     check_state_dir,
     check_htpasswd,
+    check_domain_controller,
     check_host,
     check_store,
     check_root_store,

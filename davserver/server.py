@@ -20,7 +20,7 @@ from types import FrameType
 from davserver.admin_http import listener as admin_listener
 from davserver.app import Application, build_app
 from davserver.config import Config
-from davserver.dav.auth import read_htpasswd
+from davserver.dav.auth_controller import read_htpasswd
 from davserver.dav.recovery import recover
 from davserver.dav.share import Share
 from davserver.errors import StartupError
@@ -99,6 +99,8 @@ def _listening(host: str, port: int) -> bool:
 def start_line(config: Config, app: Application, port: int) -> str:
     host = f"[{config.host}]" if ":" in config.host else config.host
     auth = f"htpasswd {config.htpasswd}" if config.htpasswd else "anonymous (no authentication)"
+    if config.domain_controller:
+        auth = config.domain_controller
     workers = f" workers={config.worker_count}" if config.worker_count > 1 else ""
     scheme = "https" if config.tls_cert else "http"
     return (

@@ -32,7 +32,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 from davserver.admin_http.auth import AdminAuth
 from davserver.admin_http.service import AdminService
-from davserver.dav.dispatch import send
 from davserver.dav.errors import ErrorContext, classify, render_problem
 from davserver.dav.response import Response
 from davserver.errors import (
@@ -42,6 +41,7 @@ from davserver.errors import (
     RequestError,
     UnsupportedMediaType,
 )
+from davserver.http.adapter import send
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class AdminApp:
         is_api = path == "/api" or path.startswith("/api/")
         try:
             principal = self.auth.principal(environ, metrics=path == "/metrics")
-            environ["wsgidav.auth.user_name"] = principal  # the access line's user
+            environ["REMOTE_USER"] = principal  # the access line's user (CGI's name)
             request = AdminRequest(environ, principal, self.body_limit)
             if mounted is not None:
                 return mounted(environ, start_response)

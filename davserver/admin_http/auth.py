@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from davserver.admin_http.metrics_access import MetricsToken
-from davserver.dav.auth import HtpasswdDomainController, is_private_channel, parse_basic
+from davserver.dav.auth import is_private, parse_basic
+from davserver.dav.auth_controller import HtpasswdDomainController
 from davserver.dav.throttle import LoginThrottle
 from davserver.errors import Forbidden, TooManyAttempts, Unauthenticated
 
@@ -42,8 +43,7 @@ class AdminAuth:
         metrics_token: MetricsToken | None = None,
         allow_insecure: bool = False,
     ):
-        config: dict[str, object] = {"davserver_auth": {"htpasswd": str(htpasswd)}}
-        self.users = HtpasswdDomainController(None, config)
+        self.users = HtpasswdDomainController(None, {"htpasswd": str(htpasswd)})
         self.admins = frozenset(admins)
         self.metrics_users = frozenset(metrics_users)
         self.metrics_token = metrics_token
@@ -57,7 +57,8 @@ class AdminAuth:
         if not header:
             raise Unauthenticated("log in as an administrator (config key admins)", REALM)
         address = str(environ.get("REMOTE_ADDR", ""))
-        if not self.allow_insecure and not is_private_channel(environ):
+        scheme = str(environ.get("wsgi.url_scheme", "http"))
+        if not self.allow_insecure and not is_private(scheme, address):
             raise Forbidden(INSECURE)  # as on the WebDAV port: never accept them in clear
         if str(header).strip().lower().startswith("bearer "):
             return self.bearer(str(header).strip()[7:], address, metrics=metrics)

@@ -26,7 +26,7 @@ from davserver.admin_http.auth import AdminAuth
 from davserver.admin_http.metrics_access import MetricsToken
 from davserver.admin_http.service import AdminService
 from davserver.config import Config, parse_listen
-from davserver.dav.auth import read_htpasswd
+from davserver.dav.auth_controller import read_htpasswd
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError, StartupError
 from davserver.http import DavWSGIServer, HttpLimits, tls

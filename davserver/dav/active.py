@@ -4,14 +4,13 @@ A browser that opens an uploaded HTML, SVG or XML file (XSL can script) or a
 script runs it with the viewer's cached credentials for this origin.  GET
 therefore serves those types with ``Content-Security-Policy: sandbox`` (a
 unique origin, no scripts) or as a download, as ``active_content`` says, and
-every answer of the WebDAV port carries ``X-Content-Type-Options: nosniff`` so
+every answer of the WebDAV port carries ``X-Content-Type-Options: nosniff`` (the
+HTTP adapter adds :data:`NOSNIFF`) so
 a browser never guesses an active type for a file served as something else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
 from urllib.parse import quote
 
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
@@ -47,21 +46,3 @@ def guard_headers(mode: str, content_type: str, name: str) -> list[tuple[str, st
     if mode == "attachment":
         return [("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name, safe='')}")]
     return [("Content-Security-Policy", "sandbox")]
-
-
-StartResponse = Callable[..., Any]
-
-
-class Nosniff:
-    """WSGI middleware: ``X-Content-Type-Options: nosniff`` on every answer."""
-
-    def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]):
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
-            if not any(key.lower() == "x-content-type-options" for key, _ in headers):
-                headers = [*headers, NOSNIFF]
-            return start_response(status, headers, *exc_info)
-
-        return self.app(environ, start)

@@ -1,5 +1,8 @@
 """The request body: announced length, chunked or not, read at most once.
 
+The HTTP adapter judges the framing once (RFC 9112 §6.3) and hands the verdict
+over as typed fields; nothing here reads a header.
+
 A method that ignores its body never reads it (a 400 MB body sent with a COPY
 costs no memory): the HTTP layer then closes the connection instead of
 draining it.  Reads are bounded: XML bodies by their limit (413), uploads by
@@ -8,29 +11,45 @@ the announced length (a shorter body is an error, never a truncated file).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from davserver.errors import BodyTooLarge, RequestError
 
 BLOCK = 1024 * 1024
 
 
-class Body:
-    """``wsgi.input`` of one request, with what the headers say about it."""
+class Stream(Protocol):
+    def read(self, size: int, /) -> bytes: ...
 
-    def __init__(self, environ: dict[str, Any]):
-        self._environ = environ
-        self._stream = environ["wsgi.input"]
-        self.length: int | None
-        if hasattr(self._stream, "declared_length"):
-            # davserver's HTTP layer judged the framing once, and its readers
-            # deliver exactly that: take its verdict, never a second parse.
-            self.length = self._stream.declared_length
-            self.chunked = self.length is None
-        else:  # under another WSGI server (or a test calling the app directly)
-            self.chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-            self.length = None if self.chunked else _content_length(environ.get("CONTENT_LENGTH"))
-        self.consumed = False
+
+def no_refusal() -> tuple[int, str] | None:
+    return None
+
+
+class Body:
+    """The request body with the framing verdict the HTTP adapter gives it:
+    ``length`` (None when chunked or absent), ``chunked``, ``expected`` (Apple's
+    ``X-Expected-Entity-Length`` of a chunked upload) and ``received`` (bytes
+    read so far).  ``refusal`` tells (status, reason) when the HTTP layer
+    replaced the answer because the body broke, arrived too slowly or found no
+    place among the body waiters."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        length: int | None,
+        *,
+        chunked: bool,
+        expected: int | None = None,
+        refusal: Callable[[], tuple[int, str] | None] = no_refusal,
+    ):
+        self._stream = stream
+        self.length = length
+        self.chunked = chunked
+        self.expected = expected
+        self.refusal = refusal
+        self.received = 0
 
     @property
     def present(self) -> bool:
@@ -42,20 +61,10 @@ class Body:
         upload Apple's ``X-Expected-Entity-Length`` (Finder streams that way)."""
         if not self.chunked:
             return self.length or 0
-        return _content_length(self._environ.get("HTTP_X_EXPECTED_ENTITY_LENGTH"), strict=False)
+        return self.expected
 
-    def _mark(self, *, complete: bool) -> None:
-        # WsgiDAV's application drains unread bodies into memory unless told
-        # that input was read; whether the connection can be reused is the HTTP
-        # layer's decision (it knows how much is left).
-        self._environ["wsgidav.some_input_read"] = 1
-        if complete:
-            self._environ["wsgidav.all_input_read"] = 1
-            self.consumed = True
-
-    def blocks(self, size: int = BLOCK) -> Any:
+    def blocks(self, size: int = BLOCK) -> Iterator[bytes]:
         """Yield the body in blocks; a malformed chunked body is a 400."""
-        self._mark(complete=False)
         remaining = self.length
         while remaining is None or remaining > 0:
             want = size if remaining is None else min(size, remaining)
@@ -65,17 +74,16 @@ class Body:
                 raise RequestError(f"malformed request body: {exc}") from exc
             if not block:
                 break
+            self.received += len(block)
             if remaining is not None:
                 remaining -= len(block)
             yield bytes(block)
-        self._mark(complete=True)
 
     def read_all(self, limit: int) -> bytes:
         """The whole body (XML requests); :class:`BodyTooLarge` beyond ``limit``."""
         if self.length is not None and self.length > limit:
             raise BodyTooLarge(f"request body of {self.length} bytes exceeds {limit}")
         if not self.present:
-            self._mark(complete=True)
             return b""
         parts: list[bytes] = []
         size = 0
@@ -89,7 +97,8 @@ class Body:
         return b"".join(parts)
 
 
-def _content_length(value: str | None, *, strict: bool = True) -> int | None:
+def content_length(value: str | None, *, strict: bool = True) -> int | None:
+    """A Content-Length value (400 when malformed and ``strict``), None when absent."""
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()

@@ -1,83 +1,77 @@
-"""The last WsgiDAV middleware: parse the request once, run its method, send the answer.
+"""The application: ``handle(Request) -> Response``.
 
-WsgiDAV stays the framework (its WSGI application, middleware stack and HTTP
-authenticator with our domain controller); this is its documented seam, the
-request resolver at the end of the stack.  From here on everything is ours:
-:class:`~davserver.dav.request.Request` → ``METHODS[method](request, dav)`` →
-:class:`~davserver.dav.response.Response`, with every refusal rendered by
-:mod:`davserver.dav.errors`.
+The HTTP adapter (:mod:`davserver.http.adapter`) builds the typed
+:class:`~davserver.dav.request.Request` and writes the
+:class:`~davserver.dav.response.Response`; in between everything is here:
+the refusal the adapter found (a hostile path, a failed login), the shared
+headers parsed once, read-only shares and permissions, then
+``METHODS[method](request, dav)``.  Every refusal is rendered by
+:mod:`davserver.dav.errors`; a refusal because of a lock gets its typed
+:class:`~davserver.dav.response.LockOutcome` and its ``refused`` lock event here,
+where it is rendered.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
-
-from wsgidav.dav_provider import DAVProvider
+from collections.abc import Mapping
 
 from davserver.dav import hrefs
-from davserver.dav.errors import ErrorContext, render
+from davserver.dav.errors import ErrorContext, render, rule_for
+from davserver.dav.guard import PathRefused
 from davserver.dav.methods import METHODS, Handler, allowed_methods
 from davserver.dav.methods.base import Dav
 from davserver.dav.permissions import authorize
 from davserver.dav.request import Request
-from davserver.dav.response import FileSpan, Response
+from davserver.dav.response import LockOutcome, LockVerdict, Response
 from davserver.dav.uploads import storage_error
-from davserver.errors import DavServerError, Forbidden, MethodNotAllowed
-from davserver.locking.model import Lock, canonical_path
-from davserver.observe.facts import note_lock_work
+from davserver.errors import (
+    DavServerError,
+    Forbidden,
+    Frozen,
+    LockConflict,
+    LockError,
+    LockNotFound,
+    LockTokenMissing,
+    MethodNotAllowed,
+    PreconditionFailed,
+)
+from davserver.locking.events import LockEvent, LockEventKind
+from davserver.locking.model import Lock
+from davserver.locking.tokens import OPAQUE_LOCK_TOKEN_SCHEME
 
 log = logging.getLogger(__name__)
 
-StartResponse = Callable[..., Any]
 WRITE_METHODS = frozenset({"PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK"})
 # Methods HTTP or its extensions define: 405 with Allow; anything else is 501 (RFC 9110 §15.6.2).
 KNOWN_METHODS = frozenset(
     {"POST", "PATCH", "TRACE", "CONNECT", "SEARCH", "REPORT", "ACL", "BIND", "VERSION-CONTROL"}
 )
-NO_BODY_STATUSES = frozenset({204, 304})
-
-
-class ShareProvider(DAVProvider):  # type: ignore[misc]
-    """WsgiDAV routes requests to a provider per share; ours resolves nothing itself:
-    the method handlers work on :class:`~davserver.dav.share.Share`."""
-
-    def __init__(self, readonly: bool):
-        super().__init__()
-        self.readonly = readonly
-
-    def is_readonly(self) -> bool:
-        return self.readonly
-
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> None:
-        return None
 
 
 class Dispatcher:
-    """WSGI application at the end of WsgiDAV's middleware stack."""
+    """``handle(Request) -> Response``: the whole WebDAV application."""
 
     def __init__(self, dav: Dav, methods: Mapping[str, Handler] = METHODS):
         self.dav = dav
         self.methods = methods
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ["REQUEST_METHOD"].upper()
-        refused: DavServerError | None = None
+    def __call__(self, request: Request) -> Response:
         try:
-            request = Request.from_environ(environ)
-            response = self.run(request)
+            if request.refusal is not None:
+                raise request.refusal
+            request.check()
+            return self.run(request)
+        except PathRefused as exc:
+            return exc.response()
         except DavServerError as exc:
-            refused = exc
-            response = self.refusal(exc, environ)
+            return self.refusal(exc, request)
         except OSError as exc:  # a storage fault no handler anticipated: 507/409/403/500
-            log.warning("%s %s: %s", method, environ.get("PATH_INFO"), exc)
-            response = self.refusal(storage_error(exc, "complete the request"), environ)
+            log.warning("%s %s: %s", request.method, request.path, exc)
+            return self.refusal(storage_error(exc, "complete the request"), request)
         except Exception:
-            log.exception("%s %s failed", method, environ.get("PATH_INFO"))
-            response = self.refusal(DavServerError("unexpected error"), environ)
-        note_lock_work(environ, method, response, refused)  # for the access log
-        return send(response, method, environ, start_response)
+            log.exception("%s %s failed", request.method, request.path)
+            return self.refusal(DavServerError("unexpected error"), request)
 
     def run(self, request: Request) -> Response:
         handler = self.methods.get(request.method)
@@ -91,29 +85,44 @@ class Dispatcher:
         authorize(self.dav.permissions, request)
         return handler(request, self.dav)
 
-    def refuse(
-        self, exc: DavServerError, environ: dict[str, Any], start_response: StartResponse
-    ) -> Iterable[bytes]:
-        """Answer a refusal raised outside the method layer (authentication)."""
-        method = environ["REQUEST_METHOD"].upper()
-        return send(self.refusal(exc, environ), method, environ, start_response)
-
-    def refusal(self, exc: DavServerError, environ: dict[str, Any]) -> Response:
-        mount = (environ.get("SCRIPT_NAME") or "").rstrip("/")
-        path = canonical_path(environ.get("PATH_INFO") or "/")
-        slash = (environ.get("PATH_INFO") or "/").endswith("/") or self._is_collection(path)
+    def refusal(self, exc: DavServerError, request: Request) -> Response:
+        mount = request.mount
+        slash = request.slash or self._is_collection(request.path)
 
         def href_of(lock: Lock) -> str:
             return hrefs.href(mount, lock.root, collection=lock.collection)
 
         ctx = ErrorContext(
             href_of=href_of,
-            request_href=hrefs.href(mount, path, collection=slash),
+            request_href=hrefs.href(mount, request.path, collection=slash),
             now=self.dav.locks.clock(),
-            accept=environ.get("HTTP_ACCEPT", ""),
+            accept=request.accept,
             home_href=hrefs.href(mount, "/", collection=True),
         )
-        return render(exc, ctx)
+        response = render(exc, ctx)
+        response.lock = refused_outcome(exc, request)
+        if response.lock is not None:
+            self._refused_event(request, response.lock)
+        return response
+
+    def _refused_event(self, request: Request, outcome: LockOutcome) -> None:
+        events = self.dav.locks.events
+        if events is None:
+            return
+        blocking = outcome.blocking
+        event = LockEvent(
+            LockEventKind.REFUSED,
+            request.started,
+            lock=blocking[0] if blocking else None,
+            path=request.path,
+            actor=request.principal,
+            precondition=outcome.precondition,
+            blocking=blocking,
+        )
+        try:
+            events(event)
+        except Exception:  # an event sink must never turn a refusal into a 500
+            log.exception("lock event for %s %s failed", request.method, request.path)
 
     def _is_collection(self, path: str) -> bool:
         try:
@@ -123,46 +132,30 @@ class Dispatcher:
         return entry is not None and entry.is_dir
 
 
-def send(
-    response: Response, method: str, environ: dict[str, Any], start_response: StartResponse
-) -> Iterable[bytes]:
-    """Hand a Response to the WSGI server (Content-Length, HEAD, 204/304 rules)."""
-    headers = list(response.headers)
-    body = response.body
-    if response.status in NO_BODY_STATUSES:
-        body, length = b"", None
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-    elif isinstance(body, bytes):
-        length = len(body)
-    else:
-        length = response.length
-    if length is not None and not any(k.lower() == "content-length" for k, _ in headers):
-        headers.append(("Content-Length", str(length)))
-    # WsgiDAV's application drains unread request bodies into memory unless told
-    # that input was read: the HTTP layer decides instead (close or drain).
-    environ.setdefault("wsgidav.some_input_read", 1)
-    start_response(response.status_line, headers)
-    if method == "HEAD" or isinstance(body, bytes):
-        if response.on_close is not None:
-            response.on_close()
-        return [b""] if method == "HEAD" else [body]  # type: ignore[list-item]
-    return Streamed(body, response.on_close)
+def first_submitted(request: Request) -> str | None:
+    """The first ``opaquelocktoken:`` the If header names, as written."""
+    try:
+        header = request.if_header
+    except DavServerError:  # the refusal may be that the header is malformed
+        return None
+    for listed in header.lists if header else ():
+        for condition in listed.conditions:
+            token = condition.token
+            if token is not None and token.startswith(OPAQUE_LOCK_TOKEN_SCHEME):
+                return token
+    return None
 
 
-class Streamed:
-    """An iterable body on its way out; ``on_close`` runs once it is sent or
-    abandoned.  A file's bytes stay reachable as ``file_span``: the HTTP
-    layer may send them with ``sendfile`` instead of iterating."""
-
-    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None] | None):
-        self.body = body
-        self.on_close = on_close
-        self.file_span = body if isinstance(body, FileSpan) else None
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        on_close, self.on_close = self.on_close, None
-        if on_close is not None:
-            on_close()
+def refused_outcome(exc: DavServerError, request: Request) -> LockOutcome | None:
+    """The lock outcome of a refusal: one because of a lock (423, 409, 412 with a
+    token submitted), with its RFC 4918 §16 condition and the locks that refused it."""
+    submitted = first_submitted(request) if not isinstance(exc, PathRefused) else None
+    if not isinstance(exc, LockError) and not (isinstance(exc, PreconditionFailed) and submitted):
+        return None
+    blocking: tuple[Lock, ...] = ()
+    if isinstance(exc, (LockConflict, LockTokenMissing, Frozen)):
+        blocking = exc.locks
+    named = (exc.token if isinstance(exc, LockNotFound) else None) or submitted
+    if blocking:
+        named = blocking[0].token
+    return LockOutcome(LockVerdict.REFUSED, named, rule_for(exc).condition, blocking)

@@ -1,41 +1,41 @@
-"""Outermost WSGI middleware: refuse hostile paths and hide the state directory.
+"""Refuse hostile paths and hide the state directory, before anything normalises them.
 
-It sees the request before WsgiDAV normalises it, so ``..`` segments (also
-percent-encoded), backslashes, NUL bytes and over-long names are refused with
-400 instead of being silently resolved.  The server's state directory does not
-exist over WebDAV: any method on it or below it gets 404, in any letter case.
-Neither do our temporary names (``.davserver-*.tmp``).  Which names are hidden
-is decided by the share's one rule (:mod:`davserver.dav.hidden`), so a folder
-that holds a nested state directory stays readable and writable.  The
+The HTTP adapter checks the raw request-target here first, so ``..`` segments
+(also percent-encoded), backslashes, NUL bytes and over-long names are refused
+with 400 instead of being silently resolved.  The server's state directory does
+not exist over WebDAV: any method on it or below it gets 404, in any letter
+case.  Neither do our temporary names (``.davserver-*.tmp``).  Which names are
+hidden is decided by the share's one rule (:mod:`davserver.dav.hidden`), so a
+folder that holds a nested state directory stays readable and writable.  The
 ``Destination`` of COPY/MOVE is parsed once, with the request
-(:mod:`davserver.dav.request`).
+(:mod:`davserver.dav.request`).  Both refusals are short plain-text answers
+(:class:`PathRefused`), given before authentication.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+from davserver.dav.response import Response
+from davserver.errors import DavServerError
 
 MAX_NAME_BYTES = 255  # NAME_MAX on Linux file systems
 MAX_PATH_BYTES = 4096
 
 
-def _plain(status: str, message: str, start_response: StartResponse) -> list[bytes]:
-    body = (message + "\n").encode("utf-8")
-    start_response(
-        status,
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-        ],
-    )
-    return [body]
+class PathRefused(DavServerError):
+    """A request path refused before anything else ran: 400 or 404 in plain text."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> Response:
+        body = (self.message + "\n").encode("utf-8")
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
+        return Response(self.status, headers, body)
 
 
 def path_problem(raw_path: str) -> str | None:
@@ -58,26 +58,21 @@ def path_problem(raw_path: str) -> str | None:
     return None
 
 
-class PathGuard:
-    """Refuse hostile paths (400) and any access to the state directory (404)."""
+def is_hidden(path: str, hidden: Callable[[str], bool]) -> bool:
+    """The state directory or a temporary name (path already checked)."""
+    segments = [segment for segment in unquote(path).split("/") if segment]
+    return hidden("/" + "/".join(segments))
 
-    def __init__(self, app: WSGIApp, hidden: Callable[[str], bool]):
-        self.app = app
-        self.hidden = hidden  # the share's rule (HiddenNames.is_hidden)
 
-    def is_hidden(self, path: str) -> bool:
-        """The state directory or a temporary name (path already checked)."""
-        segments = [segment for segment in unquote(path).split("/") if segment]
-        return self.hidden("/" + "/".join(segments))
-
-    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        raw = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
-        raw_path = urlsplit(raw).path if "://" in raw else raw.split("?", 1)[0]
-        if raw_path == "*":
-            return self.app(environ, start_response)
-        problem = path_problem(raw_path)
-        if problem:
-            return _plain("400 Bad Request", f"Bad request path: {problem}.", start_response)
-        if self.is_hidden(raw_path):
-            return _plain("404 Not Found", "Not found.", start_response)
-        return self.app(environ, start_response)
+def refused_path(target: str, hidden: Callable[[str], bool]) -> PathRefused | None:
+    """Why the raw request-target is refused (400, 404), or None.  ``hidden`` is
+    the share's rule (HiddenNames.is_hidden)."""
+    raw_path = urlsplit(target).path if "://" in target else target.split("?", 1)[0]
+    if raw_path == "*":
+        return None
+    problem = path_problem(raw_path)
+    if problem:
+        return PathRefused(400, f"Bad request path: {problem}.")
+    if is_hidden(raw_path, hidden):
+        return PathRefused(404, "Not found.")
+    return None

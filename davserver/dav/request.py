@@ -10,13 +10,19 @@ Range) are parsed by the one method that reads them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import ClassVar
 from urllib.parse import unquote, urlparse, urlsplit
 
 from davserver.dav.body import Body
-from davserver.errors import OtherServer, RequestError, UnsupportedContentEncoding
-from davserver.http.forwarded import HOST_KEY
+from davserver.errors import (
+    DavServerError,
+    OtherServer,
+    RequestError,
+    UnsupportedContentEncoding,
+)
 from davserver.locking.conditions import submitted_tokens
 from davserver.locking.ifheader import IfHeader, parse_if_header
 from davserver.locking.manager import Seen
@@ -147,72 +153,112 @@ def parse_overwrite(value: str | None) -> bool:
     return flag == "T"
 
 
+class Headers:
+    """The request's header fields, looked up by their HTTP names (``If-Match``);
+    stored under the CGI names the WSGI server used (``HTTP_IF_MATCH``)."""
+
+    __slots__ = ("_fields",)
+    _keys: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, fields: Mapping[str, str]):
+        self._fields = fields
+
+    def get(self, name: str) -> str | None:
+        key = self._keys.get(name)
+        if key is None:
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+            if len(self._keys) < 256:  # names come from our code, but stay bounded
+                self._keys[name] = key
+        value = self._fields.get(key)
+        return None if value is None else str(value)
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+
 @dataclass(frozen=True)
 class Request:
-    """One request: what every method handler works from."""
+    """One request: what every method handler works from.
+
+    The HTTP adapter (:mod:`davserver.http.adapter`) builds it: the wire facts
+    (target, client, scheme, request id, body with its framing verdict) and the
+    principal of the Basic-auth step, or the ``refusal`` to answer with instead
+    (a hostile path, a failed login).  The headers that more than one piece of
+    code acts on are parsed on first use, once; :meth:`check` parses them all in
+    a fixed order so a malformed one is the same 400 whichever handler runs.
+    """
 
     method: str
     path: str  # canonical share path (decoded, no mount prefix)
     slash: bool  # the request-URI ended with "/"
     mount: str  # decoded mount prefix (SCRIPT_NAME), "" at the root
-    host: str | None
-    principal: str | None  # authenticated user; None when anonymous
-    if_header: IfHeader | None
-    submitted: frozenset[str]  # lock tokens the If header submits (RFC 4918 §10.4)
-    depth: str | None
-    destination: Destination | None  # COPY and MOVE only
-    overwrite: bool
-    body: Body
-    environ: dict[str, Any] = field(repr=False, compare=False)
+    headers: Headers = field(repr=False, compare=False)
+    body: Body = field(repr=False, compare=False)
+    principal: str | None = None  # authenticated user; None when anonymous
+    target: str = "/"  # the request-target as sent (percent-encoded, with its query)
+    client: str = ""  # the client's address (a trusted proxy's word for it)
+    proxy: str | None = None  # the trusted proxy that named the client
+    forwarded_host: str | None = None  # the host a trusted proxy says was addressed
+    scheme: str = "http"
+    protocol: str = "HTTP/1.1"
+    request_id: str = ""
+    started: float = 0.0  # wall-clock time it arrived
+    arrival: float = 0.0  # time.perf_counter() when it arrived (durations)
+    refusal: DavServerError | None = field(default=None, compare=False)
     # The lock-store reads this request made (see davserver.locking.manager.Seen).
     lock_reads: Seen = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_environ(cls, environ: dict[str, Any]) -> Request:
-        raw_if = environ.get("HTTP_IF")
-        if_header = parse_if_header(raw_if) if raw_if is not None else None
-        path_info = environ.get("PATH_INFO") or "/"
-        method = environ["REQUEST_METHOD"].upper()
-        mount = (environ.get("SCRIPT_NAME") or "").rstrip("/")
-        host = environ.get("HTTP_HOST")
-        if method in BODY_METHODS:
-            check_content_encoding(environ.get("HTTP_CONTENT_ENCODING"))
-        destination = None
-        if method in ("COPY", "MOVE"):
-            # The forwarded host only as the outermost layer believed it (a trusted
-            # proxy's, davserver.http.forwarded): never the raw header of any peer.
-            hosts = tuple(
-                value for value in (host, environ.get(HOST_KEY)) if value and value.strip()
-            )
-            destination = parse_destination(
-                environ.get("HTTP_DESTINATION"), hosts=hosts, mount=mount
-            )
-        return cls(
-            method=method,
-            path=canonical_path(path_info),
-            slash=path_info.endswith("/"),
-            mount=mount,
-            host=host,
-            # WsgiDAV's authenticator sets "" for anonymous requests.
-            principal=environ.get("wsgidav.auth.user_name") or None,
-            if_header=if_header,
-            submitted=submitted_tokens(if_header) if if_header else frozenset(),
-            # Depth means something only to these methods (RFC 4918 §10.2).
-            depth=parse_depth(environ.get("HTTP_DEPTH")) if method in DEPTH_METHODS else None,
-            destination=destination,
-            overwrite=parse_overwrite(environ.get("HTTP_OVERWRITE")) if destination else True,
-            body=Body(environ),
-            environ=environ,
+    @property
+    def host(self) -> str | None:
+        return self.headers.get("Host")
+
+    @cached_property
+    def if_header(self) -> IfHeader | None:
+        raw_if = self.headers.get("If")
+        return parse_if_header(raw_if) if raw_if is not None else None
+
+    @cached_property
+    def submitted(self) -> frozenset[str]:
+        """Lock tokens the If header submits (RFC 4918 §10.4)."""
+        header = self.if_header
+        return submitted_tokens(header) if header else frozenset()
+
+    @cached_property
+    def destination(self) -> Destination | None:
+        """Where a COPY or MOVE writes; None for other methods."""
+        if self.method not in ("COPY", "MOVE"):
+            return None
+        hosts = tuple(
+            value for value in (self.host, self.forwarded_host) if value and value.strip()
         )
+        return parse_destination(self.headers.get("Destination"), hosts=hosts, mount=self.mount)
+
+    @cached_property
+    def depth(self) -> str | None:
+        # Depth means something only to these methods (RFC 4918 §10.2).
+        if self.method not in DEPTH_METHODS:
+            return None
+        return parse_depth(self.headers.get("Depth"))
+
+    @cached_property
+    def overwrite(self) -> bool:
+        if self.destination is None:
+            return True
+        return parse_overwrite(self.headers.get("Overwrite"))
+
+    def check(self) -> None:
+        """Parse every header the handlers share (400 for a malformed one)."""
+        _ = self.if_header
+        if self.method in BODY_METHODS:
+            check_content_encoding(self.headers.get("Content-Encoding"))
+        _ = self.destination, self.depth, self.overwrite
 
     def header(self, name: str) -> str | None:
         """A request header by its HTTP name (``If-Match``)."""
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            return self.environ.get(key)
-        value = self.environ.get("HTTP_" + key)
-        return None if value is None else str(value)
+        return self.headers.get(name)
 
     @property
     def accept(self) -> str:
-        return self.header("Accept") or ""
+        return self.headers.get("Accept") or ""

@@ -1,7 +1,10 @@
-"""What a method handler returns: status, headers and body, as a value.
+"""What a method handler returns: status, headers, body and lock outcome, as a value.
 
-The dispatcher turns it into the WSGI call: it adds ``Content-Length`` for byte
-bodies, drops the body of HEAD answers, and never sends a body with 204/304.
+The HTTP adapter (:mod:`davserver.http.adapter`) writes it: it adds
+``Content-Length`` for byte bodies, drops the body of HEAD answers, never sends
+a body with 204/304, and may hand a :class:`FileSpan` to ``sendfile``.
+Observability reads ``lock`` (what the request did to a lock) and ``sent``
+(what reached the client) once the answer is out.
 """
 
 from __future__ import annotations
@@ -9,12 +12,44 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from http import HTTPStatus
 from io import FileIO
 from typing import BinaryIO
 
+from davserver.locking.model import Lock
+
 # Phrases Python's table names differently or lacks (RFC 9110, RFC 4918).
 _REASONS = {413: "Content Too Large", 422: "Unprocessable Content", 423: "Locked"}
+
+
+class LockVerdict(Enum):
+    """What a request did to a lock (RFC 4918 §9.10, §9.11), or that one refused it."""
+
+    GRANTED = "granted"
+    REFRESHED = "refreshed"
+    RELEASED = "released"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    """The lock work of one request: set by the LOCK/UNLOCK handlers and by the
+    error renderer for a refusal because of a lock (``precondition`` is its
+    RFC 4918 §16 condition, ``blocking`` the locks that refused it)."""
+
+    verdict: LockVerdict
+    token: str | None = None
+    precondition: str | None = None
+    blocking: tuple[Lock, ...] = ()
+
+
+@dataclass
+class Delivery:
+    """What the HTTP adapter got out to the client (body bytes; all of them or not)."""
+
+    sent: int = 0
+    completed: bool = False
 
 
 @dataclass
@@ -26,6 +61,24 @@ class Response:
     length: int | None = None
     # Called once the body has been sent or abandoned (closes open files).
     on_close: Callable[[], None] | None = None
+    lock: LockOutcome | None = None
+    # Filled in by the HTTP adapter while the body goes out.
+    sent: Delivery = field(default_factory=Delivery)
+
+    def then(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after ``on_close`` (observers finish their record there)."""
+        first = self.on_close
+        if first is None:
+            self.on_close = callback
+            return
+
+        def both() -> None:
+            try:
+                first()
+            finally:
+                callback()
+
+        self.on_close = both
 
     @staticmethod
     def reason(status: int) -> str:

@@ -12,15 +12,16 @@ keeps the proxy's address and the connection's scheme: the request is served
 
 The host the client addressed (``Forwarded: host=`` of the hop that named the
 client, else ``X-Forwarded-Host``, paired with the hops like ``X-Forwarded-Proto``)
-is decided here too, under the same trust, and put in ``HOST_KEY``: a COPY or
-MOVE Destination may name it as well as ``Host``.  From an untrusted peer it is
+is decided here too, under the same trust (``Origin.host``): a COPY or MOVE
+Destination may name it as well as ``Host``.  From an untrusted peer it is
 never set, so such a Destination is another server's (502).
 
-:func:`resolve` is the pure part; :class:`ClientOrigin` is the outermost WSGI
-layer that applies it once per request, so that everything after it (the access
-log, login throttling, lock records, quotas, the plain-HTTP Basic check) reads
-the one value in ``REMOTE_ADDR`` and ``wsgi.url_scheme``.  The proxy's own address
-stays in ``PROXY_KEY`` for the access log.  The HTTP layer below (connections and
+:func:`resolve` is the pure part; :func:`origin_of` applies it once per request:
+the HTTP adapter puts its verdict in the typed request (client, scheme, proxy,
+host), so that everything after it (the access log, login throttling, lock
+records, quotas, the plain-HTTP Basic check) reads the one value.
+:class:`ClientOrigin` does the same for the admin listener's WSGI application
+(``REMOTE_ADDR`` and ``wsgi.url_scheme``).  The HTTP layer below (connections and
 body waiters per address) counts before any header exists: it sees the proxy.
 """
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,8 +40,6 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 log = logging.getLogger(__name__)
 _warned = False
 
-PROXY_KEY = "davserver.proxy"  # environ: the trusted proxy's own address
-HOST_KEY = "davserver.forwarded_host"  # environ: the host a trusted proxy says was addressed
 SCHEMES = frozenset({"http", "https"})
 
 
@@ -251,8 +250,8 @@ HEADER_KEYS = {
 
 
 class ClientOrigin:
-    """Outermost WSGI layer: sets ``REMOTE_ADDR`` and ``wsgi.url_scheme`` to the
-    client's when a trusted proxy names them, and ``PROXY_KEY`` to the proxy."""
+    """WSGI layer (the admin listener): sets ``REMOTE_ADDR`` and ``wsgi.url_scheme``
+    to the client's when a trusted proxy names them."""
 
     def __init__(self, app: Any, trusted: Sequence[Network]):
         self.app = app
@@ -260,28 +259,26 @@ class ClientOrigin:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if self.trusted:
-            apply(environ, self.trusted)
+            origin = origin_of(environ, self.trusted)
+            environ["REMOTE_ADDR"], environ["wsgi.url_scheme"] = origin.address, origin.scheme
         return self.app(environ, start_response)
 
 
-def apply(environ: dict[str, Any], trusted: Sequence[Network]) -> None:
+def origin_of(environ: Mapping[str, Any], trusted: Sequence[Network]) -> Origin:
+    """Who sent the request: the peer, or the client a trusted proxy names."""
     peer = str(environ.get("REMOTE_ADDR", ""))
     scheme = str(environ.get("wsgi.url_scheme", "http"))
+    if not trusted:
+        return Origin(peer, scheme)
     headers = {name: str(environ[key]) for key, name in HEADER_KEYS.items() if key in environ}
     try:
-        origin = resolve(peer, scheme, headers, trusted)
+        return resolve(peer, scheme, headers, trusted)
     except Malformed as exc:
         # A misconfigured proxy sends this on every request: say it once per process.
         level = logging.DEBUG if _warned else logging.WARNING
         log.log(level, "ignored forwarding headers from trusted proxy %s: %s", peer, exc)
         _note_warned()
-        return  # the proxy's address and the connection's scheme
-    environ["REMOTE_ADDR"] = origin.address
-    environ["wsgi.url_scheme"] = origin.scheme
-    if origin.proxy is not None:
-        environ[PROXY_KEY] = origin.proxy
-    if origin.host is not None:
-        environ[HOST_KEY] = origin.host
+        return Origin(peer, scheme)  # the proxy's address and the connection's scheme
 
 
 def _note_warned() -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from cheroot import wsgi
 
+from davserver.http.adapter import Streamed
+
 # Header names are the client's: the cache of their keys is bounded in entries and
 # holds only short names (a name may be 64 KiB: 512 of them would be 64 MiB).
 ENV_NAMES_MAX = 512
@@ -25,7 +27,7 @@ def env_name(field: bytes) -> str:
 
 
 class DavGateway(wsgi.Gateway_10):
-    """cheroot's WSGI 1.0 gateway; an answer with a ``file_span`` (a byte range of
+    """cheroot's WSGI 1.0 gateway; an answer with a ``span`` (a byte range of
     an open file, see :class:`davserver.dav.response.FileSpan`) is sent by the
     request's :meth:`~davserver.http.request.DavHTTPRequest.send_file` when it
     can: the kernel copies file to socket, no block passes through Python."""
@@ -76,7 +78,7 @@ class DavGateway(wsgi.Gateway_10):
 
     def respond(self) -> None:
         response = self.req.server.wsgi_app(self.env, self.start_response)
-        span = getattr(response, "file_span", None)
+        span = response.span if isinstance(response, Streamed) else None
         try:
             if span is not None and self.req.can_send_file(self.remaining_bytes_out, span):
                 self.req.send_file(span)

@@ -1,14 +1,13 @@
-"""The access log: the outermost WSGI middleware, one record per request.
+"""The access log: one record per request, on logger ``davserver.access`` and in the metrics.
 
-For every request it assigns a request id (a sane incoming ``X-Request-Id``
-from a proxy is kept, otherwise 16 random hex digits; it is sent back in
-``X-Request-Id``), counts the body bytes read and sent, and when the answer is
-complete (or the client went away) emits one record on logger
-``davserver.access`` and into the request metrics.  Lock work that the method
-layer reported (:mod:`.facts`) is part of the record, and a refusal because of
-a lock becomes a ``refused`` lock event.  The JSON request log file, when
-enabled, gets its line earlier: when status and headers are known, before the
-answer leaves.
+:class:`Observed` wraps the application, ``handle(Request) -> Response``: when
+the answer is complete (or the client went away) it builds one
+:class:`AccessRecord` from the request (client, principal, request id, bytes
+read), the response (status, bytes sent, its typed lock outcome) and the
+timings, logs it and counts it in the request metrics.  :class:`AccessLog` does
+the same for the plain WSGI applications beside it (health probes, the admin
+listener): it assigns their request id, counts their bytes, and takes the user
+from ``REMOTE_USER``.
 
 Text lines follow the combined log format, with key=value pairs appended::
 
@@ -30,19 +29,20 @@ from typing import Any
 from urllib.parse import unquote
 
 from davserver.dates import clf_time, log_time
+from davserver.dav.request import Request
+from davserver.dav.response import Response
 from davserver.escape import escape_controls
-from davserver.http.forwarded import PROXY_KEY
-from davserver.locking.events import EventSink, LockEvent, LockEventKind
-from davserver.locking.model import canonical_path
-from davserver.observe.facts import ACCESS_KEY
+from davserver.http.body import LazyContinueInput
+from davserver.locking.tokens import OPAQUE_LOCK_TOKEN_SCHEME
 from davserver.observe.logsetup import ACCESS_LOGGER, request_id_var
 from davserver.observe.metrics import Metrics
-from davserver.observe.requestlog import RequestLogFile
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+Handler = Callable[[Request], Response]
+TOKEN_PREFIX_LENGTH = 8
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -52,6 +52,14 @@ def quoted(value: str | None) -> str:
     if not value:
         return '"-"'
     return '"' + escape_controls(value, also='"\\') + '"'
+
+
+def token_prefix(token: str | None) -> str | None:
+    """The first eight characters of a token's UUID: enough to match log lines,
+    not enough to use the lock."""
+    if not token:
+        return None
+    return token.removeprefix(OPAQUE_LOCK_TOKEN_SCHEME).strip("<>")[:TOKEN_PREFIX_LENGTH] or None
 
 
 def request_id(environ: dict[str, Any]) -> str:
@@ -147,9 +155,6 @@ class CountingInput:
         while line := self.readline():
             yield line
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
 
 class _Exchange:
     """The state of one request while it is answered."""
@@ -165,7 +170,6 @@ class _Exchange:
         self.finished = False
         self.input = CountingInput(environ.get("wsgi.input"))
         environ["wsgi.input"] = self.input
-        environ["davserver.request_id"] = rid
 
     @property
     def raw_uri(self) -> str:
@@ -183,15 +187,15 @@ class _Exchange:
 
     def record(self) -> AccessRecord:
         env = self.environ
-        facts = env.get(ACCESS_KEY) or {}
         # davserver's HTTP layer replaced the application's answer (the body broke,
         # arrived too slowly, or found no place among the body waiters): its
         # status is what the client got, its reason the line's ``refused``.
-        refusal = getattr(self.input._inner, "refusal", None)
+        stream = self.input._inner
+        refusal = stream.refusal if isinstance(stream, LazyContinueInput) else None
         return AccessRecord(
             time=self.started,
             client=env.get("REMOTE_ADDR", ""),
-            user=env.get("wsgidav.auth.user_name") or None,
+            user=env.get("REMOTE_USER") or None,
             method=env.get("REQUEST_METHOD", ""),
             uri=self.raw_uri,
             path=self.path,
@@ -203,17 +207,14 @@ class _Exchange:
             user_agent=env.get("HTTP_USER_AGENT"),
             referer=env.get("HTTP_REFERER"),
             request_id=self.rid,
-            lock_outcome=facts.get("lock_outcome"),
-            lock_token=facts.get("lock_token"),
-            precondition=facts.get("precondition"),
             completed=self.completed,
             refusal=refusal[1] if refusal else None,
-            proxy=env.get(PROXY_KEY),
         )
 
 
 class AccessLog:
-    """WSGI middleware: request id, access record, request metrics, refused events.
+    """WSGI middleware for the applications beside the WebDAV one (health probes,
+    the admin listener): request id, access record, request metrics.
 
     ``listener`` names the admin listener in its lines.  Answers at ``quiet``
     paths (health probes, scrapes: every few seconds from each prober) are
@@ -223,22 +224,18 @@ class AccessLog:
         self,
         app: WSGIApp,
         metrics: Metrics | None = None,
-        events: EventSink | None = None,
-        request_log: RequestLogFile | None = None,
         *,
         listener: str | None = None,
         quiet: frozenset[str] = frozenset(),
     ):
         self.app = app
         self.metrics = metrics
-        self.events = events
-        self.request_log = request_log
         self.listener = listener
         self.quiet = quiet
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         exchange = _Exchange(environ, request_id(environ))
-        # Reset when the answer is complete: WsgiDAV runs while the body is iterated.
+        # Reset when the answer is complete: the application runs while the body is iterated.
         request_id_var.set(exchange.rid)
         if self.metrics is not None:
             self.metrics.in_flight.inc()
@@ -246,11 +243,6 @@ class AccessLog:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             exchange.status = int(status[:3])
             headers = [*headers, ("X-Request-Id", exchange.rid)]
-            if self.request_log is not None:
-                facts = environ.get(ACCESS_KEY)
-                self.request_log.write(
-                    environ, exchange.started, exchange.path, exchange.status, headers, facts
-                )
             return start_response(status, headers, exc_info)
 
         try:
@@ -267,20 +259,97 @@ class AccessLog:
         request_id_var.set(None)
         record = dataclasses.replace(exchange.record(), listener=self.listener)
         quiet = record.path in self.quiet and record.status < 400
-        level = logging.DEBUG if quiet else logging.INFO
-        if access_log.isEnabledFor(level):
-            # JSON lines take their fields from the record (only built when used).
-            access_log.log(level, record.text(), extra={"access": record})
+        authorization = exchange.environ.get("HTTP_AUTHORIZATION")
+        emit(record, self.metrics, quiet=quiet, authorization=authorization)
+
+
+def emit(
+    record: AccessRecord,
+    metrics: Metrics | None,
+    *,
+    quiet: bool = False,
+    authorization: str | None = None,
+) -> None:
+    """Log one record and count it in the request metrics."""
+    level = logging.DEBUG if quiet else logging.INFO
+    if access_log.isEnabledFor(level):
+        # JSON lines take their fields from the record (only built when used).
+        access_log.log(level, record.text(), extra={"access": record})
+    if metrics is not None:
+        metrics.in_flight.dec()
+        metrics.request_done(
+            record.method, record.status, record.duration, record.bytes_in, record.bytes_out
+        )
+        if record.status == 401:
+            metrics.auth_failures.labels("invalid" if authorization else "missing").inc()
+
+
+class Observed:
+    """Wraps ``handle(Request) -> Response``: one access record and the request
+    metrics per request, once its answer has been sent (or abandoned)."""
+
+    def __init__(
+        self,
+        handle: Handler,
+        metrics: Metrics | None = None,
+        request_log: Callable[[Request, Response], None] | None = None,
+    ):
+        self.handle = handle
+        self.metrics = metrics
+        self.request_log = request_log
+
+    def __call__(self, request: Request) -> Response:
         if self.metrics is not None:
-            self.metrics.in_flight.dec()
-            self.metrics.request_done(
-                record.method, record.status, record.duration, record.bytes_in, record.bytes_out
-            )
-            if record.status == 401:
-                reason = "invalid" if exchange.environ.get("HTTP_AUTHORIZATION") else "missing"
-                self.metrics.auth_failures.labels(reason).inc()
-        if record.lock_outcome == "refused" and self.events is not None:
-            self.events(refused_event(exchange.environ, record))
+            self.metrics.in_flight.inc()
+        try:
+            response = self.handle(request)
+        except BaseException:
+            if self.metrics is not None:
+                self.metrics.in_flight.dec()
+            raise
+        if self.request_log is not None:  # before the answer leaves (a test reads it then)
+            self.request_log(request, response)
+        response.then(lambda: self.finish(request, response))
+        return response
+
+    def finish(self, request: Request, response: Response) -> None:
+        emit(
+            access_record(request, response, time.perf_counter() - request.arrival),
+            self.metrics,
+            authorization=request.header("Authorization"),
+        )
+
+
+def access_record(request: Request, response: Response, duration: float) -> AccessRecord:
+    """The record of one answered request."""
+    # davserver's HTTP layer replaced the application's answer (the body broke,
+    # arrived too slowly, or found no place among the body waiters): its status
+    # is what the client got, its reason the line's ``refused``.
+    refusal = request.body.refusal()
+    lock = response.lock
+    headers = request.headers
+    return AccessRecord(
+        time=request.started,
+        client=request.client,
+        user=request.principal,
+        method=request.method,
+        uri=request.target,
+        path=unquote(request.target.split("?", 1)[0]),
+        protocol=request.protocol,
+        status=refusal[0] if refusal else response.status,
+        bytes_in=request.body.received,
+        bytes_out=response.sent.sent,
+        duration=duration,
+        user_agent=headers.get("User-Agent"),
+        referer=headers.get("Referer"),
+        request_id=request.request_id,
+        lock_outcome=lock.verdict.value if lock else None,
+        lock_token=token_prefix(lock.token) if lock else None,
+        precondition=lock.precondition if lock else None,
+        completed=response.sent.completed,
+        refusal=refusal[1] if refusal else None,
+        proxy=request.proxy,
+    )
 
 
 def refusal_recorder(
@@ -317,19 +386,6 @@ def refusal_recorder(
     return record
 
 
-def refused_event(environ: dict[str, Any], record: AccessRecord) -> LockEvent:
-    blocking = tuple((environ.get(ACCESS_KEY) or {}).get("blocking") or ())
-    return LockEvent(
-        LockEventKind.REFUSED,
-        record.time,
-        lock=blocking[0] if blocking else None,
-        path=canonical_path(record.path),
-        actor=record.user,
-        precondition=record.precondition,
-        blocking=blocking,
-    )
-
-
 class _Tracked:
     """The application's answer, counting what is sent; finishing on close()."""
 
@@ -340,11 +396,6 @@ class _Tracked:
         self._exchange = exchange
         self._finish = finish
 
-    @property
-    def file_span(self) -> Any:
-        """The file behind the answer, if it is one (the HTTP layer may sendfile it)."""
-        return getattr(self._inner, "file_span", None)
-
     def __iter__(self) -> Iterator[bytes]:
         exchange = self._exchange
         for chunk in self._inner:
@@ -353,10 +404,6 @@ class _Tracked:
         exchange.completed = True
 
     def close(self) -> None:
-        span = self.file_span
-        if span is not None and span.sent > self._exchange.sent:  # it went out by sendfile
-            self._exchange.sent = span.sent
-            self._exchange.completed = span.sent == span.count
         try:
             close = getattr(self._inner, "close", None)
             if close is not None:

@@ -104,7 +104,9 @@ def report(message: str, fmt: str | None = None) -> None:
 
 def configure(level: str, fmt: str = "text", stream: TextIO | None = None) -> None:
     """Install the handlers for ``level`` (debug/info/warning/error) and ``fmt``."""
-    import wsgidav  # noqa: F401  (its import detaches its loggers; attach them after)
+    # The domain controllers' module imports wsgidav, whose import detaches its
+    # loggers (a controller logs there): attach them after.
+    import davserver.dav.auth_controller  # noqa: F401
 
     out = stream or sys.stderr
     numeric = getattr(logging, level.upper())

@@ -15,28 +15,30 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
+from davserver.dav.request import Request
+from davserver.dav.response import Response
+from davserver.observe.access import token_prefix
 from davserver.observe.events import open_append
 
 ENV = "DAVSERVER_REQUEST_LOG"
 HEADERS = (
-    "HTTP_IF",
-    "HTTP_LOCK_TOKEN",
-    "HTTP_DEPTH",
-    "HTTP_TIMEOUT",
-    "HTTP_DESTINATION",
-    "HTTP_OVERWRITE",
-    "HTTP_IF_MATCH",
-    "HTTP_IF_NONE_MATCH",
-    "HTTP_USER_AGENT",
-    "HTTP_EXPECT",
-    "HTTP_TRANSFER_ENCODING",
-    "CONTENT_LENGTH",
+    "If",
+    "Lock-Token",
+    "Depth",
+    "Timeout",
+    "Destination",
+    "Overwrite",
+    "If-Match",
+    "If-None-Match",
+    "User-Agent",
+    "Expect",
+    "Transfer-Encoding",
+    "Content-Length",
 )
 RESPONSE_HEADERS = frozenset({"lock-token", "retry-after"})
-LOCK_FIELDS = ("lock_outcome", "lock_token", "precondition")
 
 
 class RequestLogFile:
@@ -46,32 +48,29 @@ class RequestLogFile:
         self.path = path
         self.fd = open_append(path, ENV)
 
-    def write(
-        self,
-        environ: dict[str, Any],
-        started: float,
-        path: str,
-        status: int,
-        headers: Sequence[tuple[str, str]],
-        facts: dict[str, Any] | None,
-    ) -> None:
+    def write(self, request: Request, response: Response) -> None:
         record: dict[str, Any] = {
-            "time": started,
-            "method": environ.get("REQUEST_METHOD"),
-            "path": path,
-            "user": environ.get("wsgidav.auth.user_name") or None,
-            "status": status,
-            "request_id": environ.get("davserver.request_id"),
+            "time": request.started,
+            "method": request.method,
+            "path": unquote(request.target.split("?", 1)[0]),
+            "user": request.principal,
+            "status": response.status,
+            "request_id": request.request_id,
         }
-        for key in HEADERS:
-            if environ.get(key):
-                record[key.removeprefix("HTTP_").lower().replace("_", "-")] = environ[key]
-        for name, value in headers:
+        for name in HEADERS:
+            value = request.headers.get(name)
+            if value:
+                record[name.lower()] = value
+        for name, value in response.headers:
             if name.lower() in RESPONSE_HEADERS:
                 record["response-" + name.lower()] = value
-        for key in LOCK_FIELDS:
-            if facts and facts.get(key):
-                record[key] = facts[key]
+        lock = response.lock
+        if lock is not None:
+            record["lock_outcome"] = lock.verdict.value
+            if lock.token:
+                record["lock_token"] = token_prefix(lock.token)
+            if lock.precondition:
+                record["precondition"] = lock.precondition
         os.write(self.fd, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
 
     def close(self) -> None:

@@ -1,13 +1,15 @@
 """One application's observability: metrics, lock events, request log, endpoints.
 
 :func:`davserver.app.build_app` creates an :class:`Observability`, lets it time
-the stores and wrap the WSGI application::
+the stores, wrap the application and give the HTTP adapter its endpoints::
 
-    Endpoints (/healthz, /readyz, /metrics)  →  AccessLog  →  PathGuard  →  WsgiDAV …
+    HTTP adapter  →  Observed (access log, metrics)  →  handle(Request) -> Response
 
-Probes and scrapes are answered before the WebDAV access log and its request
-metrics (they do not count as requests), each through an access log of its
-own: a probe shows at DEBUG while it succeeds and at INFO once it fails.
+Probes and scrapes (``/healthz``, ``/readyz``, ``/metrics``) are answered by the
+adapter before the WebDAV access log and its request metrics (they do not count
+as requests), each through an access log of its own: a probe shows at DEBUG
+while it succeeds and at INFO once it fails.  Lock events come from the lock
+manager and, for refusals, from the dispatcher where it renders them.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from davserver.config import Config
+from davserver.dav.request import Request
+from davserver.dav.response import Response
 from davserver.lockstore import Stores
 from davserver.lockstore.base import LockStore, PropertyStore
-from davserver.observe.access import AccessLog
+from davserver.observe.access import AccessLog, Observed
 from davserver.observe.endpoints import (
-    Endpoints,
     Readiness,
     WSGIApp,
     healthz_app,
@@ -60,16 +63,22 @@ class Observability:
         props = cast(PropertyStore, TimedStore(stores.props, "props", self.metrics))
         return dataclasses.replace(stores, locks=locks, props=props)
 
-    def wrap(self, wsgi: Any, locks: LockStore, clock: Callable[[], float]) -> WSGIApp:
+    def wrap(
+        self, handle: Callable[[Request], Response], locks: LockStore, clock: Callable[[], float]
+    ) -> Callable[[Request], Response]:
+        """``handle`` observed: one access record per request, the request metrics."""
         self.locks, self.clock = locks, clock
         self.readiness = Readiness(locks, clock, self.ready_probe_timeout)
-        inner = AccessLog(wsgi, self.metrics, self.events, self.request_log)
+        log = self.request_log.write if self.request_log is not None else None
+        return Observed(handle, self.metrics, log)
+
+    def probes(self) -> dict[str, WSGIApp]:
+        """The endpoints the WebDAV port answers before authentication, each logged."""
         routes = {"/healthz": healthz_app(), "/readyz": readyz_app(self.readiness)}
         if self.metrics_on_main_port:
-            routes["/metrics"] = metrics_app(self.metrics, locks, clock)
+            routes["/metrics"] = metrics_app(self.metrics, self.locks, self.clock)
         quiet = frozenset(routes)
-        logged = {path: AccessLog(app, quiet=quiet) for path, app in routes.items()}
-        return Endpoints(inner, cast(dict[str, WSGIApp], logged))
+        return {path: AccessLog(app, quiet=quiet) for path, app in routes.items()}
 
     def endpoints(self) -> dict[str, WSGIApp]:
         """``/metrics``, ``/healthz`` and ``/readyz`` for an admin listener to mount."""

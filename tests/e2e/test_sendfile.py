@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from davserver.dav.dispatch import Streamed
-from davserver.dav.response import FileSpan
+from davserver.dav.response import FileSpan, Response
 from davserver.http import DavWSGIServer
+from davserver.http.adapter import Streamed
 from davserver.http.request import DavHTTPRequest
 from tests.support.server import ServerProcess
 
@@ -99,7 +99,8 @@ class SpanApp:
             self.closed.set()
 
         start_response("200 OK", [("Content-Length", str(self.count))])
-        return Streamed(FileSpan(reader, self.offset, self.count), close)
+        span = FileSpan(reader, self.offset, self.count)
+        return Streamed(Response(200, body=span, on_close=close), span)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.share import Share
 from davserver.errors import Forbidden, NotFound, PreconditionFailed, RequestError
+from davserver.http.adapter import build_request
 from davserver.locking.manager import LockManager
 from davserver.locking.model import Depth, Lock, LockRequest, Scope
 from davserver.lockstore.memory import MemoryLockStore, MemoryPropertyStore
@@ -124,7 +125,9 @@ class Server:
         mount = headers.pop("mount", "")
         env = environ(method, path, body, {k.replace("_", "-"): v for k, v in headers.items()})
         env["SCRIPT_NAME"] = mount
-        return handler(Request.from_environ(env), self.dav)
+        request = build_request(env)
+        request.check()
+        return handler(request, self.dav)
 
     def propfind(
         self, path: str, body: bytes = b"", depth: str | None = "1", **headers: str

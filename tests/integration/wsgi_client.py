@@ -77,7 +77,7 @@ class WsgiClient:
             "REQUEST_URI": path,
             "PATH_INFO": unquote_to_bytes(path.split("?", 1)[0]).decode("latin-1"),
             "SCRIPT_NAME": "",
-            "QUERY_STRING": "",
+            "QUERY_STRING": path.partition("?")[2],
             "SERVER_NAME": "localhost",
             "SERVER_PORT": "80",
             "SERVER_PROTOCOL": "HTTP/1.1",

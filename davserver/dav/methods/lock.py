@@ -23,7 +23,7 @@ from davserver.dav.lock_xml import parse_lockinfo
 from davserver.dav.methods.base import Dav, check_locks, check_preconditions, require_parent
 from davserver.dav.methods.propfind_render import activelock
 from davserver.dav.request import Request
-from davserver.dav.response import Response
+from davserver.dav.response import LockOutcome, LockVerdict, Response
 from davserver.dav.share import Entry, parent_path
 from davserver.dav.uploads import storage_error
 from davserver.dav.xml_body import parse_xml
@@ -74,7 +74,7 @@ def handle_lock(request: Request, dav: Dav) -> Response:
         collection=target is not None and target.is_dir,
         # Shown to administrators (davserver locks list, the admin console).
         client=request.header("User-Agent") or "",
-        address=str(request.environ.get("REMOTE_ADDR") or ""),
+        address=request.client,
     )
     if target is not None:
         _check_infinity(request, dav, target, wanted)
@@ -175,7 +175,8 @@ def _answer(request: Request, dav: Dav, lock: Lock, status: int, *, with_token: 
     headers = [("Content-Type", XML_TYPE), ("Cache-Control", "no-store")]
     if with_token:
         headers.append(("Lock-Token", f"<{lock.token}>"))
-    return Response(status, headers, body)
+    verdict = LockVerdict.GRANTED if with_token else LockVerdict.REFRESHED
+    return Response(status, headers, body, lock=LockOutcome(verdict, lock.token))
 
 
 def handle_unlock(request: Request, dav: Dav) -> Response:
@@ -184,4 +185,4 @@ def handle_unlock(request: Request, dav: Dav) -> Response:
     target = dav.share.lookup(request.path)
     check_preconditions(request, dav, target)
     dav.locks.release(token, request.path, request.principal)
-    return Response(204)
+    return Response(204, lock=LockOutcome(LockVerdict.RELEASED, token))

@@ -37,7 +37,7 @@ def dav_headers(readonly: bool) -> list[tuple[str, str]]:
 
 def handle(request: Request, dav: Dav) -> Response:
     readonly = dav.share.readonly
-    server_wide = request.environ.get("PATH_INFO") == "*"
+    server_wide = request.target == "*"
     entry = None if server_wide else dav.share.lookup(request.path)
     if not server_wide:
         check_if_header(request, dav, entry)
