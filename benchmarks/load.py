@@ -209,8 +209,17 @@ def _worker(
     out.put(results)
 
 
-def run(spec: LoadSpec, host: str, port: int, factory: Factory) -> LoadResult:
-    """Run ``spec.clients`` clients against host:port and aggregate their results."""
+def run(
+    spec: LoadSpec,
+    host: str,
+    port: int,
+    factory: Factory,
+    on_start: Callable[[], None] | None = None,
+) -> LoadResult:
+    """Run ``spec.clients`` clients against host:port and aggregate their results.
+
+    ``on_start`` is called once every client has done its setup, as they start measuring
+    (the server's CPU is sampled there: setup requests are not operations)."""
     if (spec.duration is None) == (spec.count is None):
         raise ValueError("give exactly one of duration and count")
     ctx = multiprocessing.get_context("fork")
@@ -226,6 +235,8 @@ def run(spec: LoadSpec, host: str, port: int, factory: Factory) -> LoadResult:
         worker.start()
     try:
         barrier.wait(BARRIER_TIMEOUT)
+        if on_start:
+            on_start()
         collected = _collect(out, workers)
     finally:
         for worker in workers:

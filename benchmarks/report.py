@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import cputable
+
 REFERENCE = "wsgidav"
 SUBJECT = "davserver"
 TARGETS: tuple[tuple[str, str, float], ...] = (
@@ -246,6 +248,9 @@ def render(data: dict[str, Any]) -> str:
             f"- generator ceiling (null server): {gen['value']:,.0f} req/s, "
             f"generator {gen['gen_cores']:.2f} cores, null server {gen['srv_cores']:.2f} cores"
         )
+    load = data.get("load", {})
+    out.append(f"- load average before {load.get('before', '?')}, after {load.get('after', '?')}")
+    out += ["", "Server CPU per operation", "", *cputable.table(data), *cputable.storm_line(data)]
     out += ["", *workload_table(data, servers), ""]
     out += [*peer_table(data, servers), "", *target_lines(data), ""]
     curves = data["curves"]

@@ -4,14 +4,17 @@
     python benchmarks/run.py --quick              # CI smoke: tiny sizes, seconds
     python benchmarks/run.py --only put_small,lockcycle --servers davserver,wsgidav
     python benchmarks/run.py --json results.json  # machine-readable results
+    python benchmarks/run.py --markdown cpu.md    # the CPU-per-operation table (issue 28)
     python benchmarks/run.py --davserver-workers 1  # davserver --workers 1 (default: its own)
 
 Servers run one after another (never at the same time: the machine is shared
 with the load generator), each on a fresh temporary root, and are stopped by
 PID at the end, also on Ctrl-C.  Numbers are ops/s (or MiB/s), the ratio to
 stock WsgiDAV 4.4.0, and davserver's ratio to each peer of the same run (Apache
-mod_dav, rclone serve webdav, lighttpd mod_webdav: system packages, skipped
-with a note saying how to install them when absent).  A server that does not
+mod_dav, rclone serve webdav, lighttpd mod_webdav: Debian packages, installed
+when missing if run as root, else skipped with a note saying how to install
+them).  First comes each server's own CPU time per operation (peers.py,
+cputable.py): the figure to compare on a machine the generator shares.  A server that does not
 answer LOCK/UNLOCK gets "n/a" for the lock workloads, not a rate.  See
 docs/performance.md for how to read them.
 """
@@ -33,7 +36,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import cputable
 import curves
+import peers
 import report
 import servers
 from dav import LOCK_TIMEOUT, LockProbe, probe_locks
@@ -55,6 +60,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma list of servers")
     parser.add_argument("--json", metavar="FILE", help="write all results as JSON")
+    parser.add_argument(
+        "--markdown", metavar="FILE", help="write the CPU-per-operation table as Markdown"
+    )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never apt-get install a missing peer (default: install it when run as root)",
+    )
     parser.add_argument("--duration", type=float, help="seconds per timed workload")
     parser.add_argument("--clients", type=int, help="client connections per timed workload")
     parser.add_argument("--cycles", type=int, help="LOCK/UNLOCK cycles of the memory test")
@@ -110,6 +123,8 @@ def chosen_servers(args: argparse.Namespace, notes: list[str]) -> list[str]:
     unknown = set(wanted) - set(ALL_SERVERS)
     if unknown:
         raise SystemExit(f"unknown server: {', '.join(sorted(unknown))}")
+    if not args.no_install:
+        notes += peers.install(wanted, progress)
     for name in list(wanted):
         why = servers.unavailable(name)
         if why:
@@ -270,6 +285,7 @@ def new_report(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     return {
         "machine": report.machine(),
         "command": " ".join(["python benchmarks/run.py", *map(shlex.quote, argv)]),
+        "load": {"before": load_average()},
         "params": dataclasses.asdict(params),
         "params_obj": params,
         "servers": {},
@@ -285,6 +301,11 @@ def new_report(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "notes": [],
         "failures": [],
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: what else the machine was doing."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -308,9 +329,13 @@ def main(argv: Sequence[str]) -> int:
         progress("interrupted: servers stopped; partial results follow")
         data["notes"].append("interrupted")
     data.pop("params_obj")
+    data["cpu"] = cputable.summaries(data)  # also of a partial (interrupted) run
+    data["load"]["after"] = load_average()
     print(report.render(data))
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(cputable.markdown(data))
     if "interrupted" in data["notes"]:
         return 130
     return 1 if data["failures"] else 0

@@ -114,12 +114,13 @@ def rss_kib(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process (all its threads)."""
+    """utime + stime of the process (all its threads) and of its children it has reaped
+    (cutime + cstime: an Apache child that ended during the run still counts)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return sum(int(f) for f in fields[11:15]) / CLK_TCK
 
 
 def fresh_root(name: str) -> Path:

@@ -71,15 +71,24 @@ class Measurement:
     p99_ms: float
     gen_cores: float  # generator CPU / wall time: cores the generator used
     srv_cores: float  # server CPU / wall time
+    srv_cpu_s: float = 0.0  # server CPU seconds (user + system, every process) while measuring
+    cpu_ms: float = 0.0  # server CPU ms per operation (per MiB for MiB/s workloads)
     first_error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def measure(server: Server, spec: LoadSpec, factory: Factory, per_op: float = 1.0) -> Measurement:
-    """Run the load and describe it; ``per_op`` scales ops into the unit (e.g. MiB per GET)."""
-    cpu0 = server.cpu_seconds()
-    result = run(spec, server.host, server.port, factory)
-    cpu = server.cpu_seconds() - cpu0
+    """Run the load and describe it; ``per_op`` scales ops into the unit (e.g. MiB per GET).
+
+    The server's CPU is sampled when every client has done its setup and again when all
+    have stopped: user + system time of all its processes (and of children it reaped)."""
+    start: list[float] = []
+
+    def sample() -> None:
+        start.append(server.cpu_seconds())
+
+    result = run(spec, server.host, server.port, factory, on_start=sample)
+    cpu = server.cpu_seconds() - (start[0] if start else 0.0)
     return describe(result, per_op, "ops/s" if per_op == 1.0 else "MiB/s", cpu)
 
 
@@ -96,6 +105,8 @@ def describe(result: LoadResult, per_op: float, unit: str, srv_cpu: float) -> Me
         p99_ms=result.percentile(99) * 1000,
         gen_cores=result.gen_cpu / wall,
         srv_cores=srv_cpu / wall,
+        srv_cpu_s=round(srv_cpu, 3),
+        cpu_ms=srv_cpu * 1000 / (result.ops * per_op) if result.ops else 0.0,
         first_error=result.first_error,
     )
 
