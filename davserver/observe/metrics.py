@@ -29,6 +29,7 @@ Exported (names as Prometheus shows them):
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHM = "/dev/shm"  # a tmpfs even in a read-only container
+TMPDIR = "TMPDIR"  # the first place: Python's temporary directory
 METHODS = frozenset(
     {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE"}
     | {"LOCK", "UNLOCK", "POST"}
@@ -65,15 +67,29 @@ def create_multiprocess_dir(*fallbacks: str) -> str:
     --read-only``, a read-only TMPDIR) ``/dev/shm``, then each of ``fallbacks``.
     """
     problems = []
-    for parent in (None, SHM, *fallbacks):
+    for parent in (TMPDIR, SHM, *fallbacks):
         try:
-            path = tempfile.mkdtemp(prefix="davserver-metrics-", dir=parent)
+            where = temporary_directory() if parent == TMPDIR else parent
+            path = tempfile.mkdtemp(prefix="davserver-metrics-", dir=where)
         except OSError as exc:  # FileNotFoundError: "No usable temporary directory found"
-            problems.append(f"{parent or 'TMPDIR'}: {exc.strerror or exc}")
+            problems.append(f"{parent}: {exc.strerror or exc}")
             continue
         os.environ[MULTIPROC_ENV] = path
         return path
     raise StartupError("cannot create the metrics folder: " + "; ".join(problems))
+
+
+def temporary_directory() -> str:
+    """Python's temporary directory, but not the working directory it falls back
+    to when no other is writable: in a read-only container that is /data, the
+    share, whose clients would see (and could delete) the metric files."""
+    parent = tempfile.gettempdir()
+    named = {os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")}
+    if parent not in named and os.path.realpath(parent) == os.path.realpath(os.getcwd()):
+        raise FileNotFoundError(
+            errno.ENOENT, "no writable temporary directory (only the working one)"
+        )
+    return parent
 
 
 def remove_multiprocess_dir(path: str) -> None:

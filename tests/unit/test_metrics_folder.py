@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -34,3 +35,41 @@ def test_without_a_temporary_directory_the_state_dir_holds_the_metrics(no_tmp: P
 def test_nowhere_to_write_is_a_startup_error_naming_the_places(no_tmp: Path) -> None:
     with pytest.raises(StartupError, match=r"metrics folder: TMPDIR.*no-shm.*missing"):
         metrics.create_multiprocess_dir(str(no_tmp / "missing"))
+
+
+def test_a_read_only_container_never_puts_the_metrics_into_the_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker run --read-only: TMPDIR, /tmp and /var/tmp are read-only and the working
+    directory is /data, the share; Python's last resort would be that share, where
+    clients would list, read and delete the metric files.  /dev/shm is used instead."""
+    share, shm = tmp_path / "data", tmp_path / "shm"
+    share.mkdir()
+    shm.mkdir()
+    monkeypatch.chdir(share)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setattr(tempfile, "_candidate_tempdir_list", lambda: [os.getcwd()])
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(metrics, "SHM", str(shm))
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    path = metrics.create_multiprocess_dir(str(tmp_path / "state"))
+    try:
+        assert Path(path).parent == shm
+        assert list(share.iterdir()) == []
+    finally:
+        metrics.remove_multiprocess_dir(path)
+
+
+def test_a_temporary_directory_named_by_the_operator_is_used_even_as_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    path = metrics.create_multiprocess_dir()
+    try:
+        assert Path(path).parent == tmp_path
+    finally:
+        metrics.remove_multiprocess_dir(path)
