@@ -25,6 +25,7 @@ from davserver.dav.dispatch import Dispatcher
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.methods.base import Dav, Limits
 from davserver.dav.permissions import Permissions, parse_rules
+from davserver.dav.quotas import quota_service
 from davserver.dav.share import Share
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.http.adapter import Adapter
@@ -67,6 +68,8 @@ class Application:
         if self.observe is not None:
             self.observe.close()
         self.stores.close()
+        if self.dav.quotas is not None:
+            self.dav.quotas.store.close()
 
 
 def lock_manager(config: Config, stores: Stores) -> LockManager:
@@ -99,6 +102,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         )
     if isinstance(stores.locks, SqliteLockStore):
         stores.locks.bound_write_wait(config.lock_store_write_wait)
+    quotas = quota_service(config.quota_bytes, config.quotas, stores.locks)
     observe = Observability(config)
     stores = observe.instrument(stores)
     manager = lock_manager(config, stores)
@@ -129,6 +133,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         permissions=permissions,
         infinity=infinity,
         active_content=config.active_content,
+        quotas=quotas,
     )
     throttle = login_throttle(config, stores.failures)
     controller = load_controller(

@@ -301,6 +301,18 @@ SCHEMA: tuple[Option, ...] = (
         _between(64, 1 << 20),
     ),
     Option(
+        "quota_bytes",
+        int,
+        "bytes each user may own (the files they last wrote): 10GiB, 500MB or plain bytes; "
+        "beyond: 507 (null: no quota; anonymous writers share the user 'anonymous')",
+        nullable=True,
+    ),
+    Option(
+        "quotas",
+        dict,
+        "per-user quotas overriding quota_bytes, {alice: 50GiB, bob: null} (null: no quota)",
+    ),
+    Option(
         "shared_locks_per_resource",
         int,
         "most shared locks on one resource; more: 423 saying the limit",
@@ -670,6 +682,8 @@ class Config:
     lock_owner_max_bytes: int = 4096
     shared_locks_per_resource: int = 100
     max_locks_per_principal: int | None = 1000
+    quota_bytes: int | None = None
+    quotas: dict[str, int | None] = dataclasses.field(default_factory=dict)
     lock_infinity_max_entries: int | None = 10_000
     lock_infinity_min_depth: int = 1
     if_header_max_conditions: int = 256
@@ -762,6 +776,32 @@ def _type_name(kind: type) -> str:
     return names[kind]
 
 
+# Keys whose values are byte sizes (10GiB, 500MB, bytes), parsed once here.
+SIZE_KEYS = frozenset({"quota_bytes", "quotas"})
+
+
+def _sizes(name: str, value: Any, source: str) -> Any:
+    """``quota_bytes`` in bytes, or ``quotas`` with every value in bytes."""
+    from davserver.sizes import parse_size
+
+    try:
+        if name != "quotas":
+            return parse_size(value)
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a mapping of user names to sizes, got {value!r}")
+        parsed: dict[str, int | None] = {}
+        for user, size in value.items():
+            if not isinstance(user, str) or not user or ":" in user:
+                raise ValueError(f"{user!r} is not a user name")
+            try:
+                parsed[user] = None if size is None else parse_size(size)
+            except ValueError as exc:
+                raise ValueError(f"{user}: {exc}") from None
+        return parsed
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=source, key=name) from None
+
+
 def validate_value(name: str, value: Any, source: str) -> Any:
     """Check one value against the schema; return it (normalised) or raise ConfigError."""
     option = OPTIONS.get(name)
@@ -772,6 +812,8 @@ def validate_value(name: str, value: Any, source: str) -> Any:
         if option.nullable:
             return None
         raise ConfigError(f"must be {_type_name(option.type)}, not empty", source=source, key=name)
+    if name in SIZE_KEYS:
+        value = _sizes(name, value, source)
     # bool is a subclass of int: refuse `port: true` explicitly.
     wrong_bool = option.type in (int, float) and isinstance(value, bool)
     if option.type is float and isinstance(value, int) and not wrong_bool:

@@ -42,7 +42,8 @@ happens in exactly one place (``davserver.dav.errors``)::
     │   ├── LockLimitReached        a lock limit (shared per resource, per user) -> 423
     │   └── LockPrincipalMismatch   the lock belongs to another principal -> 403
     ├── InsufficientStorage         disk or quota full -> 507
-    │   └── PropertyQuotaExceeded   a resource's dead properties over their quota -> 507
+    │   ├── PropertyQuotaExceeded   a resource's dead properties over their quota -> 507
+    │   └── QuotaExceeded           a user's bytes over their quota (quota, used, needed) -> 507
     └── StoreError                  the lock/property store failed -> 500
         └── StoreUnavailable        the store cannot be reached now -> 503 + Retry-After
 """
@@ -341,6 +342,17 @@ class PropertyQuotaExceeded(InsufficientStorage):
         super().__init__(
             f"{path} would have {wanted} {what}; at most {limit} are stored per resource "
             f"(limit {key})"
+        )
+
+
+class QuotaExceeded(InsufficientStorage):
+    """A write would take ``user`` past their byte quota: ``used`` bytes now, and
+    the write ``needs`` more (RFC 4918 §11.5: 507, nothing installed)."""
+
+    def __init__(self, user: str, quota: int, used: int, needed: int, what: str = "upload"):
+        self.user, self.quota, self.used, self.needed = user, quota, used, needed
+        super().__init__(
+            f"quota of {quota} bytes for {user}: {used} used, this {what} needs {needed}"
         )
 
 

@@ -23,6 +23,7 @@ from davserver.config import Config
 from davserver.dav.auth_controller import read_htpasswd
 from davserver.dav.recovery import recover
 from davserver.dav.share import Share
+from davserver.dav.usage_recovery import reconcile
 from davserver.errors import StartupError
 from davserver.http import DavWSGIServer, HttpLimits
 from davserver.janitor import Janitor
@@ -234,6 +235,8 @@ def serve(config: Config, reload: Loader | None = None) -> int:
     try:
         app = build_app(config)
         root_claim.claim(config.root_path, app.stores, others=others, readonly=config.readonly)
+        if app.dav.quotas is not None:  # before any worker serves (dav/usage_recovery.py)
+            reconcile(app.dav.quotas, config.root_path)
         print(start_line(config, app, port) + admin_listener.banner(config), flush=True)
         if warning := exposure_warning(config):
             log.warning("%s", warning)

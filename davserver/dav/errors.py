@@ -53,6 +53,7 @@ from davserver.errors import (
     NotFound,
     OtherServer,
     PreconditionFailed,
+    QuotaExceeded,
     RangeNotSatisfiable,
     RefreshBroken,
     RefreshNotFound,
@@ -138,6 +139,7 @@ class Problem:
     locks: Sequence[Lock] = ()
     headers: tuple[tuple[str, str], ...] = ()
     broken: Lock | None = None  # the tombstone of the client's broken lock
+    quota: tuple[tuple[str, object], ...] = ()  # a user's quota: quota, used, needed bytes
 
     @property
     def title(self) -> str:
@@ -186,7 +188,14 @@ def classify(exc: DavServerError) -> Problem:
         locks = list(locks)[:MAX_LOCKS_LISTED]
         roots = ", ".join(sorted({lock.root for lock in locks}))
         detail = f"locked: {roots} and {more} more locks (not listed); their tokens are needed"
-    return Problem(rule.status, detail, condition, locks, _headers_of(exc), broken)
+    quota = _quota_facts(exc)
+    return Problem(rule.status, detail, condition, locks, _headers_of(exc), broken, quota)
+
+
+def _quota_facts(exc: DavServerError) -> tuple[tuple[str, object], ...]:
+    if not isinstance(exc, QuotaExceeded):
+        return ()
+    return (("user", exc.user), ("quota", exc.quota), ("used", exc.used), ("needed", exc.needed))
 
 
 def frozen_detail(exc: Frozen) -> str:
@@ -271,6 +280,8 @@ def error_element(problem: Problem, ctx: ErrorContext) -> Any:
         _holder_element(root, lock_facts(lock, ctx), "freeze" if lock.is_freeze else "lock")
     if problem.broken is not None:
         _holder_element(root, broken_facts(problem.broken, ctx), "broken")
+    if problem.quota:
+        _holder_element(root, dict(problem.quota), "quota")
     etree.SubElement(root, f"{{{NS}}}message").text = problem.detail
     return root
 
@@ -312,6 +323,7 @@ def problem_json(problem: Problem, ctx: ErrorContext) -> bytes:
     if problem.broken is not None:
         document.update(error=problem.title, message=problem.detail)
         document.update(broken_facts(problem.broken, ctx))
+    document.update(problem.quota)
     return json.dumps(document, indent=2).encode("utf-8")
 
 

@@ -63,6 +63,11 @@ class SqliteLockStore:
     def __init__(self, source: Path | Database) -> None:
         self._db = _database(source)
 
+    @property
+    def database_path(self) -> Path:
+        """The database file (the quota usage lives in a file beside it)."""
+        return self._db.path
+
     def bound_write_wait(self, seconds: float) -> None:
         """``lock_store_write_wait``: how long a write of this file (locks, properties,
         login failures) waits for the other writers before it answers 503."""

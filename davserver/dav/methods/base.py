@@ -23,6 +23,7 @@ from davserver.dates import parse_http_date
 from davserver.dav import hrefs
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.permissions import Permissions
+from davserver.dav.quotas import Quotas
 from davserver.dav.request import Request
 from davserver.dav.share import Entry, Share, parent_path
 from davserver.errors import Conflict, PreconditionFailed
@@ -63,6 +64,7 @@ class Dav:
     permissions: Permissions = field(default_factory=Permissions)
     infinity: InfinityPolicy = field(default_factory=InfinityPolicy)  # depth-infinity LOCKs
     active_content: str = "sandbox"  # how GET serves HTML, SVG, XML, JS (dav/active.py)
+    quotas: Quotas | None = None  # per-user byte quotas (dav/quotas.py); None: none configured
 
     def visible(self, request: Request, path: str) -> bool:
         """Whether listings show ``path`` to this request's user."""

@@ -31,8 +31,9 @@ copied or moved after the files, outside the held step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from davserver.dav.methods.base import (
     Dav,
@@ -42,6 +43,7 @@ from davserver.dav.methods.base import (
     removal_changes,
     require_parent,
 )
+from davserver.dav.quotas import copied_rows
 from davserver.dav.request import Destination, Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry
@@ -112,11 +114,13 @@ def _transfer(request: Request, dav: Dav, *, is_move: bool) -> Response:
             "cannot be a COPY or MOVE destination here"
         )
     dav.locks.store.ensure_writable()  # see delete.py: store first, then the files
+    charged = _charging(request, dav, source, dest.path, existing, is_move=is_move, members=members)
 
     @contextmanager
     def commit() -> Iterator[None]:
         with guard() as held:
-            yield
+            with charged():
+                yield
             # Overwritten: as if deleted first (§9.8.4, §9.9.3); moved: locks stay behind.
             held.forget(dest.path)
             if is_move:
@@ -144,3 +148,35 @@ def _copy_properties(dav: Dav, source: str, dest: str, *, members: bool) -> None
         return
     for name, value in dav.props.get_all(source).items():
         dav.props.set(dest, name, value)
+
+
+def _charging(
+    request: Request,
+    dav: Dav,
+    source: Entry,
+    dest: str,
+    existing: Entry | None,
+    *,
+    is_move: bool,
+    members: bool,
+) -> Callable[[], AbstractContextManager[None]]:
+    """Usage changed in the step that installs the result: a COPY charges the
+    copier for every copied file, a MOVE keeps the owners; what was overwritten
+    is freed.  A COPY clearly over the quota is refused before anything is copied."""
+    quotas = dav.quotas
+    if quotas is None:
+        return nullcontext
+    check = (dest, existing.stat.st_ino if existing is not None else None)
+    if is_move:
+        install = quotas.install(
+            request.principal, check, drop=(dest,), move=(source.path, dest), what="move"
+        )
+        return lambda: quotas.charged(install)
+    # A COPY with Depth 0 of a collection copies no members (§9.8.3).
+    walked = dav.share.walk(source) if members else iter([(source, 0)])
+    files = [(e.path, e.stat.st_size) for e, _ in walked if stat.S_ISREG(e.stat.st_mode)]
+    if existing is None or not existing.is_dir:
+        quotas.budget(request.principal, dest, sum(size for _, size in files), what="copy")
+    rows = copied_rows(iter(files), source.path, dest)
+    install = quotas.install(request.principal, check, drop=(dest,), add=rows, what="copy")
+    return lambda: quotas.charged(install)

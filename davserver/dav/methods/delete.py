@@ -18,8 +18,8 @@ holder can UNLOCK it, an administrator break it) — never a file whose lock is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from davserver.dav import hrefs
 from davserver.dav.errors import classify
@@ -34,7 +34,7 @@ from davserver.dav.methods.propfind_render import multistatus, response, text
 from davserver.dav.removal import Pruned, Unremoved
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import child_path
+from davserver.dav.share import Entry, child_path
 from davserver.dav.uploads import storage_error
 from davserver.errors import DavServerError, Forbidden, NotFound, RequestError
 from davserver.locking.model import Lock
@@ -53,6 +53,7 @@ def handle(request: Request, dav: Dav) -> Response:
     dav.share.check_writable()
     dav.locks.store.ensure_writable()  # a store that cannot forget stops us here
     judged: list[Lock] = []
+    freed = _freeing(request, dav, entry)
 
     @contextmanager
     def commit() -> Iterator[None]:
@@ -61,7 +62,8 @@ def handle(request: Request, dav: Dav) -> Response:
         # forgotten below: one granted later is on a new resource at that path.
         with guard() as held:
             judged[:] = held.concerned
-            yield
+            with freed():
+                yield
 
     try:
         pruned = dav.share.delete(entry, commit=commit)
@@ -109,3 +111,18 @@ def answer(request: Request, pruned: Pruned) -> Response:
             )
         )
     return multistatus(parts)
+
+
+def _freeing(
+    request: Request, dav: Dav, entry: Entry
+) -> Callable[[], AbstractContextManager[None]]:
+    """The owners' usage freed in the step that makes the resource vanish (what
+    the server's user could not remove and put back stays uncounted)."""
+    quotas = dav.quotas
+    if quotas is None:
+        return nullcontext
+    path = entry.path
+    install = quotas.install(
+        request.principal, (path, entry.stat.st_ino), drop=(path,), what="delete"
+    )
+    return lambda: quotas.charged(install)

@@ -46,6 +46,7 @@ from davserver.dav.methods.propfind_props import (
 )
 from davserver.dav.methods.propfind_render import XML_INVALID
 from davserver.dav.methods.propfind_stream import rendered, streamed
+from davserver.dav.quotas import reporters
 from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry, Share, parent_path
@@ -300,13 +301,18 @@ def sources(
                 )
         return lock_hrefs[lock.token]
 
+    # RFC 4331: the user's own usage and quota when one applies to them, else the
+    # file system's (cached per share: those values change slowly).
+    used_bytes, available_bytes = reporters(
+        dav.quotas, request.principal, dav.share.used_bytes, dav.share.available_bytes
+    )
     return Sources(
         href=lambda entry: href_of(request, dav, entry.path, collection=entry.is_dir),
         lock_href=lock_href,
         locks_of=locks.of if locks is not None else _locks_of(problem),
         dead_of=dav.props.get_all,
-        used_bytes=dav.share.used_bytes,  # cached per share (RFC 4331 values change slowly)
-        available_bytes=dav.share.available_bytes,
+        used_bytes=used_bytes,
+        available_bytes=available_bytes,
         now=dav.locks.clock(),
         mount=request.mount,
         locks_problem=problem,

@@ -10,8 +10,12 @@ the body arrived wins: 423, the old content untouched).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from davserver.dates import http_date
 from davserver.dav.methods.base import (
+    Commit,
     Dav,
     check_locks,
     check_preconditions,
@@ -23,6 +27,7 @@ from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry
 from davserver.errors import MethodNotAllowed, RequestError
+from davserver.locking.writes import Guarded
 
 
 def handle(request: Request, dav: Dav) -> Response:
@@ -40,15 +45,21 @@ def handle(request: Request, dav: Dav) -> Response:
         require_parent(dav, request.path)
     check_preconditions(request, dav, target)
     commit = check_locks(request, dav, creation_changes(request.path, target is not None))
+    expected = request.body.expected_length()
+    # Over the quota with the announced length: 507 before the body is read.
+    quotas = dav.quotas
+    budget = quotas.budget(request.principal, request.path, expected) if quotas else None
     template = target.stat if target is not None else None
     upload = share.upload(
         request.path,
-        expected=request.body.expected_length(),
+        expected=expected,
         template=template,
-        commit=commit,
+        commit=_charging(request, dav, commit, target, lambda: upload.written),
     )
     try:
         for block in request.body.blocks():
+            if budget:  # a chunked body: abandoned (nothing installed) once past the quota
+                budget.check(upload.written + len(block))
             upload.write(block)
         stat = upload.commit()
     finally:
@@ -59,3 +70,26 @@ def handle(request: Request, dav: Dav) -> Response:
         headers.append(("Location", dav.href(request, request.path, collection=False)))
         return Response(201, headers)
     return Response(204, headers)
+
+
+def _charging(
+    request: Request, dav: Dav, commit: Commit, target: Entry | None, size: Callable[[], int]
+) -> Commit:
+    """The lock check's commit, with the quota checked and the uploader's usage
+    changed in the same step (a file overwritten counts as freed)."""
+    quotas = dav.quotas
+    if quotas is None:
+        return commit
+    before = target.stat.st_ino if target is not None else None
+
+    @contextmanager
+    def charged() -> Iterator[Guarded]:
+        with commit() as held:
+            path = request.path
+            install = quotas.install(
+                request.principal, (path, before), drop=(path,), add=((path, size()),)
+            )
+            with quotas.charged(install):
+                yield held
+
+    return charged
