@@ -20,7 +20,11 @@ from typing import Any
 
 from davserver.config import Config
 from davserver.dav.auth import Authenticator
-from davserver.dav.auth_controller import HtpasswdDomainController, load_controller
+from davserver.dav.auth_controller import (
+    ControllerHost,
+    HtpasswdDomainController,
+    load_controller,
+)
 from davserver.dav.dispatch import Dispatcher
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.methods.base import Dav, Limits
@@ -88,6 +92,18 @@ def lock_manager(config: Config, stores: Stores) -> LockManager:
     )
 
 
+def login_controller(config: Config) -> Any:
+    """The domain controller that checks logins: LDAP when an ``ldap:`` section is
+    given (its own module: the only one importing ldap3), else ``domain_controller``."""
+    if config.ldap is not None:
+        from davserver.dav.ldap_controller import LdapDomainController
+
+        return LdapDomainController(ControllerHost({"ldap": config.ldap}), {"ldap": config.ldap})
+    return load_controller(
+        config.domain_controller, config.domain_controller_config, config.htpasswd
+    )
+
+
 def build_app(config: Config, stores: Stores | None = None) -> Application:
     """The WSGI application for ``config``; opens the configured stores unless given."""
     root = config.root_path
@@ -136,9 +152,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         quotas=quotas,
     )
     throttle = login_throttle(config, stores.failures)
-    controller = load_controller(
-        config.domain_controller, config.domain_controller_config, config.htpasswd
-    )
+    controller = login_controller(config)
     auth = Authenticator(controller, throttle, allow_insecure=config.allow_insecure_auth)
     handle = observe.wrap(Dispatcher(dav), stores.locks, lambda: manager.clock())
     wsgi = Adapter(

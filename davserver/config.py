@@ -150,6 +150,16 @@ def _user_names(value: list[Any]) -> str | None:
     return None
 
 
+def _ldap_section(value: dict[str, Any]) -> str | None:
+    from davserver.dav.ldap_settings import parse  # the section's own checks
+
+    try:
+        parse(value, files=False)  # files once relative names are resolved
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _trusted_proxies(value: list[Any]) -> str | None:
     from davserver.http.forwarded import parse_networks
 
@@ -377,6 +387,17 @@ SCHEMA: tuple[Option, ...] = (
         dict,
         "the config a domain_controller is built with, as WsgiDAV would pass it "
         "(e.g. {pam_dc: {service: login}})",
+    ),
+    Option(
+        "ldap",
+        dict,
+        "LDAP logins instead of htpasswd: {url: ldap://HOST (or ldaps://), user_dn: "
+        "'uid={user},ou=people,...' or search_base (+ search_filter, bind_dn, "
+        "bind_password_file), starttls, ca_file, require_group, name_attribute, "
+        "group_member_attribute, connect_timeout, receive_timeout, cache_seconds, "
+        "cache_size, retry_after}",
+        _ldap_section,
+        nullable=True,
     ),
     Option(
         "allow_insecure_auth",
@@ -691,6 +712,7 @@ class Config:
     permissions: list[Any] = dataclasses.field(default_factory=list)
     domain_controller: str = ""
     domain_controller_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ldap: dict[str, Any] | None = None
     allow_insecure_auth: bool = False
     trusted_proxies: list[str] = dataclasses.field(default_factory=list)
     auth_max_failures: int = 10
@@ -877,6 +899,10 @@ def _resolve_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:
         if isinstance(values.get(key), str):
             path = Path(values[key]).expanduser()
             values[key] = str(path if path.is_absolute() else (base / path).absolute())
+    if isinstance(values.get("ldap"), dict):
+        from davserver.dav.ldap_settings import resolve_files
+
+        values["ldap"] = resolve_files(values["ldap"], base)
     return values
 
 
@@ -936,7 +962,26 @@ def _check_consistency(config: Config) -> None:
             key="max_body_waiters",
         )
     _check_admin(config, source)
+    _check_ldap(config, source)
     _check_tls(config, source)
+
+
+def _check_ldap(config: Config, source: str) -> None:
+    """The ldap section's files must be readable; it replaces the login check."""
+    if config.ldap is None:
+        return
+    from davserver.dav.ldap_settings import parse
+
+    if config.domain_controller:
+        raise ConfigError(
+            "give ldap or domain_controller, not both (each decides who logs in)",
+            source=source,
+            key="ldap",
+        )
+    try:
+        parse(config.ldap)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=source, key="ldap") from exc
 
 
 def _check_tls(config: Config, source: str) -> None:

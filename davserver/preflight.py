@@ -227,7 +227,22 @@ def _folders(share: Share, stack: DirStack) -> list[str]:
 
 def warnings(config: Config) -> list[str]:
     """What would not stop ``serve`` but deserves a look (``check-config``)."""
-    return admin_warnings(config) + folder_warnings(config) + replica_warnings(config)
+    return (
+        admin_warnings(config)
+        + folder_warnings(config)
+        + replica_warnings(config)
+        + ldap_warnings(config)
+    )
+
+
+def ldap_warnings(config: Config) -> list[str]:
+    """A directory that cannot be reached, or a service account it refuses."""
+    if config.ldap is None:
+        return []
+    from davserver.dav.ldap_controller import directory_warning
+
+    warning = directory_warning(config.ldap)
+    return [warning] if warning else []
 
 
 def replica_warnings(config: Config) -> list[str]:
@@ -296,7 +311,7 @@ def is_loopback(host: str) -> bool:
 
 def exposure_warning(config: Config) -> str | None:
     """A warning when anyone on the network may change the share (no login, writable)."""
-    if config.htpasswd or config.readonly or is_loopback(config.host):
+    if config.htpasswd or config.ldap is not None or config.readonly or is_loopback(config.host):
         return None
     return (
         f"WARNING: anonymous read-write share on {config.host}: anyone who can reach port "

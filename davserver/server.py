@@ -102,6 +102,8 @@ def start_line(config: Config, app: Application, port: int) -> str:
     auth = f"htpasswd {config.htpasswd}" if config.htpasswd else "anonymous (no authentication)"
     if config.domain_controller:
         auth = config.domain_controller
+    if config.ldap is not None:
+        auth = f"ldap {config.ldap.get('url')}"
     workers = f" workers={config.worker_count}" if config.worker_count > 1 else ""
     scheme = "https" if config.tls_cert else "http"
     return (

@@ -32,9 +32,9 @@ from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError, LDAPInvalidFilterError
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
-from wsgidav.dc.base_dc import BaseDomainController
 
 from davserver import turns
+from davserver.dav.auth_controller import BaseDomainController  # WsgiDAV's, imported there
 from davserver.dav.ldap_settings import LdapSettings, parse
 from davserver.dav.login_cache import Login, LoginCache
 from davserver.errors import DirectoryUnavailable, Forbidden
@@ -236,6 +236,24 @@ class LdapDomainController(BaseDomainController):  # type: ignore[misc]
         value = user if attribute == "memberUid" else dn
         query = f"({attribute}={escape_filter_chars(value)})"
         return bool(self._entries(conn, group, query, BASE, []))
+
+
+def directory_warning(section: Mapping[str, Any]) -> str | None:
+    """Why the directory would refuse every login now, for check-config: it
+    cannot be reached, or the service account cannot bind."""
+    controller = LdapDomainController(None, {"ldap": section})
+    s = controller.settings
+    try:
+        conn = controller._connect(s.bind_dn, s.bind_password if s.bind_dn else None)
+    except (LDAPException, Unreachable) as exc:
+        return f"warning: the LDAP directory {s.url} cannot be reached: {exc}"
+    try:
+        if s.bind_dn and not conn.bound:
+            reason = (conn.result or {}).get("description", "refused")
+            return f"warning: ldap.bind_dn {s.bind_dn} cannot bind ({reason}): nobody can log in"
+    finally:
+        conn.unbind()
+    return None
 
 
 def _values(attributes: Mapping[str, Any], name: str) -> list[str]:
