@@ -82,7 +82,7 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def check_config(file: str) -> int:
     """``check-config``: the checks of ``serve``, every problem reported (exit 2),
     then what would not stop it but deserves a look."""
-    from davserver.preflight import problems, warnings
+    from davserver.preflight import exposure_warning, problems, warnings
 
     config = config_mod.load(file, {})
     found = problems(config)
@@ -95,6 +95,8 @@ def check_config(file: str) -> int:
         print(escape_controls(line))
     for line in warnings(config):
         print(escape_controls(line))
+    if exposure := exposure_warning(config):  # what serve logs at start, seen before it
+        print(escape_controls(exposure))
     return 0
 
 
