@@ -2,10 +2,11 @@
 
 Two steps, both over what the usage store records (never a walk of the share):
 
-1. Journal entries of this server (see :mod:`davserver.lockstore.usage`): a
-   write whose usage was applied but whose rename was not confirmed.  Another
-   inode at its path than before means the rename happened (the entry is
-   settled), the same one that it did not (the write is reverted).
+1. Journal entries of this server, and stale ones of any (see
+   :mod:`davserver.lockstore.usage`): a write whose usage was applied but whose
+   rename was not confirmed.  Another inode at its path than before means the
+   rename happened (the entry is settled), the same one that it did not (the
+   write is reverted).
 2. Every recorded file is compared with the disk: a file gone (deleted while
    the server was down, or by a crash between a DELETE and its record) loses
    its row, a file of another size (changed outside the server) takes its size.
@@ -20,11 +21,15 @@ import dataclasses
 import logging
 import os
 import stat
+import time
 from pathlib import Path
 
 from davserver.dav.quotas import Quotas, inode_at
 
 log = logging.getLogger(__name__)
+# A write's entry lives for the few renames of its install; one this old from
+# another server is from a server that crashed and has not come back.
+STALE_SECONDS = 3600.0
 
 
 @dataclasses.dataclass
@@ -47,8 +52,9 @@ def reconcile(quotas: Quotas, root: Path) -> Reconciled:
     """Settle or revert this server's unfinished writes, then match rows to files."""
     done = Reconciled()
     store = quotas.store
+    now = time.time()
     for entry in store.pending():
-        if entry.tag != quotas.tag:
+        if entry.tag != quotas.tag and now - entry.at < STALE_SECONDS:
             continue  # another server's: it may be running (it settles its own)
         path, before = entry.check
         if inode_at(root, path) != before:

@@ -193,6 +193,10 @@ class Backend(Protocol):
 
     def transact(self, body: Callable[[Reader], tuple[Writes, T]]) -> T: ...
 
+    def read(self, body: Callable[[Reader], T]) -> T:
+        """Reads only (no write transaction: a PROPFIND or an upload's budget)."""
+        ...
+
 
 class TransactionalUsage:
     """:class:`UsageStore` over a backend's transactions (the logic is shared)."""
@@ -201,10 +205,10 @@ class TransactionalUsage:
         self._b = backend
 
     def used(self, owner: str) -> int:
-        return self._b.transact(lambda read: (Writes(), read.used(owner)))
+        return self._b.read(lambda read: read.used(owner))
 
     def row(self, path: str) -> Row | None:
-        return self._b.transact(lambda read: (Writes(), read.rows([path]).get(path)))
+        return self._b.read(lambda read: read.rows([path]).get(path))
 
     def apply(self, install: Install, tag: str) -> str:
         ticket = secrets.token_hex(8)
@@ -267,6 +271,10 @@ class MemoryBackend:
             for ticket in writes.journal_del:
                 self.journal.pop(ticket, None)
             return result
+
+    def read(self, body: Callable[[Reader], T]) -> T:
+        with self._mutex:
+            return body(_MemoryReader(self))
 
 
 class MemoryUsageStore(TransactionalUsage):

@@ -111,6 +111,11 @@ class RedisBackend(RedisBase):
         with self._op():
             return self._transact(attempt)
 
+    def read(self, body: Callable[[Reader], T]) -> T:
+        with self._op():
+            self._verified(self._r)
+            return body(_RedisReader(self.keys, self._r))
+
     def hash(self, key: str) -> dict[str, str]:
         with self._op():
             return {str(k): str(v) for k, v in self._r.hgetall(key).items()}

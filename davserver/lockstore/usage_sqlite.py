@@ -117,10 +117,10 @@ class SqliteBackend:
         return conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         try:
             conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"usage database {self.path}: {exc}", retry_after=1) from exc
         except sqlite3.Error as exc:
@@ -142,8 +142,12 @@ class SqliteBackend:
             _write(conn, writes)
             return result
 
+    def read(self, body: Callable[[Reader], T]) -> T:
+        with self._transaction("BEGIN") as conn:  # a snapshot; writers go on meanwhile
+            return body(_SqliteReader(conn))
+
     def read_all(self, sql: str) -> list[tuple[object, ...]]:
-        with self._transaction() as conn:
+        with self._transaction("BEGIN") as conn:
             return list(conn.execute(sql))
 
     def close(self) -> None:
