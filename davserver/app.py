@@ -25,7 +25,9 @@ from davserver.dav.auth_controller import (
     HtpasswdDomainController,
     load_controller,
 )
+from davserver.dav.browser_actions import BrowserActions
 from davserver.dav.dispatch import Dispatcher
+from davserver.dav.forms import FormLimits
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.methods.base import Dav, Limits
 from davserver.dav.permissions import Permissions, parse_rules
@@ -104,6 +106,16 @@ def login_controller(config: Config) -> Any:
     )
 
 
+def form_limits(config: Config) -> FormLimits:
+    """The listing's upload forms: a file at most ``max_upload_bytes`` (the
+    whole body is held to it by the HTTP layer too), parts and fields bounded."""
+    return FormLimits(
+        max_file_bytes=config.max_upload_bytes,
+        max_parts=config.form_max_parts,
+        max_field_bytes=config.form_field_max_bytes,
+    )
+
+
 def build_app(config: Config, stores: Stores | None = None) -> Application:
     """The WSGI application for ``config``; opens the configured stores unless given."""
     root = config.root_path
@@ -154,7 +166,11 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
     throttle = login_throttle(config, stores.failures)
     controller = login_controller(config)
     auth = Authenticator(controller, throttle, allow_insecure=config.allow_insecure_auth)
-    handle = observe.wrap(Dispatcher(dav), stores.locks, lambda: manager.clock())
+    # The listing's actions run their WebDAV requests through the observed handle
+    # again: each is logged, measured and checked like any client's.
+    actions = BrowserActions(Dispatcher(dav), form_limits(config), str(state_dir))
+    handle = observe.wrap(actions, stores.locks, lambda: manager.clock())
+    actions.internal = handle
     wsgi = Adapter(
         handle,
         auth,

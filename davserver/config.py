@@ -299,6 +299,18 @@ SCHEMA: tuple[Option, ...] = (
         _between(1, 10_000_000),
     ),
     Option(
+        "form_max_parts",
+        int,
+        "most parts (files and fields) one form of the listing page may send; more: 413",
+        _between(4, 100_000),
+    ),
+    Option(
+        "form_field_max_bytes",
+        int,
+        "largest text field of a listing page form (a name, the token); larger: 413",
+        _between(1024, 16 * 1024 * 1024),
+    ),
+    Option(
         "max_ranges",
         int,
         "most byte ranges one GET may ask for; more: the whole file (200)",
@@ -700,6 +712,8 @@ class Config:
     max_properties_bytes_per_resource: int = 1024 * 1024
     max_properties_per_resource: int = 1000
     max_ranges: int = 32
+    form_max_parts: int = 100
+    form_field_max_bytes: int = 65536
     lock_owner_max_bytes: int = 4096
     shared_locks_per_resource: int = 100
     max_locks_per_principal: int | None = 1000

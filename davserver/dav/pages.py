@@ -19,7 +19,9 @@ from davserver.dates import page_time
 from davserver.dav.templating import render
 
 __all__ = [
+    "Actions",
     "LockBadge",
+    "Notice",
     "Row",
     "error_page",
     "human_size",
@@ -38,6 +40,24 @@ class LockBadge:
     # "lock"; "freeze" (maintenance lock; its reason is in holder) or "drain" (a
     # freeze that refuses new locks only, before the real one)
     kind: str = "lock"
+
+
+@dataclass(frozen=True)
+class Actions:
+    """The listing's actions (upload, new folder, rename, delete) for a user who
+    may change the folder: the session's CSRF token and the script's URL."""
+
+    token: str
+    script: str
+    folder: str  # the folder's href (the forms' target, the script's base URL)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The outcome of the last action, shown above the rows."""
+
+    kind: str  # "ok" | "error"
+    text: str
 
 
 @dataclass(frozen=True)
@@ -95,8 +115,11 @@ def listing_page(
     now: float,
     readonly: bool,
     lock_state_unknown: str | None = None,
+    actions: Actions | None = None,
+    notice: Notice | None = None,
 ) -> bytes:
     """The HTML index of one folder; ``rows`` are shown in the order given.
+    ``actions``: the forms and buttons that change the folder (None: none shown).
     ``lock_state_unknown``: why no lock can be shown (the lock store is down):
     a banner says so and every row's lock column reads "lock state unknown"."""
     folders = sum(1 for row in rows if row.is_dir)
@@ -112,6 +135,8 @@ def listing_page(
         heading=_folder_heading(locks),
         parent_href=parent_href,
         rows=[_line(row) for row in rows],
+        actions=actions,
+        notice=notice,
         **_helpers(now),
     )
 

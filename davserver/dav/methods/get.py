@@ -17,7 +17,7 @@ import os
 from io import FileIO
 
 from davserver.dates import http_date
-from davserver.dav import pages, ranges
+from davserver.dav import page_actions, pages, ranges
 from davserver.dav.active import guard_headers
 from davserver.dav.errors import classify, lock_badges
 from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
@@ -87,8 +87,12 @@ def _badges(dav: Dav, request: Request, locks: list[Lock], path: str) -> list[pa
     return badges
 
 
-def listing(request: Request, dav: Dav, folder: Entry) -> Response:
-    """A collection as an HTML page: folders first, then files, by name.
+def listing(
+    request: Request, dav: Dav, folder: Entry, notice: pages.Notice | None = None
+) -> Response:
+    """A collection as an HTML page: folders first, then files, by name, with the
+    upload, new-folder, rename and delete actions for a user who may write here
+    (``notice``: the outcome of the action just refused, shown above the rows).
 
     The If header is not evaluated here: webdavclient3 sends its lock's If header
     with every request of a lock context, including ``HEAD /`` to see that the
@@ -112,6 +116,10 @@ def listing(request: Request, dav: Dav, folder: Entry) -> Response:
         )
         for member in members
     ]
+    actions, cookies = page_actions.actions_for(request, dav, folder.path)
+    if notice is None:
+        notice, cleared = page_actions.flash(request)
+        cookies += cleared
     body = pages.listing_page(
         path=(request.mount + folder.path).rstrip("/") + "/",
         parent_href=None
@@ -123,8 +131,12 @@ def listing(request: Request, dav: Dav, folder: Entry) -> Response:
         now=dav.locks.clock(),
         readonly=dav.share.readonly,
         lock_state_unknown=unknown,
+        actions=actions,
+        notice=notice,
     )
     headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")]
+    headers += page_actions.page_headers(body)
+    headers += [("Set-Cookie", cookie) for cookie in cookies]
     return Response(200, headers, body)
 
 
