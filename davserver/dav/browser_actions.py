@@ -242,6 +242,7 @@ def drain(response: Response) -> str:
     try:
         body = response.body
         data = body if isinstance(body, bytes) else b"".join(body)
+        response.sent.sent, response.sent.completed = len(data), True
         return data[:65536].decode("utf-8", "replace")
     finally:
         if response.on_close is not None:

@@ -162,6 +162,9 @@ def test_upload_drop_mkdir_rename_delete(
     dark(browser, True)
     shoot(browser, tmp_path, "actions-done-desktop-dark")
     dark(browser, False)
+    resize(browser, PHONE)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+    shoot(browser, tmp_path, "actions-done-phone")
     log = cast(Any, browser).get_log("browser")  # Chromium's, not in the base class
     errors = [e for e in log if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
     assert not errors, errors

@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.lock_helpers import Dav
 from tests.integration.wsgi_client import Response
+from tests.support.access_records import capture_access
 
 TOKEN = "t" * 43
 COOKIE = f"davserver_csrf={TOKEN}"
@@ -265,3 +266,49 @@ def test_browser_script_requests_need_the_token(dav: Dav) -> None:
         headers={**headers, "X-Davserver-Csrf": TOKEN, "Sec-Fetch-Site": "cross-site"},
     )
     assert cross.status == 403 and not (dav.root / "docs" / "y.txt").exists()
+
+
+def test_each_action_is_logged_and_held_to_the_quota(tmp_path: Path, htpasswd_file: Path) -> None:
+    dav = Dav(tmp_path / "q", htpasswd=str(htpasswd_file), quota_bytes=10)
+    with capture_access() as records:
+        files = [("big.txt", b"x" * 20), ("small.txt", b"y")]
+        response = post(dav, "/", {"action": "upload"}, files)
+    assert response.status == 507
+    assert "big.txt: quota of 10 bytes for alice" in response.text
+    assert not (dav.root / "big.txt").exists()
+    assert (dav.root / "small.txt").read_bytes() == b"y"
+    lines = [(a["method"], a["path"], a["status"], a["user"]) for a in records.access]
+    assert lines == [
+        ("PUT", "/big.txt", 507, "alice"),
+        ("PUT", "/small.txt", 201, "alice"),
+        ("POST", "/", 507, "alice"),
+    ]
+    assert all(a["completed"] for a in records.access)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "status"),
+    [
+        (
+            b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nv',
+            "multipart/form-data; boundary=x",
+            400,
+        ),
+        (b"", "multipart/form-data", 400),
+        (b"{}", "application/json", 415),
+    ],
+    ids=["cut-off", "no-boundary", "json"],
+)
+def test_a_malformed_form_is_a_clear_4xx(dav: Dav, body: bytes, kind: str, status: int) -> None:
+    headers = {"Content-Type": kind, "Cookie": COOKIE, **SAME_ORIGIN}
+    response = dav.request("POST", "/docs/", body, headers, user="alice")
+    assert response.status == status
+    assert (dav.root / "docs" / "report.txt").read_bytes() == b"v1"
+
+
+def test_urlencoded_forms_work_too(dav: Dav) -> None:
+    body = f"csrf={TOKEN}&action=mkdir&name=Inbox".encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": COOKIE}
+    response = dav.request("POST", "/docs/", body, {**headers, **SAME_ORIGIN}, user="alice")
+    assert response.status == 303
+    assert (dav.root / "docs" / "Inbox").is_dir()
