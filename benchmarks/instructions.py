@@ -55,6 +55,7 @@ def start(source: Path, root: Path, out: str, ceiling: bool) -> tuple[subprocess
         proc = subprocess.Popen(
             [*grind, str(source / "benchmarks" / "ceiling.py"), str(root)],
             cwd=source,
+            env={**os.environ, "PYTHONPATH": str(source)},  # --rev: that HTTP layer, not ours
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
