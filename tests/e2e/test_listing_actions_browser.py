@@ -191,6 +191,9 @@ def test_upload_to_a_file_locked_by_another_user_says_who(
     assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
     card = browser.find_element("css selector", ".card")
     browser.execute_script(DROP, ["budget 2027.xlsx"], card)
+    replace = until(browser, lambda d: d.switch_to.alert)
+    assert "budget 2027.xlsx" in replace.text and "Replace it?" in replace.text
+    replace.accept()
     until(browser, lambda d: "locked by Bob Stone" in notice(d))
     assert notice(browser).startswith("budget 2027.xlsx is locked by Bob Stone (exclusive, until")
     assert (server.root / "team" / "budget 2027.xlsx").read_bytes() == b"numbers"

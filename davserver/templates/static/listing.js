@@ -84,8 +84,19 @@
     };
   }
 
+  /* Names the folder lists now: an upload would replace them, so ask first. */
+  function existing() {
+    var names = {};
+    document.querySelectorAll("tbody tr.file").forEach(function (tr) { names[rowName(tr)] = true; });
+    return names;
+  }
+
   function upload(files) {
-    var list = Array.prototype.slice.call(files || []);
+    var present = existing();
+    var list = Array.prototype.slice.call(files || []).filter(function (file) {
+      return !present[file.name] ||
+        window.confirm("\u201c" + file.name + "\u201d is already here. Replace it?");
+    });
     if (!list.length) { return Promise.resolve(); }
     progress.textContent = "";
     busy += 1;
