@@ -312,3 +312,16 @@ def test_urlencoded_forms_work_too(dav: Dav) -> None:
     response = dav.request("POST", "/docs/", body, {**headers, **SAME_ORIGIN}, user="alice")
     assert response.status == 303
     assert (dav.root / "docs" / "Inbox").is_dir()
+
+
+def test_anonymous_readers_get_no_actions(tmp_path: Path) -> None:
+    rules = [{"path": "/", "users": ["anonymous"], "access": "read"}]
+    dav = Dav(tmp_path / "a", permissions=rules)
+    (dav.root / "f.txt").write_bytes(b"f")
+    page = dav.request("GET", "/")
+    assert page.status == 200 and "f.txt" in page.text
+    assert 'id="tools"' not in page.text and "set-cookie" not in page.headers
+    response = post(dav, "/", {"action": "delete", "name": "f.txt"}, user=None)
+    assert response.status == 403
+    assert "anonymous users may not change anything in /" in response.text
+    assert (dav.root / "f.txt").exists()
