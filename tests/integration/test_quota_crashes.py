@@ -8,12 +8,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from davserver.dav.usage_recovery import reconcile
 from tests.integration.lock_helpers import Dav
+from tests.support.redis import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
@@ -58,6 +61,16 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: Any, tmp_path: Path) -> Iterator[str]:
+    """The lock store URL; the usage lives beside the locks."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path}/locks.sqlite"
+        return
+    with RedisServer(tmp_path / "redis") as redis:
+        yield redis.url
+
+
 def restart(root: Path, store: str, htpasswd: Path) -> Dav:
     dav = Dav(root, lock_store=store, quota_bytes=1000, htpasswd=str(htpasswd))
     quotas = dav.app.dav.quotas
@@ -85,12 +98,17 @@ def crash(root: Path, store: str, htpasswd: Path, moment: str) -> None:
     [("before", b"o" * 300, 300, 0), ("after", b"n" * 700, 0, 700), ("delete", None, 0, 0)],
 )
 def test_restart_after_a_crash_shows_the_usage_of_the_disk(
-    tmp_path: Path, htpasswd_file: Path, moment: str, content: bytes | None, alice: int, bob: int
+    tmp_path: Path,
+    store: str,
+    htpasswd_file: Path,
+    moment: str,
+    content: bytes | None,
+    alice: int,
+    bob: int,
 ) -> None:
     """alice wrote /doc.bin (300 bytes); bob overwrites it (700) or deletes it and
     the process dies inside the write."""
     root = tmp_path / "share"
-    store = f"sqlite://{tmp_path}/locks.sqlite"
     first = Dav(root, lock_store=store, quota_bytes=1000, htpasswd=str(htpasswd_file))
     assert first.request("PUT", "/doc.bin", b"o" * 300, user="alice").status == 201
     first.app.close()
@@ -104,9 +122,10 @@ def test_restart_after_a_crash_shows_the_usage_of_the_disk(
     assert dav.request("PUT", "/one.bin", b"1", user="bob").status == 507
 
 
-def test_files_changed_while_the_server_was_down(tmp_path: Path, htpasswd_file: Path) -> None:
+def test_files_changed_while_the_server_was_down(
+    tmp_path: Path, store: str, htpasswd_file: Path
+) -> None:
     root = tmp_path / "share"
-    store = f"sqlite://{tmp_path}/locks.sqlite"
     first = Dav(root, lock_store=store, quota_bytes=1000, htpasswd=str(htpasswd_file))
     assert first.request("PUT", "/gone.bin", b"g" * 200, user="alice").status == 201
     assert first.request("PUT", "/grown.bin", b"s" * 100, user="alice").status == 201
