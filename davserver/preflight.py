@@ -5,8 +5,8 @@ not just the first: the root is a directory (or can be created; a read-only
 share is never created), the htpasswd file reads, the state directory can be
 created (and lies outside a read-only root), the host resolves, the lock store
 opens (Redis answers; a SQLite file's directory exists), the TLS certificate and
-key load and belong together, and the files named for lock events and the
-request log (``DAVSERVER_REQUEST_LOG``) can be appended.
+key load and belong together, a ``domain_controller`` loads, and the file
+named for lock events can be appended.
 
 :func:`warnings` names what would not stop the server but deserves a look: the
 folders of the share this user cannot read (a volume's root-owned
@@ -177,7 +177,6 @@ CHECKS: tuple[Callable[[Config], str | None], ...] = (
     check_root_store,
     check_tls,
     lambda config: check_appendable(config.lock_event_log, "lock_event_log"),
-    lambda config: check_appendable(os.environ.get("DAVSERVER_REQUEST_LOG"), "request log"),
 )
 
 

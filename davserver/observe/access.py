@@ -288,15 +288,9 @@ class Observed:
     """Wraps ``handle(Request) -> Response``: one access record and the request
     metrics per request, once its answer has been sent (or abandoned)."""
 
-    def __init__(
-        self,
-        handle: Handler,
-        metrics: Metrics | None = None,
-        request_log: Callable[[Request, Response], None] | None = None,
-    ):
+    def __init__(self, handle: Handler, metrics: Metrics | None = None):
         self.handle = handle
         self.metrics = metrics
-        self.request_log = request_log
 
     def __call__(self, request: Request) -> Response:
         if self.metrics is not None:
@@ -307,8 +301,6 @@ class Observed:
             if self.metrics is not None:
                 self.metrics.in_flight.dec()
             raise
-        if self.request_log is not None:  # before the answer leaves (a test reads it then)
-            self.request_log(request, response)
         response.then(lambda: self.finish(request, response))
         return response
 

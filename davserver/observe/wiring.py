@@ -15,7 +15,6 @@ manager and, for refusals, from the dispatcher where it renders them.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from typing import cast
@@ -35,8 +34,6 @@ from davserver.observe.endpoints import (
 )
 from davserver.observe.events import EventHub
 from davserver.observe.metrics import Metrics, TimedStore
-from davserver.observe.requestlog import ENV as REQUEST_LOG_ENV
-from davserver.observe.requestlog import RequestLogFile
 
 
 class Observability:
@@ -49,8 +46,6 @@ class Observability:
             config.lock_webhook_queue,
             config.lock_webhook_retries,
         )
-        path = os.environ.get(REQUEST_LOG_ENV)
-        self.request_log = RequestLogFile(path) if path else None
         self.metrics_on_main_port = config.metrics_on_main_port
         self.ready_probe_timeout = config.ready_probe_timeout
         self.locks: LockStore | None = None
@@ -69,8 +64,7 @@ class Observability:
         """``handle`` observed: one access record per request, the request metrics."""
         self.locks, self.clock = locks, clock
         self.readiness = Readiness(locks, clock, self.ready_probe_timeout)
-        log = self.request_log.write if self.request_log is not None else None
-        return Observed(handle, self.metrics, log)
+        return Observed(handle, self.metrics)
 
     def probes(self) -> dict[str, WSGIApp]:
         """The endpoints the WebDAV port answers before authentication, each logged."""
@@ -99,6 +93,3 @@ class Observability:
 
     def close(self) -> None:
         self.events.close()
-        if self.request_log is not None:
-            self.request_log.close()
-            self.request_log = None

@@ -157,28 +157,6 @@ def test_text_and_json_lines(tmp_path: Path) -> None:
     assert second["message"] == "plain message" and second["level"] == "warning"
 
 
-def test_request_log_line_is_written_before_the_answer_leaves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    log_file = tmp_path / "requests.jsonl"
-    monkeypatch.setenv("DAVSERVER_REQUEST_LOG", str(log_file))
-    dav = Dav(tmp_path / "share")
-    (dav.root / "f.txt").write_bytes(b"hello")
-    environ = dav.client._environ("GET", "/f.txt", b"", {"Depth": "0"}, None)
-    seen: list[str] = []
-    body = iter(dav.app.wsgi(environ, lambda status, headers, exc=None: seen.append(status)))
-    next(body)  # the server has the status and the first bytes, nothing was sent yet
-    (line,) = log_file.read_text().splitlines()
-    record = json.loads(line)
-    assert seen == ["200 OK"]
-    assert record["method"] == "GET" and record["path"] == "/f.txt" and record["status"] == 200
-    assert record["depth"] == "0"
-    token = dav.locked("/f.txt")
-    last = json.loads(log_file.read_text().splitlines()[-1])
-    assert last["response-lock-token"] == f"<{token}>"
-    assert last["lock_outcome"] == "granted"
-
-
 def test_metrics_count_requests_locks_refusals_and_breaks(dav: Dav) -> None:
     token = dav.locked("/f.txt")
     assert dav.put("/f.txt", b"x").status == 423

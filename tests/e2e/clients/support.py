@@ -1,8 +1,8 @@
 """Shared helpers for the real-client and replay tests.
 
-* :class:`LiveServer` — a davserver subprocess with the request log switched on
-  (``DAVSERVER_REQUEST_LOG``), its root on disk and optional htpasswd/YAML config.
-* :class:`RequestLog` — read the JSON lines, find requests, wait for one.
+* :class:`LiveServer` — a davserver subprocess logging JSON lines, its root on disk
+  and optional htpasswd/YAML config.
+* :class:`AccessLog` — read the server's access lines, find requests, wait for one.
 * :func:`step` — a context manager that turns any failure inside it into an
   ``AssertionError`` naming the step and showing the last requests the server saw,
   so a failing client test says *what* went wrong and *which request* did it.
@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,32 +46,30 @@ LOCKDISCOVERY_BODY = (
 
 
 # ---------------------------------------------------------------------------
-# Request log
+# Access log
 
 
 def describe(record: Record) -> str:
     """One readable line for a logged request."""
     parts = [f"{record.get('method')} {record.get('path')} -> {record.get('status', '?')}"]
-    for key in (
-        "user",
-        "depth",
-        "timeout",
-        "if",
-        "lock-token",
-        "response-lock-token",
-        "if-match",
-        "if-none-match",
-        "destination",
-        "content-length",
-        "transfer-encoding",
-    ):
+    for key in ("user", "lock_outcome", "lock_token", "precondition", "user_agent"):
         if record.get(key):
             parts.append(f"{key}={record[key]}")
     return "  ".join(parts)
 
 
-class RequestLog:
-    """The server's request log (one JSON object per line, appended per request)."""
+def started(record: Record) -> float:
+    """When the server received the request (Unix seconds, to the millisecond)."""
+    text = str(record.get("time", "")).replace("Z", "+00:00")
+    return datetime.fromisoformat(text).timestamp()
+
+
+class AccessLog:
+    """The server's access log: its JSON lines (``log_format: json``) on stderr.
+
+    A line is written once the answer has been sent, so a client may see the
+    answer before the log does: :meth:`wait_for` polls.  ``since`` is a time
+    (from :meth:`mark`): requests the server received from then on."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -81,24 +80,29 @@ class RequestLog:
         out = []
         for line in self.path.read_text(errors="replace").splitlines():
             with contextlib.suppress(json.JSONDecodeError):
-                out.append(json.loads(line))
-        return out
+                record = json.loads(line)
+                if record.get("logger") == "davserver.access" and "listener" not in record:
+                    out.append(record)
+        return sorted(out, key=started)
 
-    def mark(self) -> int:
-        """Position to pass as ``since=`` to look only at later requests."""
-        return len(self.records())
+    def mark(self) -> float:
+        """A time to pass as ``since=`` to look only at later requests (the log
+        keeps milliseconds)."""
+        return int(time.time() * 1000) / 1000
 
     def find(
         self,
         method: str | None = None,
         path: str | None = None,
         status: int | None = None,
-        since: int = 0,
+        since: float = 0.0,
         where: Callable[[Record], bool] | None = None,
     ) -> list[Record]:
         """Requests matching every given criterion (path compared without trailing '/')."""
         found = []
-        for record in self.records()[since:]:
+        for record in self.records():
+            if started(record) < since:
+                continue
             if method is not None and record.get("method") != method:
                 continue
             if path is not None and str(record.get("path", "")).rstrip("/") != path.rstrip("/"):
@@ -125,12 +129,11 @@ class RequestLog:
             time.sleep(0.1)
 
     def first(self, method: str, path: str, timeout: float = 5.0, **criteria: Any) -> Record:
-        """The first matching request, waiting for it: a line is logged only after the
-        response has been sent, so the client may see the answer before the log does."""
+        """The first matching request, waiting for it."""
         return self.wait_for(timeout, method=method, path=path, **criteria)[0]
 
-    def tail(self, n: int = 25, since: int = 0) -> str:
-        records = self.records()[since:]
+    def tail(self, n: int = 25, since: float = 0.0) -> str:
+        records = [r for r in self.records() if started(r) >= since]
         lines = [describe(r) for r in records[-n:]]
         head = f"last {len(lines)} of {len(records)} requests the server saw:"
         return "\n".join([head, *("  " + line for line in lines)])
@@ -147,6 +150,11 @@ def expect(records: Sequence[Record], what: str) -> Record:
     return records[0]
 
 
+def prefix_of(token: str) -> str:
+    """The part of a lock token the access log shows (the first 8 characters of its UUID)."""
+    return token.removeprefix("opaquelocktoken:")[:8]
+
+
 def token_of(text: str | None) -> str:
     match = TOKEN.search(text or "")
     if not match:
@@ -159,13 +167,13 @@ def token_of(text: str | None) -> str:
 
 
 @contextlib.contextmanager
-def step(name: str, log: RequestLog, n: int = 25) -> Iterator[None]:
+def step(name: str, log: AccessLog, n: int = 25) -> Iterator[None]:
     """Name a step of a client scenario; on failure show the requests the server saw."""
     start = log.mark()
     try:
         yield
     except Exception as exc:
-        during = log.records()[start:]
+        during = log.find(since=start)
         message = (
             f"step '{name}' failed: {type(exc).__name__}: {exc}\n"
             f"requests during this step ({len(during)}):\n{summary(during[-n:])}\n"
@@ -256,11 +264,11 @@ def kill_pid(pid: int) -> None:
 
 @dataclass
 class LiveServer:
-    """A running davserver with its request log, root and (optional) credentials."""
+    """A running davserver with its access log, root and (optional) credentials."""
 
     process: ServerProcess
     root: Path
-    log: RequestLog
+    log: AccessLog
     users: Mapping[str, str] = field(default_factory=dict)
     tls: TlsFiles | None = None  # served over HTTPS with these files
 
@@ -335,9 +343,8 @@ def start_server(
     base = tmp_path / name
     root = base / "share"
     root.mkdir(parents=True)
-    give_to_server(base)  # the server appends its request log there
-    log_path = base / "requests.jsonl"
-    args: list[str] = []
+    give_to_server(base)
+    args: list[str] = ["--log-format", "json"]
     if htpasswd is not None:
         args += ["--htpasswd", str(htpasswd)]
     if config:
@@ -346,6 +353,5 @@ def start_server(
         args += ["--config", str(config_path)]
     if tls is not None:
         args += tls.server_args()
-    env = {"DAVSERVER_REQUEST_LOG": str(log_path)}
-    process = ServerProcess(root, args, env=env, ca_file=tls.ca if tls else None).start()
-    return LiveServer(process, root, RequestLog(log_path), dict(users or {}), tls)
+    process = ServerProcess(root, args, ca_file=tls.ca if tls else None).start()
+    return LiveServer(process, root, AccessLog(Path(process.log.name)), dict(users or {}), tls)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.clients.support import LiveServer, kill_pid, run, step, token_of
+from tests.e2e.clients.support import LiveServer, kill_pid, prefix_of, run, started, step, token_of
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.e2e
@@ -48,11 +48,12 @@ def test_lock_discover_conflict_unlock(anon_server: LiveServer, tmp_path: Path) 
             session1.stdin.flush()
             lock = log.first("LOCK", "/doc.txt", since=start, timeout=15)
             assert lock["status"] in (200, 201), lock
-            token = token_of(lock.get("response-lock-token"))
-            log.first("PROPFIND", "/doc.txt", since=log.records().index(lock) + 1, timeout=15)
+            assert lock["lock_outcome"] == "granted", lock
+            log.first("PROPFIND", "/doc.txt", since=started(lock), timeout=15)
             discovery = server.lockdiscovery("doc.txt")
             assert f"<D:href>{OWNER}</D:href>" in discovery, discovery
-            assert token in discovery, discovery
+            token = token_of(discovery)
+            assert lock["lock_token"] == prefix_of(token), (lock, token)
 
         with step("session 2: put onto the locked file gets 423", log):
             start = log.mark()
@@ -69,7 +70,8 @@ def test_lock_discover_conflict_unlock(anon_server: LiveServer, tmp_path: Path) 
             out1, _ = session1.communicate(timeout=30)
             unlock = log.first("UNLOCK", "/doc.txt", since=start)
             assert unlock["status"] == 204, unlock
-            assert token in unlock.get("lock-token", ""), unlock
+            assert unlock["lock_outcome"] == "released", unlock
+            assert unlock["lock_token"] == prefix_of(token), unlock
             assert "Locking `doc.txt': succeeded." in out1, out1
             assert "Unlocking `doc.txt': succeeded." in out1, out1
             assert token in out1, f"discover did not show the token:\n{out1}"
@@ -115,11 +117,14 @@ def test_lock_put_unlock_over_https(tls_anon_server: LiveServer, tmp_path: Path)
         assert "Locking `doc.txt': succeeded." in out, out
         assert "Unlocking `doc.txt': succeeded." in out, out
         lock = log.first("LOCK", "/doc.txt")
-        assert lock["status"] in (200, 201), lock
-        token = token_of(lock.get("response-lock-token"))
-        assert token in out, f"discover did not show the token:\n{out}"
+        assert lock["status"] in (200, 201) and lock["lock_outcome"] == "granted", lock
+        token = token_of(out)  # discover shows it
+        assert lock["lock_token"] == prefix_of(token), (lock, token)
+        # Under the lock a PUT succeeds only with its token in the If header.
         put = log.first("PUT", "/doc.txt")
-        assert put["status"] == 204 and token in put.get("if", ""), put
-        assert log.first("UNLOCK", "/doc.txt")["status"] == 204
+        assert put["status"] == 204 and started(put) > started(lock), put
+        unlock = log.first("UNLOCK", "/doc.txt")
+        assert unlock["status"] == 204 and started(unlock) > started(put), unlock
+        assert unlock["lock_token"] == prefix_of(token), unlock
     assert (server.root / "doc.txt").read_bytes() == b"put over TLS\n"
     assert "activelock" not in server.lockdiscovery("doc.txt")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.clients.support import LiveServer, run, step, token_of, wait_until
+from tests.e2e.clients.support import (
+    LiveServer,
+    prefix_of,
+    run,
+    started,
+    step,
+    token_of,
+    wait_until,
+)
 from tests.support.tools import require_root, require_tool
 
 pytestmark = pytest.mark.e2e
@@ -113,11 +122,14 @@ def test_open_file_is_locked_until_closed(auth_server: LiveServer, davfs_mount: 
     try:
         with step("open for writing: davfs2 locks doc.txt", log):
             lock = log.first("LOCK", "/doc.txt", status=200, timeout=20)
-            assert lock["user"] == "alice" and lock.get("depth") == "0", lock
-            assert lock.get("timeout") == "Second-120", lock
-            token = token_of(lock.get("response-lock-token"))
+            assert lock["user"] == "alice" and lock["lock_outcome"] == "granted", lock
             discovery = server.lockdiscovery("doc.txt", "bob")
-            assert token in discovery and "alice" in discovery, discovery
+            token = token_of(discovery)
+            assert lock["lock_token"] == prefix_of(token) and "alice" in discovery, discovery
+            # davfs2 asks for depth 0 and 120 seconds (what is left of them shows).
+            assert "<D:depth>0</D:depth>" in discovery, discovery
+            seconds = re.search(r"<D:timeout>Second-(\d+)</D:timeout>", discovery)
+            assert seconds and 100 < int(seconds.group(1)) <= 120, discovery
         with step("bob's PUT while the file is open gets 423", log):
             refused = server.session("bob").put(server.href("doc.txt"), data=b"bob\n", timeout=10)
             assert refused.status_code == 423, refused.text
@@ -131,10 +143,11 @@ def test_open_file_is_locked_until_closed(auth_server: LiveServer, davfs_mount: 
     with step("unmount: content uploaded with the token, lock released", log):
         run(["umount", mnt], timeout=60)
         assert (server.root / "doc.txt").read_bytes() == b"changed by davfs2\n"
+        # Under the lock a PUT succeeds only with its token in the If header.
         put = log.first("PUT", "/doc.txt", status=204, timeout=10)
-        assert token in put.get("if", ""), f"davfs2's PUT without the token: {put}"
         unlock = log.first("UNLOCK", "/doc.txt", timeout=10)
-        assert unlock["status"] == 204, unlock
+        assert unlock["status"] == 204 and unlock["lock_token"] == prefix_of(token), unlock
+        assert started(lock) < started(put) <= started(unlock), (lock, put, unlock)
         assert "activelock" not in server.lockdiscovery("doc.txt", "bob")
 
 
@@ -162,7 +175,8 @@ def test_file_operations_and_lock_over_https(
         (mnt / "doc.txt").open("r+b") as handle,
     ):
         lock = log.first("LOCK", "/doc.txt", status=200, timeout=20)
-        token = token_of(lock.get("response-lock-token"))
+        token = token_of(server.lockdiscovery("doc.txt", "bob"))
+        assert lock["lock_token"] == prefix_of(token), lock
         refused = server.session("bob").put(server.href("doc.txt"), data=b"bob\n", timeout=10)
         assert refused.status_code == 423, refused.text
         handle.write(b"changed over TLS\n")
@@ -170,6 +184,7 @@ def test_file_operations_and_lock_over_https(
     with step("unmount: uploaded with the token, lock released", log):
         run(["umount", mnt], timeout=60)
         assert (server.root / "doc.txt").read_bytes() == b"changed over TLS\n"
-        put = log.first("PUT", "/doc.txt", status=204, timeout=10)
-        assert token in put.get("if", ""), put
-        assert log.first("UNLOCK", "/doc.txt", timeout=10)["status"] == 204
+        put = log.first("PUT", "/doc.txt", status=204, timeout=10)  # under the lock: its token
+        unlock = log.first("UNLOCK", "/doc.txt", timeout=10)
+        assert unlock["status"] == 204 and unlock["lock_token"] == prefix_of(token), unlock
+        assert started(lock) < started(put) <= started(unlock), (lock, put, unlock)

@@ -36,7 +36,6 @@ def test_list_upload_download_move_remove(auth_server: LiveServer) -> None:
         client.move("dir/a.txt", "dir/b.txt")
         move = log.first("MOVE", "/dir/a.txt")
         assert move["status"] == 201, move
-        assert move["destination"].endswith("/dir/b.txt"), move
         assert not (server.root / "dir" / "a.txt").exists()
         assert (server.root / "dir" / "b.txt").read_bytes() == b"hello webdav4\n"
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import webdav3.client as webdav3_client
 import webdav3.exceptions as webdav3_exceptions
 
-from tests.e2e.clients.support import LiveServer, step, token_of
+from tests.e2e.clients.support import LiveServer, prefix_of, step, token_of
 
 pytestmark = pytest.mark.e2e
 
@@ -39,15 +40,19 @@ def test_lock_context_writes_with_token_and_blocks_others(
     with step("lock doc.txt, write through the lock, bob's write is refused", log):
         with alice.lock("doc.txt", timeout=60) as locked:
             lock = log.first("LOCK", "/doc.txt", since=start)
-            assert lock["status"] == 200, lock
-            assert lock["timeout"] == "Second-60", lock
-            token = token_of(lock.get("response-lock-token"))
+            assert lock["status"] == 200 and lock["lock_outcome"] == "granted", lock
+            discovery = server.lockdiscovery("doc.txt", "bob")
+            token = token_of(discovery)
+            assert lock["lock_token"] == prefix_of(token), (lock, token)
+            # The lock asked for 60 seconds (what is left of them shows).
+            seconds = re.search(r"<D:timeout>Second-(\d+)</D:timeout>", discovery)
+            assert seconds and 30 < int(seconds.group(1)) <= 60, discovery
 
             local.write_bytes(b"version 2 by alice\n")
             locked.upload_sync(remote_path="doc.txt", local_path=str(local))
             put = log.first("PUT", "/doc.txt", since=start)
-            assert put["status"] in (200, 204), put
-            assert token in put.get("if", ""), f"PUT did not carry the token in If: {put}"
+            # Under the lock a PUT succeeds only with its token in the If header.
+            assert put["status"] in (200, 204), f"PUT did not carry the token in If? {put}"
 
             bob_put_at = log.mark()
             local.write_bytes(b"bob overwrites\n")
@@ -59,7 +64,7 @@ def test_lock_context_writes_with_token_and_blocks_others(
 
         unlock = log.first("UNLOCK", "/doc.txt", since=start)
         assert unlock["status"] == 204, unlock
-        assert token in unlock.get("lock-token", ""), unlock
+        assert unlock["lock_token"] == prefix_of(token), unlock
 
     with step("after UNLOCK bob can write", log):
         bob.upload_sync(remote_path="doc.txt", local_path=str(local))
