@@ -31,6 +31,7 @@ from davserver.dav.forms import FormLimits
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.methods.base import Dav, Limits
 from davserver.dav.permissions import Permissions, parse_rules
+from davserver.dav.proxy_identity import identity
 from davserver.dav.quotas import quota_service
 from davserver.dav.share import Share
 from davserver.dav.throttle import LoginThrottle, login_throttle
@@ -177,6 +178,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         share.is_hidden,
         trusted=parse_networks(config.trusted_proxies),
         routes=observe.probes(),
+        identity=identity(config),
     )
     return Application(
         wsgi=wsgi,

@@ -170,6 +170,12 @@ def _trusted_proxies(value: list[Any]) -> str | None:
     return None
 
 
+def _user_header(value: str) -> str | None:
+    from davserver.dav.proxy_identity import header_problem
+
+    return header_problem(value) if value else None
+
+
 def _webhooks(value: list[Any]) -> str | None:
     for url in value:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -425,6 +431,21 @@ SCHEMA: tuple[Option, ...] = (
         "from any other peer those headers are ignored",
         _trusted_proxies,
     ),
+    Option(
+        "user_header",
+        str,
+        "request header in which a single sign-on proxy names the logged-in user "
+        "(e.g. Remote-User); believed only from trusted_proxies, a request with it from "
+        "anyone else is 403; without it the request goes on to htpasswd/LDAP; null: off",
+        _user_header,
+        nullable=True,
+    ),
+    Option(
+        "user_header_max_length",
+        int,
+        "longest user name accepted in user_header (longer: 400)",
+        _between(1, 1024),
+    ),
     # Login limits count in the lock store, shared by workers and servers; at most
     # 1000 failures are kept per counter (lockstore.failures.MAX_PER_KEY).
     Option(
@@ -671,6 +692,7 @@ PATH_KEYS = (
 SHOWN_DEFAULTS = {
     "workers": "one per CPU core (one with memory://)",
     "htpasswd": "none: anonymous access",
+    "user_header": "none: off",
     "tls_cert": "none: plain HTTP",
     "tls_key": "none",
     "state_dir": "ROOT/.davserver",
@@ -729,6 +751,8 @@ class Config:
     ldap: dict[str, Any] | None = None
     allow_insecure_auth: bool = False
     trusted_proxies: list[str] = dataclasses.field(default_factory=list)
+    user_header: str | None = None
+    user_header_max_length: int = 128
     auth_max_failures: int = 10
     auth_failure_window: int = 60
     auth_user_max_failures: int = 100

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from davserver.config import Config
+from davserver.dav import proxy_identity
 from davserver.dav.auth_controller import load_controller, read_htpasswd
 from davserver.dav.containment import DirStack
 from davserver.dav.descend import descend
@@ -231,6 +232,7 @@ def warnings(config: Config) -> list[str]:
         + folder_warnings(config)
         + replica_warnings(config)
         + ldap_warnings(config)
+        + proxy_identity.warnings(config)
     )
 
 

@@ -8,6 +8,9 @@ a valid user who is no administrator is 403 — they are who they say, they just
 may not do this.  Credentials over plain HTTP from another machine are 403,
 as on the WebDAV port.  The users of ``metrics_users`` and the holder of the
 ``metrics_token_file`` token may read ``/metrics`` and get 403 everywhere else.
+With ``user_header``, the user a trusted proxy names is checked the same way
+(the admin listener must then be behind the proxy as well), by the WebDAV
+port's rule (:mod:`davserver.dav.proxy_identity`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from typing import Any
 from davserver.admin_http.metrics_access import MetricsToken
 from davserver.dav.auth import is_private, parse_basic
 from davserver.dav.auth_controller import HtpasswdDomainController
+from davserver.dav.proxy_identity import ProxyIdentity
 from davserver.dav.throttle import LoginThrottle
 from davserver.errors import Forbidden, TooManyAttempts, Unauthenticated
+from davserver.http.forwarded import TRUSTED_PEER_KEY
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,9 @@ class AdminAuth:
         metrics_users: Iterable[str] = (),
         metrics_token: MetricsToken | None = None,
         allow_insecure: bool = False,
+        identity: ProxyIdentity | None = None,
     ):
+        self.identity = identity
         self.users = HtpasswdDomainController(None, {"htpasswd": str(htpasswd)})
         self.admins = frozenset(admins)
         self.metrics_users = frozenset(metrics_users)
@@ -53,6 +60,11 @@ class AdminAuth:
     def principal(self, environ: dict[str, Any], *, metrics: bool = False) -> str:
         """The administrator making this request (or, for ``/metrics``, the metrics
         reader), or the refusal to raise."""
+        if self.identity is not None:
+            # The same rule as on the WebDAV port: believed from trusted_proxies only.
+            named = self.identity.principal(environ, environ.get(TRUSTED_PEER_KEY) is True)
+            if named is not None:
+                return self.role(named, str(environ.get("REMOTE_ADDR", "")), metrics=metrics)
         header = environ.get("HTTP_AUTHORIZATION")
         if not header:
             raise Unauthenticated("log in as an administrator (config key admins)", REALM)
@@ -73,6 +85,10 @@ class AdminAuth:
             log.warning("admin login failed for user %r from %s", user, address)
             raise Unauthenticated("wrong user name or password", REALM)
         self.throttle.succeeded(address, user, verdict)
+        return self.role(user, address, metrics=metrics)
+
+    def role(self, user: str, address: str, *, metrics: bool) -> str:
+        """``user`` when they may make this request (403 otherwise)."""
         if user in self.metrics_users and user not in self.admins:
             if metrics:
                 return user

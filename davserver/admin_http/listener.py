@@ -27,6 +27,7 @@ from davserver.admin_http.metrics_access import MetricsToken
 from davserver.admin_http.service import AdminService
 from davserver.config import Config, parse_listen
 from davserver.dav.auth_controller import read_htpasswd
+from davserver.dav.proxy_identity import identity
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError, StartupError
 from davserver.http import DavWSGIServer, HttpLimits, tls
@@ -131,6 +132,7 @@ def build(config: Config, application: Any) -> WSGIApp:
         metrics_users=config.metrics_users,
         metrics_token=MetricsToken(Path(token)) if token else None,
         allow_insecure=config.allow_insecure_auth,
+        identity=identity(config),
     )
     observe = getattr(application, "observe", None)
     routes: dict[str, WSGIApp] = observe.endpoints() if observe is not None else {}

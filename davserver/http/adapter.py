@@ -7,7 +7,8 @@ the environ of a WebDAV request.  Per request it:
    (a sane incoming ``X-Request-Id``, else 16 random hex digits);
 2. answers ``/healthz``, ``/readyz`` (and ``/metrics``) itself, before authentication;
 3. builds the typed :class:`~davserver.dav.request.Request`: the raw path checked
-   (:mod:`davserver.dav.guard`), the principal from the Basic-auth step
+   (:mod:`davserver.dav.guard`), the principal from a trusted proxy's
+   ``user_header`` (:mod:`davserver.dav.proxy_identity`) or the Basic-auth step
    (:mod:`davserver.dav.auth`) — or the refusal to answer with instead — and the
    body with its framing verdict;
 4. calls ``handle(request) -> Response`` (the application, wrapped by observability);
@@ -30,6 +31,7 @@ from davserver.dav.active import NOSNIFF
 from davserver.dav.auth import Authenticator
 from davserver.dav.body import Body, content_length
 from davserver.dav.guard import PathRefused, refused_path
+from davserver.dav.proxy_identity import ProxyIdentity
 from davserver.dav.request import Headers, Request
 from davserver.dav.response import FileSpan, Response
 from davserver.errors import DavServerError
@@ -157,9 +159,11 @@ class Adapter:
         *,
         trusted: Sequence[Network] = (),
         routes: Mapping[str, WSGIApp] | None = None,
+        identity: ProxyIdentity | None = None,
     ):
         self.handle = handle
         self.auth = auth
+        self.identity = identity
         self.hidden = hidden
         self.trusted = tuple(trusted)
         self.routes = dict(routes or {})
@@ -206,9 +210,17 @@ class Adapter:
         principal = None
         if refusal is None:
             try:
-                principal = self.auth.principal(
-                    method, path, environ.get("HTTP_AUTHORIZATION"), origin.address, origin.scheme
-                )
+                # The user a trusted single sign-on proxy names, else the Basic-auth step.
+                if self.identity is not None:
+                    principal = self.identity.principal(environ, origin.trusted)
+                if principal is None:
+                    principal = self.auth.principal(
+                        method,
+                        path,
+                        environ.get("HTTP_AUTHORIZATION"),
+                        origin.address,
+                        origin.scheme,
+                    )
             except DavServerError as exc:
                 refusal = exc
         return build_request(

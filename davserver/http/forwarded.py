@@ -30,7 +30,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,6 +87,9 @@ class Origin:
     scheme: str
     proxy: str | None = None  # set only when a trusted proxy named the client
     host: str | None = None  # set only when a trusted proxy named the addressed host
+    # The peer is in trusted_proxies (whatever its headers said): the verdict the
+    # proxy's identity header (user_header) is believed by.
+    trusted: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,11 @@ def resolve(peer: str, scheme: str, headers: dict[str, str], trusted: Sequence[N
     ``x-forwarded-proto``) to values; raises Malformed for a trusted peer's bad header."""
     if not is_trusted(parse_address(peer), trusted):
         return Origin(peer, scheme)
+    return replace(_named(peer, scheme, headers, trusted), trusted=True)
+
+
+def _named(peer: str, scheme: str, headers: dict[str, str], trusted: Sequence[Network]) -> Origin:
+    """What a trusted peer's forwarding headers say (see :func:`resolve`)."""
     if "forwarded" in headers:
         hops = forwarded_hops(headers["forwarded"])
     elif "x-forwarded-for" in headers:
@@ -241,6 +249,10 @@ def _scheme(hop: Hop, default: str) -> str:
     return hop.scheme
 
 
+# Where :class:`ClientOrigin` leaves its verdict on the peer for the admin
+# listener's login (``Origin.trusted``).
+TRUSTED_PEER_KEY = "davserver.trusted_proxy"
+
 HEADER_KEYS = {
     "HTTP_FORWARDED": "forwarded",
     "HTTP_X_FORWARDED_FOR": "x-forwarded-for",
@@ -261,6 +273,7 @@ class ClientOrigin:
         if self.trusted:
             origin = origin_of(environ, self.trusted)
             environ["REMOTE_ADDR"], environ["wsgi.url_scheme"] = origin.address, origin.scheme
+            environ[TRUSTED_PEER_KEY] = origin.trusted
         return self.app(environ, start_response)
 
 
@@ -278,7 +291,7 @@ def origin_of(environ: Mapping[str, Any], trusted: Sequence[Network]) -> Origin:
         level = logging.DEBUG if _warned else logging.WARNING
         log.log(level, "ignored forwarding headers from trusted proxy %s: %s", peer, exc)
         _note_warned()
-        return Origin(peer, scheme)  # the proxy's address and the connection's scheme
+        return Origin(peer, scheme, trusted=True)  # the proxy's address and the connection's scheme
 
 
 def _note_warned() -> None:
