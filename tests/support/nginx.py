@@ -63,14 +63,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_config(prefix: Path, port: int, backend: int) -> Path:
+def write_config(prefix: Path, port: int, backend: int, site: str = SITE) -> Path:
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     # As root nginx would hand its workers to "nobody", who cannot enter this
     # private temp directory; a test's nginx keeps running as the test's user.
     user = "user root root;" if os.geteuid() == 0 else ""
-    site = SITE.format(port=port, backend=backend)
+    server = site.format(port=port, backend=backend, spare=free_port())
     config = prefix / "nginx.conf"
-    config.write_text(MAIN.format(user=user, prefix=prefix, site=site))
+    config.write_text(MAIN.format(user=user, prefix=prefix, site=server))
     return config
 
 
@@ -81,11 +81,15 @@ def listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def nginx_proxy(prefix: Path, backend: int, timeout: float = 20.0) -> Iterator[str]:
-    """Run nginx proxying to 127.0.0.1:``backend``; yields its base URL."""
+def nginx_proxy(
+    prefix: Path, backend: int, timeout: float = 20.0, *, site: str = SITE
+) -> Iterator[str]:
+    """Run nginx proxying to 127.0.0.1:``backend``; yields its base URL.  ``site``
+    is the server blocks, formatted with ``port``, ``backend`` and ``spare`` (a
+    second free port, for a server block of the site's own)."""
     binary = require_tool("nginx")
     port = free_port()
-    config = write_config(prefix, port, backend)
+    config = write_config(prefix, port, backend, site)
     proc = subprocess.Popen(
         [binary, "-p", str(prefix), "-c", str(config)],
         stdout=subprocess.DEVNULL,
