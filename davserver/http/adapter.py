@@ -179,9 +179,14 @@ class Adapter:
         try:
             request = self.request(environ, method, origin, rid)
             response = self.handle(request)
-            return self.write(request, response, start_response)
         except BaseException:
             request_id_var.set(None)
+            raise
+        try:
+            return self.write(request, response, start_response)
+        except BaseException:
+            # The answer never got going: finish it anyway (open files, its record).
+            Streamed(response, b"").close()
             raise
 
     def probe(

@@ -270,3 +270,17 @@ def test_dashboard_queries_only_exported_metrics(dav: Dav) -> None:
         for name in re.findall(r"\b(davserver_[a-z_]+)", expr):
             base = re.sub(r"_(total|bucket|count|sum)$", "", name)
             assert name in exported or base in exported, (name, expr)
+
+
+def test_an_answer_that_never_got_going_is_still_finished(dav: Dav, access: AccessRecords) -> None:
+    """The WSGI server failed to take the answer's head: the request is still
+    recorded and no longer counted as in flight."""
+    environ = dav.client._environ("GET", "/f.txt", b"", {}, None)
+
+    def broken(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        raise OSError("the connection went away")
+
+    with pytest.raises(OSError, match="went away"):
+        dav.app.wsgi(environ, broken)
+    assert access.last()["path"] == "/f.txt" and access.last()["status"] == 200
+    assert metric(scrape(dav), "davserver_http_requests_in_flight") == 0
