@@ -105,7 +105,9 @@ def permission_summary(config: config_mod.Config) -> list[str]:
     from davserver.dav.auth_controller import read_htpasswd
     from davserver.dav.permissions import describe, parse_rules
 
-    users = list(read_htpasswd(Path(config.htpasswd))) if config.htpasswd else None
+    # A single sign-on proxy (user_header) may name users no htpasswd file knows.
+    listed = config.htpasswd and not config.user_header
+    users = list(read_htpasswd(Path(str(config.htpasswd)))) if listed else None
     lines = describe(parse_rules(config.permissions), users)
     if config.readonly:
         lines.append("readonly: true: nobody may write, whatever the rules say")

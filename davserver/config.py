@@ -176,6 +176,12 @@ def _user_header(value: str) -> str | None:
     return header_problem(value) if value else None
 
 
+def _user_root(value: str) -> str | None:
+    from davserver.dav.user_roots import template_problem
+
+    return template_problem(value) if value else None
+
+
 def _webhooks(value: list[Any]) -> str | None:
     for url in value:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -441,6 +447,15 @@ SCHEMA: tuple[Option, ...] = (
         nullable=True,
     ),
     Option(
+        "user_root",
+        str,
+        "home folders: each user's / is this folder below root (must contain {user}, "
+        "e.g. users/{user}), made on first login (mode 0700); admins see the whole share; "
+        "anonymous requests are 401; null: off",
+        _user_root,
+        nullable=True,
+    ),
+    Option(
         "user_header_max_length",
         int,
         "longest user name accepted in user_header (longer: 400)",
@@ -693,6 +708,7 @@ SHOWN_DEFAULTS = {
     "workers": "one per CPU core (one with memory://)",
     "htpasswd": "none: anonymous access",
     "user_header": "none: off",
+    "user_root": "none: everyone sees the whole share",
     "tls_cert": "none: plain HTTP",
     "tls_key": "none",
     "state_dir": "ROOT/.davserver",
@@ -753,6 +769,7 @@ class Config:
     trusted_proxies: list[str] = dataclasses.field(default_factory=list)
     user_header: str | None = None
     user_header_max_length: int = 128
+    user_root: str | None = None
     auth_max_failures: int = 10
     auth_failure_window: int = 60
     auth_user_max_failures: int = 100
@@ -1000,8 +1017,21 @@ def _check_consistency(config: Config) -> None:
             key="max_body_waiters",
         )
     _check_admin(config, source)
+    _check_user_root(config, source)
     _check_ldap(config, source)
     _check_tls(config, source)
+
+
+def _check_user_root(config: Config, source: str) -> None:
+    """Home folders are per user: without logins nobody would have one."""
+    if not config.user_root:
+        return
+    if not (config.htpasswd or config.ldap or config.user_header or config.domain_controller):
+        raise ConfigError(
+            "home folders need logins: set htpasswd, ldap, user_header or domain_controller",
+            source=source,
+            key="user_root",
+        )
 
 
 def _check_ldap(config: Config, source: str) -> None:
@@ -1038,9 +1068,11 @@ def _check_admin(config: Config, source: str) -> None:
     """The admin listener authenticates administrators: it needs users and a port of its own."""
     if not config.admin:
         return
-    if not config.htpasswd:
+    if not config.htpasswd and not config.user_header:
         raise ConfigError(
-            "the admin listener needs htpasswd (administrators log in)", source=source, key="admin"
+            "the admin listener needs htpasswd or user_header (administrators log in)",
+            source=source,
+            key="admin",
         )
     if not config.admins:
         raise ConfigError(

@@ -40,7 +40,7 @@ INSECURE = (
 class AdminAuth:
     def __init__(
         self,
-        htpasswd: Path,
+        htpasswd: Path | None,
         admins: Iterable[str],
         throttle: LoginThrottle,
         *,
@@ -50,7 +50,10 @@ class AdminAuth:
         identity: ProxyIdentity | None = None,
     ):
         self.identity = identity
-        self.users = HtpasswdDomainController(None, {"htpasswd": str(htpasswd)})
+        # No htpasswd (user_header alone): every Basic login fails, the proxy's user counts.
+        self.users = HtpasswdDomainController(
+            None, {"htpasswd": str(htpasswd) if htpasswd else None}
+        )
         self.admins = frozenset(admins)
         self.metrics_users = frozenset(metrics_users)
         self.metrics_token = metrics_token

@@ -120,9 +120,10 @@ def build(config: Config, application: Any) -> WSGIApp:
     )
     # The WebDAV port's throttle: one password, one count of the guesses at it.
     throttle: LoginThrottle = getattr(application, "throttle", None) or login_throttle(config, None)
-    htpasswd = Path(str(config.htpasswd))
-    unknown = sorted(set(config.admins + config.metrics_users) - set(read_htpasswd(htpasswd)))
-    if unknown:
+    htpasswd = Path(config.htpasswd) if config.htpasswd else None
+    known = set(read_htpasswd(htpasswd)) if htpasswd else set()
+    unknown = sorted(set(config.admins + config.metrics_users) - known)
+    if unknown and not config.user_header:  # the proxy may name users htpasswd does not know
         log.warning("users not in %s (they cannot log in): %s", htpasswd, ", ".join(unknown))
     token = config.metrics_token_file
     auth = AdminAuth(

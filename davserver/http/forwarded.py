@@ -21,7 +21,10 @@ the HTTP adapter puts its verdict in the typed request (client, scheme, proxy,
 host), so that everything after it (the access log, login throttling, lock
 records, quotas, the plain-HTTP Basic check) reads the one value.
 :class:`ClientOrigin` does the same for the admin listener's WSGI application
-(``REMOTE_ADDR`` and ``wsgi.url_scheme``).  The HTTP layer below (connections and
+(``REMOTE_ADDR`` and ``wsgi.url_scheme``).  ``Origin.trusted`` says whether the
+peer itself is a trusted proxy (whatever its headers said): the one verdict a
+single sign-on proxy's ``user_header`` is believed by (``TRUSTED_PEER_KEY`` on
+the admin listener).  The HTTP layer below (connections and
 body waiters per address) counts before any header exists: it sees the proxy.
 """
 

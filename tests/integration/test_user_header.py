@@ -147,14 +147,14 @@ def test_the_header_and_its_length_are_configurable_and_off_by_default(tmp_path:
     assert record is not None and record.principal is None
 
 
-def admin_client(tmp_path: Path, htpasswd_file: Path, trusted: list[str]) -> WsgiClient:
+def admin_client(tmp_path: Path, trusted: list[str], **more: object) -> WsgiClient:
     options = {
-        "htpasswd": str(htpasswd_file),
         "admin": True,
         "admins": ["alice"],
         "audit_log": str(tmp_path / "audit.jsonl"),
         "trusted_proxies": trusted,
         "user_header": "Remote-User",
+        **more,
     }
     dav = Dav(tmp_path / "share", **options)
     config = davconfig.load(None, {"root": str(dav.root), **options})
@@ -163,7 +163,7 @@ def admin_client(tmp_path: Path, htpasswd_file: Path, trusted: list[str]) -> Wsg
 
 
 def test_the_admin_listener_follows_the_same_rule(tmp_path: Path, htpasswd_file: Path) -> None:
-    client = admin_client(tmp_path, htpasswd_file, ["10.0.0.0/8"])
+    client = admin_client(tmp_path, ["10.0.0.0/8"], htpasswd=str(htpasswd_file))
     json = {"Accept": "application/json"}
     alice = client.request("GET", "/api/locks", headers=as_user("alice"), remote_addr=PROXY)
     assert alice.status == 200, alice.text
@@ -176,6 +176,16 @@ def test_the_admin_listener_follows_the_same_rule(tmp_path: Path, htpasswd_file:
     assert stranger.status == 403
     assert REFUSED in stranger.text
     assert client.request("GET", "/api/locks", remote_addr=PROXY).status == 401
+    basic_login = {"Authorization": basic("alice"), "X-Forwarded-Proto": "https"}
+    assert client.request("GET", "/api/locks", headers=basic_login, remote_addr=PROXY).status == 200
+
+
+def test_behind_single_sign_on_the_admin_listener_needs_no_htpasswd(tmp_path: Path) -> None:
+    client = admin_client(tmp_path, ["10.0.0.0/8"])
+    alice = client.request("GET", "/api/locks", headers=as_user("alice"), remote_addr=PROXY)
+    assert alice.status == 200, alice.text
+    guess = {"Authorization": basic("alice"), "X-Forwarded-Proto": "https"}
+    assert client.request("GET", "/api/locks", headers=guess, remote_addr=PROXY).status == 401
 
 
 def check_config(tmp_path: Path, **options: object) -> list[str]:
@@ -201,6 +211,25 @@ def test_check_config_warns_about_a_header_nobody_may_send(tmp_path: Path) -> No
     assert "127.0.0.1" in exposed
     quiet = check_config(tmp_path, user_header="Remote-User", trusted_proxies=["127.0.0.1"])
     assert quiet == []
+
+
+def test_check_config_does_not_expect_sso_users_in_htpasswd(
+    tmp_path: Path, htpasswd_file: Path
+) -> None:
+    (tmp_path / "root").mkdir()
+    rules = [{"path": "/", "users": ["carol@example.org"], "access": "write"}]
+    options = {
+        "root": str(tmp_path / "root"),
+        "htpasswd": str(htpasswd_file),
+        "permissions": rules,
+        "trusted_proxies": ["127.0.0.1"],
+    }
+    path = tmp_path / "davserver.yaml"
+    path.write_text(yaml.safe_dump({**options, "user_header": "Remote-User"}))
+    result = run_davserver("check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "carol@example.org" in result.stdout
+    assert "not in the htpasswd file" not in result.stdout
 
 
 @pytest.mark.parametrize(
