@@ -65,6 +65,11 @@ class DavGateway(wsgi.Gateway_10):
             "SERVER_PORT": str(server.bind_addr[1]),
         }
         for field, value in req.inheaders.items():
+            if b"_" in field:
+                # Dropped, as nginx and Apache drop them: ``Remote_User`` would become
+                # HTTP_REMOTE_USER like ``Remote-User``, smuggled past a proxy that
+                # overwrites the one it knows (user_header; any header davserver reads).
+                continue
             env[env_name(field)] = value.decode("latin-1")
         content_type = env.pop("HTTP_CONTENT_TYPE", None)
         if content_type is not None:

@@ -7,6 +7,7 @@ directly with ``Remote-User`` is refused."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,17 @@ def test_no_session_no_entry_and_no_way_around_the_proxy(
     assert status == 403
     assert json.loads(body)["detail"] == "Remote-User is only accepted from trusted_proxies"
     assert not (tmp_path / "share" / "x.txt").exists()
+
+
+def test_an_underscore_spelling_cannot_smuggle_the_user(sso: tuple[ServerProcess, str]) -> None:
+    server, _ = sso
+    # From 127.0.0.1, the trusted proxy's own address, as a proxy that passes
+    # header names with underscores would forward it: ``Remote_User`` is not
+    # ``Remote-User`` (in the WSGI environ both would be HTTP_REMOTE_USER).
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("PUT", "/smuggled.txt", body=b"x", headers={"Remote_User": "alice"})
+        assert conn.getresponse().status == 201  # anonymous: no login configured
+    finally:
+        conn.close()
+    assert access_line(server, '"PUT /smuggled.txt').startswith("127.0.0.1 - - ")

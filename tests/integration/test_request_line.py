@@ -154,7 +154,8 @@ def test_any_request_line_parses_the_same(method: bytes, target: bytes, protocol
 
 
 def test_environ_is_cheroots() -> None:
-    """The gateway's own environ has exactly cheroot's keys and values."""
+    """The gateway's own environ has exactly cheroot's keys and values, except that a
+    header name with an underscore is dropped (it would pass for the hyphenated one)."""
     head = (
         b"PROPFIND /a%20b/c?q=1 HTTP/1.1\r\nHost: h:1\r\nContent-Type: text/xml\r\n"
         b"Content-Length: 0\r\nDepth: 1\r\nX-Odd_Name: v\xe9\r\nIf-Match: *\r\n\r\n"
@@ -162,6 +163,7 @@ def test_environ_is_cheroots() -> None:
     request, _, _ = parse_head(head)
     assert request.ready
     ours, cheroots = DavGateway(request).env, wsgi.Gateway_10(request).env
+    assert cheroots.pop("HTTP_X_ODD_NAME") == "v\xe9"
     assert ours == cheroots
-    assert ours["PATH_INFO"] == "/a b/c" and ours["HTTP_X_ODD_NAME"] == "v\xe9"
+    assert ours["PATH_INFO"] == "/a b/c" and "HTTP_X_ODD_NAME" not in ours
     assert ours["CONTENT_TYPE"] == "text/xml" and "HTTP_CONTENT_TYPE" not in ours
