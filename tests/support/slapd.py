@@ -1,4 +1,4 @@
-"""A private OpenLDAP slapd on an ephemeral 127.0.0.1 port, stopped by its PID.
+r"""A private OpenLDAP slapd on an ephemeral 127.0.0.1 port, stopped by its PID.
 
 A slapd.conf of its own (``-f``), an mdb database in a temporary directory, and a
 small directory loaded offline with slapadd before the start::
@@ -65,7 +65,8 @@ access to * by users read by * none
 
 def _person(uid: str) -> str:
     return (
-        f"dn: uid={uid.replace(',', chr(92) + ',')},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\n"
+        f"dn: uid={uid.replace(',', chr(92) + ',')},{PEOPLE}\n"
+        f"objectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\n"
         f"sn: {uid}\nuserPassword: {PASSWORDS[uid]}\n\n"
     )
 
