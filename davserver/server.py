@@ -17,6 +17,7 @@ import socket
 from pathlib import Path
 from types import FrameType
 
+from davserver import startline
 from davserver.admin_http import listener as admin_listener
 from davserver.app import Application, build_app
 from davserver.config import Config
@@ -95,22 +96,6 @@ def _listening(host: str, port: int) -> bool:
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((target, port)) == 0
-
-
-def start_line(config: Config, app: Application, port: int) -> str:
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    auth = f"htpasswd {config.htpasswd}" if config.htpasswd else "anonymous (no authentication)"
-    if config.domain_controller:
-        auth = config.domain_controller
-    if config.ldap is not None:
-        auth = f"ldap {config.ldap.get('url')}"
-    workers = f" workers={config.worker_count}" if config.worker_count > 1 else ""
-    scheme = "https" if config.tls_cert else "http"
-    return (
-        f"davserver serving {scheme}://{host}:{port}/ root={config.root_path} "
-        f"lock_store={app.store_description} config={config.source or '(defaults)'} "
-        f"auth={auth}{workers}"
-    )
 
 
 def http_limits(config: Config) -> HttpLimits:
@@ -239,11 +224,12 @@ def serve(config: Config, reload: Loader | None = None) -> int:
         root_claim.claim(config.root_path, app.stores, others=others, readonly=config.readonly)
         if app.dav.quotas is not None:  # before any worker serves (dav/usage_recovery.py)
             reconcile(app.dav.quotas, config.root_path)
-        print(start_line(config, app, port) + admin_listener.banner(config), flush=True)
+        # In the log's format: with JSON logs, stdout carries JSON only too.
+        print(startline.stdout_line(config, app.store_description, port), flush=True)
         if warning := exposure_warning(config):
             log.warning("%s", warning)
         # The same on stderr, in the log's format (JSON lines stay all JSON).
-        log.info("%s%s", start_line(config, app, port), admin_listener.banner(config))
+        log.info("%s", startline.text(startline.fields(config, app.store_description, port)))
         if config.worker_count == 1:
             run_one(config, app, port, reload)
             return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -18,6 +19,16 @@ import requests
 from tests.support.serveruser import ServerUser, prepare_share, server_user
 
 START_LINE = re.compile(r"davserver serving (https?://\S+/) ")
+
+
+def served_url(line: str) -> str | None:
+    """The URL in a start line: text, or with ``log_format: json`` a JSON object."""
+    if line.startswith("{"):
+        with contextlib.suppress(ValueError):
+            url = json.loads(line).get("url")
+            return url if isinstance(url, str) and START_LINE.search(line) else None
+    match = START_LINE.search(line)
+    return match.group(1) if match else None
 
 
 class ServerProcess:
@@ -52,6 +63,7 @@ class ServerProcess:
             prefix="davserver-log-", suffix=".txt", delete=False
         )
         self.start_line = ""
+        self.stdout_rest = ""  # what the server printed on stdout after the start line
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         cmd = [sys.executable, "-m", "davserver", "serve", str(self.root), "--port", "0"]
@@ -71,12 +83,12 @@ class ServerProcess:
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
-        match = START_LINE.search(line)
-        if not match:
+        url = served_url(line)
+        if url is None:
             self.stop()
             raise RuntimeError(f"davserver did not start: {line!r}\n{self.stderr()}")
         self.start_line = line.strip()
-        self.url = match.group(1)
+        self.url = url
         while time.monotonic() < deadline:
             try:
                 requests.options(self.url, timeout=2, verify=self.verify)
@@ -104,6 +116,10 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         if self.proc.stdout:
+            if self.proc.poll() is not None:  # without blocking: a child may hold it open
+                os.set_blocking(self.proc.stdout.fileno(), False)
+                with contextlib.suppress(OSError, TypeError):
+                    self.stdout_rest += self.proc.stdout.read() or ""
             self.proc.stdout.close()
         self.log.close()
         return self.proc.returncode
