@@ -35,6 +35,7 @@ from davserver.dav.proxy_identity import identity
 from davserver.dav.quotas import quota_service
 from davserver.dav.share import Share
 from davserver.dav.throttle import LoginThrottle, login_throttle
+from davserver.dav.user_roots import user_roots
 from davserver.http.adapter import Adapter
 from davserver.http.forwarded import parse_networks
 from davserver.locking.manager import LockManager
@@ -179,6 +180,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         trusted=parse_networks(config.trusted_proxies),
         routes=observe.probes(),
         identity=identity(config),
+        homes=user_roots(config.user_root, share.root, config.admins, readonly=config.readonly),
     )
     return Application(
         wsgi=wsgi,

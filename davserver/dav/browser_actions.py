@@ -135,7 +135,9 @@ class BrowserActions:
         old, new = member_name(form.get("from")), member_name(form.get("to"))
         entry = self.dav.share.lookup(join(request.path, old))
         is_dir = entry is not None and entry.is_dir
-        destination = hrefs.href(request.mount, join(request.path, new), collection=is_dir)
+        # A Destination is read in the user's view (user_root), like a client's.
+        shown = request.view.to_view(join(request.path, new))
+        destination = hrefs.href(request.mount, shown, collection=is_dir)
         extra = {
             "HTTP_DESTINATION": destination,
             "HTTP_OVERWRITE": "T" if form.get("overwrite") else "F",
@@ -183,7 +185,7 @@ class BrowserActions:
         fields = {"HTTP_ACCEPT": "application/json", "CONTENT_LENGTH": str(length), **extra}
         if request.host:
             fields["HTTP_HOST"] = request.host
-        href = hrefs.href(request.mount, path, collection=slash)
+        href = hrefs.href(request.mount, request.view.to_view(path), collection=slash)
         return Request(
             method=method,
             path=canonical_path(path),
@@ -201,12 +203,13 @@ class BrowserActions:
             request_id=f"{request.request_id}-{self._count % 1000}",
             started=time.time(),
             arrival=time.perf_counter(),
+            view=request.view,
         )
 
     def answer(self, request: Request, folder: Entry, outcome: Outcome) -> Response:
         message = summary(outcome)
         if not outcome.refused:
-            location = hrefs.href(request.mount, folder.path, collection=True)
+            location = hrefs.href(request.mount, request.view.to_view(folder.path), collection=True)
             cookie = page_actions.flash_cookie(Notice("ok", message))
             return Response(303, [("Location", location), cookie, ("Cache-Control", "no-store")])
         response = get.listing(request, self.dav, folder, notice=Notice("error", message))

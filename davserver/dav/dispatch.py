@@ -86,20 +86,21 @@ class Dispatcher:
         return handler(request, self.dav)
 
     def refusal(self, exc: DavServerError, request: Request) -> Response:
-        mount = request.mount
+        mount, view = request.mount, request.view
         slash = request.slash or self._is_collection(request.path)
 
-        def href_of(lock: Lock) -> str:
+        def href_of(lock: Lock) -> str:  # the lock as the user sees it (view.error)
             return hrefs.href(mount, lock.root, collection=lock.collection)
 
         ctx = ErrorContext(
             href_of=href_of,
-            request_href=hrefs.href(mount, request.path, collection=slash),
+            request_href=hrefs.href(mount, view.to_view(request.path), collection=slash),
             now=self.dav.locks.clock(),
             accept=request.accept,
             home_href=hrefs.href(mount, "/", collection=True),
         )
-        response = render(exc, ctx)
+        # Rendered in the user's view (user_root); the lock outcome keeps real paths.
+        response = render(view.error(exc), ctx)
         response.lock = refused_outcome(exc, request)
         if response.lock is not None:
             self._refused_event(request, response.lock)

@@ -48,7 +48,7 @@ def actions_for(request: Request, dav: Dav, path: str) -> tuple[Actions | None, 
         return None, []
     token, new = csrf.session_token(request)
     cookies = [csrf.set_cookie(request, token)[1]] if new else []
-    folder = hrefs.href(request.mount, path, collection=True)
+    folder = hrefs.href(request.mount, request.view.to_view(path), collection=True)
     return Actions(token, asset_href(request, "listing.js"), folder), cookies
 
 
@@ -89,7 +89,7 @@ def page_headers(body: bytes) -> list[tuple[str, str]]:
 
 def wanted_asset(request: Request) -> str | None:
     """The asset a GET of the share's root asks for, or None."""
-    if request.path != "/" or request.method not in ("GET", "HEAD"):
+    if request.view.to_view(request.path) != "/" or request.method not in ("GET", "HEAD"):
         return None
     query = request.target.partition("?")[2]
     for part in query.split("&"):

@@ -17,6 +17,7 @@ from typing import ClassVar
 from urllib.parse import unquote, urlparse, urlsplit
 
 from davserver.dav.body import Body
+from davserver.dav.user_roots import IDENTITY, UserView
 from davserver.errors import (
     DavServerError,
     OtherServer,
@@ -209,6 +210,9 @@ class Request:
     refusal: DavServerError | None = field(default=None, compare=False)
     # The lock-store reads this request made (see davserver.locking.manager.Seen).
     lock_reads: Seen = field(default_factory=dict, repr=False, compare=False)
+    # The user's home folder (user_root): ``path`` and ``destination`` are real
+    # paths already; what is shown to the user maps back through it.
+    view: UserView = field(default=IDENTITY, repr=False, compare=False)
 
     @property
     def host(self) -> str | None:
@@ -233,7 +237,10 @@ class Request:
         hosts = tuple(
             value for value in (self.host, self.forwarded_host) if value and value.strip()
         )
-        return parse_destination(self.headers.get("Destination"), hosts=hosts, mount=self.mount)
+        destination = parse_destination(
+            self.headers.get("Destination"), hosts=hosts, mount=self.mount
+        )
+        return self.view.destination(destination)
 
     @cached_property
     def depth(self) -> str | None:

@@ -34,6 +34,7 @@ from davserver.dav.guard import PathRefused, refused_path
 from davserver.dav.proxy_identity import ProxyIdentity
 from davserver.dav.request import Headers, Request
 from davserver.dav.response import FileSpan, Response
+from davserver.dav.user_roots import IDENTITY, UserRoots, UserView
 from davserver.errors import DavServerError
 from davserver.http.body import LazyContinueInput
 from davserver.http.forwarded import Network, Origin, origin_of
@@ -108,9 +109,11 @@ def build_request(
     refusal: DavServerError | None = None,
     started: float | None = None,
     arrival: float | None = None,
+    view: UserView = IDENTITY,
 ) -> Request:
     """The Request of ``environ`` once the client and principal are known;
-    ``path`` is the decoded path (PATH_INFO as it is when not given)."""
+    ``path`` is the decoded path (PATH_INFO as it is when not given), in the
+    user's ``view`` (their home folder is their ``/``)."""
     if origin is None:
         origin = Origin(
             str(environ.get("REMOTE_ADDR", "")), str(environ.get("wsgi.url_scheme", "http"))
@@ -129,7 +132,7 @@ def build_request(
     }
     return Request(
         method=str(environ["REQUEST_METHOD"]).upper(),
-        path=canonical_path(path),
+        path=view.to_real(canonical_path(path)),
         slash=path.endswith("/"),
         mount=str(environ.get("SCRIPT_NAME") or "").rstrip("/"),
         headers=Headers(fields),
@@ -145,6 +148,7 @@ def build_request(
         started=time.time() if started is None else started,
         arrival=time.perf_counter() if arrival is None else arrival,
         refusal=refusal,
+        view=view,
     )
 
 
@@ -160,8 +164,10 @@ class Adapter:
         trusted: Sequence[Network] = (),
         routes: Mapping[str, WSGIApp] | None = None,
         identity: ProxyIdentity | None = None,
+        homes: UserRoots | None = None,
     ):
         self.handle = handle
+        self.homes = homes
         self.auth = auth
         self.identity = identity
         self.hidden = hidden
@@ -228,6 +234,12 @@ class Adapter:
                     )
             except DavServerError as exc:
                 refusal = exc
+        view = IDENTITY
+        if refusal is None and self.homes is not None:
+            try:
+                view = self.homes.view(principal)  # the home folder made on first use
+            except DavServerError as exc:
+                refusal = exc
         return build_request(
             environ,
             path=path,
@@ -237,6 +249,7 @@ class Adapter:
             refusal=refusal,
             started=started,
             arrival=arrival,
+            view=view,
         )
 
     def write(

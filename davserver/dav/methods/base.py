@@ -71,10 +71,12 @@ class Dav:
         return self.permissions.visible(request.principal, path)
 
     def href(self, request: Request, path: str, *, collection: bool) -> str:
-        return hrefs.href(request.mount, path, collection=collection)
+        """The href of a real path, in the user's view (user_root)."""
+        return hrefs.href(request.mount, request.view.to_view(path), collection=collection)
 
     def lock_href(self, request: Request, lock: Lock) -> str:
-        return hrefs.href(request.mount, lock.root, collection=lock.collection)
+        shown = request.view.lock(lock)
+        return hrefs.href(request.mount, shown.root, collection=shown.collection)
 
 
 def state_of(
@@ -101,10 +103,11 @@ def check_if_header(request: Request, dav: Dav, target: Entry | None) -> None:
         max_resources=dav.limits.if_resources,
     )
     known: dict[str, Entry | None] = {request.path: target}
+    view = request.view  # resource tags name paths of the user's view (user_root)
     holds = evaluate(
         request.if_header,
-        request.path,
-        lambda path: state_of(dav, path, known, request.lock_reads),
+        view.to_view(request.path),
+        lambda path: state_of(dav, view.to_real(path), known, request.lock_reads),
         mount_prefix=request.mount,
         host=request.host,
     )

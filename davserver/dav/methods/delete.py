@@ -105,7 +105,7 @@ def answer(request: Request, pruned: Pruned) -> Response:
         status = f"HTTP/1.1 {problem.status} {Response.reason(problem.status)}"
         parts.append(
             response(
-                hrefs.href(request.mount, path, collection=item.folder),
+                hrefs.href(request.mount, request.view.to_view(path), collection=item.folder),
                 f"<D:status>{status}</D:status>"
                 f"<D:responsedescription>{text(problem.detail)}</D:responsedescription>",
             )

@@ -17,7 +17,7 @@ import os
 from io import FileIO
 
 from davserver.dates import http_date
-from davserver.dav import page_actions, pages, ranges
+from davserver.dav import hrefs, page_actions, pages, ranges
 from davserver.dav.active import guard_headers
 from davserver.dav.errors import classify, lock_badges
 from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
@@ -120,12 +120,13 @@ def listing(
     if notice is None:
         notice, cleared = page_actions.flash(request)
         cookies += cleared
+    shown = request.view.to_view(folder.path)  # the user's home folder is their / (user_root)
     body = pages.listing_page(
-        path=(request.mount + folder.path).rstrip("/") + "/",
+        path=(request.mount + shown).rstrip("/") + "/",
         parent_href=None
-        if folder.path == "/"
-        else dav.href(request, folder.path.rsplit("/", 1)[0] or "/", collection=True),
-        breadcrumbs=breadcrumbs(request, dav, folder.path),
+        if shown == "/"
+        else hrefs.href(request.mount, shown.rsplit("/", 1)[0] or "/", collection=True),
+        breadcrumbs=breadcrumbs(request, shown),
         rows=rows,
         locks=_badges(dav, request, covering, folder.path),
         now=dav.locks.clock(),
@@ -153,10 +154,11 @@ def _folder_locks(dav: Dav, path: str) -> tuple[list[Lock], dict[str, list[Lock]
     return covering, below, None
 
 
-def breadcrumbs(request: Request, dav: Dav, path: str) -> list[tuple[str, str]]:
-    crumbs = [("/", dav.href(request, "/", collection=True))]
+def breadcrumbs(request: Request, path: str) -> list[tuple[str, str]]:
+    """The links to the folders above ``path``, a path of the user's view."""
+    crumbs = [("/", hrefs.href(request.mount, "/", collection=True))]
     current = ""
     for segment in path.strip("/").split("/") if path != "/" else []:
         current += "/" + segment
-        crumbs.append((segment, dav.href(request, current, collection=True)))
+        crumbs.append((segment, hrefs.href(request.mount, current, collection=True)))
     return crumbs

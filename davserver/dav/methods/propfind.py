@@ -166,7 +166,7 @@ def href_of(request: Request, dav: Dav, path: str, *, collection: bool) -> str:
     try:
         return dav.href(request, path, collection=collection)
     except UnicodeEncodeError:
-        raw = (request.mount + path).encode("utf-8", "surrogateescape")
+        raw = (request.mount + request.view.to_view(path)).encode("utf-8", "surrogateescape")
         url = quote(raw, safe=hrefs.SAFE)
         return url + "/" if collection and not url.endswith("/") else url
 
