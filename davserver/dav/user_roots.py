@@ -224,13 +224,15 @@ class UserRoots:
         fd = os.dup(self.root_fd)
         try:
             for name in relative.split("/"):
-                fd = self._enter(fd, name, relative)
+                child = self._enter(fd, name, relative)
+                os.close(fd)
+                fd = child
         finally:
             os.close(fd)
 
     def _enter(self, parent: int, name: str, relative: str) -> int:
         """The folder ``name`` of ``parent`` opened (made when missing, never
-        through a link); ``parent`` is closed."""
+        through a link)."""
         try:
             try:
                 return os.open(name, DIR_OPEN, dir_fd=parent)
@@ -240,8 +242,6 @@ class UserRoots:
                 return os.open(name, DIR_OPEN, dir_fd=parent)
         except OSError as exc:
             raise self._unusable(relative, exc) from exc
-        finally:
-            os.close(parent)
 
     def _unusable(self, relative: str, exc: OSError) -> Forbidden:
         log.warning("home folder /%s cannot be used: %s", relative, exc)

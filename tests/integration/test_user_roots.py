@@ -149,6 +149,16 @@ def test_a_destination_dot_dot_resolves_inside_the_users_root(homes: Homes) -> N
     assert not (homes.root / "b.txt").exists() and not (homes.root / "users" / "b.txt").exists()
 
 
+def test_the_users_root_cannot_be_deleted_moved_or_replaced(homes: Homes) -> None:
+    assert homes.request("PUT", "/a.txt", b"x").status == 201
+    assert homes.request("DELETE", "/").status == 403
+    assert homes.request("MOVE", "/", headers={"Destination": "/moved/"}).status == 403
+    assert homes.request("COPY", "/a.txt", headers={"Destination": "/"}).status == 403
+    assert homes.request("MOVE", "/a.txt", headers={"Destination": "/.."}).status == 403
+    assert (homes.root / "users" / "alice" / "a.txt").read_bytes() == b"x"
+    assert sorted(p.name for p in (homes.root / "users" / "alice").iterdir()) == ["a.txt"]
+
+
 def test_lock_answers_and_lockdiscovery_name_the_users_paths(homes: Homes) -> None:
     assert homes.request("PUT", "/a.txt", b"x").status == 201
     token = homes.dav.locked("/a.txt", user="alice")

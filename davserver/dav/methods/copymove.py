@@ -79,7 +79,7 @@ def _checked_destination(request: Request, dav: Dav, source: Entry) -> Destinati
         raise Forbidden("source and destination are the same resource")
     if is_ancestor_or_self(source.path, dest.path) and source.is_dir:
         raise Forbidden("a collection cannot be copied or moved into itself")
-    if dest.path == "/":
+    if request.view.to_view(dest.path) == "/":  # the share's, or the user's (user_root)
         raise Forbidden("the root collection cannot be replaced")
     return dest
 
@@ -92,7 +92,7 @@ def _transfer(request: Request, dav: Dav, *, is_move: bool) -> Response:
     source = share.lookup(request.path)
     if source is None:
         raise NotFound(f"{request.path} does not exist")
-    if is_move and source.path == "/":
+    if is_move and request.view.to_view(source.path) == "/":
         raise Forbidden("the root collection cannot be moved")
     dest = _checked_destination(request, dav, source)
     members = _depth(request, source, is_move=is_move)
