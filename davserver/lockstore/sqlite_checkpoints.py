@@ -17,9 +17,10 @@ killed process loses nothing: its writes are in the operating system).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
+
+from davserver import pids
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,14 @@ class Checkpointer:
         """A commit happened in this process (a thread is started in each process:
         one started before a fork does not run in the child)."""
         self._dirty.set()
-        if self._pid != os.getpid():
+        if self._pid != pids.current():
             self._start()
 
     def _start(self) -> None:
         with self._guard:
-            if self._pid == os.getpid() or self._stop.is_set():
+            if self._pid == pids.current() or self._stop.is_set():
                 return
-            self._pid = os.getpid()
+            self._pid = pids.current()
             self._thread = threading.Thread(
                 target=self._run, name="davserver-checkpoints", daemon=True
             )
@@ -70,5 +71,5 @@ class Checkpointer:
         # What is still in the WAL is checkpointed when the last connection closes.
         self._stop.set()
         thread = self._thread
-        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+        if thread is not None and thread.is_alive() and self._pid == pids.current():
             thread.join(timeout=5)

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
-import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
 
-from davserver import turns
+from davserver import pids, turns
 from davserver.errors import InsufficientStorage, StartupError, StoreError, StoreUnavailable
 from davserver.lockstore.base import LEGACY_ANONYMOUS_HOLDER, Role, quota_holder
 from davserver.lockstore.codec import lock_from_json
@@ -101,7 +100,7 @@ class Database:
         self._all = ThreadConnections()
         self._mutex = threading.Lock()
         self._closed = False
-        self._pid = os.getpid()
+        self._pid = pids.current()
         self._epoch = 0
         self._memory = SeenFile(state_dir) if state_dir is not None else None
         self._remember = role is Role.SERVER  # only a server writes into its state dir
@@ -219,10 +218,10 @@ class Database:
     # -- connections ------------------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():
+        if self._pid != pids.current():
             # A forked worker must not use connections opened before the fork
             # (SQLite forbids it); abandon them, never close them from here.
-            self._local, self._pid = threading.local(), os.getpid()
+            self._local, self._pid = threading.local(), pids.current()
             self._all = ThreadConnections()
         local = self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)

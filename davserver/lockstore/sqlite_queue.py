@@ -31,6 +31,7 @@ import os
 import threading
 import time
 
+from davserver import pids
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
 
 SUFFIX = "-writers"
@@ -66,10 +67,10 @@ class WriterQueue:
     def _here(self) -> int | None:
         """This process's descriptor: one inherited through fork shares the parent's
         lock (flock belongs to the open file), so every process opens its own."""
-        if self._pid == os.getpid():
+        if self._pid == pids.current():
             return self._fd
         with self._setup:
-            if self._pid != os.getpid():
+            if self._pid != pids.current():
                 if self._fd is not None:
                     with contextlib.suppress(OSError):
                         os.close(self._fd)
@@ -82,7 +83,7 @@ class WriterQueue:
                     self._fd = os.open(self.path, flags, 0o644)  # readable: flock needs no more
                 except OSError:
                     self._fd = None
-                self._pid = os.getpid()
+                self._pid = pids.current()
         return self._fd
 
     def __enter__(self) -> None:
@@ -150,14 +151,14 @@ class WriterQueue:
 
     def __exit__(self, *exc: object) -> None:
         fd = self._fd
-        if fd is not None and self._pid == os.getpid():
+        if fd is not None and self._pid == pids.current():
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
         self._threads.release()
 
     def close(self) -> None:
         with self._setup:
-            if self._fd is not None and self._pid == os.getpid():
+            if self._fd is not None and self._pid == pids.current():
                 with contextlib.suppress(OSError):
                     os.close(self._fd)
             self._fd, self._pid = None, -1

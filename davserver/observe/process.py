@@ -107,7 +107,10 @@ def worker_replaced(status: int) -> None:
     global _restarts
     from prometheus_client import CollectorRegistry
 
+    from davserver.observe.metrics import cached_pid_values
+
     with _restarts_lock:
+        cached_pid_values()
         if _restarts is None:
             _restarts = restarts_counter(CollectorRegistry())
     _restarts.labels(restart_reason(status)).inc()
