@@ -291,3 +291,22 @@ def test_check_config_refuses_bad_templates(tmp_path: Path, value: str, message:
 def test_check_config_wants_logins_with_home_folders(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="home folders need logins"):
         davconfig.load(None, {"root": str(tmp_path), "user_root": "users/{user}"})
+
+
+def test_a_permission_refusal_names_the_users_path(tmp_path: Path, htpasswd_file: Path) -> None:
+    rules = [
+        {"path": "/", "users": ["*"], "access": "write"},
+        {"path": "/users/alice/archive", "users": ["alice"], "access": "read"},
+    ]
+    dav = Dav(
+        tmp_path / "share", htpasswd=str(htpasswd_file), user_root="users/{user}", permissions=rules
+    )
+    assert dav.request("MKCOL", "/archive/", user="alice").status == 403
+    (dav.root / "users" / "alice" / "archive").mkdir()
+    refused = dav.request("PUT", "/archive/x.txt", b"x", JSON, user="alice")
+    assert refused.status == 403
+    problem = json.loads(refused.body)
+    assert problem["detail"] == "alice may not write /archive/x.txt"
+    assert problem["instance"] == "/archive/x.txt"
+    assert dav.request("PUT", "/x.txt", b"x", user="alice").status == 201
+    assert list((dav.root / "users" / "alice" / "archive").iterdir()) == []
