@@ -24,7 +24,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -42,6 +42,7 @@ from davserver.errors import (
     UnsupportedMediaType,
 )
 from davserver.http.adapter import send
+from davserver.http.forwarded import Network, origin_of
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,10 @@ class AdminApp:
         api: Handler,
         console: Handler,
         routes: Mapping[str, WSGIApp] | None = None,
+        trusted: Sequence[Network] = (),
     ):
         self.service = service
+        self.trusted = tuple(trusted)
         self.auth = auth
         self.api = api
         self.console = console
@@ -143,6 +146,10 @@ class AdminApp:
         self.body_limit = 16 * 1024 + 8 * service.reason_max
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # The client a trusted proxy names; REMOTE_ADDR and the scheme (CGI's names)
+        # carry it to the access line, login throttling and the plain-HTTP check.
+        origin = origin_of(environ, self.trusted)
+        environ["REMOTE_ADDR"], environ["wsgi.url_scheme"] = origin.address, origin.scheme
         path = str(environ.get("PATH_INFO") or "/")
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         mounted = self.routes.get(path)
@@ -150,7 +157,9 @@ class AdminApp:
             return mounted(environ, start_response)
         is_api = path == "/api" or path.startswith("/api/")
         try:
-            principal = self.auth.principal(environ, metrics=path == "/metrics")
+            principal = self.auth.principal(
+                environ, metrics=path == "/metrics", trusted_peer=origin.trusted
+            )
             environ["REMOTE_USER"] = principal  # the access line's user (CGI's name)
             request = AdminRequest(environ, principal, self.body_limit)
             if mounted is not None:

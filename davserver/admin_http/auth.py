@@ -26,7 +26,6 @@ from davserver.dav.auth_controller import HtpasswdDomainController
 from davserver.dav.proxy_identity import ProxyIdentity
 from davserver.dav.throttle import LoginThrottle
 from davserver.errors import Forbidden, TooManyAttempts, Unauthenticated
-from davserver.http.forwarded import TRUSTED_PEER_KEY
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +59,15 @@ class AdminAuth:
         self.allow_insecure = allow_insecure
         self.throttle = throttle
 
-    def principal(self, environ: dict[str, Any], *, metrics: bool = False) -> str:
+    def principal(
+        self, environ: dict[str, Any], *, metrics: bool = False, trusted_peer: bool = False
+    ) -> str:
         """The administrator making this request (or, for ``/metrics``, the metrics
-        reader), or the refusal to raise."""
+        reader), or the refusal to raise.  ``trusted_peer``: the peer is in
+        trusted_proxies (its ``user_header`` is believed)."""
         if self.identity is not None:
             # The same rule as on the WebDAV port: believed from trusted_proxies only.
-            named = self.identity.principal(environ, environ.get(TRUSTED_PEER_KEY) is True)
+            named = self.identity.principal(environ, trusted_peer)
             if named is not None:
                 return self.role(named, str(environ.get("REMOTE_ADDR", "")), metrics=metrics)
         header = environ.get("HTTP_AUTHORIZATION")

@@ -31,7 +31,7 @@ from davserver.dav.proxy_identity import identity
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError, StartupError
 from davserver.http import DavWSGIServer, HttpLimits, tls
-from davserver.http.forwarded import ClientOrigin, parse_networks
+from davserver.http.forwarded import parse_networks
 from davserver.observe.access import AccessLog, refusal_recorder
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,14 @@ def build(config: Config, application: Any) -> WSGIApp:
     )
     observe = getattr(application, "observe", None)
     routes: dict[str, WSGIApp] = observe.endpoints() if observe is not None else {}
-    admin = AdminApp(service, auth, api=api.handle, console=console.handle, routes=routes)
+    admin = AdminApp(
+        service,
+        auth,
+        api=api.handle,
+        console=console.handle,
+        routes=routes,
+        trusted=parse_networks(config.trusted_proxies),
+    )
     # Its own access lines (listener=admin), refusals included; probes quiet while they pass.
     return AccessLog(admin, listener="admin", quiet=QUIET)
 
@@ -149,7 +156,7 @@ class AdminListener:
         host, port = parse_listen(config.admin_listen)
         self.server = DavWSGIServer(
             (host, port),
-            ClientOrigin(build(config, application), parse_networks(config.trusted_proxies)),
+            build(config, application),
             numthreads=THREADS,
             server_name="davserver-admin",
             request_queue_size=64,

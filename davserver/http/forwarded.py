@@ -19,13 +19,12 @@ never set, so such a Destination is another server's (502).
 :func:`resolve` is the pure part; :func:`origin_of` applies it once per request:
 the HTTP adapter puts its verdict in the typed request (client, scheme, proxy,
 host), so that everything after it (the access log, login throttling, lock
-records, quotas, the plain-HTTP Basic check) reads the one value.
-:class:`ClientOrigin` does the same for the admin listener's WSGI application
-(``REMOTE_ADDR`` and ``wsgi.url_scheme``).  ``Origin.trusted`` says whether the
-peer itself is a trusted proxy (whatever its headers said): the one verdict a
-single sign-on proxy's ``user_header`` is believed by (``TRUSTED_PEER_KEY`` on
-the admin listener).  The HTTP layer below (connections and
-body waiters per address) counts before any header exists: it sees the proxy.
+records, quotas, the plain-HTTP Basic check) reads the one value.  The admin
+listener's application applies it the same way.  ``Origin.trusted`` says whether
+the peer itself is a trusted proxy (whatever its headers said): the one verdict a
+single sign-on proxy's ``user_header`` is believed by.  The HTTP layer below
+(connections and body waiters per address) counts before any header exists: it
+sees the proxy.
 """
 
 from __future__ import annotations
@@ -252,32 +251,12 @@ def _scheme(hop: Hop, default: str) -> str:
     return hop.scheme
 
 
-# Where :class:`ClientOrigin` leaves its verdict on the peer for the admin
-# listener's login (``Origin.trusted``).
-TRUSTED_PEER_KEY = "davserver.trusted_proxy"
-
 HEADER_KEYS = {
     "HTTP_FORWARDED": "forwarded",
     "HTTP_X_FORWARDED_FOR": "x-forwarded-for",
     "HTTP_X_FORWARDED_PROTO": "x-forwarded-proto",
     "HTTP_X_FORWARDED_HOST": "x-forwarded-host",
 }
-
-
-class ClientOrigin:
-    """WSGI layer (the admin listener): sets ``REMOTE_ADDR`` and ``wsgi.url_scheme``
-    to the client's when a trusted proxy names them."""
-
-    def __init__(self, app: Any, trusted: Sequence[Network]):
-        self.app = app
-        self.trusted = tuple(trusted)
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if self.trusted:
-            origin = origin_of(environ, self.trusted)
-            environ["REMOTE_ADDR"], environ["wsgi.url_scheme"] = origin.address, origin.scheme
-            environ[TRUSTED_PEER_KEY] = origin.trusted
-        return self.app(environ, start_response)
 
 
 def origin_of(environ: Mapping[str, Any], trusted: Sequence[Network]) -> Origin:

@@ -14,7 +14,6 @@ import yaml
 
 from davserver import config as davconfig
 from davserver.admin_http import listener
-from davserver.http.forwarded import ClientOrigin, parse_networks
 from tests.integration.lock_helpers import XML_TYPE, Dav, basic, lockinfo, token_of
 from tests.integration.wsgi_client import WsgiClient
 from tests.support.access_records import AccessRecords, capture_access
@@ -158,8 +157,8 @@ def admin_client(tmp_path: Path, trusted: list[str], **more: object) -> WsgiClie
     }
     dav = Dav(tmp_path / "share", **options)
     config = davconfig.load(None, {"root": str(dav.root), **options})
-    # As AdminListener serves it: the forwarding verdict first.
-    return WsgiClient(ClientOrigin(listener.build(config, dav.app), parse_networks(trusted)))
+    # As AdminListener serves it (the application applies the forwarding verdict).
+    return WsgiClient(listener.build(config, dav.app))
 
 
 def test_the_admin_listener_follows_the_same_rule(tmp_path: Path, htpasswd_file: Path) -> None:

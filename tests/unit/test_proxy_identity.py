@@ -3,13 +3,11 @@ and the principal it reads from the header."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from davserver.dav.proxy_identity import ProxyIdentity, header_problem
 from davserver.errors import Forbidden, RequestError
-from davserver.http.forwarded import TRUSTED_PEER_KEY, ClientOrigin, origin_of, parse_networks
+from davserver.http.forwarded import origin_of, parse_networks
 
 TRUSTED = parse_networks(["10.0.0.0/8"])
 
@@ -31,19 +29,6 @@ def test_the_origin_says_whether_the_peer_is_a_trusted_proxy(
 ) -> None:
     assert origin_of(environ, TRUSTED).trusted is trusted
     assert origin_of(environ, ()).trusted is False
-
-
-def test_the_admin_listener_gets_the_same_verdict() -> None:
-    seen: dict[str, Any] = {}
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        seen.update(environ)
-        return []
-
-    ClientOrigin(app, TRUSTED)({"REMOTE_ADDR": "10.0.0.5"}, None)
-    assert seen[TRUSTED_PEER_KEY] is True
-    ClientOrigin(app, TRUSTED)({"REMOTE_ADDR": "192.0.2.7"}, None)
-    assert seen[TRUSTED_PEER_KEY] is False
 
 
 def test_the_principal_is_the_trimmed_value_from_a_trusted_peer_only() -> None:
