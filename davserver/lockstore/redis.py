@@ -46,7 +46,8 @@ import redis
 
 from davserver import turns
 from davserver.errors import StoreError, StoreUnavailable
-from davserver.locking.model import Lock
+from davserver.locking import rules
+from davserver.locking.model import Depth, Lock, LockRequest
 from davserver.lockstore.base import (
     LEGACY_ANONYMOUS_HOLDER,
     Check,
@@ -200,7 +201,11 @@ class RedisLockStore(RedisBase):
             pipe.delete(self._lock(token))
             pipe.srem(self._root(lock.root), token)
             self._queue_hold(pipe, token, lock, None)
-            self._execute(pipe, durable=durable)
+            try:
+                self._execute(pipe, durable=durable)
+            except Unreplicated:
+                self._reinstate(lock)
+                raise
             return lock
 
         lock = self._transact(attempt)
@@ -211,6 +216,19 @@ class RedisLockStore(RedisBase):
     # -- LockStore ------------------------------------------------------------
 
     def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
+        attempt = self._inserting(path, include_descendants, now, decide)
+        with self._op():
+            lock, emptied = self._waiting(lambda: self._transact(attempt))
+            for root in emptied:
+                self._prune(root)
+        return lock
+
+    def _inserting(
+        self, path: str, include_descendants: bool, now: float, decide: Decide, durable: bool = True
+    ) -> Callable[[Pipe], tuple[Lock, list[str]]]:
+        """The transaction of :meth:`insert_if` (raises Busy while an intent overlaps);
+        not ``durable``: without WAIT (see :meth:`_reinstate`)."""
+
         def attempt(pipe: Pipe) -> tuple[Lock, list[str]]:
             pipe.watch(self._g.generation_key, *[self._root(x) for x in self_and_ancestors(path)])
             intents = self._intents.keys_for_insert(path)
@@ -230,17 +248,13 @@ class RedisLockStore(RedisBase):
                 pipe.srem(self._root(root), *stale)
             self._queue_add(pipe, lock)
             try:
-                self._execute(pipe)
+                self._execute(pipe, durable=durable)
             except Unreplicated:
                 self._withdraw(lock)
                 raise
             return lock, roots if stale else []
 
-        with self._op():
-            lock, emptied = self._waiting(lambda: self._transact(attempt))
-            for root in emptied:
-                self._prune(root)
-        return lock
+        return attempt
 
     def _withdraw(self, lock: Lock) -> None:
         """Take back a grant the replicas did not confirm (its LOCK is answered 503).
@@ -252,6 +266,33 @@ class RedisLockStore(RedisBase):
             self._remove_token(lock.token, durable=False)
         except StoreError as exc:
             log.warning("could not withdraw an unconfirmed lock (it expires by itself): %s", exc)
+
+    def _reinstate(self, lock: Lock) -> None:
+        """Put back a lock whose removal the replicas did not confirm (its UNLOCK is
+        answered 503), so that the client's repeated UNLOCK finds it instead of
+        answering 409.  Like :meth:`_withdraw` this does not wait for the replicas
+        (a lock too many is safe, two holders are not); it is left out when what
+        the removal let through since overlaps the lock — a conflicting LOCK, or a
+        write in progress — because then the removal has been relied on."""
+        request = LockRequest(
+            lock.root, lock.scope, lock.depth, lock.owner, lock.principal, lock.timeout
+        )
+
+        def decide(active: Sequence[Lock]) -> Lock:
+            if any(rules.conflicts(h, request) or rules.freeze_refuses(h, request) for h in active):
+                raise _Overtaken
+            return lock
+
+        now = time.time()
+        if lock.is_expired(now):
+            return
+        attempt = self._inserting(lock.root, lock.depth is Depth.INFINITY, now, decide, False)
+        try:
+            self._transact(attempt)
+        except (Busy, _Overtaken):
+            log.warning("the unconfirmed removal of a lock on %s stays: used since", lock.root)
+        except StoreError as exc:
+            log.warning("could not put back a lock whose removal went unconfirmed: %s", exc)
 
     def _hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
         """Several hashes in one round trip (after they are WATCHed)."""
@@ -404,6 +445,10 @@ class RedisLockStore(RedisBase):
             if holder is not None and holder != LEGACY_ANONYMOUS_HOLDER:
                 self._r.sadd(self._held(holder), token)
         self._r.srem(legacy, *tokens)
+
+
+class _Overtaken(Exception):
+    """A lock cannot be put back: one its removal let through conflicts with it."""
 
 
 class _Held:

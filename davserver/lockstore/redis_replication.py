@@ -9,7 +9,8 @@ connection wrote (and so everything written before it).  With fewer than
 :attr:`Replication.min_replicas` the write raises :class:`Unreplicated` and the
 request is answered 503: the change may be in effect on the primary, but it is
 not acknowledged (a LOCK grant is then withdrawn again, see
-:meth:`~davserver.lockstore.redis.RedisLockStore.insert_if`).
+:meth:`~davserver.lockstore.redis.RedisLockStore.insert_if`; an UNLOCK's lock is
+put back, so that the client's repeated UNLOCK finds it).
 
 ``WAIT`` must run on the connection that wrote, and redis-py hands a
 pipeline's connection back to the pool as soon as ``EXEC`` returns; hence a

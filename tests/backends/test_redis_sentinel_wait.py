@@ -2,32 +2,43 @@
 
 A real primary, with and without a replica of its own.  Fewer confirmations in
 time: the operation raises StoreUnavailable (503 with Retry-After, a transient
-fault); a LOCK's grant is withdrawn, a refresh or UNLOCK stays as the primary
-took it.  The write counter's floor only rises with confirmed writes, so a
-primary that lost an unconfirmed write in a failover is not refused, one that
-lost a confirmed write is.
+fault); a LOCK's grant is withdrawn, an UNLOCK's lock is put back (so that the
+client's repeated UNLOCK succeeds), a refresh stays as the primary took it.
+The write counter's floor only rises with confirmed writes, so a primary that
+lost an unconfirmed write in a failover is not refused, one that lost a
+confirmed write is.
+
+No test depends on how fast a replica answers: where none can confirm (none is
+attached, or it is stopped) WAIT gives up after :data:`HOPELESS_MS`; where one
+must confirm, :data:`PATIENT_MS` is far longer than any machine under load
+needs (WAIT returns as soon as the replica has answered).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from davserver.config import load
 from davserver.errors import StartupError, StoreUnavailable
+from davserver.locking.model import Scope
 from davserver.lockstore import Role, Stores, open_stores
+from davserver.lockstore.redis import RedisLockStore
 from davserver.preflight import warnings
 from tests.backends.helpers import grant, make_lock, tokens
 from tests.support.redis import RedisServer
 from tests.support.redis_sentinel import wait_for
 
-TIMEOUT_MS = 50
+HOPELESS_MS = 50  # no replica can confirm: the outcome does not depend on it
+PATIENT_MS = 30_000  # a replica that is there confirms well within this
 QUICK_SYNC = ("--repl-diskless-sync-delay", "0")
 
 
@@ -38,10 +49,21 @@ def primary(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
 
 
-def open_(url: str, state_dir: Path, replicas: int) -> Stores:
+def open_(url: str, state_dir: Path, replicas: int, timeout_ms: int = HOPELESS_MS) -> Stores:
     return open_stores(
-        url, state_dir=state_dir, min_replicas=replicas, replica_timeout_ms=TIMEOUT_MS
+        url, state_dir=state_dir, min_replicas=replicas, replica_timeout_ms=timeout_ms
     )
+
+
+@contextlib.contextmanager
+def stopped(replica: RedisServer) -> Iterator[None]:
+    """SIGSTOP ``replica``: attached, but it confirms nothing until SIGCONT."""
+    assert replica.proc is not None
+    replica.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        replica.proc.send_signal(signal.SIGCONT)
 
 
 @contextlib.contextmanager
@@ -63,9 +85,9 @@ def online(client: redis.Redis) -> bool:
     return isinstance(replica, dict) and replica.get("state") == "online"
 
 
-def insert(stores: Stores, root: str) -> str:
+def insert(stores: Stores, root: str, scope: Scope = Scope.EXCLUSIVE) -> str:
     now = time.time()
-    lock = make_lock(root, now=now)
+    lock = make_lock(root, now=now, scope=scope)
     stores.locks.insert_if(root, False, now, grant(lock))
     return lock.token
 
@@ -86,7 +108,7 @@ def test_fewer_replicas_than_required_answer_503_and_withdraw_the_grant(
     assert no.value.retry_after > 0
     now = time.time()
     assert plain.locks.find("/new", False, now) == []  # withdrawn: nobody holds it
-    # A refresh and an UNLOCK are answered 503 too, but the primary took them.
+    # A refresh is answered 503 too, but the primary took it.
     lock = plain.locks.get(kept, now)
     assert lock is not None
     assert lock.expires_at is not None
@@ -94,20 +116,23 @@ def test_fewer_replicas_than_required_answer_503_and_withdraw_the_grant(
     with pytest.raises(StoreUnavailable):
         waiting.locks.replace(later, now)
     assert plain.locks.get(kept, now) == later
+    # An UNLOCK is answered 503 and its lock put back: repeated, it finds it.
     with pytest.raises(StoreUnavailable):
         waiting.locks.remove(kept)
-    assert tokens(plain.locks.find("/kept", False, time.time())) == set()
+    assert tokens(plain.locks.find("/kept", False, time.time())) == {kept}
+    assert plain.locks.remove(kept) is not None
     # A write whose guard (intent) was not confirmed does not run, and leaves no
     # intent behind that would hold LOCKs on its path back.
     ran = []
     with pytest.raises(StoreUnavailable), waiting.locks.hold_if([("/held", False)], now, list):
         ran.append(True)
     assert ran == []
-    started = time.monotonic()
+    with redis.Redis("127.0.0.1", primary.port, decode_responses=True) as client:
+        assert client.keys("davserver:hold-*") == []  # no intent: nothing to wait for
     insert(plain, "/held")
-    assert time.monotonic() - started < 1
     # A transient fault: the next operation tries Redis again.
     assert waiting.locks.find("/kept", False, time.time()) == []
+    assert waiting.locks.find("/held", False, time.time()) != []
     waiting.close()
     plain.close()
 
@@ -116,12 +141,62 @@ def test_a_replica_that_confirms_lets_every_change_through(
     primary: RedisServer, tmp_path: Path
 ) -> None:
     with replica_of(primary, tmp_path / "replica") as replica:
-        stores = open_(primary.url, tmp_path, 1)
+        stores = open_(primary.url, tmp_path, 1, PATIENT_MS)
         token = insert(stores, "/doc")
         assert stores.locks.remove(token) is not None
         with redis.Redis("127.0.0.1", replica.port, decode_responses=True) as copy:
             assert copy.exists(f"davserver:lock:{token}") == 0  # the replica has the UNLOCK
         stores.close()
+
+
+def test_an_unlock_answered_503_can_be_repeated_once_a_replica_confirms(
+    primary: RedisServer, tmp_path: Path
+) -> None:
+    """The client repeats an UNLOCK answered 503 (Retry-After): it must not get 409."""
+    with replica_of(primary, tmp_path / "replica") as replica:
+        patient = open_(primary.url, tmp_path, 1, PATIENT_MS)
+        hasty = open_(primary.url, tmp_path, 1)
+        token = insert(patient, "/doc")
+        with stopped(replica), pytest.raises(StoreUnavailable, match="replica"):
+            hasty.locks.remove(token)
+        assert tokens(patient.locks.find("/doc", False, time.time())) == {token}
+        removed = patient.locks.remove(token)  # the repeat, once the replica is back
+        assert removed is not None and removed.token == token
+        assert tokens(patient.locks.find("/doc", False, time.time())) == set()
+        with redis.Redis("127.0.0.1", replica.port, decode_responses=True) as copy:
+            assert copy.exists(f"davserver:lock:{token}") == 0
+        hasty.close()
+        patient.close()
+
+
+def test_an_unconfirmed_unlock_stays_when_a_conflicting_lock_was_granted_meanwhile(
+    primary: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the UNLOCK and its putting back, another client got the resource (its
+    LOCK confirmed, so the UNLOCK is confirmed too): the old lock must not come back
+    beside the new one; a shared lock beside it does."""
+    with replica_of(primary, tmp_path / "replica") as replica:
+        patient = open_(primary.url, tmp_path, 1, PATIENT_MS)
+        hasty = open_(primary.url, tmp_path, 1)
+        old = insert(patient, "/doc")
+        shared = insert(patient, "/other", Scope.SHARED)
+        put_back = RedisLockStore._reinstate
+        taken: list[str] = []
+
+        def meanwhile(store: RedisLockStore, lock: Any) -> None:
+            replica.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+            taken.append(insert(patient, lock.root, lock.scope))
+            put_back(store, lock)
+
+        monkeypatch.setattr(RedisLockStore, "_reinstate", meanwhile)
+        for token in (old, shared):
+            with stopped(replica), pytest.raises(StoreUnavailable, match="replica"):
+                hasty.locks.remove(token)
+        now = time.time()
+        assert tokens(patient.locks.find("/doc", False, now)) == {taken[0]}
+        assert tokens(patient.locks.find("/other", False, now)) == {shared, taken[1]}
+        hasty.close()
+        patient.close()
 
 
 def counter(url: str, value: int | None = None) -> int:
@@ -137,7 +212,7 @@ def test_losing_an_unconfirmed_write_is_no_loss_but_losing_a_confirmed_one_is(
     primary: RedisServer, tmp_path: Path
 ) -> None:
     with replica_of(primary, tmp_path / "replica"):
-        confirmed = open_(primary.url, tmp_path / "a", 1)
+        confirmed = open_(primary.url, tmp_path / "a", 1, PATIENT_MS)
         insert(confirmed, "/a")
         acknowledged = counter(primary.url)
         unconfirmed = open_(primary.url, tmp_path / "b", 2)  # one replica is too few

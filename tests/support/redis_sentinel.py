@@ -3,7 +3,10 @@
 Everything listens on 127.0.0.1 on ephemeral ports, keeps its files in one
 temporary directory and is stopped by PID.  Sentinels decide quickly (a node is
 down after :data:`DOWN_AFTER_MS`), so a failover takes seconds; the waits poll
-with deadlines.
+with deadlines.  Every node and sentinel logs to ``redis.log`` / ``sentinel.log``
+in its directory: after a failure they tell what the sentinels decided, and
+when (say, a second failover away from a just-promoted primary that answered a
+PING late on a loaded machine).
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ FAILOVER_TIMEOUT_MS = 3000
 # Every node may become the primary: none waits 5 s (the default) before it feeds
 # a new replica, in case more replicas come.
 QUICK_SYNC = ("--repl-diskless-sync-delay", "0")
+
+
+def node_args(workdir: Path) -> tuple[str, ...]:
+    """Quick sync and a log file in the node's directory."""
+    return (*QUICK_SYNC, "--logfile", str(workdir / "redis.log"))
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
@@ -55,6 +63,7 @@ class SentinelProcess:
             f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}\n"
             f"sentinel parallel-syncs {SERVICE} 1\n"
+            f"logfile {self.workdir / 'sentinel.log'}\n"
         )
         self.proc = subprocess.Popen(
             [self.binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -83,10 +92,12 @@ class SentinelDeployment:
     """A primary, ``replicas`` replicas (AOF on every node) and three sentinels."""
 
     def __init__(self, workdir: Path, replicas: int = 2):
-        self.primary = RedisServer(workdir / "node0", extra_args=QUICK_SYNC)
+        self.primary = RedisServer(workdir / "node0", extra_args=node_args(workdir / "node0"))
         follow = ("--replicaof", "127.0.0.1", str(self.primary.port))
         self.replicas = [
-            RedisServer(workdir / f"node{n}", extra_args=(*QUICK_SYNC, *follow))
+            RedisServer(
+                workdir / f"node{n}", extra_args=(*node_args(workdir / f"node{n}"), *follow)
+            )
             for n in range(1, replicas + 1)
         ]
         self.sentinels = [
