@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import ClassVar
 from urllib.parse import unquote, urlparse, urlsplit
 
@@ -28,6 +27,7 @@ from davserver.locking.conditions import submitted_tokens
 from davserver.locking.ifheader import IfHeader, parse_if_header
 from davserver.locking.manager import Seen
 from davserver.locking.model import canonical_path
+from davserver.once import once
 
 DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
 DEPTH_METHODS = frozenset({"PROPFIND", "LOCK", "COPY", "MOVE", "DELETE"})
@@ -218,18 +218,18 @@ class Request:
     def host(self) -> str | None:
         return self.headers.get("Host")
 
-    @cached_property
+    @once
     def if_header(self) -> IfHeader | None:
         raw_if = self.headers.get("If")
         return parse_if_header(raw_if) if raw_if is not None else None
 
-    @cached_property
+    @once
     def submitted(self) -> frozenset[str]:
         """Lock tokens the If header submits (RFC 4918 §10.4)."""
         header = self.if_header
         return submitted_tokens(header) if header else frozenset()
 
-    @cached_property
+    @once
     def destination(self) -> Destination | None:
         """Where a COPY or MOVE writes; None for other methods."""
         if self.method not in ("COPY", "MOVE"):
@@ -242,14 +242,14 @@ class Request:
         )
         return self.view.destination(destination)
 
-    @cached_property
+    @once
     def depth(self) -> str | None:
         # Depth means something only to these methods (RFC 4918 §10.2).
         if self.method not in DEPTH_METHODS:
             return None
         return parse_depth(self.headers.get("Depth"))
 
-    @cached_property
+    @once
     def overwrite(self) -> bool:
         if self.destination is None:
             return True
