@@ -103,10 +103,11 @@ class UserView:
     """
 
     root: str = "/"
+    # Read for every href of a listing: a field, not a property.
+    confined: bool = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def confined(self) -> bool:
-        return self.root != "/"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "confined", self.root != "/")
 
     def to_real(self, path: str) -> str:
         """A canonical path of the user's view as a path of the share."""
