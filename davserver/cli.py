@@ -111,6 +111,10 @@ def permission_summary(config: config_mod.Config) -> list[str]:
     lines = describe(parse_rules(config.permissions), users)
     if config.readonly:
         lines.append("readonly: true: nobody may write, whatever the rules say")
+    if config.user_root:
+        from davserver.dav.user_roots import summary
+
+        lines += summary(config.user_root, config.admins, users)
     return lines
 
 

@@ -36,7 +36,7 @@ import os
 import re
 import secrets
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -267,6 +267,18 @@ def made(parent: int, name: str) -> None:
             os.rmdir(temp, dir_fd=parent)
         if not isinstance(exc, FileExistsError):
             raise
+
+
+def summary(template: str, admins: Sequence[str], users: Sequence[str] | None) -> list[str]:
+    """What ``check-config`` says about home folders: where they are, who sees
+    the whole share, and each known user who cannot have one (403 then)."""
+    whole = f"admins ({', '.join(admins)}) see the whole share" if admins else "nobody sees it all"
+    lines = [f"user_root: each user's / is ROOT/{template}, made on first login; {whole}"]
+    for name in users or ():
+        problem = None if name in admins else name_problem(name)
+        if problem is not None:
+            lines.append(f"warning: user {name!r} cannot have a home folder ({problem}): 403")
+    return lines
 
 
 def user_roots(

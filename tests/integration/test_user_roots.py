@@ -25,6 +25,7 @@ from davserver.errors import ConfigError
 from tests.integration.lock_helpers import Dav, xml
 from tests.integration.test_listing_actions import notice_of, post
 from tests.integration.wsgi_client import Response, WsgiClient
+from tests.support.server import run_davserver
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "root": "root-secret"}
 D = "{DAV:}"
@@ -310,3 +311,31 @@ def test_a_permission_refusal_names_the_users_path(tmp_path: Path, htpasswd_file
     assert problem["instance"] == "/archive/x.txt"
     assert dav.request("PUT", "/x.txt", b"x", user="alice").status == 201
     assert list((dav.root / "users" / "alice" / "archive").iterdir()) == []
+
+
+def test_check_config_says_where_home_folders_are_and_who_cannot_have_one(
+    tmp_path: Path,
+) -> None:
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"alice:{hashed}\n.hidden:{hashed}\nroot:{hashed}\n")
+    (tmp_path / "root").mkdir()
+    config = tmp_path / "davserver.yaml"
+    config.write_text(
+        f"root: {tmp_path / 'root'}\nhtpasswd: {htpasswd}\nuser_root: users/{{user}}\n"
+        "admin: true\nadmins: [root]\n"
+    )
+    result = run_davserver("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        "user_root: each user's / is ROOT/users/{user}, made on first login; "
+        "admins (root) see the whole share"
+    ) in lines
+    assert "warning: user '.hidden' cannot have a home folder" in result.stdout
+    assert "'alice'" not in result.stdout
+    bad = config.read_text().replace("users/{user}", "/abs/{user}")
+    config.write_text(bad)
+    refused = run_davserver("check-config", str(config))
+    assert refused.returncode == 2
+    assert "user_root" in refused.stderr and "relative to root" in refused.stderr
