@@ -21,6 +21,7 @@ from davserver.locking.model import Lock
 
 # Phrases Python's table names differently or lacks (RFC 9110, RFC 4918).
 _REASONS = {413: "Content Too Large", 422: "Unprocessable Content", 423: "Locked"}
+_STATUS_LINES: dict[int, str] = {}  # "207 Multi-Status": an enum lookup saved per answer
 
 
 class LockVerdict(Enum):
@@ -91,7 +92,12 @@ class Response:
 
     @property
     def status_line(self) -> str:
-        return f"{self.status} {self.reason(self.status)}".strip()
+        line = _STATUS_LINES.get(self.status)
+        if line is None:
+            line = f"{self.status} {self.reason(self.status)}".strip()
+            if 100 <= self.status <= 599:  # bounded: at most 500 lines
+                _STATUS_LINES[self.status] = line
+        return line
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()

@@ -276,12 +276,17 @@ def emit(
         # JSON lines take their fields from the record (only built when used).
         access_log.log(level, record.text(), extra={"access": record})
     if metrics is not None:
-        metrics.in_flight.dec()
+        count(metrics, record.status, authorization)
         metrics.request_done(
             record.method, record.status, record.duration, record.bytes_in, record.bytes_out
         )
-        if record.status == 401:
-            metrics.auth_failures.labels("invalid" if authorization else "missing").inc()
+
+
+def count(metrics: Metrics, status: int, authorization: str | None) -> None:
+    """The request is no longer in flight; a 401 counts as an auth failure."""
+    metrics.in_flight.dec()
+    if status == 401:
+        metrics.auth_failures.labels("invalid" if authorization else "missing").inc()
 
 
 class Observed:
@@ -305,11 +310,20 @@ class Observed:
         return response
 
     def finish(self, request: Request, response: Response) -> None:
-        emit(
-            access_record(request, response, time.perf_counter() - request.arrival),
-            self.metrics,
-            authorization=request.header("Authorization"),
-        )
+        duration = time.perf_counter() - request.arrival
+        if access_log.isEnabledFor(logging.INFO):
+            record = access_record(request, response, duration)
+            emit(record, self.metrics, authorization=request.header("Authorization"))
+            return
+        # No access line at this log level: the metrics need five numbers, not the
+        # record of twenty fields (built, formatted and dropped on every request).
+        if self.metrics is not None:
+            refusal = request.body.refusal()
+            status = refusal[0] if refusal else response.status
+            count(self.metrics, status, request.header("Authorization"))
+            self.metrics.request_done(
+                request.method, status, duration, request.body.received, response.sent.sent
+            )
 
 
 def access_record(request: Request, response: Response, duration: float) -> AccessRecord:
