@@ -204,6 +204,11 @@ class Guard:
     # -- on every operation ---------------------------------------------------
 
     @property
+    def expected(self) -> str | None:
+        """The adopted generation record, as stored (None: none adopted)."""
+        return self._expected
+
+    @property
     def floor(self) -> int:
         """Take before a read: every write this process saw committed before it, so
         the read must see the counter at least this high."""

@@ -20,6 +20,7 @@ pipeline class that sends ``WAIT`` right after ``EXEC``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,14 +54,19 @@ class Unreplicated(StoreError):
 
 
 class WaitingPipeline(Pipeline):
-    """A pipeline whose transactions WAIT for ``replication`` after EXEC."""
+    """A pipeline whose transactions WAIT for ``replication`` after EXEC (when
+    :attr:`wrote` says the results are of a write: a script may decide to write
+    nothing, and a refusal must not wait for replicas that might not answer)."""
 
     replication: Replication = NO_WAIT
+
+    def wrote(self, results: list[Any]) -> bool:
+        return True
 
     def _execute_transaction(self, connection: Any, commands: Any, raise_on_error: Any) -> Any:
         results = super()._execute_transaction(connection, commands, raise_on_error)
         wanted, timeout_ms = self.replication.min_replicas, self.replication.timeout_ms
-        if wanted > 0:
+        if wanted > 0 and self.wrote(results):
             acked = _wait(connection, wanted, timeout_ms)
             if acked < wanted:
                 raise Unreplicated(acked, wanted, timeout_ms)
@@ -108,8 +114,13 @@ def replica_warning(url: str, min_replicas: int | None) -> str | None:
     )
 
 
-def pipeline(client: Any, replication: Replication) -> WaitingPipeline:
-    """A transactional pipeline on ``client``'s pool that WAITs as ``replication`` says."""
+def pipeline(
+    client: Any, replication: Replication, wrote: Callable[[list[Any]], bool] | None = None
+) -> WaitingPipeline:
+    """A transactional pipeline on ``client``'s pool that WAITs as ``replication``
+    says (only after results that ``wrote`` calls a write, if given)."""
     pipe = WaitingPipeline(client.connection_pool, client.response_callbacks, True, None)
     pipe.replication = replication
+    if wrote is not None:
+        pipe.wrote = wrote  # type: ignore[method-assign,assignment]
     return pipe
