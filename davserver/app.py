@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from davserver.config import Config
+from davserver.dav.admins import Admins, admins_of
 from davserver.dav.auth import Authenticator
 from davserver.dav.auth_controller import (
     ControllerHost,
@@ -58,6 +59,7 @@ class Application:
     throttle: LoginThrottle
     observe: Observability | None = None
     controller: Any = None
+    admins: Admins | None = None  # who administers (lock policy, admin listener)
 
     @property
     def store_description(self) -> str:
@@ -150,10 +152,13 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         properties_count=config.max_properties_per_resource,
     )
     permissions = Permissions(parse_rules(config.permissions))
+    controller = login_controller(config)
+    # One answer to "is this an administrator" (admins, ldap.admin_group).
+    admins = admins_of(config.admins, controller)
     infinity = InfinityPolicy(
         min_depth=config.lock_infinity_min_depth,
         max_entries=config.lock_infinity_max_entries,
-        admins=frozenset(config.admins),
+        admins=admins,
     )
     dav = Dav(
         share=share,
@@ -166,7 +171,6 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         quotas=quotas,
     )
     throttle = login_throttle(config, stores.failures)
-    controller = login_controller(config)
     auth = Authenticator(controller, throttle, allow_insecure=config.allow_insecure_auth)
     # The listing's actions run their WebDAV requests through the observed handle
     # again: each is logged, measured and checked like any client's.
@@ -190,4 +194,5 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         throttle=throttle,
         observe=observe,
         controller=controller,
+        admins=admins,
     )

@@ -146,7 +146,7 @@ def _controller_spec(value: str) -> str | None:
 def _user_names(value: list[Any]) -> str | None:
     for name in value:
         if not isinstance(name, str) or not name or ":" in name:
-            return f"every entry must be a user name of the htpasswd file, not {name!r}"
+            return f"every entry must be a user name (as users log in), not {name!r}"
     return None
 
 
@@ -417,7 +417,7 @@ SCHEMA: tuple[Option, ...] = (
         dict,
         "LDAP logins instead of htpasswd: {url: ldap://HOST (or ldaps://), user_dn: "
         "'uid={user},ou=people,...' or search_base (+ search_filter, bind_dn, "
-        "bind_password_file), starttls, ca_file, require_group, name_attribute, "
+        "bind_password_file), starttls, ca_file, require_group, admin_group, name_attribute, "
         "group_member_attribute, connect_timeout, receive_timeout, cache_seconds, "
         "cache_size, retry_after}",
         _ldap_section,
@@ -632,13 +632,15 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "admins",
         list,
-        "users of the htpasswd file who may use the admin listener (others get 403)",
+        "user names (htpasswd, LDAP, domain_controller or user_header logins) who may use "
+        "the admin listener and lock / with Depth infinity; with ldap.admin_group its members "
+        "too (others get 403)",
         _user_names,
     ),
     Option(
         "metrics_users",
         list,
-        "users of the htpasswd file who may GET /metrics on the admin listener and nothing else",
+        "user names who may GET /metrics on the admin listener and nothing else",
         _user_names,
     ),
     Option(
@@ -1068,15 +1070,18 @@ def _check_admin(config: Config, source: str) -> None:
     """The admin listener authenticates administrators: it needs users and a port of its own."""
     if not config.admin:
         return
-    if not config.htpasswd and not config.user_header:
+    if not (config.htpasswd or config.ldap or config.domain_controller or config.user_header):
         raise ConfigError(
-            "the admin listener needs htpasswd or user_header (administrators log in)",
+            "the admin listener needs logins (administrators log in): set htpasswd, ldap, "
+            "domain_controller or user_header",
             source=source,
             key="admin",
         )
-    if not config.admins:
+    if not config.admins and not (config.ldap or {}).get("admin_group"):
         raise ConfigError(
-            "name the administrators (users of the htpasswd file)", source=source, key="admins"
+            "name the administrators (user names who log in), or give ldap.admin_group",
+            source=source,
+            key="admins",
         )
     if bool(config.admin_tls_cert) != bool(config.admin_tls_key):
         given = "admin_tls_cert" if config.admin_tls_cert else "admin_tls_key"

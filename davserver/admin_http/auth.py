@@ -1,30 +1,31 @@
-"""Who may use the admin listener: the users named in ``admins``, logged in by Basic auth.
+"""Who may use the admin listener: administrators, logged in by Basic auth.
 
-The same htpasswd file and the same checks as the WebDAV port (bcrypt, no user
-enumeration by timing, failed logins throttled per address and per user from an
-address, counted together with the WebDAV port's): no
-credentials or wrong ones are 401 with a Basic challenge (RFC 9110 §11.6.1),
-a valid user who is no administrator is 403 — they are who they say, they just
-may not do this.  Credentials over plain HTTP from another machine are 403,
-as on the WebDAV port.  The users of ``metrics_users`` and the holder of the
-``metrics_token_file`` token may read ``/metrics`` and get 403 everywhere else.
-With ``user_header``, the user a trusted proxy names is checked the same way
-(the admin listener must then be behind the proxy as well), by the WebDAV
-port's rule (:mod:`davserver.dav.proxy_identity`).
+Logins are checked by the WebDAV port's Basic-auth step with its domain
+controller (:mod:`davserver.dav.auth`: htpasswd, LDAP or ``domain_controller``),
+so the same rules hold: failed logins throttled per address and per user from
+an address, counted together with the WebDAV port's; credentials over plain
+HTTP from another machine 403; a login directory that cannot be reached 503
+for logins it has not confirmed lately.  No credentials or wrong ones are 401
+with a Basic challenge (RFC 9110 §11.6.1); a valid user who is no
+administrator is 403 — they are who they say, they just may not do this.
+Administrators are the one answer of :class:`davserver.dav.admins.Admins`
+(``admins``, and the members of ``ldap.admin_group``).  The users of
+``metrics_users`` and the holder of the ``metrics_token_file`` token may read
+``/metrics`` and get 403 everywhere else.  With ``user_header``, the user a
+trusted proxy names is checked the same way (the admin listener must then be
+behind the proxy as well), by the WebDAV port's rule
+(:mod:`davserver.dav.proxy_identity`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Container, Iterable
 from typing import Any
 
 from davserver.admin_http.metrics_access import MetricsToken
-from davserver.dav.auth import is_private, parse_basic
-from davserver.dav.auth_controller import HtpasswdDomainController
+from davserver.dav.auth import Authenticator, is_private
 from davserver.dav.proxy_identity import ProxyIdentity
-from davserver.dav.throttle import LoginThrottle
 from davserver.errors import Forbidden, TooManyAttempts, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -39,25 +40,20 @@ INSECURE = (
 class AdminAuth:
     def __init__(
         self,
-        htpasswd: Path | None,
-        admins: Iterable[str],
-        throttle: LoginThrottle,
+        authenticator: Authenticator,
+        admins: Container[str],
         *,
         metrics_users: Iterable[str] = (),
         metrics_token: MetricsToken | None = None,
-        allow_insecure: bool = False,
         identity: ProxyIdentity | None = None,
     ):
+        self.authenticator = authenticator
         self.identity = identity
-        # No htpasswd (user_header alone): every Basic login fails, the proxy's user counts.
-        self.users = HtpasswdDomainController(
-            None, {"htpasswd": str(htpasswd) if htpasswd else None}
-        )
-        self.admins = frozenset(admins)
+        self.admins = admins
         self.metrics_users = frozenset(metrics_users)
         self.metrics_token = metrics_token
-        self.allow_insecure = allow_insecure
-        self.throttle = throttle
+        self.allow_insecure = authenticator.allow_insecure
+        self.throttle = authenticator.throttle
 
     def principal(
         self, environ: dict[str, Any], *, metrics: bool = False, trusted_peer: bool = False
@@ -65,31 +61,28 @@ class AdminAuth:
         """The administrator making this request (or, for ``/metrics``, the metrics
         reader), or the refusal to raise.  ``trusted_peer``: the peer is in
         trusted_proxies (its ``user_header`` is believed)."""
+        address = str(environ.get("REMOTE_ADDR", ""))
         if self.identity is not None:
             # The same rule as on the WebDAV port: believed from trusted_proxies only.
             named = self.identity.principal(environ, trusted_peer)
             if named is not None:
-                return self.role(named, str(environ.get("REMOTE_ADDR", "")), metrics=metrics)
-        header = environ.get("HTTP_AUTHORIZATION")
-        if not header:
+                return self.role(named, address, metrics=metrics)
+        header = str(environ.get("HTTP_AUTHORIZATION") or "")
+        if not header.strip():
             raise Unauthenticated("log in as an administrator (config key admins)", REALM)
-        address = str(environ.get("REMOTE_ADDR", ""))
         scheme = str(environ.get("wsgi.url_scheme", "http"))
         if not self.allow_insecure and not is_private(scheme, address):
             raise Forbidden(INSECURE)  # as on the WebDAV port: never accept them in clear
-        if str(header).strip().lower().startswith("bearer "):
-            return self.bearer(str(header).strip()[7:], address, metrics=metrics)
-        user, password = parse_basic(header)
-        verdict = self.throttle.check(address, user)
-        if verdict.wait is not None:
-            log.warning("admin login throttled for user %r from %s", user, address)
-            wait = verdict.wait
-            raise TooManyAttempts(f"too many failed logins; try again in {wait} s", wait)
-        if not self.users.basic_auth_user(REALM, user, password, environ):
-            self.throttle.failed(address, user)
-            log.warning("admin login failed for user %r from %s", user, address)
-            raise Unauthenticated("wrong user name or password", REALM)
-        self.throttle.succeeded(address, user, verdict)
+        if header.strip().lower().startswith("bearer "):
+            return self.bearer(header.strip()[7:], address, metrics=metrics)
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        path = str(environ.get("PATH_INFO") or "/")
+        try:
+            user = self.authenticator.principal(method, path, header, address, scheme)
+        except Unauthenticated as exc:  # the admin listener's own realm in the challenge
+            raise Unauthenticated(str(exc), REALM) from None
+        if user is None:  # no login source checks passwords (user_header alone)
+            raise Unauthenticated("log in through the single sign-on proxy", REALM)
         return self.role(user, address, metrics=metrics)
 
     def role(self, user: str, address: str, *, metrics: bool) -> str:

@@ -25,8 +25,11 @@ from davserver.admin_http.audit import AuditLog
 from davserver.admin_http.auth import AdminAuth
 from davserver.admin_http.metrics_access import MetricsToken
 from davserver.admin_http.service import AdminService
+from davserver.app import login_controller
 from davserver.config import Config, parse_listen
-from davserver.dav.auth_controller import read_htpasswd
+from davserver.dav.admins import admins_of
+from davserver.dav.auth import Authenticator
+from davserver.dav.auth_controller import HtpasswdDomainController, read_htpasswd
 from davserver.dav.proxy_identity import identity
 from davserver.dav.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError, StartupError
@@ -118,21 +121,17 @@ def build(config: Config, application: Any) -> WSGIApp:
         memory_max=config.broken_lock_memory,
         reason_max=config.admin_reason_max,
     )
-    # The WebDAV port's throttle: one password, one count of the guesses at it.
+    # The WebDAV port's controller and throttle: one password, one count of the guesses at it.
     throttle: LoginThrottle = getattr(application, "throttle", None) or login_throttle(config, None)
-    htpasswd = Path(config.htpasswd) if config.htpasswd else None
-    known = set(read_htpasswd(htpasswd)) if htpasswd else set()
-    unknown = sorted(set(config.admins + config.metrics_users) - known)
-    if unknown and not config.user_header:  # the proxy may name users htpasswd does not know
-        log.warning("users not in %s (they cannot log in): %s", htpasswd, ", ".join(unknown))
+    controller = getattr(application, "controller", None) or login_controller(config)
+    admins = getattr(application, "admins", None) or admins_of(config.admins, controller)
+    warn_unknown(config, controller)
     token = config.metrics_token_file
     auth = AdminAuth(
-        htpasswd,
-        config.admins,
-        throttle,
+        Authenticator(controller, throttle, allow_insecure=config.allow_insecure_auth),
+        admins,
         metrics_users=config.metrics_users,
         metrics_token=MetricsToken(Path(token)) if token else None,
-        allow_insecure=config.allow_insecure_auth,
         identity=identity(config),
     )
     observe = getattr(application, "observe", None)
@@ -147,6 +146,18 @@ def build(config: Config, application: Any) -> WSGIApp:
     )
     # Its own access lines (listener=admin), refusals included; probes quiet while they pass.
     return AccessLog(admin, listener="admin", quiet=QUIET)
+
+
+def warn_unknown(config: Config, controller: Any) -> None:
+    """Warn about administrators and metrics readers the htpasswd file does not
+    know (a directory, another controller or a proxy may know them)."""
+    if config.user_header or not isinstance(controller, HtpasswdDomainController):
+        return
+    htpasswd = controller.path
+    known = set(read_htpasswd(htpasswd)) if htpasswd else set()
+    unknown = sorted(set(config.admins + config.metrics_users) - known)
+    if unknown:
+        log.warning("users not in %s (they cannot log in): %s", htpasswd, ", ".join(unknown))
 
 
 class AdminListener:

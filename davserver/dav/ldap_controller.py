@@ -13,7 +13,9 @@ Refusals: an empty password is refused before the directory is asked (many
 servers take a simple bind with an empty password as an anonymous bind and
 say "success"); a wrong password or an unknown user is False (401; an unknown
 user costs a bind too, against a DN that does not exist); a right password
-outside ``require_group`` is 403.  Confirmed logins are remembered for
+outside ``require_group`` is 403.  Members of ``admin_group`` are administrators
+(:meth:`LdapDomainController.is_admin`, asked by :mod:`davserver.dav.admins`):
+the membership is read with the login and remembered with it.  Confirmed logins are remembered for
 ``cache_seconds`` (:mod:`davserver.dav.login_cache`); a directory that cannot
 be reached is 503 with Retry-After for logins not remembered — never a login
 let in unchecked — and one WARNING per outage.
@@ -25,6 +27,7 @@ import logging
 import secrets
 import ssl
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,6 +86,9 @@ class LdapDomainController(BaseDomainController):  # type: ignore[misc]
             self.settings = parse(section if isinstance(section, Mapping) else {})
         self.cache = LoginCache(self.settings.cache_seconds, self.settings.cache_size)
         self.outage = Outage()
+        # user -> in admin_group, as of that user's latest confirmed login.
+        self._admins: OrderedDict[str, bool] = OrderedDict()
+        self._admins_guard = threading.Lock()
 
     def __str__(self) -> str:
         return f"LdapDomainController({self.settings.url})"
@@ -126,11 +132,28 @@ class LdapDomainController(BaseDomainController):  # type: ignore[misc]
             if login is None:
                 return False
             self.cache.put(key, login)
+        self._remember_admin(user_name, login.admin)
         if not login.allowed:
             raise Forbidden(
                 f"{user_name} is not in the group this share requires (ldap.require_group)"
             )
         return True
+
+    def _remember_admin(self, user: str, admin: bool) -> None:
+        if self.settings.admin_group is None:
+            return
+        with self._admins_guard:
+            self._admins[user] = admin
+            self._admins.move_to_end(user)
+            while len(self._admins) > self.settings.cache_size:
+                self._admins.popitem(last=False)
+
+    def is_admin(self, user: str) -> bool:
+        """Whether ``user`` is in ``admin_group``, as the directory said at their
+        latest login check (every request of theirs passes one first: from the
+        cache for ``cache_seconds``, else from the directory)."""
+        with self._admins_guard:
+            return self._admins.get(user, False)
 
     def _ask(self, user: str, password: str) -> Login | None:
         """The directory's verdict: None for a wrong password or unknown user."""
@@ -228,8 +251,10 @@ class LdapDomainController(BaseDomainController):  # type: ignore[misc]
         return user in _values(found[0][1], attribute)
 
     def _groups(self, conn: Connection, dn: str, user: str) -> Login:
-        group = self.settings.require_group
-        return Login(allowed=group is None or self._member(conn, group, dn, user))
+        group, admins = self.settings.require_group, self.settings.admin_group
+        allowed = group is None or self._member(conn, group, dn, user)
+        admin = admins is not None and self._member(conn, admins, dn, user)
+        return Login(allowed=allowed, admin=admin)
 
     def _member(self, conn: Connection, group: str, dn: str, user: str) -> bool:
         attribute = self.settings.group_member_attribute

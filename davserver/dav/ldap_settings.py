@@ -28,6 +28,7 @@ class LdapSettings:
     starttls: bool = False
     ca_file: str | None = None
     require_group: str | None = None  # DN of a group a user must be in to log in
+    admin_group: str | None = None  # DN of a group whose members are administrators
     group_member_attribute: str = "member"  # member / uniqueMember: DNs; memberUid: names
     name_attribute: str = "uid"  # must hold the typed user name exactly (case and all)
     connect_timeout: float = 5.0

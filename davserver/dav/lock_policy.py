@@ -9,9 +9,10 @@ with a message that names the config key and says what to do instead.
 Two rules, each with a config key:
 
 * ``lock_infinity_min_depth``: a depth-infinity LOCK on a collection fewer levels
-  below the root than this (``/`` is level 0) is for administrators (``admins``)
-  only.  The default 1 keeps ``/`` for administrators and allows every folder
-  below it (litmus and clients lock folders they made); 0 allows it anywhere.
+  below the root than this (``/`` is level 0) is for administrators (``admins``,
+  ``ldap.admin_group``: :mod:`davserver.dav.admins`) only.  The default 1 keeps
+  ``/`` for administrators and allows every folder below it (litmus and clients
+  lock folders they made); 0 allows it anywhere.
 * ``lock_infinity_max_entries``: a depth-infinity LOCK on a collection with more
   members than this, at any depth, is refused; counted by a walk that stops at
   the limit, so a huge tree costs no more than the limit.  0 allows it only on
@@ -22,6 +23,7 @@ Depth-0 LOCKs, LOCKs on non-collections and refreshes are never concerned.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from davserver.dav.share import Entry, Share
@@ -34,7 +36,7 @@ class InfinityPolicy:
 
     min_depth: int = 1
     max_entries: int | None = 10_000
-    admins: frozenset[str] = frozenset()
+    admins: Container[str] = frozenset()  # davserver.dav.admins.Admins when serving
 
 
 def level(path: str) -> int:

@@ -25,6 +25,7 @@ class Login:
     """What the directory said of a user whose password was right."""
 
     allowed: bool  # in the required group (or none is required)
+    admin: bool = False  # in ldap.admin_group
 
 
 class LoginCache:
