@@ -184,7 +184,13 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         trusted=parse_networks(config.trusted_proxies),
         routes=observe.probes(),
         identity=identity(config),
-        homes=user_roots(config.user_root, share.root, config.admins, readonly=config.readonly),
+        homes=user_roots(
+            config.user_root,
+            share.root,
+            config.admins,
+            readonly=config.readonly,
+            shared=config.shared_folders,
+        ),
     )
     return Application(
         wsgi=wsgi,

@@ -182,6 +182,15 @@ def _user_root(value: str) -> str | None:
     return template_problem(value) if value else None
 
 
+def _shared_folders(value: list[Any]) -> str | None:
+    for folder in value:
+        if not isinstance(folder, str) or not folder.startswith("/") or folder == "/":
+            return (
+                f"every entry must be an absolute path below the root such as /team, not {folder!r}"
+            )
+    return None
+
+
 def _webhooks(value: list[Any]) -> str | None:
     for url in value:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -454,6 +463,13 @@ SCHEMA: tuple[Option, ...] = (
         "anonymous requests are 401; null: off",
         _user_root,
         nullable=True,
+    ),
+    Option(
+        "shared_folders",
+        list,
+        "with user_root: folders of the share every user sees at the same path inside "
+        "their own root, e.g. [/team] (permissions still decide who may read or write)",
+        _shared_folders,
     ),
     Option(
         "user_header_max_length",
@@ -772,6 +788,7 @@ class Config:
     user_header: str | None = None
     user_header_max_length: int = 128
     user_root: str | None = None
+    shared_folders: list[str] = dataclasses.field(default_factory=list)
     auth_max_failures: int = 10
     auth_failure_window: int = 60
     auth_user_max_failures: int = 100
@@ -1027,7 +1044,18 @@ def _check_consistency(config: Config) -> None:
 def _check_user_root(config: Config, source: str) -> None:
     """Home folders are per user: without logins nobody would have one."""
     if not config.user_root:
+        if config.shared_folders:
+            raise ConfigError(
+                "shared folders are shown inside home folders: set user_root too",
+                source=source,
+                key="shared_folders",
+            )
         return
+    from davserver.dav.user_roots import shared_problem
+
+    for folder in config.shared_folders:
+        if (problem := shared_problem(folder, config.user_root)) is not None:
+            raise ConfigError(f"{folder}: {problem}", source=source, key="shared_folders")
     if not (config.htpasswd or config.ldap or config.user_header or config.domain_controller):
         raise ConfigError(
             "home folders need logins: set htpasswd, ldap, user_header or domain_controller",

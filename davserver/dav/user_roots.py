@@ -66,6 +66,25 @@ DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 ANONYMOUS = "log in: every user of this server has a home folder of their own (user_root)"
 
 
+def _overlap(a: str, b: str) -> bool:
+    """One of two canonical paths is the other or inside it."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def shared_problem(folder: str, template: str) -> str | None:
+    """Why ``folder`` cannot be a shared folder (None: it can): an absolute,
+    canonical path below the root, away from the home folders."""
+    segments = folder.split("/")[1:]
+    if not folder.startswith("/") or len(segments) != 1 or not segments[0] or "\\" in folder:
+        return "must be a folder directly below the root such as /team (no trailing /)"
+    if any(segment in (".", "..") or segment.startswith(".") for segment in segments):
+        return "must not contain ., .. or hidden segments"
+    fixed = "/" + template.split(PLACEHOLDER, 1)[0].rsplit("/", 1)[0]
+    if fixed != "/" and _overlap(folder.rstrip("/"), fixed.rstrip("/")):
+        return f"must lie outside the home folders ({fixed})"
+    return None
+
+
 def template_problem(template: str) -> str | None:
     """Why ``user_root`` is not a usable template (None: it is)."""
     if PLACEHOLDER not in template:
@@ -103,6 +122,8 @@ class UserView:
     """
 
     root: str = "/"
+    # Folders every user sees at the same path inside their root (shared_folders).
+    shared: tuple[str, ...] = ()
     # Read for every href of a listing: a field, not a property.
     confined: bool = dataclasses.field(init=False, repr=False, compare=False)
 
@@ -113,7 +134,28 @@ class UserView:
         """A canonical path of the user's view as a path of the share."""
         if not self.confined:
             return path
+        if self.shared and self.shared_folder(path) is not None:
+            return path
         return self.root if path == "/" else self.root + path
+
+    def shared_folder(self, path: str) -> str | None:
+        """The shared folder ``path`` is in (or is), None when it is in none."""
+        for folder in self.shared:
+            if path == folder or path.startswith(folder + "/"):
+                return folder
+        return None
+
+    def is_mount(self, path: str) -> bool:
+        """A real path the user sees as their ``/`` or a shared folder: it cannot
+        be deleted, moved or replaced through this view."""
+        return path == self.root or path in self.shared
+
+    def shadowed(self) -> frozenset[str]:
+        """Real paths in the user's root that a shared folder's name hides."""
+        return frozenset(self.root + folder for folder in self.shared)
+
+    def mount_name(self, path: str) -> str:
+        return "the root collection" if path == self.root else f"the shared folder {path}"
 
     def to_view(self, path: str) -> str:
         """A real path as the user names it; the folders above their root (a
@@ -123,6 +165,8 @@ class UserView:
             return path
         if path.startswith(self.root) and path[len(self.root) : len(self.root) + 1] in ("", "/"):
             return path[len(self.root) :] or "/"
+        if self.shared and self.shared_folder(path) is not None:
+            return path
         return "/"
 
     def destination(self, destination: Destination) -> Destination:
@@ -187,10 +231,15 @@ class UserRoots:
         *,
         admins: Iterable[str] = (),
         create: bool = True,
+        shared: Iterable[str] = (),
     ):
         problem = template_problem(template)
         if problem is not None:
             raise ValueError(f"user_root {problem}")
+        self.shared = tuple(shared)
+        for folder in self.shared:
+            if (why := shared_problem(folder, template)) is not None:
+                raise ValueError(f"shared_folders: {folder}: {why}")
         self.template = template
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         weakref.finalize(self, os.close, self.root_fd)
@@ -208,9 +257,12 @@ class UserRoots:
         if problem is not None:
             raise Forbidden(f"the user name {principal!r} cannot name a home folder: {problem}")
         relative = self.template.replace(PLACEHOLDER, principal)
+        home = "/" + relative
+        if any(_overlap(home, folder) for folder in self.shared):
+            raise Forbidden(f"the home folder of {principal!r} would be a shared folder")
         if self.create:
             self.ensure(relative)
-        return UserView("/" + relative)
+        return UserView(home, self.shared)
 
     def ensure(self, relative: str) -> None:
         """The folder exists (one lstat when it does), else is made."""
@@ -282,10 +334,15 @@ def summary(template: str, admins: Sequence[str], users: Sequence[str] | None) -
 
 
 def user_roots(
-    template: str | None, root: str, admins: Iterable[str], *, readonly: bool
+    template: str | None,
+    root: str,
+    admins: Iterable[str],
+    *,
+    readonly: bool,
+    shared: Iterable[str] = (),
 ) -> UserRoots | None:
     """The ``user_root`` setting, or None when it is off (the default); a
     read-only share makes no folders."""
     if not template:
         return None
-    return UserRoots(template, root, admins=admins, create=not readonly)
+    return UserRoots(template, root, admins=admins, create=not readonly, shared=shared)

@@ -151,3 +151,21 @@ def test_a_link_or_file_in_the_way_is_403_and_nothing_is_made_elsewhere(tmp_path
     (root / "home").write_bytes(b"file")
     with pytest.raises(Forbidden, match="not a folder"):
         homes.view("alice")
+
+
+def test_shared_folders_keep_their_path_in_every_view() -> None:
+    view = UserView("/users/alice", ("/team",))
+    assert view.to_real("/team") == "/team" and view.to_real("/team/a") == "/team/a"
+    assert view.to_real("/teamwork") == "/users/alice/teamwork"
+    assert view.to_view("/team/a") == "/team/a"
+    assert view.is_mount("/team") and view.is_mount("/users/alice")
+    assert not view.is_mount("/team/a") and not IDENTITY.is_mount("/team")
+    assert view.shadowed() == frozenset({"/users/alice/team"})
+
+
+def test_a_home_folder_that_would_be_a_shared_folder_is_403(tmp_path: Path) -> None:
+    homes = UserRoots("{user}", str(tmp_path), shared=["/team"])
+    with pytest.raises(Forbidden, match="would be a shared folder"):
+        homes.view("team")
+    assert not (tmp_path / "team").exists()
+    assert homes.view("alice") == UserView("/alice", ("/team",))

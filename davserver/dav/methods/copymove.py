@@ -79,8 +79,8 @@ def _checked_destination(request: Request, dav: Dav, source: Entry) -> Destinati
         raise Forbidden("source and destination are the same resource")
     if is_ancestor_or_self(source.path, dest.path) and source.is_dir:
         raise Forbidden("a collection cannot be copied or moved into itself")
-    if request.view.to_view(dest.path) == "/":  # the share's, or the user's (user_root)
-        raise Forbidden("the root collection cannot be replaced")
+    if request.view.is_mount(dest.path):  # the share's /, a user's / or a shared folder
+        raise Forbidden(f"{request.view.mount_name(dest.path)} cannot be replaced")
     return dest
 
 
@@ -92,8 +92,8 @@ def _transfer(request: Request, dav: Dav, *, is_move: bool) -> Response:
     source = share.lookup(request.path)
     if source is None:
         raise NotFound(f"{request.path} does not exist")
-    if is_move and request.view.to_view(source.path) == "/":
-        raise Forbidden("the root collection cannot be moved")
+    if is_move and request.view.is_mount(source.path):
+        raise Forbidden(f"{request.view.mount_name(source.path)} cannot be moved")
     dest = _checked_destination(request, dav, source)
     members = _depth(request, source, is_move=is_move)
     require_parent(dav, dest.path)

@@ -44,8 +44,8 @@ def handle(request: Request, dav: Dav) -> Response:
     entry = dav.share.lookup(request.path)
     if entry is None:
         raise NotFound(f"{request.path} does not exist")
-    if request.view.to_view(entry.path) == "/":  # the share's, or the user's (user_root)
-        raise Forbidden("the root collection cannot be deleted")
+    if request.view.is_mount(entry.path):  # the share's /, a user's / or a shared folder
+        raise Forbidden(f"{request.view.mount_name(entry.path)} cannot be deleted")
     if entry.is_dir and request.depth not in (None, "infinity"):
         raise RequestError("DELETE of a collection acts on all members: Depth must be infinity")
     check_preconditions(request, dav, entry)

@@ -20,6 +20,7 @@ from davserver.dates import http_date
 from davserver.dav import hrefs, page_actions, pages, ranges
 from davserver.dav.active import guard_headers
 from davserver.dav.errors import classify, lock_badges
+from davserver.dav.methods import shared_listing
 from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
 from davserver.dav.request import Request
 from davserver.dav.response import FileSpan, Response
@@ -102,7 +103,14 @@ def listing(
         return Response(304)
     covering, below, unknown = _folder_locks(dav, folder.path)
     inherited = [lock for lock in covering if lock.depth is Depth.INFINITY]
-    members = sorted(dav.share.members(folder), key=lambda e: (not e.is_dir, e.name.casefold()))
+    found: list[Entry] = dav.share.members(folder)
+    shared: list[Entry] = []
+    if shared_listing.at_home(request, folder, "1"):  # shared_folders in the user's /
+        shadowed = request.view.shadowed()
+        found = [member for member in found if member.path not in shadowed]
+        shared = shared_listing.shared_entries(request, dav)
+        below.update({entry.path: dav.locks.discover(entry.path) for entry in shared})
+    members = sorted(found + shared, key=lambda e: (not e.is_dir, e.name.casefold()))
     if dav.permissions.active:
         members = [member for member in members if dav.visible(request, member.path)]
     rows = [
@@ -112,7 +120,14 @@ def listing(
             is_dir=member.is_dir,
             size=None if member.is_dir else member.size,
             modified=member.stat.st_mtime,
-            locks=tuple(_badges(dav, request, below.get(member.path, []) + inherited, member.path)),
+            locks=tuple(
+                _badges(
+                    dav,
+                    request,
+                    below.get(member.path, []) + ([] if member in shared else inherited),
+                    member.path,
+                )
+            ),
         )
         for member in members
     ]

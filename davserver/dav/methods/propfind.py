@@ -30,12 +30,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
 from davserver.dav import hrefs
 from davserver.dav.listing import Listing, Unreadable
+from davserver.dav.methods import shared_listing
 from davserver.dav.methods.base import Dav, check_preconditions
 from davserver.dav.methods.propfind_props import (
     LOCKDISCOVERY,
@@ -45,7 +47,8 @@ from davserver.dav.methods.propfind_props import (
     Unavailable,
 )
 from davserver.dav.methods.propfind_render import XML_INVALID
-from davserver.dav.methods.propfind_stream import rendered, streamed
+from davserver.dav.methods.propfind_stream import Href, rendered, streamed
+from davserver.dav.methods.propfind_stream import _members as member_parts
 from davserver.dav.quotas import reporters
 from davserver.dav.request import Request
 from davserver.dav.response import Response
@@ -237,6 +240,9 @@ def handle(request: Request, dav: Dav) -> Response:
     query = parse_query(request.body.read_all(dav.limits.xml_body))
     depth = request.depth or "infinity"  # §9.1: no Depth header means infinity
     found = members(dav.share, target, depth, dav.limits.propfind_infinity_max)
+    home = shared_listing.at_home(request, target, depth)
+    if home:
+        found = shared_listing.without_shadowed(request, found)
     try:
         with_members = target.is_dir and depth != "0"
         renderer = Renderer(sources(request, dav, target, query, with_members=with_members))
@@ -250,7 +256,32 @@ def handle(request: Request, dav: Dav) -> Response:
     def href(path: str, collection: bool) -> str:
         return href_of(request, dav, path, collection=collection)
 
-    return streamed(rendered(target, found, render_of(renderer, query), href))
+    parts = rendered(target, found, render_of(renderer, query), href)
+    if home:
+        parts = _with_shared(parts, request, dav, query, depth, href)
+    return streamed(parts)
+
+
+def _with_shared(
+    parts: Iterator[str], request: Request, dav: Dav, query: Query, depth: str, href: Href
+) -> Iterator[str]:
+    """The user's root, then each shared folder (shared_folders) with lock
+    discovery of its own, as deep as Depth says; ``parts`` closed at the end."""
+    try:
+        yield from parts
+        for entry in shared_listing.shared_entries(request, dav):
+            deep = depth == "infinity"
+            below = (
+                members(dav.share, entry, depth, dav.limits.propfind_infinity_max) if deep else ()
+            )
+            renderer = Renderer(sources(request, dav, entry, query, with_members=deep))
+            if dav.permissions.active:
+                below = _visible(request, dav, below)
+            yield from member_parts(chain((entry,), below), render_of(renderer, query), href)
+    finally:
+        close = getattr(parts, "close", None)
+        if close is not None:
+            close()
 
 
 def _visible(
