@@ -187,7 +187,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         homes=user_roots(
             config.user_root,
             share.root,
-            config.admins,
+            admins,
             readonly=config.readonly,
             shared=config.shared_folders,
         ),

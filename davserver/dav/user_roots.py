@@ -36,7 +36,7 @@ import os
 import re
 import secrets
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -229,7 +229,7 @@ class UserRoots:
         template: str,
         root: str,
         *,
-        admins: Iterable[str] = (),
+        admins: Container[str] = frozenset(),
         create: bool = True,
         shared: Iterable[str] = (),
     ):
@@ -243,7 +243,7 @@ class UserRoots:
         self.template = template
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         weakref.finalize(self, os.close, self.root_fd)
-        self.admins = frozenset(admins)
+        self.admins = admins  # names, or the server's Admins (ldap.admin_group too)
         self.create = create
 
     def view(self, principal: str | None) -> UserView:
@@ -336,7 +336,7 @@ def summary(template: str, admins: Sequence[str], users: Sequence[str] | None) -
 def user_roots(
     template: str | None,
     root: str,
-    admins: Iterable[str],
+    admins: Container[str],
     *,
     readonly: bool,
     shared: Iterable[str] = (),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from davserver.dav.admins import Admins
 from davserver.dav.request import Destination
 from davserver.dav.user_roots import IDENTITY, UserRoots, UserView, template_problem
 from davserver.errors import (
@@ -169,3 +170,13 @@ def test_a_home_folder_that_would_be_a_shared_folder_is_403(tmp_path: Path) -> N
         homes.view("team")
     assert not (tmp_path / "team").exists()
     assert homes.view("alice") == UserView("/alice", ("/team",))
+
+
+def test_an_administrator_the_login_controller_vouches_for_sees_the_whole_share(
+    tmp_path: Path,
+) -> None:
+    admins = Admins(["root"], check=lambda user: user == "carol")  # e.g. ldap.admin_group
+    homes = UserRoots("home/{user}", str(tmp_path), admins=admins)
+    assert homes.view("carol") is IDENTITY and homes.view("root") is IDENTITY
+    assert homes.view("dave") == UserView("/home/dave")
+    assert sorted(os.listdir(tmp_path / "home")) == ["dave"]
