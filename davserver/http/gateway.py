@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cheroot import wsgi
 
 from davserver.http.adapter import Streamed
+from davserver.http.request import STEP_ASIDE_BYTES
 
 # Header names are the client's: the cache of their keys is bounded in entries and
 # holds only short names (a name may be 64 KiB: 512 of them would be 64 MiB).
@@ -87,12 +90,11 @@ class DavGateway(wsgi.Gateway_10):
         try:
             if span is not None and self.req.can_send_file(self.remaining_bytes_out, span):
                 self.req.send_file(span)
+            elif _small(response):
+                with _corked(self.req.conn):  # head and body in one send
+                    self._write_all(response)
             else:
-                for chunk in response:
-                    if not isinstance(chunk, bytes):
-                        raise ValueError("WSGI applications must yield bytes")
-                    if chunk:
-                        self.write(chunk)
+                self._write_all(response)
             if span is not None and span.sent < span.count:
                 # The file shrank under us: the promised Content-Length cannot be
                 # kept, and only closing tells the client the answer is short.
@@ -101,3 +103,46 @@ class DavGateway(wsgi.Gateway_10):
             self.req.ensure_headers_sent()
             if hasattr(response, "close"):
                 response.close()
+
+    def _write_all(self, response: Iterable[bytes]) -> None:
+        for chunk in response:
+            if not isinstance(chunk, bytes):
+                raise ValueError("WSGI applications must yield bytes")
+            if chunk:
+                self.write(chunk)
+
+
+def _small(response: Iterable[bytes]) -> bool:
+    """An answer already whole in memory and small enough to send at once (a
+    larger one may wait for a slow reader and steps aside while it does)."""
+    if not isinstance(response, Streamed):
+        return False
+    body = response.body
+    return isinstance(body, bytes) and len(body) < STEP_ASIDE_BYTES
+
+
+class _Cork:
+    """Collects what is written to a connection, to send it in one write."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+@contextmanager
+def _corked(conn: Any) -> Iterator[None]:
+    """The head and body of an answer written while inside go out in one send
+    (cheroot's writer sends each write at once: a system call, and a TCP packet,
+    for the head and another for the body).  Whatever was written is sent on the
+    way out, also when the body failed halfway, as it would have been."""
+    wfile, cork = conn.wfile, _Cork()
+    conn.wfile = cork
+    try:
+        yield
+    finally:
+        conn.wfile = wfile
+        if cork.parts:
+            wfile.write(b"".join(cork.parts))
