@@ -1,7 +1,8 @@
 """Home folders on the real server (``user_root: users/{user}``), as deployed:
 the server runs as the unprivileged test user.  alice works with rclone (a real
 client: it lists by PROPFIND and follows the hrefs it is given), bob with plain
-HTTP requests; what is on disk is checked, and again after a restart."""
+HTTP requests; ROOT/team is the shared folder /team of both.  What is on
+disk is checked, and again after a restart."""
 
 from __future__ import annotations
 
@@ -46,7 +47,10 @@ def test_two_users_each_in_their_own_root_across_a_restart(
 ) -> None:
     root = tmp_path / "share"
     config = tmp_path / "davserver.yaml"
-    config.write_text(f"htpasswd: {htpasswd_file}\nuser_root: users/{{user}}\n")
+    config.write_text(
+        f"htpasswd: {htpasswd_file}\nuser_root: users/{{user}}\nshared_folders: [/team]\n"
+    )
+    (root / "team").mkdir(parents=True)
     local = tmp_path / "report.txt"
     local.write_bytes(b"alice's report\n")
     bob = ("bob", USERS["bob"])
@@ -57,7 +61,11 @@ def test_two_users_each_in_their_own_root_across_a_restart(
         assert copied.returncode == 0, copied.stderr
         listed = rclone(server, "lsf", "-R", ":webdav:")
         assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.split() == ["docs/", "docs/report.txt"]
+        assert listed.stdout.split() == ["docs/", "team/", "docs/report.txt"]
+        shared = rclone(server, "copyto", str(local), ":webdav:team/from-alice.txt")
+        assert shared.returncode == 0, shared.stderr
+        from_alice = requests.get(f"{server.url}team/from-alice.txt", auth=bob, timeout=10)
+        assert (from_alice.status_code, from_alice.content) == (200, b"alice's report\n")
         assert (
             requests.put(f"{server.url}b.txt", data=b"bob", auth=bob, timeout=10).status_code == 201
         )
@@ -85,6 +93,7 @@ def test_two_users_each_in_their_own_root_across_a_restart(
     assert (root / "users" / "bob" / "b.txt").read_bytes() == b"bob"
     assert sorted(os.listdir(home)) == ["docs"]  # bob's COPY made nothing here
     assert sorted(os.listdir(root / "users")) == ["alice", "bob"]
+    assert (root / "team" / "from-alice.txt").read_bytes() == b"alice's report\n"
     st = home.stat()
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (owner, 0o700)
     inode = st.st_ino
@@ -93,7 +102,12 @@ def test_two_users_each_in_their_own_root_across_a_restart(
     try:
         listed = rclone(server, "lsf", "-R", ":webdav:")
         assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.split() == ["docs/", "docs/report.txt"]
+        assert sorted(listed.stdout.split()) == [
+            "docs/",
+            "docs/report.txt",
+            "team/",
+            "team/from-alice.txt",
+        ]
         got = requests.get(f"{server.url}b.txt", auth=bob, timeout=10)
         assert (got.status_code, got.content) == (200, b"bob")
     finally:
