@@ -276,8 +276,30 @@ def directory_warning(section: Mapping[str, Any]) -> str | None:
         if s.bind_dn and not conn.bound:
             reason = (conn.result or {}).get("description", "refused")
             return f"warning: ldap.bind_dn {s.bind_dn} cannot bind ({reason}): nobody can log in"
+        return _missing_group(controller, conn) if s.bind_dn else None
+    except (LDAPException, Unreachable) as exc:
+        return f"warning: the LDAP directory {s.url} cannot be searched: {exc}"
     finally:
         conn.unbind()
+
+
+def _missing_group(controller: LdapDomainController, conn: Connection) -> str | None:
+    """A group the section names that the service account does not find (a
+    mistyped DN): nobody gets in (require_group), or nobody from it administers."""
+    s = controller.settings
+    groups = [
+        ("require_group", s.require_group, "nobody can log in"),
+        ("admin_group", s.admin_group, "none of its members administers"),
+    ]
+    for key, dn, effect in groups:
+        if dn is None:
+            continue
+        try:
+            found = controller._entries(conn, dn, "(objectClass=*)", BASE, [])
+        except LDAPInvalidDnError:
+            found = []
+        if not found:
+            return f"warning: ldap.{key} {dn} is not found in the directory: {effect}"
     return None
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from wsgidav.dc.base_dc import BaseDomainController
 
 from davserver import config as davconfig
@@ -20,7 +21,16 @@ from davserver.admin_http import listener
 from davserver.errors import ConfigError
 from tests.integration.lock_helpers import Dav
 from tests.integration.wsgi_client import Response, WsgiClient
-from tests.support.slapd import DAVADMINS, PASSWORDS, PEOPLE, Slapd
+from tests.support.server import run_davserver
+from tests.support.slapd import (
+    DAVADMINS,
+    GROUPS,
+    PASSWORDS,
+    PEOPLE,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    Slapd,
+)
 
 TEMPLATE = f"uid={{user}},{PEOPLE}"
 STRANGER = "192.0.2.7"
@@ -225,3 +235,28 @@ def test_the_admin_listener_needs_some_login_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as nobody:
         davconfig.load(None, {**base, "admins": [], "ldap": ldap})
     assert "ldap.admin_group" in str(nobody.value)
+
+
+def test_check_config_accepts_an_ldap_admin_listener_and_warns_of_a_missing_group(
+    tmp_path: Path, slapd: Slapd
+) -> None:
+    (tmp_path / "ldap-password").write_text(SERVICE_PASSWORD + "\n")
+    (tmp_path / "share").mkdir()
+    section = {"url": slapd.url, "search_base": PEOPLE, "bind_dn": SERVICE_DN}
+    section["bind_password_file"] = "ldap-password"
+    config = tmp_path / "davserver.yaml"
+
+    def check(group: str) -> Any:
+        settings = {"root": str(tmp_path / "share"), "admin": True, "admins": []}
+        config.write_text(yaml.safe_dump({**settings, "ldap": {**section, "admin_group": group}}))
+        return run_davserver("check-config", str(config))
+
+    good = check(DAVADMINS)
+    assert good.returncode == 0, good.stderr
+    assert "warning" not in good.stdout, good.stdout
+    typo = check(f"cn=davadmin,{GROUPS}")
+    assert typo.returncode == 0, typo.stderr
+    assert (
+        f"warning: ldap.admin_group cn=davadmin,{GROUPS} is not found in the directory: "
+        "none of its members administers"
+    ) in typo.stdout
