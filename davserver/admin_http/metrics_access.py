@@ -2,7 +2,7 @@
 
 A Prometheus server scraping the admin listener should hold credentials that can
 read the metrics and nothing else — not ones that can break locks.  Two ways:
-the users named in ``metrics_users`` (Basic, from the htpasswd file), and a
+the users named in ``metrics_users`` (Basic, checked as on the WebDAV port), and a
 bearer token kept in ``metrics_token_file`` (``Authorization: Bearer <token>``,
 RFC 6750 §2.1), compared in constant time.  The file is read again whenever it
 changes (so a token replaced on disk is in force at once, a SIGHUP or not).
