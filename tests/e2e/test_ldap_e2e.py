@@ -4,6 +4,7 @@ wrong password 401, and with slapd stopped a login not remembered is 503."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 
 from tests.support.server import ServerProcess
 from tests.support.serveruser import give_to_server, server_user
-from tests.support.slapd import DAVUSERS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd
+from tests.support.slapd import DAVADMINS, DAVUSERS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd
 
 pytestmark = pytest.mark.e2e
 
@@ -81,3 +82,36 @@ def test_ldap_logins_in_a_running_server(tmp_path: Path, slapd: Slapd) -> None:
         assert mine.status_code == 204
         assert (server.root / "doc.txt").read_bytes() == b"v2"
     assert server.stderr().count("LDAP directory unreachable") == 1
+
+
+ADMIN_URL = re.compile(r" admin=(http://\S+/)")
+
+
+def test_directory_administrators_in_a_running_server(tmp_path: Path, slapd: Slapd) -> None:
+    """No htpasswd file: carol (in ldap.admin_group) uses the admin API with her
+    directory password and may lock / with Depth infinity; alice may do neither."""
+    config = tmp_path / "davserver.yaml"
+    ldap = {"url": slapd.url, "user_dn": f"uid={{user}},{PEOPLE}", "admin_group": DAVADMINS}
+    settings = {"workers": 2, "ldap": ldap, "admin": True, "admin_listen": "127.0.0.1:0"}
+    config.write_text(yaml.safe_dump(settings))
+    with ServerProcess(tmp_path / "share", ["--config", str(config)]) as server:
+        match = ADMIN_URL.search(server.start_line)
+        assert match, server.start_line
+        api = match.group(1) + "api/locks"
+        alice, carol = ("alice", "alice-pw"), ("carol", "carol-pw")
+        assert requests.get(api, auth=alice, timeout=10).status_code == 403
+        assert requests.get(api, auth=("carol", "guess"), timeout=10).status_code == 401
+        infinity = {"Depth": "infinity"}
+        refused = requests.request(
+            "LOCK", server.url, data=LOCKINFO, headers=infinity, auth=alice, timeout=10
+        )
+        assert refused.status_code == 403
+        lock = requests.request(
+            "LOCK", server.url, data=LOCKINFO, headers=infinity, auth=carol, timeout=10
+        )
+        assert lock.status_code == 200, lock.text
+        # Each worker asks the directory itself: every answer is the same.
+        listings = [requests.get(api, auth=carol, timeout=10) for _ in range(4)]
+        assert [answer.status_code for answer in listings] == [200] * 4
+        locks = listings[-1].json()["locks"]
+        assert [(item["root"], item["principal"]) for item in locks] == [("/", "carol")]
