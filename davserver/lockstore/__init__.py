@@ -192,7 +192,8 @@ def _replication(url: str, options: OpenOptions) -> Replication:
 def _open_redis(url: str, options: OpenOptions) -> Stores:
     try:
         from davserver.lockstore.redis import RedisLockStore, RedisPropertyStore, connect, ping
-        from davserver.lockstore.redis_guard import Guard, check_persistence
+        from davserver.lockstore.redis_connect import check_persistence
+        from davserver.lockstore.redis_guard import Guard
     except ImportError as exc:
         raise StartupError(
             f"lock store {_mask(url)} needs the redis package: pip install 'davserver[redis]'"

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Sequence
 
 from davserver.lockstore.failures import MAX_PER_KEY
-from davserver.lockstore.redis_guard import RedisBase
+from davserver.lockstore.redis_base import RedisBase
 
 
 class RedisFailureCounter(RedisBase):

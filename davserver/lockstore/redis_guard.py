@@ -20,51 +20,31 @@ compares them with what this process adopted and has seen:
   MISCONF, READONLY and OOM answers mean Redis refuses writes (503 until a
   write goes through again).
 
-At start a Redis that persists nothing (``appendonly no`` and no ``save``
-points) is refused unless ``lock_store_volatile_ok: true``.
-
-:class:`RedisBase`, the base of both Redis stores, runs every operation through
-the guard: reads as one pipelined round trip with the check, writes as WATCH /
-MULTI / EXEC transactions that verify the generation before deciding and bump
-the counter when they commit.
+At start a Redis that persists nothing is refused
+(:func:`davserver.lockstore.redis_connect.check_persistence`).
+:class:`davserver.lockstore.redis_base.RedisBase`, the base of the Redis stores,
+runs every operation through the guard.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
 
-from davserver import turns
 from davserver.errors import StartupError, StoreError, StoreUnavailable
 from davserver.lockstore.base import Role
 from davserver.lockstore.generation import Generation, Seen, SeenFile, Verdict, describe, judge
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
+from davserver.lockstore.redis_connect import Client
 from davserver.lockstore.redis_replication import NO_WAIT, Replication, Unreplicated, pipeline
-from davserver.lockstore.redis_turns import step_aside_on_replies
-from davserver.lockstore.redis_url import is_sentinel
 
 log = logging.getLogger("davserver.lockstore")
-
-DEFAULT_PREFIX = "davserver:"
-SOCKET_TIMEOUT_S = 5.0
-MAX_ATTEMPTS = 50
-
-T = TypeVar("T")
-# redis-py's annotations are partial (untyped ``watch``) and cannot know that
-# ``decode_responses=True`` makes every reply a str, so the client and its
-# pipelines are ``Any`` at this boundary; the codec validates what comes back.
-Client = Any
-Pipe = Any
 
 _CONFIRM = (
     "Find out why Redis lost data (persistence off? `CONFIG GET appendonly`, "
@@ -73,38 +53,6 @@ _CONFIRM = (
 )
 # Answers of a Redis that refuses writes (also inside "pipeline caused error: …").
 _REFUSED_WRITES = re.compile(r"\b(MISCONF|READONLY|OOM|NOREPLICAS)\b")
-
-
-def check_persistence(client: Client, name: str, volatile_ok: bool) -> None:
-    """Refuse (StartupError) a Redis that would lose every lock when it restarts."""
-    try:
-        appendonly = client.config_get("appendonly").get("appendonly", "")
-        save = client.config_get("save").get("save", "")
-    except redis.exceptions.ResponseError as exc:
-        problem = f"cannot check that Redis at {name} keeps its data on disk: CONFIG GET {exc}"
-        if not volatile_ok:
-            raise StartupError(
-                f"{problem}; make sure it persists (appendonly yes, or save points) and set "
-                "lock_store_volatile_ok: true"
-            ) from exc
-        log.warning("%s (accepted: lock_store_volatile_ok is true)", problem)
-        return
-    if appendonly == "yes" or str(save).strip():
-        return
-    problem = (
-        f"Redis at {name} keeps its data only in memory (appendonly no, no save points): "
-        "a restart of Redis loses every lock"
-    )
-    if not volatile_ok:
-        raise StartupError(
-            f"{problem}; enable persistence (appendonly yes in redis.conf) or set "
-            "lock_store_volatile_ok: true to accept it"
-        )
-    log.warning(
-        "%s (accepted: lock_store_volatile_ok is true; a Redis that comes back empty is "
-        "still refused until `davserver locks confirm-store`)",
-        problem,
-    )
 
 
 def classify(exc: Exception, name: str) -> Fault:
@@ -302,108 +250,3 @@ def _int(value: Any) -> int:
         return int(value or 0)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"unreadable write counter {value!r}") from exc
-
-
-def connect(url: str) -> tuple[Client, str]:
-    """A client for ``url`` (without connecting) and the key prefix from ``?prefix=``.
-
-    redis-py's default retry policy backs off for seconds; a request thread should
-    instead fail fast with 503 when Redis is down, so retries are short and few.
-    """
-    if is_sentinel(url):
-        from davserver.lockstore.redis_sentinel import connect_sentinel
-
-        client, prefix = connect_sentinel(url, SOCKET_TIMEOUT_S)
-        step_aside_on_replies(client)  # before any connection exists
-        return client, prefix or DEFAULT_PREFIX
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    client = redis.Redis.from_url(
-        urlunsplit(parts._replace(query=rest)),
-        decode_responses=True,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        socket_connect_timeout=SOCKET_TIMEOUT_S,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), retries=1),
-    )
-    step_aside_on_replies(client)  # before any connection exists
-    return client, prefix
-
-
-class RedisBase:
-    def __init__(
-        self, client: Client, prefix: str = DEFAULT_PREFIX, guard: Guard | None = None
-    ) -> None:
-        self._r = client
-        self._p = prefix
-        self._g = guard or Guard(client, prefix, f"redis (prefix {prefix})")
-
-    def _op(self) -> Any:
-        """The context of one public operation (see Guard.operation)."""
-        return self._g.operation(self._probe)
-
-    def _checked(self, *queue: Callable[[Pipe], object]) -> list[Any]:
-        """Run the queued reads in one round trip after the generation check."""
-        floor = self._g.floor
-        with self._r.pipeline(transaction=False) as pipe:
-            self._g.queue_check(pipe)
-            for add in queue:
-                add(pipe)
-            (raw, seq), *results = pipe.execute()
-        self._g.verify(raw, seq, floor)
-        return list(results)
-
-    def _verified(self, pipe: Pipe, *keys: str) -> list[Any]:
-        """MGET the generation, the counter and ``keys``, and verify (``pipe``: a
-        WATCHing pipeline, or the client: the last round trip of a read)."""
-        floor = self._g.floor
-        raw, seq, *values = pipe.mget([*self._g.keys, *keys])
-        self._g.verify(raw, seq, floor)
-        return list(values)
-
-    def _transact(self, attempt: Callable[[Pipe], T]) -> T:
-        """Run a WATCH/MULTI/EXEC ``attempt``, retrying (bounded) when a watched key moved.
-
-        Endless retrying would turn contention into a hung request; past the bound
-        the client gets 503 and retries later.
-        """
-        with self._g.translate():
-            for n in range(MAX_ATTEMPTS):
-                with pipeline(self._r, NO_WAIT) as pipe:
-                    try:
-                        return attempt(pipe)
-                    except redis.exceptions.WatchError:
-                        turns.blocking(time.sleep, random.uniform(0, 0.001 * min(n + 1, 20)))
-        raise StoreUnavailable(f"redis transaction kept conflicting ({MAX_ATTEMPTS} attempts)")
-
-    def _execute(self, pipe: Pipe, *, durable: bool = True) -> list[Any]:
-        """EXEC a MULTI block that bumps the write counter last, then WAIT for the
-        replicas unless not ``durable`` (then the write does not raise the floor:
-        see Guard.verify).  Index upkeep that commits without this needs no WAIT:
-        losing it leaves entries that read as absent."""
-        pipe.incr(self._g.seq_key)
-        pipe.replication = self._g.replication if durable else NO_WAIT
-        results: list[Any] = pipe.execute()
-        if durable or not self._g.replication.min_replicas:
-            self._g.written(results)
-        return results
-
-    def _probe(self) -> None:
-        """A real write with the generation check (also a broken store's re-check)."""
-
-        def attempt(pipe: Pipe) -> None:
-            pipe.watch(self._g.generation_key)
-            self._verified(pipe)
-            pipe.multi()
-            self._execute(pipe)
-
-        self._transact(attempt)
-
-    def ensure_writable(self) -> None:
-        with self._op():
-            self._probe()
-
-    def close(self) -> None:
-        with self._g.translate():
-            self._r.close()

@@ -13,7 +13,7 @@ loses reports of actions the audit trail has already recorded.
 
 from __future__ import annotations
 
-from davserver.lockstore.redis_guard import RedisBase
+from davserver.lockstore.redis_base import RedisBase
 
 
 class RedisOutbox(RedisBase):

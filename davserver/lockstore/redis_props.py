@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from davserver.lockstore.paths import rebase, subtree_bounds
-from davserver.lockstore.redis_guard import Pipe, RedisBase
+from davserver.lockstore.redis_base import RedisBase
+from davserver.lockstore.redis_connect import Pipe
 
 
 class RedisPropertyStore(RedisBase):

@@ -89,7 +89,7 @@ def _wait(connection: Any, wanted: int, timeout_ms: int) -> int:
 def replica_warning(url: str, min_replicas: int | None) -> str | None:
     """For check-config: a primary with fewer replicas attached than must confirm
     each write (``serve`` still starts; its lock changes get 503 until they attach)."""
-    from davserver.lockstore.redis_guard import connect
+    from davserver.lockstore.redis_connect import connect
     from davserver.lockstore.redis_url import is_sentinel
 
     wanted = (1 if is_sentinel(url) else 0) if min_replicas is None else min_replicas

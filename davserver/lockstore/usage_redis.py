@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 
 from davserver.errors import QuotaExceeded, StoreUnavailable
 from davserver.lockstore.paths import subtree_bounds
-from davserver.lockstore.redis_guard import Client, Guard, RedisBase
+from davserver.lockstore.redis_base import RedisBase
+from davserver.lockstore.redis_connect import Client
+from davserver.lockstore.redis_guard import Guard
 from davserver.lockstore.redis_replication import pipeline
 from davserver.lockstore.usage import Install, Pending, Reader, Row, pending_of
 from davserver.lockstore.usage_redis_script import SCRIPT
