@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from cheroot import wsgi
@@ -91,8 +90,7 @@ class DavGateway(wsgi.Gateway_10):
             if span is not None and self.req.can_send_file(self.remaining_bytes_out, span):
                 self.req.send_file(span)
             elif _small(response):
-                with _corked(self.req.conn):  # head and body in one send
-                    self._write_all(response)
+                self._write_corked(response)
             else:
                 self._write_all(response)
             if span is not None and span.sent < span.count:
@@ -104,6 +102,20 @@ class DavGateway(wsgi.Gateway_10):
             if hasattr(response, "close"):
                 response.close()
 
+    def _write_corked(self, response: Iterable[bytes]) -> None:
+        """Head and body in one send: cheroot's writer sends each write at once (a
+        system call, and a TCP packet, for the head and another for the body).
+        What was written goes out on the way out, also if the body failed."""
+        conn = self.req.conn
+        wfile, cork = conn.wfile, _Cork()
+        conn.wfile = cork
+        try:
+            self._write_all(response)
+        finally:
+            conn.wfile = wfile
+            if cork.parts:
+                wfile.write(b"".join(cork.parts))
+
     def _write_all(self, response: Iterable[bytes]) -> None:
         for chunk in response:
             if not isinstance(chunk, bytes):
@@ -113,12 +125,13 @@ class DavGateway(wsgi.Gateway_10):
 
 
 def _small(response: Iterable[bytes]) -> bool:
-    """An answer already whole in memory and small enough to send at once (a
-    larger one may wait for a slow reader and steps aside while it does)."""
+    """An answer with a body already whole in memory and small enough to send at
+    once (a larger one may wait for a slow reader and steps aside while it does;
+    without a body the head is one write anyway)."""
     if not isinstance(response, Streamed):
         return False
     body = response.body
-    return isinstance(body, bytes) and len(body) < STEP_ASIDE_BYTES
+    return isinstance(body, bytes) and 0 < len(body) < STEP_ASIDE_BYTES
 
 
 class _Cork:
@@ -130,19 +143,3 @@ class _Cork:
     def write(self, data: bytes) -> int:
         self.parts.append(bytes(data))
         return len(data)
-
-
-@contextmanager
-def _corked(conn: Any) -> Iterator[None]:
-    """The head and body of an answer written while inside go out in one send
-    (cheroot's writer sends each write at once: a system call, and a TCP packet,
-    for the head and another for the body).  Whatever was written is sent on the
-    way out, also when the body failed halfway, as it would have been."""
-    wfile, cork = conn.wfile, _Cork()
-    conn.wfile = cork
-    try:
-        yield
-    finally:
-        conn.wfile = wfile
-        if cork.parts:
-            wfile.write(b"".join(cork.parts))
