@@ -31,7 +31,7 @@ import secrets
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
-from davserver.dav.request import Request, same_host
+from davserver.dav.request import Request
 from davserver.errors import Forbidden
 
 COOKIE = "davserver_csrf"
@@ -42,6 +42,7 @@ TOKEN_BYTES = 32
 CHANGES = frozenset(
     {"POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK"}
 )
+DEFAULT_PORTS = {"http": 80, "https": 443}
 EXPIRED = "this page has expired or the request comes from another site: reload the page"
 
 
@@ -87,13 +88,39 @@ def check_origin(request: Request) -> None:
         return
     if origin.strip() == "null":
         raise Forbidden("requests from an opaque origin may not change anything here")
-    hosts = tuple(h for h in (request.host, request.forwarded_host) if h and h.strip())
-    try:
-        netloc = urlsplit(origin.strip()).netloc
-    except ValueError:
-        netloc = ""
-    if not netloc or not same_host(netloc, hosts):
+    if not same_origin(origin, request):
         raise Forbidden(f"requests from {origin} may not change anything here")
+
+
+def same_origin(origin: str, request: Request) -> bool:
+    """``Origin`` names this server: its host and, unlike a Destination, its port.
+
+    Cookies do not tell ports apart, so a page on another port of the same host
+    (another application) can plant the token cookie; a browser that sends no
+    ``Sec-Fetch-Site`` is then stopped only by the port.  A ``Host`` with a
+    port must match the origin's; one without says the default port, unless a
+    trusted proxy forwarded the request (it may pass the host without the port).
+    """
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return False
+    host = (parts.hostname or "").rstrip(".")
+    proxied = request.proxy is not None or request.forwarded_host is not None
+    for value in (request.host, request.forwarded_host):
+        if not value or not value.strip() or port is None:
+            continue
+        try:
+            ours = urlsplit(f"//{value.strip()}")
+            our_port = ours.port
+        except ValueError:
+            continue
+        if (ours.hostname or "").rstrip(".") != host:
+            continue
+        if our_port == port or (our_port is None and (proxied or port in (80, 443))):
+            return True
+    return False
 
 
 def check_token(request: Request, sent: str | None) -> None:
