@@ -21,6 +21,7 @@ POST passed the CSRF checks, so they pass the gate as a WebDAV client's would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from davserver.dav.errors import lock_badge
 from davserver.dav.forms import Form, FormLimits, read_form
 from davserver.dav.methods import get
 from davserver.dav.pages import Notice
+from davserver.dav.quotas import Budget, Quotas
 from davserver.dav.request import Headers, Request
 from davserver.dav.response import Response
 from davserver.dav.share import Entry
@@ -86,7 +88,11 @@ class BrowserActions:
             csrf.check_origin(request)
             self.require_write(request)
             form = read_form(
-                request.header("Content-Type") or "", request.body, self.limits, self.spool_dir
+                request.header("Content-Type") or "",
+                request.body,
+                self.limits,
+                self.spool_dir,
+                FormQuota(self.dav.quotas, request.principal, request.path),
             )
         except DavServerError as exc:
             return self.dispatch.refusal(exc, request)
@@ -215,6 +221,36 @@ class BrowserActions:
         response = get.listing(request, self.dav, folder, notice=Notice("error", message))
         response.status = outcome.refused[0][0]
         return response
+
+
+class FormQuota:
+    """The user's quota while a form's files arrive (read_form's meter).  A file
+    fits while the files kept so far and it stay within what the quota leaves
+    plus what the own files they name free (an upper bound of what their PUTs,
+    one after the other, will be allowed); one that does not is not spooled,
+    and its PUT is refused by its size before reading anything."""
+
+    def __init__(self, quotas: Quotas | None, principal: str | None, folder: str):
+        self.quotas, self.principal, self.folder = quotas, principal, folder
+        self.budget: Budget | None = None
+        self.spooled = 0  # bytes of the files kept
+        self.names: set[str] = set()  # a name twice frees its file once
+
+    def start(self, filename: str) -> None:
+        if self.quotas is None or filename in self.names:
+            return
+        self.names.add(filename)
+        budget = self.quotas.budget(self.principal, join(self.folder, filename), None)
+        if budget is not None:
+            freed = budget.freed + (self.budget.freed if self.budget is not None else 0)
+            self.budget = dataclasses.replace(budget, freed=freed)
+
+    def fits(self, size: int) -> bool:
+        budget = self.budget
+        return budget is None or budget.used + self.spooled + size - budget.freed <= budget.limit
+
+    def kept(self, size: int) -> None:
+        self.spooled += size
 
 
 class _Empty:

@@ -6,14 +6,17 @@ file part goes block by block into an anonymous temporary file in the state
 directory, a field into memory up to ``max_field_bytes``.  The whole form is
 read before anything is changed, so a body that breaks a limit (413) or its
 framing (400) changes nothing; the limits are ``max_upload_bytes`` per file,
-``form_max_parts`` parts and ``form_field_max_bytes`` per field.
+``form_max_parts`` parts and ``form_field_max_bytes`` per field.  A ``meter``
+(the user's quota) says whether each file still fits as its bytes arrive: one
+that does not is counted but not spooled (``over``), and its PUT is refused by
+its size (507) before any byte is read, so nothing past the quota is spooled.
 """
 
 from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -32,6 +35,16 @@ class FormLimits:
     max_field_bytes: int = 64 * 1024
 
 
+class Meter(Protocol):
+    """Whether the form's files fit, as they arrive."""
+
+    def start(self, filename: str) -> None: ...
+
+    def fits(self, size: int) -> bool: ...
+
+    def kept(self, size: int) -> None: ...
+
+
 @dataclass
 class Upload:
     """One file of the form, spooled: its name as the browser gave it."""
@@ -39,6 +52,7 @@ class Upload:
     filename: str
     file: IO[bytes]
     size: int = 0
+    over: bool = False  # past the quota: counted, not spooled
 
 
 @dataclass
@@ -54,8 +68,11 @@ class Form:
             upload.file.close()
 
 
-def read_form(content_type: str, body: Body, limits: FormLimits, spool_dir: str) -> Form:
-    """The form of a POST; 415 for another content type, 400 or 413 for a bad body."""
+def read_form(
+    content_type: str, body: Body, limits: FormLimits, spool_dir: str, meter: Meter | None = None
+) -> Form:
+    """The form of a POST; 415 for another content type, 400 or 413 for a bad
+    body."""
     kind, options = parse_options_header(content_type or "")
     if kind == URLENCODED.encode():
         text = body.read_all(limits.max_field_bytes * limits.max_parts)
@@ -68,7 +85,7 @@ def read_form(content_type: str, body: Body, limits: FormLimits, spool_dir: str)
     boundary = options.get(b"boundary")
     if not boundary:
         raise RequestError("a multipart/form-data body needs a boundary")
-    reader = _MultipartReader(limits, spool_dir)
+    reader = _MultipartReader(limits, spool_dir, meter)
     try:
         parser = MultipartParser(boundary, reader.callbacks())
         for block in body.blocks():
@@ -89,9 +106,10 @@ def read_form(content_type: str, body: Body, limits: FormLimits, spool_dir: str)
 class _MultipartReader:
     """The parser's callbacks: where each part's bytes go."""
 
-    def __init__(self, limits: FormLimits, spool_dir: str):
+    def __init__(self, limits: FormLimits, spool_dir: str, meter: Meter | None):
         self.limits = limits
         self.spool_dir = spool_dir
+        self.meter = meter
         self.form = Form()
         self.parts = 0
         self.ended = False
@@ -143,6 +161,8 @@ class _MultipartReader:
             raw = options[b"filename"].decode("utf-8", "replace")
             # Old browsers sent the client's whole path: keep its last segment.
             name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+            if self.meter is not None:
+                self.meter.start(name)
             # Closed by Form.close() once the form has been acted on.
             spool = tempfile.TemporaryFile(dir=self.spool_dir, prefix=".davserver-form-")  # noqa: SIM115
             self._upload = Upload(name, spool)
@@ -161,13 +181,19 @@ class _MultipartReader:
         limit = self.limits.max_file_bytes
         if limit and upload.size > limit:
             raise BodyTooLarge(f"{upload.filename} is larger than the limit of {limit} bytes")
-        upload.file.write(chunk)
+        if not upload.over and self.meter is not None and not self.meter.fits(upload.size):
+            upload.over = True
+            upload.file.truncate(0)
+        if not upload.over:
+            upload.file.write(chunk)
 
     def part_end(self) -> None:
         upload = self._upload
         if upload is None:
             self.form.fields.setdefault(self._name, self._value.decode("utf-8", "replace"))
         elif upload.filename or upload.size:  # an empty file input sends an empty part
+            if self.meter is not None and not upload.over:
+                self.meter.kept(upload.size)
             upload.file.seek(0)
             self.form.files.append(upload)
         else:
