@@ -10,7 +10,6 @@ from typing import IO, Any
 
 import pytest
 
-from davserver.dav import forms
 from tests.integration.lock_helpers import Dav
 from tests.integration.test_listing_actions import COOKIE, SAME_ORIGIN, TOKEN, multipart
 
@@ -29,13 +28,13 @@ class Spools:
                 spools.written += len(data)
                 return super().write(data)
 
-        return Counted(max_size=1 << 30)  # type: ignore[return-value]
+        return Counted(max_size=1 << 30)
 
 
 @pytest.fixture
 def spools(monkeypatch: pytest.MonkeyPatch) -> Spools:
     spools = Spools()
-    monkeypatch.setattr(forms.tempfile, "TemporaryFile", spools.make)
+    monkeypatch.setattr("davserver.dav.forms.tempfile.TemporaryFile", spools.make)
     return spools
 
 
