@@ -162,21 +162,36 @@ def _charging(
 ) -> Callable[[], AbstractContextManager[None]]:
     """Usage changed in the step that installs the result: a COPY charges the
     copier for every copied file, a MOVE keeps the owners; what was overwritten
-    is freed.  A COPY clearly over the quota is refused before anything is copied."""
+    is freed.  A COPY clearly over the quota is refused before anything is copied.
+    A MOVE out of a shared folder into the mover's home folder is charged like a
+    COPY (and frees the writers): the writers can no longer reach those files
+    to free their quota, so the mover owns them."""
     quotas = dav.quotas
     if quotas is None:
         return nullcontext
     check = (dest, existing.stat.st_ino if existing is not None else None)
-    if is_move:
+    adopt = is_move and _into_home(request, source.path, dest)
+    if is_move and not adopt:
         install = quotas.install(
             request.principal, check, drop=(dest,), move=(source.path, dest), what="move"
         )
         return lambda: quotas.charged(install)
+    what = "move" if is_move else "copy"
     # A COPY with Depth 0 of a collection copies no members (§9.8.3).
     walked = dav.share.walk(source) if members else iter([(source, 0)])
     files = [(e.path, e.stat.st_size) for e, _ in walked if stat.S_ISREG(e.stat.st_mode)]
     if existing is None or not existing.is_dir:
-        quotas.budget(request.principal, dest, sum(size for _, size in files), what="copy")
+        quotas.budget(request.principal, dest, sum(size for _, size in files), what=what)
     rows = copied_rows(iter(files), source.path, dest)
-    install = quotas.install(request.principal, check, drop=(dest,), add=rows, what="copy")
+    drop = (dest, source.path) if adopt else (dest,)
+    install = quotas.install(request.principal, check, drop=drop, add=rows, what=what)
     return lambda: quotas.charged(install)
+
+
+def _into_home(request: Request, source: str, dest: str) -> bool:
+    """A confined user's MOVE from outside their home folder (a shared folder:
+    the only other place they reach) into it."""
+    view = request.view
+    if not view.confined:
+        return False
+    return not is_ancestor_or_self(view.root, source) and is_ancestor_or_self(view.root, dest)
