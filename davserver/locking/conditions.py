@@ -70,8 +70,8 @@ def tag_path(tag: str, *, mount_prefix: str, host: str | None) -> str | None:
     cannot know which one the client used.  With ``host=None`` the authority is
     not checked at all.
 
-    ``None`` when the tag names another host, a scheme other than HTTP(S), or a
-    path outside the mount prefix.
+    ``None`` when the tag names another host, a scheme other than HTTP(S), a
+    path outside the mount prefix, or one with a NUL byte.
     """
     try:
         parts = urlsplit(tag)
@@ -85,7 +85,10 @@ def tag_path(tag: str, *, mount_prefix: str, host: str | None) -> str | None:
             return None
     elif not parts.path.startswith("/"):
         return None  # a relative reference has nothing to resolve against here
-    return _strip_mount(_resolve_path(parts.path), _resolve_path(mount_prefix))
+    path = _resolve_path(parts.path)
+    if "\x00" in path:
+        return None  # no file name holds NUL (and the file system would raise)
+    return _strip_mount(path, _resolve_path(mount_prefix))
 
 
 def _same_authority(netloc: str, host: str, scheme: str) -> bool:
