@@ -115,7 +115,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stdout:
+        if (
+            self.proc.stdout and not self.proc.stdout.closed
+        ):  # stop() may run twice (kill, then finally)
             if self.proc.poll() is not None:  # without blocking: a child may hold it open
                 os.set_blocking(self.proc.stdout.fileno(), False)
                 with contextlib.suppress(OSError, TypeError):
