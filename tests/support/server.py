@@ -115,9 +115,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if (
-            self.proc.stdout and not self.proc.stdout.closed
-        ):  # stop() may run twice (kill, then finally)
+        # stop() may run twice (kill(), then a test's finally): the pipe is closed then.
+        if self.proc.stdout and not self.proc.stdout.closed:
             if self.proc.poll() is not None:  # without blocking: a child may hold it open
                 os.set_blocking(self.proc.stdout.fileno(), False)
                 with contextlib.suppress(OSError, TypeError):
