@@ -114,6 +114,10 @@ def http_limits(config: Config) -> HttpLimits:
         min_body_rate_window=float(config.min_body_rate_window),
         max_body_waiters=config.max_body_waiters,
         max_body_waiters_per_address=config.max_body_waiters_per_address,
+        single_headers=frozenset(
+            {b"Authorization"}
+            | ({config.user_header.encode("latin-1").title()} if config.user_header else set())
+        ),
     )
 
 

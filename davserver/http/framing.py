@@ -206,6 +206,7 @@ def check_request(
     """cheroot's ``inheaders`` for a well-framed request; :class:`Refusal` otherwise."""
     got = _collect(fields)
     _check_host(got.hosts, version)
+    _check_single(fields, limits.single_headers)
     if_header = got.headers.get(b"If", b"")
     if len(if_header) > limits.max_if_header_bytes:
         raise Refusal(
@@ -220,6 +221,13 @@ def check_request(
             raise Refusal(TOO_LARGE, f"the body is larger than {limits.max_upload_bytes} bytes")
         got.headers[b"Content-Length"] = b"%d" % length
     return got.headers
+
+
+def _check_single(fields: list[tuple[bytes, bytes]], names: frozenset[bytes]) -> None:
+    seen: dict[bytes, bytes] = {}
+    for name, value in fields:
+        if name in names and seen.setdefault(name, value) != value:
+            raise Refusal(BAD_REQUEST, f"the {name.decode()} header more than once")
 
 
 def _check_host(hosts: list[bytes], version: tuple[int, int]) -> None:

@@ -28,6 +28,10 @@ class HttpLimits:
     # max_threads) and per client address (0 = unlimited) → 503 + Retry-After.
     max_body_waiters: int | None = None
     max_body_waiters_per_address: int = 16
+    # Fields that name who is asking: sent twice with differing values → 400, never
+    # "the last one wins" (a proxy that adds its Remote-User before a client's own
+    # would otherwise hand the request to the client's choice).  Title-cased names.
+    single_headers: frozenset[bytes] = frozenset({b"Authorization"})
 
     @property
     def body_waiters_cap(self) -> int:
