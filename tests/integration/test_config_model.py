@@ -117,7 +117,7 @@ max_ranges: 0
         "http.max_header_count: must be an integer, got str 'many'",
         "http.header_timout: unknown key (did you mean http.header_timeout?",
         "locks.timeout_max: must be a positive number of seconds (got 0)",
-        "admin.users: every entry must be a user name of the htpasswd file, not 'a:b'",
+        "admin.users: every entry must be a user name (as users log in), not 'a:b'",
         "dav.max_ranges: must be between 1 and 10000 (got 0) (written as max_ranges)",
     ]
     for problem in expected:
