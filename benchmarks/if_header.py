@@ -67,7 +67,7 @@ def main() -> None:
         (root / "d").mkdir(parents=True)
         (root / "f.txt").write_bytes(b"x")
         store = "memory://" if args.store == "memory" else f"sqlite://{tmp}/locks.sqlite"
-        app = build_app(davconfig.load(None, {"root": str(root), "lock_store": store}))
+        app = build_app(davconfig.load(None, {"root": str(root), "store.url": store}))
         client = WsgiClient(app.wsgi)
         baseline = None
         for name, value in HEADERS.items():

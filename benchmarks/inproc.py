@@ -193,9 +193,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "share"
         root.mkdir()
-        options: dict[str, Any] = {"root": str(root), "log_level": "warning"}
+        options: dict[str, Any] = {"root": str(root), "logs.level": "warning"}
         if args.store:
-            options["lock_store"] = args.store
+            options["store.url"] = args.store
         app = build_app(davconfig.load(None, options))
         client = Client(app.wsgi)
         loads = workloads(client, root)

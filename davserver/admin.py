@@ -106,7 +106,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--lock-store", metavar="URL", help="the store URL the server uses")
     source.add_argument("--state-dir", metavar="DIR", help="the server's state directory")
     parser.add_argument(
-        "--audit-log", metavar="FILE", help="audit trail (default: the server's audit_log)"
+        "--audit-log", metavar="FILE", help="audit trail (default: the server's admin.audit_log)"
     )
 
 
@@ -131,7 +131,7 @@ def _config(args: argparse.Namespace) -> tuple[config_mod.Config, bool]:
     if args.config:
         return config_mod.load(args.config, {}), True
     if args.lock_store:
-        return config_mod.load(None, {"lock_store": args.lock_store}), False
+        return config_mod.load(None, {"store.url": args.lock_store}), False
     if args.state_dir:
         return config_mod.load(None, {"state_dir": args.state_dir}), False
     config = config_mod.load(None, {})
@@ -172,14 +172,14 @@ def opened(args: argparse.Namespace) -> Iterator[Opened]:
             "memory:// locks live inside the server process; the admin commands need "
             "sqlite:// or redis://",
             source=config.source or "command line",
-            key="lock_store",
+            key="store.url",
         )
     database = _sqlite_file(url, config.state_path)
     if database is not None and not database.is_file():
         raise ConfigError(
             f"no lock database at {database}: is this the server's store?",
             source=config.source or "command line",
-            key="lock_store",
+            key="store.url",
         )
     audit = _audit_path(args, config, database)
     drop_to_owner((database, audit, config.state_path), args.lock_command)
@@ -209,14 +209,14 @@ def service_for(store: Opened, *, changes: bool) -> AdminService:
     # The servers report these events (davserver.lockstore.outbox): metrics, event
     # log and webhooks live there, and none may be running now.
     outbox = store.stores.outbox
-    limit = store.config.admin_outbox_max
+    limit = store.config.admin.outbox_max
     events = OutboxSink(outbox, limit) if outbox is not None else None
     return AdminService(
         LockManager(store.stores.locks, time.time, events=events),
         AuditLog(store.audit or store.config.audit_path),
         exists=exists,
-        memory_max=store.config.broken_lock_memory,
-        reason_max=store.config.admin_reason_max,
+        memory_max=store.config.admin.broken_lock_memory,
+        reason_max=store.config.admin.reason_max,
     )
 
 

@@ -69,7 +69,7 @@ class Application:
         """Apply what may change while serving (config.LIVE_KEYS) on SIGHUP;
         raises StartupError (then the previous settings stay) if a file is bad."""
         if isinstance(self.controller, HtpasswdDomainController):
-            self.controller.reload(config.htpasswd)
+            self.controller.reload(config.auth.htpasswd)
         self.manager.policy = lock_manager(config, self.stores).policy
         if self.observe is not None:
             self.observe.reload(config)
@@ -84,17 +84,17 @@ class Application:
 
 def lock_manager(config: Config, stores: Stores) -> LockManager:
     policy = TimeoutPolicy(
-        default_seconds=config.lock_timeout_default,
-        max_seconds=config.lock_timeout_max,
-        allow_infinite=config.lock_allow_infinite,
+        default_seconds=config.locks.timeout_default,
+        max_seconds=config.locks.timeout_max,
+        allow_infinite=config.locks.allow_infinite,
     )
     # Wall-clock time: expiry must agree across processes and servers (Redis TTLs).
     return LockManager(
         stores.locks,
         time.time,
         policy,
-        max_shared=config.shared_locks_per_resource,
-        max_per_principal=config.max_locks_per_principal,
+        max_shared=config.locks.shared_per_resource,
+        max_per_principal=config.locks.max_per_principal,
     )
 
 
@@ -106,7 +106,7 @@ def login_controller(config: Config) -> Any:
 
         return LdapDomainController(ControllerHost({"ldap": config.ldap}), {"ldap": config.ldap})
     return load_controller(
-        config.domain_controller, config.domain_controller_config, config.htpasswd
+        config.auth.domain_controller, config.auth.domain_controller_config, config.auth.htpasswd
     )
 
 
@@ -114,9 +114,9 @@ def form_limits(config: Config) -> FormLimits:
     """The listing's upload forms: a file at most ``max_upload_bytes`` (the
     whole body is held to it by the HTTP layer too), parts and fields bounded."""
     return FormLimits(
-        max_file_bytes=config.max_upload_bytes,
-        max_parts=config.form_max_parts,
-        max_field_bytes=config.form_field_max_bytes,
+        max_file_bytes=config.http.max_upload_bytes,
+        max_parts=config.dav.form_max_parts,
+        max_field_bytes=config.dav.form_field_max_bytes,
     )
 
 
@@ -128,36 +128,26 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         stores = open_stores(
             config.store_url,
             state_dir=state_dir,
-            volatile_ok=config.lock_store_volatile_ok,
-            min_replicas=config.redis_min_replicas,
-            replica_timeout_ms=config.redis_replica_timeout_ms,
+            volatile_ok=config.store.volatile_ok,
+            min_replicas=config.store.redis_min_replicas,
+            replica_timeout_ms=config.store.redis_replica_timeout_ms,
         )
     if isinstance(stores.locks, SqliteLockStore):
-        stores.locks.bound_write_wait(config.lock_store_write_wait)
-    quotas = quota_service(config.quota_bytes, config.quotas, stores.locks)
+        stores.locks.bound_write_wait(config.store.write_wait)
+    quotas = quota_service(config.quota.bytes, config.quota.users, stores.locks)
     observe = Observability(config)
     stores = observe.instrument(stores)
     manager = lock_manager(config, stores)
     manager.events = observe.events
     share = Share(root, state_dir=state_dir, readonly=config.readonly)
-    limits = Limits(
-        propfind_infinity_max=config.propfind_infinity_max,
-        lock_owner_bytes=config.lock_owner_max_bytes,
-        if_conditions=config.if_header_max_conditions,
-        if_resources=config.if_header_max_resources,
-        xml_body=config.max_xml_body_bytes,
-        max_ranges=config.max_ranges,
-        property_bytes=config.max_property_bytes,
-        properties_bytes=config.max_properties_bytes_per_resource,
-        properties_count=config.max_properties_per_resource,
-    )
+    limits = Limits.of(config.dav, config.locks)
     permissions = Permissions(parse_rules(config.permissions))
     controller = login_controller(config)
     # One answer to "is this an administrator" (admins, ldap.admin_group).
-    admins = admins_of(config.admins, controller)
+    admins = admins_of(config.admin.users, controller)
     infinity = InfinityPolicy(
-        min_depth=config.lock_infinity_min_depth,
-        max_entries=config.lock_infinity_max_entries,
+        min_depth=config.locks.infinity_min_depth,
+        max_entries=config.locks.infinity_max_entries,
         admins=admins,
     )
     dav = Dav(
@@ -167,11 +157,11 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         limits=limits,
         permissions=permissions,
         infinity=infinity,
-        active_content=config.active_content,
+        active_content=config.dav.active_content,
         quotas=quotas,
     )
     throttle = login_throttle(config, stores.failures)
-    auth = Authenticator(controller, throttle, allow_insecure=config.allow_insecure_auth)
+    auth = Authenticator(controller, throttle, allow_insecure=config.auth.allow_insecure)
     # The listing's actions run their WebDAV requests through the observed handle
     # again: each is logged, measured and checked like any client's.
     actions = BrowserActions(Dispatcher(dav), form_limits(config), str(state_dir))
@@ -181,7 +171,7 @@ def build_app(config: Config, stores: Stores | None = None) -> Application:
         handle,
         auth,
         share.is_hidden,
-        trusted=parse_networks(config.trusted_proxies),
+        trusted=parse_networks(config.http.trusted_proxies),
         routes=observe.probes(),
         identity=identity(config),
         homes=user_roots(

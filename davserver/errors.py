@@ -120,7 +120,7 @@ class PropertyTooLarge(BodyTooLarge):
     """A dead property larger than ``limit`` bytes (config ``key``); in a PROPPATCH
     it is that property's status and nothing is stored (RFC 4918 §9.2)."""
 
-    def __init__(self, name: str, size: int, limit: int, key: str = "max_property_bytes"):
+    def __init__(self, name: str, size: int, limit: int, key: str = "dav.max_property_bytes"):
         self.name, self.size, self.limit, self.key = name, size, limit, key
         super().__init__(
             f"the property {name} is {size} bytes; at most {limit} bytes are stored "

@@ -68,9 +68,9 @@ def target(
     """The URL of ``path`` on a server run with ``config`` and the TLS context to reach it."""
     host = UNSPECIFIED.get(config.host, config.host)
     shown = f"[{host}]" if ":" in host else host
-    if not config.tls_cert:
+    if not config.tls.cert:
         return f"http://{shown}:{config.port}{path}", None
-    context = ssl.create_default_context(cafile=config.tls_cert)
+    context = ssl.create_default_context(cafile=config.tls.cert)
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a chain file: trust its certificates
     context.check_hostname = False
     return f"https://{shown}:{config.port}{path}", context

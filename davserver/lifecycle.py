@@ -20,7 +20,6 @@ ends it early.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import ssl
 import threading
@@ -28,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from davserver.config import LIVE_KEYS, Config
+from davserver.config import LIVE_KEYS, Config, dotted_values, replaced, value_at
 from davserver.errors import ConfigError, StartupError
 from davserver.http import tls
 from davserver.observe import logsetup, notify
@@ -36,34 +35,34 @@ from davserver.observe import logsetup, notify
 log = logging.getLogger("davserver")
 
 Loader = Callable[[], Config]
-COMPARED = [f.name for f in dataclasses.fields(Config) if f.name != "source"]
 
 
 def changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
-    """Keys whose value differs: (applied live, needing a restart)."""
-    changed = [key for key in COMPARED if getattr(old, key) != getattr(new, key)]
+    """Dotted keys whose value differs: (applied live, needing a restart)."""
+    running = dict(dotted_values(old))
+    changed = [key for key, value in dotted_values(new) if running[key] != value]
     return [k for k in changed if k in LIVE_KEYS], [k for k in changed if k not in LIVE_KEYS]
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
     """The TLS server context of ``config`` (None: plain HTTP); StartupError saying
     what is wrong with the pair when it does not load."""
-    if not (config.tls_cert and config.tls_key):
+    if not (config.tls.cert and config.tls.key):
         return None
     try:
-        return tls.server_context(config.tls_cert, config.tls_key)
+        return tls.server_context(config.tls.cert, config.tls.key)
     except OSError:
-        problem = tls.load_problem(config.tls_cert, config.tls_key)
+        problem = tls.load_problem(config.tls.cert, config.tls.key)
         raise StartupError(problem or "the TLS certificate and key do not load") from None
 
 
 def reloaded_tls(serving_tls: bool, new: Config) -> ssl.SSLContext | None:
     """The certificate and key read again for a reload.  Switching HTTPS on or off
     is refused: every client of the port would find the other scheme there."""
-    if bool(new.tls_cert and new.tls_key) != serving_tls:
+    if bool(new.tls.cert and new.tls.key) != serving_tls:
         change = "on" if not serving_tls else "off"
         raise StartupError(
-            f"tls_cert/tls_key: turning HTTPS {change} needs a restart; nothing was reloaded"
+            f"tls.cert/tls.key: turning HTTPS {change} needs a restart; nothing was reloaded"
         )
     return tls_context(new)
 
@@ -98,20 +97,22 @@ class Reloader:
         try:
             new = self.load()
             live, restart = changes(self.config, new)
-            if "log_level" in live or "log_format" in live:
-                logsetup.configure(new.log_level, new.log_format)
+            for note in new.deprecated if self.announce else ():
+                log.warning("%s", note)
+            if "logs.level" in live or "logs.format" in live:
+                logsetup.configure(new.logs.level, new.logs.format)
             self.apply(new)
         except (ConfigError, StartupError) as exc:
             log.error("reload of %s refused, keeping the running configuration: %s", source, exc)
             notify.ready()
             return False
         # What needs a restart keeps its running value (and is reported again next time).
-        self.config = dataclasses.replace(new, **{k: getattr(self.config, k) for k in restart})
-        files = "the htpasswd file and the TLS certificate" if new.tls_cert else "the htpasswd file"
+        self.config = replaced(new, {k: value_at(self.config, k) for k in restart})
+        files = "the htpasswd file and the TLS certificate" if new.tls.cert else "the htpasswd file"
         say("reloaded %s and %s; changed: %s", source, files, ", ".join(live) or "nothing")
         if restart and self.announce:
             shown = ", ".join(
-                f"{k} ({getattr(self.config, k)!r} -> {getattr(new, k)!r})" for k in restart
+                f"{k} ({value_at(self.config, k)!r} -> {value_at(new, k)!r})" for k in restart
             )
             log.warning("not applied until a restart: %s", shown)
         notify.ready()

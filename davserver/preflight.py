@@ -85,10 +85,10 @@ def check_state_dir(config: Config) -> str | None:
 
 
 def check_htpasswd(config: Config) -> str | None:
-    if not config.htpasswd:
+    if not config.auth.htpasswd:
         return None
     try:
-        read_htpasswd(Path(config.htpasswd))
+        read_htpasswd(Path(config.auth.htpasswd))
     except StartupError as exc:
         return str(exc)
     return None
@@ -96,10 +96,14 @@ def check_htpasswd(config: Config) -> str | None:
 
 def check_domain_controller(config: Config) -> str | None:
     """A ``domain_controller`` named in the config loads and accepts its config."""
-    if not config.domain_controller:
+    if not config.auth.domain_controller:
         return None
     try:
-        load_controller(config.domain_controller, config.domain_controller_config, config.htpasswd)
+        load_controller(
+            config.auth.domain_controller,
+            config.auth.domain_controller_config,
+            config.auth.htpasswd,
+        )
     except StartupError as exc:
         return str(exc)
     return None
@@ -130,9 +134,9 @@ def check_store(config: Config) -> str | None:
                 url,
                 state_dir=config.state_path,
                 role=Role.CHECK,
-                volatile_ok=config.lock_store_volatile_ok,
-                min_replicas=config.redis_min_replicas,
-                replica_timeout_ms=config.redis_replica_timeout_ms,
+                volatile_ok=config.store.volatile_ok,
+                min_replicas=config.store.redis_min_replicas,
+                replica_timeout_ms=config.store.redis_replica_timeout_ms,
             ).close()
         except (StartupError, ConfigError) as exc:
             return str(exc)
@@ -148,9 +152,9 @@ def check_root_store(config: Config) -> str | None:
 
 
 def check_tls(config: Config) -> str | None:
-    if not (config.tls_cert and config.tls_key):
+    if not (config.tls.cert and config.tls.key):
         return None
-    return tls.load_problem(config.tls_cert, config.tls_key)
+    return tls.load_problem(config.tls.cert, config.tls.key)
 
 
 def check_appendable(path: str | None, what: str) -> str | None:
@@ -177,7 +181,7 @@ CHECKS: tuple[Callable[[Config], str | None], ...] = (
     check_store,
     check_root_store,
     check_tls,
-    lambda config: check_appendable(config.lock_event_log, "lock_event_log"),
+    lambda config: check_appendable(config.logs.lock_events, "logs.lock_events"),
 )
 
 
@@ -255,23 +259,23 @@ def replica_warnings(config: Config) -> list[str]:
         from davserver.lockstore.redis_replication import replica_warning
     except ImportError:
         return []  # no redis package: the store check names it
-    warning = replica_warning(url, config.redis_min_replicas)
+    warning = replica_warning(url, config.store.redis_min_replicas)
     return [warning] if warning else []
 
 
 def admin_warnings(config: Config) -> list[str]:
     """An admin listener other machines reach over plain HTTP: its logins are refused
     (or, with allow_insecure_auth, cross the network in clear)."""
-    if not config.admin or config.admin_tls_cert or config.tls_cert:
+    if not config.admin.enabled or config.admin.tls_cert or config.tls.cert:
         return []
-    host = config.admin_listen.rpartition(":")[0]
+    host = config.admin.listen.rpartition(":")[0]
     if is_loopback(host):
         return []
     return [
-        f"warning: admin_listen {config.admin_listen} is reachable from other machines "
+        f"warning: admin.listen {config.admin.listen} is reachable from other machines "
         "over plain HTTP: administrators' and metrics readers' credentials would cross "
-        "the network in clear (refused unless allow_insecure_auth) -- set tls_cert/tls_key "
-        "or admin_tls_cert/admin_tls_key, or listen on 127.0.0.1"
+        "the network in clear (refused unless auth.allow_insecure) -- set tls.cert/tls.key "
+        "or admin.tls_cert/admin.tls_key, or listen on 127.0.0.1"
     ]
 
 
@@ -312,10 +316,15 @@ def is_loopback(host: str) -> bool:
 
 def exposure_warning(config: Config) -> str | None:
     """A warning when anyone on the network may change the share (no login, writable)."""
-    if config.htpasswd or config.ldap is not None or config.readonly or is_loopback(config.host):
+    if (
+        config.auth.htpasswd
+        or config.ldap is not None
+        or config.readonly
+        or is_loopback(config.host)
+    ):
         return None
     return (
         f"WARNING: anonymous read-write share on {config.host}: anyone who can reach port "
-        f"{config.port} may read, change and delete every file. Set htpasswd (with "
-        "tls_cert/tls_key), readonly: true, or host: 127.0.0.1"
+        f"{config.port} may read, change and delete every file. Set auth.htpasswd (with "
+        "tls.cert/tls.key), readonly: true, or host: 127.0.0.1"
     )

@@ -27,6 +27,7 @@ from davserver.dav.share import Share
 from davserver.dav.usage_recovery import reconcile
 from davserver.errors import StartupError
 from davserver.http import DavWSGIServer, HttpLimits
+from davserver.http.limits import http_limits as limits_for
 from davserver.janitor import Janitor
 from davserver.lifecycle import Drain, Loader, Reloader, reloaded_tls, tls_context
 from davserver.lockstore import root_claim
@@ -56,8 +57,8 @@ def prepare_root(config: Config) -> None:
             state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"cannot create {exc.filename}: {exc.strerror}") from exc
-    if config.htpasswd:
-        read_htpasswd(Path(config.htpasswd))
+    if config.auth.htpasswd:
+        read_htpasswd(Path(config.auth.htpasswd))
     if config.readonly:
         return  # nothing is ever written into a read-only root
     # What a crash cut short (PUT, COPY, MOVE, DELETE) is finished or rolled back
@@ -99,26 +100,8 @@ def _listening(host: str, port: int) -> bool:
 
 
 def http_limits(config: Config) -> HttpLimits:
-    return HttpLimits(
-        max_request_line=config.max_request_line,
-        max_header_bytes=config.max_header_bytes,
-        max_header_count=config.max_header_count,
-        max_if_header_bytes=config.max_if_header_bytes,
-        max_upload_bytes=config.max_upload_bytes,
-        header_timeout=float(config.header_timeout),
-        body_timeout=float(config.body_timeout),
-        keepalive_timeout=float(config.keepalive_timeout),
-        max_connections_per_address=config.max_connections_per_address,
-        max_threads=config.max_threads,
-        min_body_rate=config.min_body_rate,
-        min_body_rate_window=float(config.min_body_rate_window),
-        max_body_waiters=config.max_body_waiters,
-        max_body_waiters_per_address=config.max_body_waiters_per_address,
-        single_headers=frozenset(
-            {b"Authorization"}
-            | ({config.user_header.encode("latin-1").title()} if config.user_header else set())
-        ),
-    )
+    """The HTTP layer takes its config section as it is (plus the identity headers)."""
+    return limits_for(config)
 
 
 def make_server(config: Config, app: Application, port: int) -> DavWSGIServer:
@@ -153,11 +136,11 @@ def run_one(
 ) -> None:
     """Serve in this process until SIGINT/SIGTERM (drained), reloading on SIGHUP."""
     server = make_server(config, app, port)
-    server.shutdown_timeout = config.drain_timeout
+    server.shutdown_timeout = config.shutdown.drain_timeout
     drain = Drain(
         server,
         app.observe.readiness.draining.set if app.observe else lambda: None,
-        grace=config.drain_ready_grace,
+        grace=config.shutdown.drain_ready_grace,
         probed=readiness_asked,  # any worker's /readyz
     )
     admin: admin_listener.AdminListener | None = None  # a reload before it starts skips it
@@ -170,8 +153,8 @@ def run_one(
         server.tls_context = context  # new connections; open ones keep theirs
         if admin is not None:
             admin.server.tls_context = admin_context
-        server.shutdown_timeout = new.drain_timeout
-        drain.grace = new.drain_ready_grace
+        server.shutdown_timeout = new.shutdown.drain_timeout
+        drain.grace = new.shutdown.drain_ready_grace
 
     admin_serves_tls = admin_listener.tls_pair(config) is not None
     reloader = Reloader(config, load, apply, announce=not worker)
@@ -191,7 +174,7 @@ def run_one(
     janitor = Janitor(
         app.manager,
         outbox=app.stores.outbox,
-        outbox_interval=config.admin_outbox_interval,
+        outbox_interval=config.admin.outbox_interval,
     )
     janitor.start()
     if app.observe is not None:

@@ -27,12 +27,16 @@ from davserver.observe.logsetup import JsonFormatter
 def fields(config: Config, lock_store: str, port: int) -> dict[str, Any]:
     """The facts of the start line, in the text's order (``admin`` only when on)."""
     host = f"[{config.host}]" if ":" in config.host else config.host
-    auth = f"htpasswd {config.htpasswd}" if config.htpasswd else "anonymous (no authentication)"
-    if config.domain_controller:
-        auth = config.domain_controller
+    auth = (
+        f"htpasswd {config.auth.htpasswd}"
+        if config.auth.htpasswd
+        else "anonymous (no authentication)"
+    )
+    if config.auth.domain_controller:
+        auth = config.auth.domain_controller
     if config.ldap is not None:
         auth = f"ldap {config.ldap.get('url')}"
-    scheme = "https" if config.tls_cert else "http"
+    scheme = "https" if config.tls.cert else "http"
     facts: dict[str, Any] = {
         "url": f"{scheme}://{host}:{port}/",
         "root": str(config.root_path),
@@ -41,8 +45,8 @@ def fields(config: Config, lock_store: str, port: int) -> dict[str, Any]:
         "auth": auth,
         "workers": config.worker_count,
     }
-    if config.admin:
-        facts["admin"] = f"{admin_listener.scheme(config)}://{config.admin_listen}/"
+    if config.admin.enabled:
+        facts["admin"] = f"{admin_listener.scheme(config)}://{config.admin.listen}/"
     return facts
 
 
@@ -62,7 +66,7 @@ def text(facts: dict[str, Any]) -> str:
 def stdout_line(config: Config, lock_store: str, port: int) -> str:
     """The line for stdout, in the log's format."""
     facts = fields(config, lock_store, port)
-    if config.log_format != "json":
+    if config.logs.format != "json":
         return text(facts)
     record = logging.LogRecord("davserver", logging.INFO, "", 0, text(facts), None, None)
     data = json.loads(JsonFormatter().format(record))

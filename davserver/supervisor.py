@@ -63,7 +63,7 @@ class Supervisor:
         self.worker = worker
         # Checked here once, so a certificate that does not load is reported once
         # and the workers are not told to reload.
-        serving_tls = bool(config.tls_cert and config.tls_key)
+        serving_tls = bool(config.tls.cert and config.tls.key)
 
         def check(new: Config) -> None:
             reloaded_tls(serving_tls, new)
@@ -134,7 +134,7 @@ class Supervisor:
         if self.stopping is None:
             self.stopping = signum.name
             config = self.reloader.config  # both keys apply on reload
-            drain = config.drain_ready_grace + config.drain_timeout
+            drain = config.shutdown.drain_ready_grace + config.shutdown.drain_timeout
             self.kill_at = time.monotonic() + drain + KILL_GRACE
             self.respawn_at.clear()
             notify.stopping()

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 REALM = "davserver admin"
 INSECURE = (
     "Basic credentials over plain HTTP from another machine are refused: "
-    "use https (tls_cert/tls_key) or set allow_insecure_auth: true"
+    "use https (tls.cert/tls.key) or set auth.allow_insecure: true"
 )
 
 
@@ -69,7 +69,7 @@ class AdminAuth:
                 return self.role(named, address, metrics=metrics)
         header = str(environ.get("HTTP_AUTHORIZATION") or "")
         if not header.strip():
-            raise Unauthenticated("log in as an administrator (config key admins)", REALM)
+            raise Unauthenticated("log in as an administrator (config key admin.users)", REALM)
         scheme = str(environ.get("wsgi.url_scheme", "http"))
         if not self.allow_insecure and not is_private(scheme, address):
             raise Forbidden(INSECURE)  # as on the WebDAV port: never accept them in clear
@@ -90,10 +90,10 @@ class AdminAuth:
         if user in self.metrics_users and user not in self.admins:
             if metrics:
                 return user
-            raise Forbidden(f"{user} may only read /metrics (config key metrics_users)")
+            raise Forbidden(f"{user} may only read /metrics (config key metrics.users)")
         if user not in self.admins:
             log.warning("user %r from %s is not an administrator", user, address)
-            raise Forbidden(f"{user} is not an administrator (config key admins)")
+            raise Forbidden(f"{user} is not an administrator (config key admin.users)")
         return user
 
     def bearer(self, token: str, address: str, *, metrics: bool) -> str:
@@ -107,7 +107,7 @@ class AdminAuth:
         if self.metrics_token is None or not self.metrics_token.matches(token):
             self.throttle.failed(address, "")
             log.warning("admin listener: wrong bearer token from %s", address)
-            raise Unauthenticated("wrong bearer token (config key metrics_token_file)", REALM)
+            raise Unauthenticated("wrong bearer token (config key metrics.token_file)", REALM)
         self.throttle.succeeded(address, "", verdict)
         if not metrics:
             raise Forbidden("the metrics token may only read /metrics")

@@ -10,7 +10,6 @@ layer (the same framing rules and limits as the WebDAV port) on a few threads.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 import ssl
@@ -48,30 +47,31 @@ def reserve(
 ) -> tuple[Config, socket.socket | None]:
     """Reserve ``admin_listen`` (when the listener is on) and return the config with
     the port actually bound (``:0`` picks one) and the reservation to close at exit."""
-    if not config.admin:
+    if not config.admin.enabled:
         return config, None
-    host, port = parse_listen(config.admin_listen)
+    host, port = parse_listen(config.admin.listen)
     tls_context(config)  # a pair that does not load stops the server before any worker
     reservation = reserve_port(host, port)
     bound = reservation.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    return dataclasses.replace(config, admin_listen=f"{shown}:{bound}"), reservation
+    admin = config.admin.model_copy(update={"listen": f"{shown}:{bound}"})
+    return config.model_copy(update={"admin": admin}), reservation
 
 
 def banner(config: Config) -> str:
     """What the start line says about the admin listener (nothing when it is off)."""
-    if not config.admin:
+    if not config.admin.enabled:
         return ""
-    return f" admin={scheme(config)}://{config.admin_listen}/"
+    return f" admin={scheme(config)}://{config.admin.listen}/"
 
 
 def tls_pair(config: Config) -> tuple[str, str] | None:
     """The certificate and key of the admin listener: its own, else the WebDAV
     port's (an HTTPS server's administrators should not log in in clear)."""
-    if config.admin_tls_cert and config.admin_tls_key:
-        return config.admin_tls_cert, config.admin_tls_key
-    if config.tls_cert and config.tls_key:
-        return config.tls_cert, config.tls_key
+    if config.admin.tls_cert and config.admin.tls_key:
+        return config.admin.tls_cert, config.admin.tls_key
+    if config.tls.cert and config.tls.key:
+        return config.tls.cert, config.tls.key
     return None
 
 
@@ -89,15 +89,16 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
         return tls.server_context(*pair)
     except OSError:
         problem = tls.load_problem(*pair)
-        own = "admin_" if config.admin_tls_cert else ""
-        if problem and own:
-            problem = "admin_" + problem
-        raise StartupError(problem or f"{own}tls_cert/{own}tls_key do not load") from None
+        if config.admin.tls_cert and problem:  # the admin pair's own keys
+            problem = problem.replace("tls.cert", "admin.tls_cert").replace(
+                "tls.key", "admin.tls_key"
+            )
+        raise StartupError(problem or "the admin listener's TLS pair does not load") from None
 
 
 def reloaded_tls(serving_tls: bool, new: Config) -> ssl.SSLContext | None:
     """The admin pair read again (SIGHUP); switching HTTPS on or off needs a restart."""
-    if not new.admin:
+    if not new.admin.enabled:
         return None
     if (tls_pair(new) is not None) != serving_tls:
         raise StartupError("the admin listener's HTTPS cannot be turned on or off by a reload")
@@ -118,19 +119,19 @@ def build(config: Config, application: Any) -> WSGIApp:
         application.manager,
         AuditLog(config.audit_path),
         exists=exists,
-        memory_max=config.broken_lock_memory,
-        reason_max=config.admin_reason_max,
+        memory_max=config.admin.broken_lock_memory,
+        reason_max=config.admin.reason_max,
     )
     # The WebDAV port's controller and throttle: one password, one count of the guesses at it.
     throttle: LoginThrottle = getattr(application, "throttle", None) or login_throttle(config, None)
     controller = getattr(application, "controller", None) or login_controller(config)
-    admins = getattr(application, "admins", None) or admins_of(config.admins, controller)
+    admins = getattr(application, "admins", None) or admins_of(config.admin.users, controller)
     warn_unknown(config, controller)
-    token = config.metrics_token_file
+    token = config.metrics.token_file
     auth = AdminAuth(
-        Authenticator(controller, throttle, allow_insecure=config.allow_insecure_auth),
+        Authenticator(controller, throttle, allow_insecure=config.auth.allow_insecure),
         admins,
-        metrics_users=config.metrics_users,
+        metrics_users=config.metrics.users,
         metrics_token=MetricsToken(Path(token)) if token else None,
         identity=identity(config),
     )
@@ -142,7 +143,7 @@ def build(config: Config, application: Any) -> WSGIApp:
         api=api.handle,
         console=console.handle,
         routes=routes,
-        trusted=parse_networks(config.trusted_proxies),
+        trusted=parse_networks(config.http.trusted_proxies),
     )
     # Its own access lines (listener=admin), refusals included; probes quiet while they pass.
     return AccessLog(admin, listener="admin", quiet=QUIET)
@@ -151,11 +152,11 @@ def build(config: Config, application: Any) -> WSGIApp:
 def warn_unknown(config: Config, controller: Any) -> None:
     """Warn about administrators and metrics readers the htpasswd file does not
     know (a directory, another controller or a proxy may know them)."""
-    if config.user_header or not isinstance(controller, HtpasswdDomainController):
+    if config.auth.user_header or not isinstance(controller, HtpasswdDomainController):
         return
     htpasswd = controller.path
     known = set(read_htpasswd(htpasswd)) if htpasswd else set()
-    unknown = sorted(set(config.admins + config.metrics_users) - known)
+    unknown = sorted(set(config.admin.users + config.metrics.users) - known)
     if unknown:
         log.warning("users not in %s (they cannot log in): %s", htpasswd, ", ".join(unknown))
 
@@ -164,7 +165,7 @@ class AdminListener:
     """The admin server of one process; :meth:`stop` finishes its requests."""
 
     def __init__(self, config: Config, application: Any, limits: HttpLimits):
-        host, port = parse_listen(config.admin_listen)
+        host, port = parse_listen(config.admin.listen)
         self.server = DavWSGIServer(
             (host, port),
             build(config, application),
@@ -173,7 +174,7 @@ class AdminListener:
             request_queue_size=64,
             shutdown_timeout=2,
             reuse_port=True,
-            limits=dataclasses.replace(limits, max_threads=max(THREADS, 16)),
+            limits=limits.model_copy(update={"max_threads": max(THREADS, 16)}),
             tls_context=tls_context(config),
         )
         self.server.on_refusal = refusal_recorder(None, listener="admin")
@@ -191,9 +192,9 @@ class AdminListener:
 
 def start(config: Config, application: Any, limits: HttpLimits) -> AdminListener | None:
     """Start the admin listener of this process, when the config turns it on."""
-    if not config.admin:
+    if not config.admin.enabled:
         return None
     listener = AdminListener(config, application, limits)
     listener.start()
-    log.info("admin listener on %s://%s/", scheme(config), config.admin_listen)
+    log.info("admin listener on %s://%s/", scheme(config), config.admin.listen)
     return listener

@@ -29,14 +29,14 @@ class MetricsToken:
         self._seen: tuple[int, int, int] | None = None
         self._token = b""
         if not self.current():
-            raise StartupError(f"metrics_token_file {path}: no token in it (or not readable)")
+            raise StartupError(f"metrics.token_file {path}: no token in it (or not readable)")
 
     def current(self) -> bytes:
         """The token now in the file (empty: none, nobody gets in by token)."""
         try:
             status = self.path.stat()
         except OSError as exc:
-            log.error("metrics_token_file %s: %s", self.path, exc.strerror)
+            log.error("metrics.token_file %s: %s", self.path, exc.strerror)
             return b""
         seen = (status.st_ino, status.st_mtime_ns, status.st_size)
         with self._lock:
@@ -49,10 +49,10 @@ class MetricsToken:
         try:
             text = self.path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            log.error("metrics_token_file %s cannot be read: %s", self.path, exc)
+            log.error("metrics.token_file %s cannot be read: %s", self.path, exc)
             return b""
         if text and len(text) < 16:
-            log.warning("metrics_token_file %s: a token this short can be guessed", self.path)
+            log.warning("metrics.token_file %s: a token this short can be guessed", self.path)
         return text.encode("utf-8")
 
     def matches(self, sent: str) -> bool:

@@ -96,7 +96,7 @@ class AdminService:
         if len(reason) > self.reason_max:
             raise RequestError(
                 f"the reason is longer than {self.reason_max} characters (config key "
-                "admin_reason_max)"
+                "admin.reason_max)"
             )
         return reason
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 REALM = "davserver"
 INSECURE = (
     "Basic credentials over plain HTTP from another machine are refused: "
-    "use https (tls_cert/tls_key) or set allow_insecure_auth: true"
+    "use https (tls.cert/tls.key) or set auth.allow_insecure: true"
 )
 
 

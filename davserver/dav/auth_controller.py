@@ -186,14 +186,14 @@ def load_controller(spec: str, options: Mapping[str, Any], htpasswd: str | None)
         return HtpasswdDomainController(host, config)
     module_name, sep, class_name = spec.partition(":")
     if not sep or not module_name or not class_name:
-        raise StartupError(f"domain_controller must be 'module.path:ClassName', not {spec!r}")
+        raise StartupError(f"auth.domain_controller must be 'module.path:ClassName', not {spec!r}")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise StartupError(f"domain_controller {spec}: cannot load it: {exc}") from exc
+        raise StartupError(f"auth.domain_controller {spec}: cannot load it: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, BaseDomainController)):
-        raise StartupError(f"domain_controller {spec} is no WsgiDAV BaseDomainController")
+        raise StartupError(f"auth.domain_controller {spec} is no WsgiDAV BaseDomainController")
     try:
         return cls(host, config)
     except Exception as exc:  # a shipped controller's own complaint about its config
-        raise StartupError(f"domain_controller {spec}: {exc}") from exc
+        raise StartupError(f"auth.domain_controller {spec}: {exc}") from exc

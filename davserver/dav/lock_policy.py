@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Container
 from dataclasses import dataclass
 
+from davserver.config.dav import LocksSection
 from davserver.dav.share import Entry, Share
 from davserver.errors import Forbidden
 
@@ -34,8 +35,8 @@ from davserver.errors import Forbidden
 class InfinityPolicy:
     """The two rules above, as configured."""
 
-    min_depth: int = 1
-    max_entries: int | None = 10_000
+    min_depth: int = LocksSection().infinity_min_depth
+    max_entries: int | None = LocksSection().infinity_max_entries
     admins: Container[str] = frozenset()  # davserver.dav.admins.Admins when serving
 
 
@@ -55,13 +56,13 @@ def check_infinity_lock(
     if level(target.path) < policy.min_depth and not admin:
         raise Forbidden(
             f"a LOCK with Depth infinity on {_shown(target.path)} is for administrators only "
-            f"(lock_infinity_min_depth: {policy.min_depth}); lock a folder further down, or "
+            f"(locks.infinity_min_depth: {policy.min_depth}); lock a folder further down, or "
             "send Depth: 0 to lock only this collection and its membership"
         )
     if policy.max_entries is not None and _more_members_than(share, target, policy.max_entries):
         raise Forbidden(
             f"{_shown(target.path)} has more than {policy.max_entries} members; a LOCK with "
-            "Depth infinity on it is refused (lock_infinity_max_entries); lock the members "
+            "Depth infinity on it is refused (locks.infinity_max_entries); lock the members "
             "you edit, or a smaller folder, or send Depth: 0"
         )
 

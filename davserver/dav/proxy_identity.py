@@ -30,9 +30,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from davserver.errors import Forbidden, RequestError
+
+if TYPE_CHECKING:
+    from davserver.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +90,11 @@ class ProxyIdentity:
             return None
         if not trusted:
             log.warning(
-                "%s from %s refused: the peer is not in trusted_proxies",
+                "%s from %s refused: the peer is not in http.trusted_proxies",
                 self.header,
                 environ.get("REMOTE_ADDR", "?"),
             )
-            raise Forbidden(f"{self.header} is only accepted from trusted_proxies")
+            raise Forbidden(f"{self.header} is only accepted from http.trusted_proxies")
         return self.checked(str(raw))
 
     def checked(self, raw: str) -> str:
@@ -102,7 +105,7 @@ class ProxyIdentity:
         if len(value) > self.max_length:
             raise RequestError(
                 f"{self.header} is longer than {self.max_length} characters "
-                "(config key user_header_max_length)"
+                "(config key auth.user_header_max_length)"
             )
         if not SAFE_NAME.fullmatch(value):
             raise RequestError(
@@ -112,31 +115,32 @@ class ProxyIdentity:
         return value
 
 
-def identity(config: Any) -> ProxyIdentity | None:
-    """The ``user_header`` login of ``config``, or None when it is off."""
-    header = getattr(config, "user_header", None)
+def identity(config: Config) -> ProxyIdentity | None:
+    """The ``auth.user_header`` login of ``config``, or None when it is off."""
+    header = config.auth.user_header
     if not header:
         return None
-    return ProxyIdentity(header, getattr(config, "user_header_max_length", DEFAULT_MAX_LENGTH))
+    return ProxyIdentity(header, config.auth.user_header_max_length)
 
 
-def warnings(config: Any) -> list[str]:
-    """check-config: a ``user_header`` nobody can send, or one the proxy can be bypassed for."""
+def warnings(config: Config) -> list[str]:
+    """check-config: an ``auth.user_header`` nobody can send, or one the proxy can be
+    bypassed for."""
     from davserver.preflight import is_loopback
 
-    header = getattr(config, "user_header", None)
+    header = config.auth.user_header
     if not header:
         return []
     lines = []
-    if not config.trusted_proxies:
+    if not config.http.trusted_proxies:
         lines.append(
-            f"warning: user_header {header} is set but trusted_proxies is empty: every "
+            f"warning: auth.user_header {header} is set but http.trusted_proxies is empty: every "
             f"request carrying {header} is refused (403) -- list the single sign-on "
-            "proxy's address in trusted_proxies"
+            "proxy's address in http.trusted_proxies"
         )
     if not is_loopback(config.host):
         lines.append(
-            f"warning: user_header {header}: the WebDAV port {config.host}:{config.port} "
+            f"warning: auth.user_header {header}: the WebDAV port {config.host}:{config.port} "
             "is reachable from other machines than the proxy; requests that bypass it "
             f"with {header} are refused, but without it they reach the Basic login (or "
             "anonymous access) -- listen on 127.0.0.1 behind the proxy, or firewall the "

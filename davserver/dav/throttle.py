@@ -168,8 +168,8 @@ class LoginThrottle:
 def login_throttle(config: Config, counter: FailureCounter | None) -> LoginThrottle:
     """The throttle ``config`` asks for, counting in ``counter`` (None: this process)."""
     return LoginThrottle(
-        config.auth_max_failures,
-        float(config.auth_failure_window),
+        config.auth.max_failures,
+        float(config.auth.failure_window),
         counter=counter,
-        user_max_failures=config.auth_user_max_failures,
+        user_max_failures=config.auth.user_max_failures,
     )

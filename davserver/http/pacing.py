@@ -115,7 +115,7 @@ class BodyPace:
         return cls(
             RateFloor(rate, window, 0.0),
             idle,
-            f"min_body_rate ({rate} bytes/s over min_body_rate_window {window:g} s)",
+            f"http.min_body_rate ({rate} bytes/s over http.min_body_rate_window {window:g} s)",
         )
 
     def arrived(self, count: int) -> None:
@@ -166,12 +166,12 @@ class BodyWaiters:
         if self.per_address and self._counts.get(address, 0) >= self.per_address:
             return (
                 f"too many request bodies from your address are arriving at once "
-                f"(max_body_waiters_per_address {self.per_address}); retry later"
+                f"(http.max_body_waiters_per_address {self.per_address}); retry later"
             )
         if self._total >= self.cap:
             return (
                 f"too many request bodies are arriving at once "
-                f"(max_body_waiters {self.cap}); retry later"
+                f"(http.max_body_waiters {self.cap}); retry later"
             )
         return None
 

@@ -41,8 +41,8 @@ def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 def load_problem(cert_file: str, key_file: str) -> str | None:
     """Why the pair cannot serve TLS (for the start-up checks), or None."""
     for key, path, marker, what in (
-        ("tls_cert", cert_file, b"CERTIFICATE-----", "PEM certificate"),
-        ("tls_key", key_file, b"PRIVATE KEY-----", "PEM private key"),
+        ("tls.cert", cert_file, b"CERTIFICATE-----", "PEM certificate"),
+        ("tls.key", key_file, b"PRIVATE KEY-----", "PEM private key"),
     ):
         try:
             data = Path(path).read_bytes()
@@ -50,19 +50,19 @@ def load_problem(cert_file: str, key_file: str) -> str | None:
             return f"{key}: cannot read {path}: {exc.strerror or exc}"
         if marker not in data:
             return f"{key}: {path} holds no {what}"
-        if key == "tls_key" and b"ENCRYPTED" in data:
+        if key == "tls.key" and b"ENCRYPTED" in data:
             return (
-                f"tls_key: {path} is encrypted; store it decrypted and readable by davserver "
+                f"tls.key: {path} is encrypted; store it decrypted and readable by davserver "
                 f"only (openssl pkey -in {path} -out NEW.pem)"
             )
     try:
         server_context(cert_file, key_file)
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
-            return f"tls_key: {key_file} is not the private key of the certificate in {cert_file}"
-        return f"tls_cert {cert_file} with tls_key {key_file} does not load: {exc.reason or exc}"
+            return f"tls.key: {key_file} is not the private key of the certificate in {cert_file}"
+        return f"tls.cert {cert_file} with tls.key {key_file} does not load: {exc.reason or exc}"
     except OSError as exc:
-        return f"tls_cert {cert_file} with tls_key {key_file} does not load: {exc.strerror or exc}"
+        return f"tls.cert {cert_file} with tls.key {key_file} does not load: {exc.strerror or exc}"
     return None
 
 

@@ -130,12 +130,12 @@ def check_counts(header: IfHeader, *, max_conditions: int, max_resources: int) -
     conditions = sum(len(if_list.conditions) for if_list in header.lists)
     if conditions > max_conditions:
         raise IfHeaderTooComplex(
-            "conditions", conditions, max_conditions, "if_header_max_conditions"
+            "conditions", conditions, max_conditions, "locks.if_header_max_conditions"
         )
     tags = len({if_list.tag for if_list in header.lists if if_list.tag is not None})
     if tags > max_resources:
         raise IfHeaderTooComplex(
-            "different tagged resources", tags, max_resources, "if_header_max_resources"
+            "different tagged resources", tags, max_resources, "locks.if_header_max_resources"
         )
 
 

@@ -146,7 +146,7 @@ class LockManager:
         if len(same) >= self.max_shared:
             raise LockLimitReached(
                 f"{request.path} already has {len(same)} shared locks, the most allowed "
-                "(shared_locks_per_resource); ask a holder to unlock, or wait for one to expire"
+                "(locks.shared_per_resource); ask a holder to unlock, or wait for one to expire"
             )
 
     def _check_quota(self, request: LockRequest, now: float) -> None:
@@ -171,7 +171,7 @@ class LockManager:
             who, verb, quota = request.principal, "holds", "user"
         raise LockLimitReached(
             f"{who} {verb} {held} locks, the most one {quota} may hold "
-            "(max_locks_per_principal); unlock some or let them expire"
+            "(locks.max_per_principal); unlock some or let them expire"
         )
 
     def _lock_for(

@@ -83,7 +83,7 @@ class OutboxSink:
             return
         if dropped:
             log.warning(
-                "the admin outbox is full (admin_outbox_max %d: no server has drained it): "
+                "the admin outbox is full (admin.outbox_max %d: no server has drained it): "
                 "dropped the %d oldest events",
                 self.limit,
                 dropped,

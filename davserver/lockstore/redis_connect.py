@@ -37,9 +37,9 @@ def check_persistence(client: Client, name: str, volatile_ok: bool) -> None:
         if not volatile_ok:
             raise StartupError(
                 f"{problem}; make sure it persists (appendonly yes, or save points) and set "
-                "lock_store_volatile_ok: true"
+                "store.volatile_ok: true"
             ) from exc
-        log.warning("%s (accepted: lock_store_volatile_ok is true)", problem)
+        log.warning("%s (accepted: store.volatile_ok is true)", problem)
         return
     if appendonly == "yes" or str(save).strip():
         return
@@ -50,10 +50,10 @@ def check_persistence(client: Client, name: str, volatile_ok: bool) -> None:
     if not volatile_ok:
         raise StartupError(
             f"{problem}; enable persistence (appendonly yes in redis.conf) or set "
-            "lock_store_volatile_ok: true to accept it"
+            "store.volatile_ok: true to accept it"
         )
     log.warning(
-        "%s (accepted: lock_store_volatile_ok is true; a Redis that comes back empty is "
+        "%s (accepted: store.volatile_ok is true; a Redis that comes back empty is "
         "still refused until `davserver locks confirm-store`)",
         problem,
     )

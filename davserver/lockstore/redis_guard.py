@@ -62,7 +62,7 @@ def classify(exc: Exception, name: str) -> Fault:
             f"Redis at {name}: {exc}; the change may be in effect on the primary, but it "
             "was answered 503",
             "Check the replicas (INFO replication) and the network between them and the "
-            "primary, or lower redis_min_replicas",
+            "primary, or lower store.redis_min_replicas",
         )
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         return Fault(

@@ -109,7 +109,7 @@ def replica_warning(url: str, min_replicas: int | None) -> str | None:
         return None
     return (
         f"warning: the Redis primary has {connected} replica(s) attached, but "
-        f"redis_min_replicas is {wanted}: every lock change is answered 503 until "
+        f"store.redis_min_replicas is {wanted}: every lock change is answered 503 until "
         "enough replicas attach"
     )
 

@@ -141,7 +141,7 @@ class WriterQueue:
         return self.health.fail(
             Fault(
                 FaultKind.BUSY,
-                f"{self.path}: a write waited {self.wait:g} s (lock_store_write_wait) in "
+                f"{self.path}: a write waited {self.wait:g} s (store.write_wait) in "
                 "the writers' queue and gave up",
                 "Another process has been writing for that long or is stuck inside a "
                 "write (a hung worker, a stopped `davserver locks` command?): find it "

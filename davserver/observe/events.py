@@ -89,7 +89,7 @@ class EventHub:
         self, log_path: str | None, webhooks: Sequence[str], queue_size: int, retries: int
     ) -> None:
         """Switch the event log and the webhooks (SIGHUP); raises StartupError."""
-        fd = open_append(log_path, "lock_event_log") if log_path else None
+        fd = open_append(log_path, "logs.lock_events") if log_path else None
         senders = [WebhookSender(url, queue_size, retries) for url in webhooks]
         with self._lock:
             old_fd, old_senders = self._fd, self._senders

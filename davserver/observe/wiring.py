@@ -41,13 +41,13 @@ class Observability:
         self.metrics = Metrics()
         self.events = EventHub(
             self.metrics,
-            config.lock_event_log,
-            config.lock_webhooks,
-            config.lock_webhook_queue,
-            config.lock_webhook_retries,
+            config.logs.lock_events,
+            config.webhooks.urls,
+            config.webhooks.queue,
+            config.webhooks.retries,
         )
-        self.metrics_on_main_port = config.metrics_on_main_port
-        self.ready_probe_timeout = config.ready_probe_timeout
+        self.metrics_on_main_port = config.metrics.on_main_port
+        self.ready_probe_timeout = config.store.ready_probe_timeout
         self.locks: LockStore | None = None
         self.clock: Callable[[], float] = time.time
         self.readiness = Readiness(None, lambda: 0.0)
@@ -85,10 +85,10 @@ class Observability:
     def reload(self, config: Config) -> None:
         """Apply a new lock_event_log and webhooks (raises StartupError)."""
         self.events.reconfigure(
-            config.lock_event_log,
-            config.lock_webhooks,
-            config.lock_webhook_queue,
-            config.lock_webhook_retries,
+            config.logs.lock_events,
+            config.webhooks.urls,
+            config.webhooks.queue,
+            config.webhooks.retries,
         )
 
     def close(self) -> None:

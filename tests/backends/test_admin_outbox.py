@@ -36,7 +36,7 @@ def test_a_full_outbox_keeps_the_newest_events_and_warns(
         with caplog.at_level(logging.WARNING, logger="davserver.lockstore.outbox"):
             for posted in events:
                 sink(posted)
-        assert "admin_outbox_max 2" in caplog.text and "dropped the 1 oldest" in caplog.text
+        assert "admin.outbox_max 2" in caplog.text and "dropped the 1 oldest" in caplog.text
         got: list[LockEvent] = []
         assert deliver(server.outbox, got.append) == 2
         assert got == events[1:]

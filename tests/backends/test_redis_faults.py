@@ -44,7 +44,7 @@ def confirm(url: str, state_dir: Path) -> None:
 def test_a_redis_without_persistence_is_refused_at_start(
     volatile: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with pytest.raises(StartupError, match="lock_store_volatile_ok") as refused:
+    with pytest.raises(StartupError, match=r"store\.volatile_ok") as refused:
         open_stores(volatile.url, state_dir=tmp_path)
     assert "only in memory" in str(refused.value)
     stores = open_stores(volatile.url, state_dir=tmp_path, volatile_ok=True)

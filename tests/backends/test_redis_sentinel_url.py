@@ -57,14 +57,14 @@ def test_malformed_urls_are_refused_with_what_is_wrong(
 
 def test_the_configuration_check_names_the_problem(tmp_path: Path) -> None:
     config = tmp_path / "davserver.yaml"
-    config.write_text("lock_store: redis+sentinel://h1:1/svc/x\n")
+    config.write_text("store:\n  url: redis+sentinel://h1:1/svc/x\n")
     with pytest.raises(ConfigError, match="database 'x' must be a number") as refused:
         load(str(config), {})
-    assert refused.value.key == "lock_store"
-    config.write_text("lock_store: redis+sentinel://h1:1/svc/0\nredis_min_replicas: 99\n")
+    assert refused.value.key == "store.url"
+    config.write_text("store:\n  url: redis+sentinel://h1:1/svc/0\n  redis_min_replicas: 99\n")
     with pytest.raises(ConfigError, match="between 0 and 16"):
         load(str(config), {})
-    config.write_text("lock_store: redis+sentinel://h1:1/svc/0\nredis_replica_timeout_ms: 0\n")
+    config.write_text("store:\n  url: redis+sentinel://h1:1/svc/0\n  redis_replica_timeout_ms: 0\n")
     with pytest.raises(ConfigError, match="between 1 and 4000"):
         load(str(config), {})
 

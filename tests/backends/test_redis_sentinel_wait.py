@@ -251,13 +251,13 @@ def test_check_config_warns_about_a_primary_without_enough_replicas(
     primary: RedisServer, tmp_path: Path
 ) -> None:
     config = tmp_path / "davserver.yaml"
-    config.write_text(f"lock_store: {primary.url}\nredis_min_replicas: 1\n")
+    config.write_text(f"store:\n  url: {primary.url}\n  redis_min_replicas: 1\n")
     root = tmp_path / "share"
     root.mkdir()
-    expected = "0 replica(s) attached, but redis_min_replicas is 1"
+    expected = "0 replica(s) attached, but store.redis_min_replicas is 1"
     assert any(expected in line for line in warnings(load(str(config), {"root": str(root)})))
-    config.write_text(f"lock_store: {primary.url}\n")  # plain redis://: no WAIT by default
+    config.write_text(f"store:\n  url: {primary.url}\n")  # plain redis://: no WAIT by default
     assert not any("replica" in w for w in warnings(load(str(config), {"root": str(root)})))
     with replica_of(primary, tmp_path / "replica"):
-        config.write_text(f"lock_store: {primary.url}\nredis_min_replicas: 1\n")
+        config.write_text(f"store:\n  url: {primary.url}\n  redis_min_replicas: 1\n")
         assert not any("replica" in w for w in warnings(load(str(config), {"root": str(root)})))

@@ -188,7 +188,7 @@ def test_a_stuck_writer_makes_a_write_give_up_after_the_wait_with_nothing_writte
             assert isinstance(finishes(lambda: _mark(db), within=10), StoreUnavailable)
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1, warnings
-        assert "0.3 s" in warnings[0] and "lock_store_write_wait" in warnings[0]
+        assert "0.3 s" in warnings[0] and "store.write_wait" in warnings[0]
         assert _marked(db) == []
     finally:
         holder.release()

@@ -44,7 +44,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
         yield {}
         return
     with RedisServer(tmp_path / "redis") as redis:
-        yield {"lock_store": redis.url}
+        yield {"store.url": redis.url}
 
 
 def cli(*args: str) -> None:

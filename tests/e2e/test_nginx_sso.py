@@ -114,7 +114,7 @@ def test_no_session_no_entry_and_no_way_around_the_proxy(
     direct = f"http://127.0.0.1:{server.port}/"
     status, _, body = send(direct, "PUT", "/x.txt", b"x", claimed)
     assert status == 403
-    assert json.loads(body)["detail"] == "Remote-User is only accepted from trusted_proxies"
+    assert json.loads(body)["detail"] == "Remote-User is only accepted from http.trusted_proxies"
     assert not (tmp_path / "share" / "x.txt").exists()
 
 

@@ -60,7 +60,7 @@ def test_sighup_reloads_htpasswd_and_keeps_connections(tmp_path: Path) -> None:
     root.mkdir()
     first = htpasswd(tmp_path / "first", {"alice": "a-pw"})
     config = tmp_path / "davserver.yaml"
-    config.write_text(yaml.safe_dump({"htpasswd": str(first), "workers": 1}))
+    config.write_text(yaml.safe_dump({"auth": {"htpasswd": str(first)}, "workers": 1}))
     with ServerProcess(root, ["--config", str(config)]) as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         assert propfind(conn, auth("alice", "a-pw")) == 207
@@ -68,7 +68,7 @@ def test_sighup_reloads_htpasswd_and_keeps_connections(tmp_path: Path) -> None:
         sock = conn.sock
         # Another file (not just a newer one): only a reload of the config finds it.
         second = htpasswd(tmp_path / "second", {"alice": "a-pw", "carol": "c-pw"})
-        changed = {"htpasswd": str(second), "workers": 1, "max_threads": 300}
+        changed = {"auth": {"htpasswd": str(second)}, "workers": 1, "http": {"max_threads": 300}}
         config.write_text(yaml.safe_dump(changed))
         assert server.proc is not None
         server.proc.send_signal(signal.SIGHUP)
@@ -76,8 +76,9 @@ def test_sighup_reloads_htpasswd_and_keeps_connections(tmp_path: Path) -> None:
         assert propfind(conn, auth("carol", "c-pw")) == 207
         assert conn.sock is sock  # the same kept-alive connection
         log = server.stderr()
-        assert "changed: htpasswd" in log
-        assert "not applied until a restart: max_threads (256 -> 300)" in log
+        assert "changed: auth.htpasswd" in log
+        assert "not applied until a restart: http.max_threads (256 -> 300)" in log
+        assert "deprecated" not in log
         assert server.proc.poll() is None
         conn.close()
     assert server.proc.returncode == 0
@@ -91,6 +92,7 @@ def test_sighup_with_workers_reaches_every_worker(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump({"htpasswd": str(first), "workers": 2}))
     with ServerProcess(root, ["--config", str(config)]) as server:
         second = htpasswd(tmp_path / "second", {"carol": "c-pw"})
+        # the flat key of 0.1 is still applied live, with its deprecation warning
         config.write_text(yaml.safe_dump({"htpasswd": str(second), "workers": 2}))
         assert server.proc is not None
         server.proc.send_signal(signal.SIGHUP)
@@ -101,6 +103,7 @@ def test_sighup_with_workers_reaches_every_worker(tmp_path: Path) -> None:
                 "PROPFIND", server.url, auth=("carol", "c-pw"), headers={"Depth": "0"}, timeout=5
             )
             assert answer.status_code == 207
+        assert "htpasswd is deprecated: write auth.htpasswd" in server.stderr()
     assert server.proc.returncode == 0
 
 

@@ -36,11 +36,12 @@ WINDOW = 2  # seconds
 PER_ADDRESS = 2
 PER_PROCESS = 4
 CONFIG = f"""
-body_timeout: 30
-min_body_rate: {RATE}
-min_body_rate_window: {WINDOW}
-max_body_waiters: {PER_PROCESS}
-max_body_waiters_per_address: {PER_ADDRESS}
+http:
+  body_timeout: 30
+  min_body_rate: {RATE}
+  min_body_rate_window: {WINDOW}
+  max_body_waiters: {PER_PROCESS}
+  max_body_waiters_per_address: {PER_ADDRESS}
 """
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -161,7 +162,7 @@ def test_body_slower_than_the_minimum_rate_is_408_and_nothing_is_stored(
     assert not (server.root / "slow-new.txt").exists()
     assert temp_files(server.root) == []
     line = wait_for_line(server, '"PUT /slow-new.txt HTTP/1.1" 408')
-    assert 'refused="the request body arrived slower than min_body_rate' in line
+    assert 'refused="the request body arrived slower than http.min_body_rate' in line
 
 
 def test_100_continue_without_a_body_is_ended_by_the_minimum_rate(server: ServerProcess) -> None:
@@ -222,7 +223,7 @@ def test_more_slow_bodies_than_the_process_bound_get_503(server: ServerProcess) 
             answer = read_until_closed(sock, within=5)
         assert_refused(answer, 503)
         assert answer.header("Retry-After") == "5"
-        assert f"(max_body_waiters {PER_PROCESS})".encode() in answer.data
+        assert f"(http.max_body_waiters {PER_PROCESS})".encode() in answer.data
         # Requests without a body still to come need no place.
         assert requests.get(server.url + "file.txt", timeout=5).content == OLD
         assert put_at_once(server, "small.txt", b"s" * 4096) == 201

@@ -177,7 +177,7 @@ def test_redis_without_persistence_and_restarted_empty(tmp_path: Path) -> None:
         refused = run_davserver(
             "serve", str(root), "--port", "0", "--lock-store", redis.url, timeout=30
         )
-        assert refused.returncode == 1 and "lock_store_volatile_ok" in refused.stderr
+        assert refused.returncode == 1 and "store.volatile_ok" in refused.stderr
         config = tmp_path / "davserver.yaml"
         config.write_text(f"lock_store: {redis.url}\nlock_store_volatile_ok: true\n")
         with ServerProcess(root, ["--config", str(config), "--workers", "1"]) as server:

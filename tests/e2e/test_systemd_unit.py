@@ -47,7 +47,7 @@ def test_stop_timeout_outlasts_the_whole_drain() -> None:
     supervisor's own deadline, and the comment's arithmetic matches the defaults."""
     text = UNIT.read_text()
     defaults = Config()
-    deadline = defaults.drain_ready_grace + defaults.drain_timeout + KILL_GRACE
+    deadline = defaults.shutdown.drain_ready_grace + defaults.shutdown.drain_timeout + KILL_GRACE
     stated = re.search(
         r"drain_ready_grace \((\d+) s\).*?drain_timeout \((\d+) s\).*?\+ (\d+) s = (\d+) s",
         text,
@@ -56,8 +56,8 @@ def test_stop_timeout_outlasts_the_whole_drain() -> None:
     assert stated, "the unit's comment must state the drain arithmetic"
     grace, timeout, extra, total = (float(value) for value in stated.groups())
     assert (grace, timeout, extra, total) == (
-        defaults.drain_ready_grace,
-        defaults.drain_timeout,
+        defaults.shutdown.drain_ready_grace,
+        defaults.shutdown.drain_timeout,
         KILL_GRACE,
         deadline,
     )

@@ -1,4 +1,4 @@
-"""HTTPS built in (tls_cert/tls_key): WebDAV over TLS 1.2+, and what a TLS port does with
+"""HTTPS built in (tls: cert/key): WebDAV over TLS 1.2+, and what a TLS port does with
 clients that speak an old TLS, plain HTTP, or never finish their handshake."""
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def test_plain_http_to_the_tls_port_gets_400_and_the_server_goes_on(
 
 
 def test_clients_that_never_handshake_hold_no_worker(tmp_path: Path, tls_files: TlsFiles) -> None:
-    server = start_server(tmp_path, config={"header_timeout": 2}, tls=tls_files)
+    server = start_server(tmp_path, config={"http.header_timeout": 2}, tls=tls_files)
     idle: list[socket.socket] = []
     try:
         # More than the 16 worker threads at rest: silent, and stuck in a ClientHello.
@@ -224,7 +224,7 @@ def test_key_that_does_not_match_the_certificate_is_refused(
     )  # fmt: skip
     assert result.returncode == 1
     assert "davserver serving" not in result.stdout
-    assert f"tls_key: {other_key} is not the private key of the certificate in" in result.stderr
+    assert f"tls.key: {other_key} is not the private key of the certificate in" in result.stderr
 
 
 def test_unreadable_certificate_is_refused(tmp_path: Path, tls_files: TlsFiles) -> None:
@@ -234,23 +234,23 @@ def test_unreadable_certificate_is_refused(tmp_path: Path, tls_files: TlsFiles) 
         "--tls-cert", str(missing), "--tls-key", str(tls_files.key),
     )  # fmt: skip
     assert result.returncode == 1
-    assert f"tls_cert: cannot read {missing}: No such file or directory" in result.stderr
+    assert f"tls.cert: cannot read {missing}: No such file or directory" in result.stderr
 
 
 def test_certificate_without_key_is_a_config_error(tmp_path: Path, tls_files: TlsFiles) -> None:
     config = tmp_path / "davserver.yaml"
-    config.write_text(f"root: share\ntls_cert: {tls_files.cert}\n")
+    config.write_text(f"root: share\ntls:\n  cert: {tls_files.cert}\n")
     result = run_davserver("check-config", str(config))
     assert result.returncode == 2
-    assert "tls_key" in result.stderr and "HTTPS needs both" in result.stderr
+    assert "tls.key" in result.stderr and "HTTPS needs both" in result.stderr
 
 
 def test_check_config_resolves_and_checks_the_pair(tmp_path: Path, tls_files: TlsFiles) -> None:
     config = tls_files.cert.parent / "davserver.yaml"
-    config.write_text(f"root: {tmp_path / 'share'}\ntls_cert: server.pem\ntls_key: server.key\n")
+    config.write_text(f"root: {tmp_path / 'share'}\ntls: {{cert: server.pem, key: server.key}}\n")
     result = run_davserver("check-config", str(config))
     assert result.returncode == 0, result.stderr
-    config.write_text(f"root: {tmp_path / 'share'}\ntls_cert: server.pem\ntls_key: ca.key\n")
+    config.write_text(f"root: {tmp_path / 'share'}\ntls: {{cert: server.pem, key: ca.key}}\n")
     result = run_davserver("check-config", str(config))
     assert result.returncode == 2
     assert "is not the private key of the certificate" in result.stderr
@@ -337,7 +337,7 @@ def test_sighup_does_not_switch_https_on(tmp_path: Path, tls_files: TlsFiles) ->
     config = tmp_path / "davserver.yaml"
     config.write_text("log_level: info\n")
     with ServerProcess(root, ["--config", str(config), "--workers", "1"]) as server:
-        config.write_text(f"tls_cert: {tls_files.cert}\ntls_key: {tls_files.key}\n")
+        config.write_text(f"tls:\n  cert: {tls_files.cert}\n  key: {tls_files.key}\n")
         assert server.proc is not None
         server.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "reload of" in server.stderr(), "the refusal")

@@ -71,7 +71,7 @@ class Dav:
     def __init__(self, root: Path, **overrides: Any):
         root.mkdir(parents=True, exist_ok=True)
         (root / ".davserver").mkdir(exist_ok=True)
-        options = {"root": str(root), "lock_store": "memory://", **overrides}
+        options = {"root": str(root), "store.url": "memory://", **overrides}
         self.root = root
         self.app: Application = build_app(davconfig.load(None, options))
         self.client = WsgiClient(self.app.wsgi)

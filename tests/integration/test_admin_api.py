@@ -56,7 +56,7 @@ class Admin:
             "htpasswd": str(htpasswd),
             "admin": True,
             "admins": ["root"],
-            "audit_log": str(self.audit),
+            "admin.audit_log": str(self.audit),
         }
         self.dav = Dav(tmp_path / "share", **options)
         config = davconfig.load(None, {"root": str(self.dav.root), **options})
@@ -231,7 +231,7 @@ def test_break_needs_a_reason_and_json(admin: Admin) -> None:
     )
     assert form.status in (400, 415)
     too_long = admin.call("POST", url, {"reason": "x" * 501})
-    assert too_long.status == 400 and "admin_reason_max" in as_json(too_long)["detail"]
+    assert too_long.status == 400 and "admin.reason_max" in as_json(too_long)["detail"]
     assert admin.call("GET", url).status == 405
     assert len(admin.locks()) == 1  # nothing was broken
 

@@ -225,7 +225,7 @@ def test_the_admin_listener_needs_some_login_source(tmp_path: Path) -> None:
     base = {"root": str(tmp_path), "admin": True, "admins": ["root"]}
     with pytest.raises(ConfigError) as refused:
         davconfig.load(None, base)
-    assert "htpasswd, ldap, domain_controller or user_header" in str(refused.value)
+    assert "auth.htpasswd, ldap, auth.domain_controller or auth.user_header" in str(refused.value)
     ldap = {"url": "ldap://127.0.0.1:1", "user_dn": TEMPLATE}
     assert davconfig.load(None, {**base, "ldap": ldap}).admin
     spec = f"{__name__}:SiteController"
@@ -247,7 +247,7 @@ def test_check_config_accepts_an_ldap_admin_listener_and_warns_of_a_missing_grou
     config = tmp_path / "davserver.yaml"
 
     def check(group: str) -> Any:
-        settings = {"root": str(tmp_path / "share"), "admin": True, "admins": []}
+        settings = {"root": str(tmp_path / "share"), "admin": {"enabled": True, "users": []}}
         config.write_text(yaml.safe_dump({**settings, "ldap": {**section, "admin_group": group}}))
         return run_davserver("check-config", str(config))
 

@@ -8,19 +8,19 @@ from typing import Any
 
 import bcrypt
 import pytest
-import yaml
 
 from davserver import config as davconfig
 from davserver.admin_http import listener
 from tests.integration.lock_helpers import Dav
 from tests.integration.test_admin_api import USERS, QueryClient, auth
 from tests.integration.wsgi_client import Response
+from tests.support.config_file import write_config
 from tests.support.server import run_davserver
 
 TOKEN = "metrics-token-0123456789abcdef"
 REFUSED = (
     "Basic credentials over plain HTTP from another machine are refused: "
-    "use https (tls_cert/tls_key) or set allow_insecure_auth: true"
+    "use https (tls.cert/tls.key) or set auth.allow_insecure: true"
 )
 
 
@@ -54,9 +54,9 @@ def admin_client(tmp_path: Path, **extra: Any) -> RemoteClient:
         "htpasswd": str(write_htpasswd(tmp_path / "htpasswd")),
         "admin": True,
         "admins": ["root"],
-        "metrics_users": ["bob"],
-        "metrics_token_file": str(token),
-        "audit_log": str(tmp_path / "audit.jsonl"),
+        "metrics.users": ["bob"],
+        "metrics.token_file": str(token),
+        "admin.audit_log": str(tmp_path / "audit.jsonl"),
         **extra,
     }
     dav = Dav(tmp_path / "share", **options)
@@ -110,13 +110,12 @@ def check_config(tmp_path: Path, **values: Any) -> str:
     (tmp_path / "share").mkdir(exist_ok=True)
     lines = {
         "root": str(tmp_path / "share"),
-        "htpasswd": str(write_htpasswd(tmp_path / "htpasswd")),
-        "admin": True,
-        "admins": ["root"],
+        "auth.htpasswd": str(write_htpasswd(tmp_path / "htpasswd")),
+        "admin.enabled": True,
+        "admin.users": ["root"],
         **values,
     }
-    path = tmp_path / "davserver.yaml"
-    path.write_text(yaml.safe_dump(lines))
+    path = write_config(tmp_path / "davserver.yaml", lines)
     result = run_davserver("check-config", str(path))
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -125,15 +124,15 @@ def check_config(tmp_path: Path, **values: Any) -> str:
 def test_check_config_warns_about_a_plain_http_admin_listener_on_the_network(
     tmp_path: Path,
 ) -> None:
-    shown = check_config(tmp_path, admin_listen="0.0.0.0:8081")
-    assert "warning: admin_listen 0.0.0.0:8081 is reachable from other machines" in shown
+    shown = check_config(tmp_path, **{"admin.listen": "0.0.0.0:8081"})
+    assert "warning: admin.listen 0.0.0.0:8081 is reachable from other machines" in shown
     assert "plain HTTP" in shown
-    for quiet in ({"admin_listen": "127.0.0.1:8081"}, {"admin_listen": "[::1]:8081"}):
-        assert "admin_listen" not in check_config(tmp_path, **quiet), quiet
+    for quiet in ({"admin.listen": "127.0.0.1:8081"}, {"admin.listen": "[::1]:8081"}):
+        assert "admin.listen" not in check_config(tmp_path, **quiet), quiet
 
 
 def test_an_admin_certificate_without_its_key_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(davconfig.ConfigError, match="admin_tls_key"):
+    with pytest.raises(davconfig.ConfigError, match=r"admin\.tls_key"):
         davconfig.load(
             None,
             {
@@ -141,6 +140,6 @@ def test_an_admin_certificate_without_its_key_is_a_config_error(tmp_path: Path) 
                 "htpasswd": str(write_htpasswd(tmp_path / "htpasswd")),
                 "admin": True,
                 "admins": ["root"],
-                "admin_tls_cert": str(tmp_path / "cert.pem"),
+                "admin.tls_cert": str(tmp_path / "cert.pem"),
             },
         )

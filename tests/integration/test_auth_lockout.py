@@ -85,7 +85,7 @@ def test_distributed_guessing_slows_addresses_that_failed_never_clean_ones(
 
 def test_workers_sharing_a_sqlite_store_count_together(tmp_path: Path, htpasswd_file: Path) -> None:
     """Two applications on one SQLite file, as two worker processes are."""
-    store = {"lock_store": f"sqlite://{tmp_path / 'locks.sqlite'}"}
+    store = {"store.url": f"sqlite://{tmp_path / 'locks.sqlite'}"}
     first = make(tmp_path, htpasswd_file, **store)
     second = Dav(first.root, htpasswd=str(htpasswd_file), auth_max_failures=3, **store)
     second.app.throttle.clock = first.clock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import subprocess
 from pathlib import Path
@@ -30,38 +29,40 @@ def test_example_config_is_valid_and_complete() -> None:
     example = REPO / "config" / "davserver.yaml"
     result = run_davserver("check-config", str(example))
     assert result.returncode == 0, result.stderr
-    keys = set(yaml.safe_load(example.read_text()))
-    assert keys == set(config_mod.OPTIONS), "config/davserver.yaml must list every key"
-    for option in config_mod.SCHEMA:
-        assert yaml.safe_load(example.read_text())[option.name] == option.default
-
-
-def test_every_key_has_one_config_field_and_one_default() -> None:
-    # The schema (type, help, check) and the Config dataclass (type and default)
-    # must name the same keys: a default lives only in the dataclass.
-    fields = {field.name for field in dataclasses.fields(config_mod.Config)} - {"source"}
-    assert set(config_mod.OPTIONS) == fields
-    assert config_mod.OPTIONS["port"].default == 8080
-    assert config_mod.OPTIONS["permissions"].default == []
+    assert "deprecated" not in result.stdout  # written in the nested form only
+    data = yaml.safe_load(example.read_text())
+    written = {
+        f"{name}.{inner}" if isinstance(value, dict) else name: inner_value
+        for name, value in data.items()
+        for inner, inner_value in (value.items() if isinstance(value, dict) else [(name, value)])
+    }
+    assert set(written) == set(config_mod.BY_DOTTED), "config/davserver.yaml must list every key"
+    for key in config_mod.KEYS:
+        assert written[key.dotted] == key.default, key.dotted
 
 
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
-        ("prot: 8080\n", "prot", "unknown key"),
+        ("prot: 8080\n", "prot", "unknown key (did you mean port?"),
+        ("http:\n  body_timeot: 3\n", "http.body_timeot", "did you mean http.body_timeout?"),
         ("port: eighty\n", "port", "must be an integer"),
         ("port: 70000\n", "port", "between 0 and 65535"),
         ("port: true\n", "port", "must be an integer"),
         ("readonly: maybe\n", "readonly", "true or false"),
-        ("log_level: loud\n", "log_level", "must be one of"),
+        ("logs:\n  level: loud\n", "logs.level", "must be one of"),
+        ("log_level: loud\n", "logs.level", "(written as log_level)"),
         ("workers: 0\n", "workers", "between 1 and 64"),
-        ("lock_store: ftp://x\n", "lock_store", "must start with one of"),
-        ("lock_timeout_max: -5\n", "lock_timeout_max", "positive"),
-        ("lock_timeout_default: 900\nlock_timeout_max: 60\n", "lock_timeout_default", "exceed"),
-        ("workers: 2\nlock_store: 'memory://'\n", "lock_store", "one process"),
-        ("max_body_waiters: 64\nmax_threads: 64\n", "max_body_waiters", "below max_threads"),
-        ("min_body_rate: -1\n", "min_body_rate", "between 0 and"),
-        ("min_body_rate_window: 0\n", "min_body_rate_window", "between 1 and 3600"),
+        ("store:\n  url: ftp://x\n", "store.url", "must start with one of"),
+        ("locks:\n  timeout_max: -5\n", "locks.timeout_max", "positive"),
+        ("lock_timeout_max: -5\n", "locks.timeout_max", "positive"),
+        ("locks: {timeout_default: 900, timeout_max: 60}\n", "locks.timeout_default", "exceed"),
+        ("workers: 2\nstore: {url: 'memory://'}\n", "store.url", "one process"),
+        ("http: {max_body_waiters: 64, max_threads: 64}\n", "http.max_body_waiters", "below"),
+        ("http: {min_body_rate: -1}\n", "http.min_body_rate", "between 0 and"),
+        ("http: {min_body_rate_window: 0}\n", "http.min_body_rate_window", "between 0.1 and"),
+        ("http: 5\n", "http", "must be a mapping"),
+        ("http: {body_timeout: 0}\n", "http.body_timeout", "positive"),
     ],
 )
 def test_check_config_names_file_key_and_problem(
@@ -226,10 +227,11 @@ def _free_port() -> int:
         ("htpasswd: /nonexistent/htpasswd\n", "cannot read htpasswd file"),
         ("root: {file}\n", "is not a directory"),
         ("host: no-such-host.invalid\n", "does not resolve"),
-        ("lock_store: 'redis://127.0.0.1:{port}/0'\n", "cannot reach lock store"),
-        ("lock_store: 'sqlite://relative/locks.sqlite'\n", "sqlite needs an absolute path"),
+        ("store: {{url: 'redis://127.0.0.1:{port}/0'}}\n", "cannot reach lock store"),
+        ("store: {{url: 'sqlite://relative/locks.sqlite'}}\n", "sqlite needs an absolute path"),
         ("port: 8080\nport: 9090\n", "given twice"),
-        ("lock_event_log: /nonexistent/dir/events.jsonl\n", "lock_event_log: cannot create"),
+        ("http: {{body_timeout: 1}}\nbody_timeout: 2\n", "given twice"),
+        ("logs: {{lock_events: /nonexistent/dir/e.jsonl}}\n", "logs.lock_events: cannot create"),
         ("readonly: true\nroot: {missing}\n", "never created"),
     ],
 )
@@ -264,11 +266,11 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "share").mkdir()
     path = folder / "davserver.yaml"
-    path.write_text("root: share\nstate_dir: state\nlock_event_log: events.jsonl\n")
+    path.write_text("root: share\nstate_dir: state\nlogs: {lock_events: events.jsonl}\n")
     config = config_mod.load(str(path), {})
     assert config.root_path == folder / "share"
     assert config.state_path == folder / "state"
-    assert config.lock_event_log == str(folder / "events.jsonl")
+    assert config.logs.lock_events == str(folder / "events.jsonl")
     assert run_davserver("check-config", str(path)).returncode == 0
     # the command line stays relative to the working directory
     assert config_mod.load(str(path), {"root": "other"}).root_path == Path.cwd() / "other"
@@ -314,7 +316,11 @@ def test_check_config_lists_the_permission_rules_and_unknown_users(
         {"path": "/secret/", "users": ["*"], "access": "none"},
     ]
     text = yaml.safe_dump(
-        {"root": str(tmp_path / "root"), "htpasswd": str(htpasswd_file), "permissions": rules}
+        {
+            "root": str(tmp_path / "root"),
+            "auth": {"htpasswd": str(htpasswd_file)},
+            "permissions": rules,
+        }
     )
     result = run_davserver("check-config", str(write_yaml(tmp_path, text)))
     assert result.returncode == 0, result.stderr

@@ -30,10 +30,10 @@ def full(tmp_path: Path) -> Iterator[tuple[WsgiClient, Path, str]]:
         options = {
             "root": str(root),
             "workers": 1,
-            "lock_owner_max_bytes": 1 << 20,
+            "locks.owner_max_bytes": 1 << 20,
             # Large enough for a property that cannot fit on the disk.
-            "max_property_bytes": 1 << 20,
-            "max_properties_bytes_per_resource": 1 << 21,
+            "dav.max_property_bytes": 1 << 20,
+            "dav.max_properties_bytes_per_resource": 1 << 21,
         }
         app = build_app(davconfig.load(None, options))
         client = WsgiClient(app.wsgi)

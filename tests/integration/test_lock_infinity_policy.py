@@ -31,7 +31,7 @@ def test_a_user_cannot_lock_the_whole_share(dav: Dav) -> None:
     refused = dav.lock("/", user="bob", depth="infinity")
     assert refused.status == 403, refused.text
     assert refused.header("Lock-Token") is None
-    assert "lock_infinity_min_depth" in refused.text
+    assert "locks.infinity_min_depth" in refused.text
     assert "Depth: 0" in refused.text
     assert active(dav) == []
     # Bob's writes anywhere are still his to make.
@@ -91,7 +91,7 @@ def test_a_collection_with_too_many_members_is_refused(tmp_path: Path) -> None:
     refused = dav.lock("/big/", depth="infinity")
     assert refused.status == 403, refused.text
     assert "more than 5 members" in refused.text
-    assert "lock_infinity_max_entries" in refused.text
+    assert "locks.infinity_max_entries" in refused.text
     assert active(dav) == []
     assert sorted(p.name for p in (dav.root / "big").rglob("*")) == sorted(
         ["sub", *(f"f{i}.txt" for i in range(5))]
@@ -118,24 +118,24 @@ def test_null_is_no_limit(tmp_path: Path) -> None:
     file = tmp_path / "davserver.yaml"
     file.write_text("lock_infinity_max_entries: null\n")
     config = davconfig.load(str(file), {"root": str(tmp_path)})
-    assert config.lock_infinity_max_entries is None
+    assert config.locks.infinity_max_entries is None
     dav = Dav(tmp_path / "share")
-    dav.app.dav.infinity = InfinityPolicy(max_entries=config.lock_infinity_max_entries)
+    dav.app.dav.infinity = InfinityPolicy(max_entries=config.locks.infinity_max_entries)
     big_tree(dav, 20)
     assert dav.lock("/big/", depth="infinity").status == 200
 
 
 def test_the_defaults(tmp_path: Path) -> None:
     config = davconfig.load(None, {"root": str(tmp_path)})
-    assert config.lock_infinity_max_entries == 10_000
-    assert config.lock_infinity_min_depth == 1
+    assert config.locks.infinity_max_entries == 10_000
+    assert config.locks.infinity_min_depth == 1
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("lock_infinity_max_entries", -1), ("lock_infinity_min_depth", -1)],
+    [("locks.infinity_max_entries", -1), ("locks.infinity_min_depth", -1)],
 )
 def test_a_bad_value_is_a_config_error(tmp_path: Path, key: str, value: int) -> None:
     with pytest.raises(ConfigError, match=key):
         davconfig.load(None, {"root": str(tmp_path), key: value})
-    assert getattr(davconfig.load(None, {"root": str(tmp_path), key: 3}), key) == 3
+    assert davconfig.value_at(davconfig.load(None, {"root": str(tmp_path), key: 3}), key) == 3

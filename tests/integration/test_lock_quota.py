@@ -40,7 +40,7 @@ def test_the_lock_past_the_limit_is_refused_and_creates_nothing(dav: Dav) -> Non
     assert refused.status == 423, refused.text
     assert refused.header("Lock-Token") is None
     assert "alice holds 3 locks" in refused.text
-    assert "max_locks_per_principal" in refused.text
+    assert "locks.max_per_principal" in refused.text
     assert "unlock some or let them expire" in refused.text
     assert not (dav.root / "new.txt").exists()
     assert len(dav.manager.store.all_locks(dav.clock())) == LIMIT
@@ -52,7 +52,7 @@ def test_the_refusal_explains_itself_in_json(dav: Dav) -> None:
         "/f0.txt", user="alice", scope="shared", headers={"Accept": "application/json"}
     )
     assert refused.status == 423
-    assert "max_locks_per_principal" in as_json(refused)["detail"]
+    assert "locks.max_per_principal" in as_json(refused)["detail"]
 
 
 def test_another_user_still_locks(dav: Dav) -> None:
@@ -99,7 +99,7 @@ def test_anonymous_clients_have_one_quota_per_address(tmp_path: Path) -> None:
     refused = anonymous_lock(dav, "/c.txt", "192.0.2.1")
     assert refused.status == 423
     assert "anonymous clients at 192.0.2.1 hold 2 locks" in refused.text
-    assert "max_locks_per_principal" in refused.text
+    assert "locks.max_per_principal" in refused.text
     assert not (dav.root / "c.txt").exists()
     # One address at its quota does not refuse the anonymous clients of another.
     granted = anonymous_lock(dav, "/c.txt", "192.0.2.2")
@@ -116,9 +116,9 @@ def test_null_means_no_limit(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", [0, -1, "many", True])
 def test_a_bad_limit_is_a_config_error(tmp_path: Path, value: object) -> None:
-    with pytest.raises(ConfigError, match="max_locks_per_principal"):
-        davconfig.load(None, {"root": str(tmp_path), "max_locks_per_principal": value})
+    with pytest.raises(ConfigError, match=r"locks\.max_per_principal"):
+        davconfig.load(None, {"root": str(tmp_path), "locks.max_per_principal": value})
 
 
 def test_the_default_limit(tmp_path: Path) -> None:
-    assert davconfig.load(None, {"root": str(tmp_path)}).max_locks_per_principal == 1000
+    assert davconfig.load(None, {"root": str(tmp_path)}).locks.max_per_principal == 1000

@@ -148,7 +148,7 @@ def test_admin_listener_requests_are_logged_and_marked(
     from tests.integration.wsgi_client import WsgiClient
 
     options: dict[str, object] = {"htpasswd": str(htpasswd_file), "admin": True}
-    options |= {"admins": ["alice"], "audit_log": str(tmp_path / "audit.jsonl")}
+    options |= {"admins": ["alice"], "admin.audit_log": str(tmp_path / "audit.jsonl")}
     dav = Dav(tmp_path / "share", **options)
     options["root"] = str(dav.root)
     admin = WsgiClient(listener.build(davconfig.load(None, options), dav.app))

@@ -28,9 +28,9 @@ class Listener:
             "htpasswd": str(htpasswd),
             "admin": True,
             "admins": ["root"],
-            "metrics_users": ["bob"],
-            "metrics_token_file": str(self.token_file),
-            "audit_log": str(tmp_path / "audit.jsonl"),
+            "metrics.users": ["bob"],
+            "metrics.token_file": str(self.token_file),
+            "admin.audit_log": str(tmp_path / "audit.jsonl"),
         }
         dav = Dav(tmp_path / "share", **options)
         config = davconfig.load(None, {"root": str(dav.root), **options})

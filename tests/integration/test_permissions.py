@@ -133,7 +133,7 @@ def test_shared_locks_per_resource_are_limited(tmp_path: Path) -> None:
         assert dav.lock("/f.txt", scope="shared").status == 200
     refused = dav.lock("/f.txt", scope="shared")
     assert refused.status == 423
-    assert "shared_locks_per_resource" in refused.text
+    assert "locks.shared_per_resource" in refused.text
     assert len(dav.manager.store.all_locks(dav.clock())) == 3
 
 

@@ -53,7 +53,7 @@ def test_a_value_over_max_property_bytes_is_413_and_nothing_is_stored(tmp_path: 
     big = statuses[Z + "big"]
     assert big.findtext(D + "status") == TOO_LARGE
     message = big.findtext(D + "responsedescription")
-    assert "4096" in message and "max_property_bytes" in message
+    assert "4096" in message and "dav.max_property_bytes" in message
     assert statuses[Z + "small"].findtext(D + "status") == FAILED_DEPENDENCY
     assert statuses[Z + "after"].findtext(D + "status") == FAILED_DEPENDENCY
     found = client.request("PROPFIND", "/a.txt", b"", {"Depth": "0"})
@@ -83,7 +83,7 @@ def test_more_properties_than_max_properties_per_resource_is_507(server: Server)
     assert answer.status(Z + "three") == INSUFFICIENT  # both are new: either one passes it
     assert answer.status(Z + "two") == FAILED_DEPENDENCY
     message = description(answer, Z + "four")
-    assert "max_properties_per_resource" in message and "at most 3" in message
+    assert "dav.max_properties_per_resource" in message and "at most 3" in message
     stored = server.dav.props.get_all("/a.txt")
     assert set(stored) == {Z + "one", Z + "two"}
     assert "x" * 6 not in stored[Z + "two"]  # the update of "two" was not applied either
@@ -105,7 +105,7 @@ def test_more_bytes_than_max_properties_bytes_per_resource_is_507(server: Server
     assert answer.status(Z + "three") == INSUFFICIENT
     assert answer.status(Z + "one") == INSUFFICIENT  # it grows too
     message = description(answer, Z + "three")
-    assert "max_properties_bytes_per_resource" in message and "2500" in message
+    assert "dav.max_properties_bytes_per_resource" in message and "2500" in message
     assert server.dav.props.get_all("/a.txt") == before
 
 

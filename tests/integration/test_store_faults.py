@@ -40,7 +40,7 @@ def quick_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def start(root: Path, **options: object) -> Dav:
-    dav = Dav(root, **{"lock_store": "sqlite://", **options})
+    dav = Dav(root, **{"store.url": "sqlite://", **options})
     dav.app.manager.clock = time.time  # the admin commands read real time
     (root / "doc.txt").write_bytes(b"v1")
     return dav
@@ -100,7 +100,7 @@ def test_database_deleted_under_the_running_server(
     state = str(dav.root / ".davserver")
     code, out = run_cli(capsys, "locks", "list", "--state-dir", state)
     assert code != 0 and "no active locks" not in out
-    options = {"root": str(dav.root), "lock_store": "sqlite://"}
+    options = {"root": str(dav.root), "store.url": "sqlite://"}
     with pytest.raises(StartupError, match="confirm-store"):
         build_app(davconfig.load(None, options))  # a restart would lose every lock
     code, out = run_cli(capsys, "locks", "confirm-store", "--state-dir", state)

@@ -66,7 +66,7 @@ def test_writes_give_up_with_503_and_change_nothing(
         if r.name == "davserver.lockstore" and r.levelno == logging.WARNING
     ]
     assert len(warnings) == 1, warnings
-    assert "0.3 s" in warnings[0] and "lock_store_write_wait" in warnings[0]
+    assert "0.3 s" in warnings[0] and "store.write_wait" in warnings[0]
     # Reads go on.
     assert dav.request("GET", "/doc.txt").body == b"v1"
 
@@ -85,10 +85,10 @@ def test_after_the_stuck_writer_went_writes_work_again(dav: Dav) -> None:
 
 @pytest.mark.parametrize("value", [0, -1, "soon", True, 7200])
 def test_the_config_key_refuses_what_is_no_wait(value: object) -> None:
-    with pytest.raises(ConfigError, match="lock_store_write_wait"):
-        davconfig.load(None, {"lock_store_write_wait": value})
+    with pytest.raises(ConfigError, match=r"store\.write_wait"):
+        davconfig.load(None, {"store.write_wait": value})
 
 
 def test_the_config_key_takes_fractions_and_whole_seconds() -> None:
-    assert davconfig.load(None, {"lock_store_write_wait": 0.5}).lock_store_write_wait == 0.5
-    assert davconfig.load(None, {"lock_store_write_wait": 3}).lock_store_write_wait == 3.0
+    assert davconfig.load(None, {"store.write_wait": 0.5}).store.write_wait == 0.5
+    assert davconfig.load(None, {"store.write_wait": 3}).store.write_wait == 3.0

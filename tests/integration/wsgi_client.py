@@ -106,5 +106,5 @@ def make_client(root: Path, **overrides: Any) -> WsgiClient:
     """A client for a fresh app on ``root`` (state dir created as ``serve`` does)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / ".davserver").mkdir(exist_ok=True)
-    options = {"root": str(root), "lock_store": "memory://", **overrides}
+    options = {"root": str(root), "store.url": "memory://", **overrides}
     return WsgiClient(build_app(davconfig.load(None, options)).wsgi)

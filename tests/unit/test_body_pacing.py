@@ -102,7 +102,9 @@ def test_pace_names_the_keys_and_tells_idle_from_slow() -> None:
     assert pace.budget(1.0) == 1.0  # the floor is nearer than idle
     with pytest.raises(BodyTooSlow) as slow:
         pace.budget(2.0)
-    assert "min_body_rate (100 bytes/s over min_body_rate_window 10 s)" in slow.value.reason
+    assert (
+        "http.min_body_rate (100 bytes/s over http.min_body_rate_window 10 s)" in slow.value.reason
+    )
 
 
 def test_only_time_spent_waiting_counts() -> None:

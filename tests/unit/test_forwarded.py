@@ -116,8 +116,8 @@ def test_no_header_value_escapes_as_anything_but_malformed(text: str) -> None:
 
 
 def test_the_config_key_takes_addresses_and_networks_and_names_a_bad_one() -> None:
-    config = davconfig.load(None, {"trusted_proxies": ["127.0.0.1", "172.17.0.0/16", "::1"]})
-    assert config.trusted_proxies == ["127.0.0.1", "172.17.0.0/16", "::1"]
-    assert davconfig.load(None, {}).trusted_proxies == []
+    config = davconfig.load(None, {"http.trusted_proxies": ["127.0.0.1", "172.17.0.0/16", "::1"]})
+    assert config.http.trusted_proxies == ["127.0.0.1", "172.17.0.0/16", "::1"]
+    assert davconfig.load(None, {}).http.trusted_proxies == []
     with pytest.raises(ConfigError, match=r"proxy\.example"):
-        davconfig.load(None, {"trusted_proxies": ["proxy.example"]})
+        davconfig.load(None, {"http.trusted_proxies": ["proxy.example"]})

@@ -4,7 +4,6 @@ names are relative to the config file."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -117,4 +116,4 @@ def test_a_share_behind_ldap_logins_is_not_called_anonymous(tmp_path: Path) -> N
     config = load(tmp_path, f"  url: ldap://dir\n  user_dn: 'uid={{user}},{PEOPLE}'\n")
     open_config = davconfig.load(None, {"root": str(tmp_path / "share"), "host": "0.0.0.0"})
     assert preflight.exposure_warning(open_config) is not None
-    assert preflight.exposure_warning(dataclasses.replace(config, host="0.0.0.0")) is None
+    assert preflight.exposure_warning(config.model_copy(update={"host": "0.0.0.0"})) is None

@@ -189,7 +189,7 @@ def test_principal_quota_refuses_the_lock_past_the_limit(quota_manager: LockMana
         quota_manager.acquire(request("/d"))
     message = str(caught.value)
     assert "alice holds 3 locks" in message
-    assert "max_locks_per_principal" in message
+    assert "locks.max_per_principal" in message
     assert "unlock some or let them expire" in message
     assert quota_manager.discover("/d") == []
 

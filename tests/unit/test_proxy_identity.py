@@ -38,7 +38,7 @@ def test_the_principal_is_the_trimmed_value_from_a_trusted_peer_only() -> None:
     )
     assert identity.principal({}, True) is None
     assert identity.principal({}, False) is None
-    with pytest.raises(Forbidden, match="only accepted from trusted_proxies"):
+    with pytest.raises(Forbidden, match=r"only accepted from http\.trusted_proxies"):
         identity.principal({"HTTP_REMOTE_USER": "alice"}, False)
     with pytest.raises(RequestError, match="Remote-User"):
         identity.principal({"HTTP_REMOTE_USER": "-rf"}, True)

@@ -139,3 +139,13 @@ def test_policy_validates(kwargs: dict[str, object]) -> None:
 def test_expires_at() -> None:
     assert expires_at(60, 1000.5) == 1060.5
     assert expires_at(None, 1000.5) is None
+
+
+def test_the_lock_core_s_defaults_are_the_config_model_s() -> None:
+    # The pure lock core imports no config; its defaults must not drift from the model's.
+    from davserver.config.dav import LocksSection
+
+    locks = LocksSection()
+    assert TimeoutPolicy() == TimeoutPolicy(
+        locks.timeout_default, locks.timeout_max, locks.allow_infinite
+    )

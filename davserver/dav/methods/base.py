@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from davserver.config.dav import DavSection, LocksSection
 from davserver.dates import parse_http_date
 from davserver.dav import hrefs
 from davserver.dav.lock_policy import InfinityPolicy
@@ -34,23 +35,37 @@ from davserver.locking.model import Change, Depth, Lock
 from davserver.locking.writes import Guarded
 from davserver.lockstore.base import PropertyStore
 
-MAX_XML_BODY = 8 * 1024 * 1024  # a PROPPATCH of many properties still fits
+_DAV, _LOCKS = DavSection(), LocksSection()  # the defaults, written once in the model
 
 
 @dataclass
 class Limits:
-    """Per-request limits (every one has a config key)."""
+    """Per-request limits, from the ``dav`` and ``locks`` config sections."""
 
-    xml_body: int = MAX_XML_BODY
-    max_ranges: int = 32
-    propfind_infinity_max: int = 10_000  # entries; 0 refuses Depth infinity outright
-    lock_owner_bytes: int = 4096
-    if_conditions: int = 256  # conditions of one If header, all lists together
-    if_resources: int = 64  # different resources its tagged lists name
+    xml_body: int = _DAV.max_xml_body_bytes
+    max_ranges: int = _DAV.max_ranges
+    propfind_infinity_max: int = _DAV.propfind_infinity_max  # 0: no Depth infinity
+    lock_owner_bytes: int = _LOCKS.owner_max_bytes
+    if_conditions: int = _LOCKS.if_header_max_conditions  # all lists of one If header
+    if_resources: int = _LOCKS.if_header_max_resources  # resources its tagged lists name
     # Dead properties (RFC 4918 §4): one value, and per resource their bytes and count.
-    property_bytes: int = 64 * 1024
-    properties_bytes: int = 1024 * 1024
-    properties_count: int = 1000
+    property_bytes: int = _DAV.max_property_bytes
+    properties_bytes: int = _DAV.max_properties_bytes_per_resource
+    properties_count: int = _DAV.max_properties_per_resource
+
+    @classmethod
+    def of(cls, dav: DavSection, locks: LocksSection) -> Limits:
+        return cls(
+            xml_body=dav.max_xml_body_bytes,
+            max_ranges=dav.max_ranges,
+            propfind_infinity_max=dav.propfind_infinity_max,
+            lock_owner_bytes=locks.owner_max_bytes,
+            if_conditions=locks.if_header_max_conditions,
+            if_resources=locks.if_header_max_resources,
+            property_bytes=dav.max_property_bytes,
+            properties_bytes=dav.max_properties_bytes_per_resource,
+            properties_count=dav.max_properties_per_resource,
+        )
 
 
 @dataclass

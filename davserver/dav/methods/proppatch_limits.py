@@ -25,8 +25,8 @@ from typing import Protocol
 from davserver.dav.methods.base import Limits
 from davserver.errors import DavServerError, PropertyQuotaExceeded, PropertyTooLarge
 
-COUNT_KEY = "max_properties_per_resource"
-BYTES_KEY = "max_properties_bytes_per_resource"
+COUNT_KEY = "dav.max_properties_per_resource"
+BYTES_KEY = "dav.max_properties_bytes_per_resource"
 
 
 class Change(Protocol):

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
+from tests.support.config_file import write_config
 from tests.support.server import ServerProcess
 from tests.support.serveruser import give_to_server
 from tests.support.tls import TlsFiles
@@ -349,7 +349,7 @@ def start_server(
         args += ["--htpasswd", str(htpasswd)]
     if config:
         config_path = base / "davserver.yaml"
-        config_path.write_text(yaml.safe_dump(dict(config)))
+        write_config(config_path, config)
         args += ["--config", str(config_path)]
     if tls is not None:
         args += tls.server_args()

@@ -261,7 +261,7 @@ def test_second_user_gets_read_only_until_first_closes(
 def test_lock_is_refreshed_before_it_expires(
     offices: dict[str, Office], tmp_path: Path, odt: bytes
 ) -> None:
-    server = start_server(tmp_path, config={"lock_timeout_max": 40, "lock_timeout_default": 40})
+    server = start_server(tmp_path, config={"locks.timeout_max": 40, "locks.timeout_default": 40})
     (server.root / "doc.odt").write_bytes(odt)
     alice, log = offices["alice"], server.log
     try:
