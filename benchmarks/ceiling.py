@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any
 
 from davserver.http import DavWSGIServer
-from davserver.server import THREADS_PER_WORKER
+from davserver.runtime.server import THREADS_PER_WORKER
 
 # One propfind1 entry of davserver's answer (lockdiscovery, getetag,
 # getcontentlength) is about 600 bytes; 201 entries.

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from davserver import config as davconfig
-from davserver.app import build_app
+from davserver.runtime.application import build_app
 from tests.integration.wsgi_client import WsgiClient
 
 LIMIT = 16 * 1024

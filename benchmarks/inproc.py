@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.dav import LOCK_BODY, LOCK_TIMEOUT, PROPFIND_BODY, XML
 from davserver import config as davconfig
-from davserver.app import build_app
+from davserver.runtime.application import build_app
 
 SMALL = os.urandom(4096)
 

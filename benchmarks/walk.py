@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.dav import LOCK_BODY
 from davserver import config as davconfig
-from davserver.app import build_app
-from davserver.server import make_server
+from davserver.runtime.application import build_app
+from davserver.runtime.server import make_server
 
 PACKAGES = ("davserver", "cheroot", "wsgidav")
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from davserver import __version__
 from davserver import config as config_mod
+from davserver.common.escape import escape_controls
 from davserver.config.fields import NO_FLAG
 from davserver.errors import ConfigError, StartupError
-from davserver.escape import escape_controls
 from davserver.observe import logsetup
 
 EXIT_CONFIG = 2
@@ -125,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file")
 
-    from davserver.admin import add_lock_commands
-    from davserver.health import add_health_command
+    from davserver.admin.locks_cli import add_lock_commands
+    from davserver.runtime.probe import add_health_command
 
     add_health_command(commands)
     add_lock_commands(commands)
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 def check_config(file: str) -> int:
     """``check-config``: the checks of ``serve``, every problem reported (exit 2),
     then what would not stop it but deserves a look."""
-    from davserver.preflight import exposure_warning, problems, warnings
+    from davserver.runtime.preflight import exposure_warning, problems, warnings
 
     config = config_mod.load(file, {})
     found = problems(config)
@@ -158,7 +158,7 @@ def check_config(file: str) -> int:
 
 def permission_summary(config: config_mod.Config) -> list[str]:
     """Who may do what where, as the server will apply it (``check-config``)."""
-    from davserver.dav.auth_controller import read_htpasswd
+    from davserver.dav.logins.controller import read_htpasswd
     from davserver.dav.permissions import describe, parse_rules
 
     # A single sign-on proxy (user_header) may name users no htpasswd file knows.
@@ -175,7 +175,7 @@ def permission_summary(config: config_mod.Config) -> list[str]:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from davserver.preflight import problems
+    from davserver.runtime.preflight import problems
 
     overrides = serve_overrides(args)
     config = config_mod.load(args.config, overrides)
@@ -187,7 +187,7 @@ def run_serve(args: argparse.Namespace) -> int:
     logsetup.configure(config.logs.level, config.logs.format)
     for note in config.deprecated:
         logging.getLogger("davserver").warning("%s", note)
-    from davserver.server import serve
+    from davserver.runtime.server import serve
 
     return serve(config, reload=lambda: config_mod.load(args.config, overrides))
 
@@ -200,10 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return run_serve(args)
         if args.command == "health":
-            from davserver.health import run_health
+            from davserver.runtime.probe import run_health
 
             return run_health(args)
-        from davserver.admin import run_lock_command
+        from davserver.admin.locks_cli import run_lock_command
 
         return run_lock_command(args)
     except ConfigError as exc:

@@ -1,7 +1,7 @@
 """The exception tree of davserver.
 
 Every exception carries the data the HTTP layer needs; mapping to a response
-happens in exactly one place (``davserver.dav.errors``)::
+happens in exactly one place (``davserver.dav.error_responses``)::
 
     DavServerError
     ├── ConfigError                 bad config file or option (exit 2)

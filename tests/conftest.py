@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.trees import remove_tree
+from davserver.fs.trees import remove_tree
 from tests.support.server import ServerProcess
 from tests.support.serveruser import find_server_user, give_to_server, new_run_base, reachable
 

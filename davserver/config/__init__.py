@@ -4,7 +4,7 @@ Every key is declared once, as a field of a section model (:mod:`.http`, :mod:`.
 :mod:`.observe`, the top level in :mod:`.model`): type, default, help, check, and
 whether SIGHUP applies it, whether it is a path, its command-line flag.  The loader
 (:mod:`.loading`), ``--help`` and the flags (``davserver.cli``), SIGHUP
-(``davserver.lifecycle``) and the sample ``config/davserver.yaml`` (checked by a
+(``davserver.runtime.lifecycle``) and the sample ``config/davserver.yaml`` (checked by a
 test) all read the model; the HTTP layer takes its section as it is
 (``HttpLimits`` is :class:`~.http.HttpSection`).
 

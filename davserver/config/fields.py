@@ -186,7 +186,7 @@ def _controller_spec(value: str) -> str:
 
 
 def _size(value: Any) -> Any:
-    from davserver.sizes import parse_size  # 10GiB, 500MB or bytes
+    from davserver.common.sizes import parse_size  # 10GiB, 500MB or bytes
 
     return None if value is None else parse_size(value)
 
@@ -206,7 +206,7 @@ def _sizes(value: Any) -> Any:
 
 
 def _ldap(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    from davserver.dav.ldap_settings import parse  # the section's own checks
+    from davserver.dav.logins.ldap_settings import parse  # the section's own checks
 
     if value is not None:
         parse(value, files=False)  # files once relative names are resolved
@@ -214,7 +214,7 @@ def _ldap(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _user_header(value: str | None) -> str | None:
-    from davserver.dav.proxy_identity import header_problem
+    from davserver.dav.logins.proxy_identity import header_problem
 
     problem = header_problem(value) if value else None
     if problem:

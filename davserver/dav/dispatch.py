@@ -6,7 +6,7 @@ The HTTP adapter (:mod:`davserver.http.adapter`) builds the typed
 the refusal the adapter found (a hostile path, a failed login), the shared
 headers parsed once, read-only shares and permissions, then
 ``METHODS[method](request, dav)``.  Every refusal is rendered by
-:mod:`davserver.dav.errors`; a refusal because of a lock gets its typed
+:mod:`davserver.dav.error_responses`; a refusal because of a lock gets its typed
 :class:`~davserver.dav.response.LockOutcome` and its ``refused`` lock event here,
 where it is rendered.
 """
@@ -17,14 +17,13 @@ import logging
 from collections.abc import Mapping
 
 from davserver.dav import hrefs
-from davserver.dav.errors import ErrorContext, render, rule_for
+from davserver.dav.error_responses import ErrorContext, render, rule_for
 from davserver.dav.guard import PathRefused
 from davserver.dav.methods import METHODS, Handler, allowed_methods
 from davserver.dav.methods.base import Dav
 from davserver.dav.permissions import authorize
 from davserver.dav.request import Request
 from davserver.dav.response import LockOutcome, LockVerdict, Response
-from davserver.dav.uploads import storage_error
 from davserver.errors import (
     DavServerError,
     Forbidden,
@@ -36,6 +35,7 @@ from davserver.errors import (
     MethodNotAllowed,
     PreconditionFailed,
 )
+from davserver.fs.uploads import storage_error
 from davserver.locking.events import LockEvent, LockEventKind
 from davserver.locking.model import Lock
 from davserver.locking.tokens import OPAQUE_LOCK_TOKEN_SCHEME

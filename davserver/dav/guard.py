@@ -5,7 +5,7 @@ The HTTP adapter checks the raw request-target here first, so ``..`` segments
 with 400 instead of being silently resolved.  The server's state directory does
 not exist over WebDAV: any method on it or below it gets 404, in any letter
 case.  Neither do our temporary names (``.davserver-*.tmp``).  Which names are
-hidden is decided by the share's one rule (:mod:`davserver.dav.hidden`), so a
+hidden is decided by the share's one rule (:mod:`davserver.fs.hidden`), so a
 folder that holds a nested state directory stays readable and writable.  The
 ``Destination`` of COPY/MOVE is parsed once, with the request
 (:mod:`davserver.dav.request`).  Both refusals are short plain-text answers

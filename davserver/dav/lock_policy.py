@@ -10,7 +10,7 @@ Two rules, each with a config key:
 
 * ``lock_infinity_min_depth``: a depth-infinity LOCK on a collection fewer levels
   below the root than this (``/`` is level 0) is for administrators (``admins``,
-  ``ldap.admin_group``: :mod:`davserver.dav.admins`) only.  The default 1 keeps
+  ``ldap.admin_group``: :mod:`davserver.dav.logins.admins`) only.  The default 1 keeps
   ``/`` for administrators and allows every folder below it (litmus and clients
   lock folders they made); 0 allows it anywhere.
 * ``lock_infinity_max_entries``: a depth-infinity LOCK on a collection with more
@@ -27,8 +27,8 @@ from collections.abc import Container
 from dataclasses import dataclass
 
 from davserver.config.dav import LocksSection
-from davserver.dav.share import Entry, Share
 from davserver.errors import Forbidden
+from davserver.fs.share import Entry, Share
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class InfinityPolicy:
 
     min_depth: int = LocksSection().infinity_min_depth
     max_entries: int | None = LocksSection().infinity_max_entries
-    admins: Container[str] = frozenset()  # davserver.dav.admins.Admins when serving
+    admins: Container[str] = frozenset()  # davserver.dav.logins.admins.Admins when serving
 
 
 def level(path: str) -> int:

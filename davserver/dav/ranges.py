@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-# The 416 error lives with the rest of the tree, so the error layer (davserver.dav.errors)
+# The 416 error lives with the rest of the tree, so the error layer (davserver.dav.error_responses)
 # maps it in its one table; re-exported here because parse_range is what raises it.
-from davserver.dates import parse_http_date
+from davserver.common.dates import parse_http_date
 from davserver.errors import RangeNotSatisfiable
 
 __all__ = [

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import unquote, urlparse, urlsplit
 
-from davserver.dav.body import Body
+from davserver.common.once import once
+from davserver.dav.request_body import Body
 from davserver.dav.user_roots import IDENTITY, UserView
 from davserver.errors import (
     DavServerError,
@@ -27,7 +28,6 @@ from davserver.locking.conditions import submitted_tokens
 from davserver.locking.ifheader import IfHeader, parse_if_header
 from davserver.locking.manager import Seen
 from davserver.locking.model import canonical_path
-from davserver.once import once
 
 DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
 DEPTH_METHODS = frozenset({"PROPFIND", "LOCK", "COPY", "MOVE", "DELETE"})

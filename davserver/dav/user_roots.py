@@ -40,8 +40,7 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from davserver.dav.auth import REALM
-from davserver.dav.containment import rename_noreplace
+from davserver.dav.logins.basic import REALM
 from davserver.errors import (
     DavServerError,
     Forbidden,
@@ -53,6 +52,7 @@ from davserver.errors import (
     LockTokenMissing,
     Unauthenticated,
 )
+from davserver.fs.containment import rename_noreplace
 from davserver.locking.model import Lock
 
 if TYPE_CHECKING:

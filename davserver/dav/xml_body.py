@@ -1,6 +1,6 @@
 """XML request bodies, parsed safely: DTDs and entity declarations are refused
 (defusedxml: billion laughs, external entities), the rest parsed by a hardened
-lxml parser.  Reading the body is :class:`davserver.dav.body.Body`'s job.
+lxml parser.  Reading the body is :class:`davserver.dav.request_body.Body`'s job.
 """
 
 from __future__ import annotations

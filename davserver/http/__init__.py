@@ -42,9 +42,9 @@ Not supported: cheroot's TLS adapters (they handshake on the accepting thread).
 
 from __future__ import annotations
 
+from davserver.http.cheroot_request import DavHTTPRequest
+from davserver.http.cheroot_server import DavWSGIServer
 from davserver.http.connection import DavHTTPConnection
 from davserver.http.limits import HttpLimits
-from davserver.http.request import DavHTTPRequest
-from davserver.http.server import DavWSGIServer
 
 __all__ = ["DavHTTPConnection", "DavHTTPRequest", "DavWSGIServer", "HttpLimits"]

@@ -8,8 +8,8 @@ the environ of a WebDAV request.  Per request it:
 2. answers ``/healthz``, ``/readyz`` (and ``/metrics``) itself, before authentication;
 3. builds the typed :class:`~davserver.dav.request.Request`: the raw path checked
    (:mod:`davserver.dav.guard`), the principal from a trusted proxy's
-   ``user_header`` (:mod:`davserver.dav.proxy_identity`) or the Basic-auth step
-   (:mod:`davserver.dav.auth`) — or the refusal to answer with instead — and the
+   ``user_header`` (:mod:`davserver.dav.logins.proxy_identity`) or the Basic-auth step
+   (:mod:`davserver.dav.logins.basic`) — or the refusal to answer with instead — and the
    body with its framing verdict;
 4. calls ``handle(request) -> Response`` (the application, wrapped by observability);
 5. writes the :class:`~davserver.dav.response.Response`: Content-Length, no body
@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from davserver.dav.active import NOSNIFF
-from davserver.dav.auth import Authenticator
-from davserver.dav.body import Body, content_length
 from davserver.dav.guard import PathRefused, refused_path
-from davserver.dav.proxy_identity import ProxyIdentity
+from davserver.dav.logins.basic import Authenticator
+from davserver.dav.logins.proxy_identity import ProxyIdentity
 from davserver.dav.request import Headers, Request
+from davserver.dav.request_body import Body, content_length
 from davserver.dav.response import FileSpan, Response
 from davserver.dav.user_roots import IDENTITY, UserRoots, UserView
 from davserver.errors import DavServerError

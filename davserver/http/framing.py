@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from davserver import dates
+from davserver.common import dates
 from davserver.http.limits import HttpLimits
 from davserver.http.reader import SocketReader
 

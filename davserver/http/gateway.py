@@ -9,7 +9,7 @@ from typing import Any
 from cheroot import wsgi
 
 from davserver.http.adapter import Streamed
-from davserver.http.request import STEP_ASIDE_BYTES
+from davserver.http.cheroot_request import STEP_ASIDE_BYTES
 
 # Header names are the client's: the cache of their keys is bounded in entries and
 # holds only short names (a name may be 64 KiB: 512 of them would be 64 MiB).
@@ -31,7 +31,7 @@ def env_name(field: bytes) -> str:
 class DavGateway(wsgi.Gateway_10):
     """cheroot's WSGI 1.0 gateway; an answer with a ``span`` (a byte range of
     an open file, see :class:`davserver.dav.response.FileSpan`) is sent by the
-    request's :meth:`~davserver.http.request.DavHTTPRequest.send_file` when it
+    request's :meth:`~davserver.http.cheroot_request.DavHTTPRequest.send_file` when it
     can: the kernel copies file to socket, no block passes through Python."""
 
     req: Any

@@ -82,7 +82,7 @@ class Stores:
     url: str
     multiprocess_safe: bool
     control: StoreControl | None = None  # None: memory://, nothing to confirm
-    # Failed-login counters (davserver.dav.throttle), shared as widely as the locks;
+    # Failed-login counters (davserver.dav.logins.throttle), shared as widely as the locks;
     # only a server opens the shared ones, other roles get per-process counters.
     failures: FailureCounter = field(default_factory=MemoryFailureCounter)
     # Lock events of `davserver locks` commands for the servers to report

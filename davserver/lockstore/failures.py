@@ -3,7 +3,7 @@ every server sharing a lock store counts the same failures.
 
 A counter is a set of timestamps per key; a failure at ``t`` counts at ``now``
 while ``now - t < window``.  Keys are opaque strings (the login throttle,
-:mod:`davserver.dav.throttle`, chooses them).  Failures are rare and written;
+:mod:`davserver.dav.logins.throttle`, chooses them).  Failures are rare and written;
 counting happens once per login attempt and is a read, so it must stay cheap
 (one query or one round trip for all keys of an attempt).
 

@@ -4,7 +4,7 @@ The command line runs in a process of its own, often while no server runs, so
 it cannot report its ``broken``, ``frozen`` and ``unfrozen`` events itself the
 way the admin API does (metrics, event log, webhooks all live in the servers).
 Instead it appends each event to an outbox kept in the lock store; every
-server's janitor (:mod:`davserver.janitor`) claims what is there — an atomic
+server's janitor (:mod:`davserver.runtime.janitor`) claims what is there — an atomic
 take, so each event is reported by exactly one worker of one server — and
 hands it to its event sink, as if the action had happened in that server.
 

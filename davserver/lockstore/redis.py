@@ -44,7 +44,6 @@ from typing import TypeVar
 
 import redis
 
-from davserver import turns
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking import rules
 from davserver.locking.model import Depth, Lock, LockRequest
@@ -67,6 +66,7 @@ from davserver.lockstore.redis_intents import POLL_S, WAIT_S, Busy, Intents
 from davserver.lockstore.redis_lock_index import TTL_GRACE_S, LockIndex
 from davserver.lockstore.redis_props import RedisPropertyStore
 from davserver.lockstore.redis_replication import Unreplicated
+from davserver.runtime import turns
 
 __all__ = [
     "DEFAULT_PREFIX",

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from davserver import pids
+from davserver.common import pids
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 
-from davserver import pids
+from davserver.common import pids
 from davserver.lockstore.health import Fault, FaultKind, StoreHealth
 
 SUFFIX = "-writers"

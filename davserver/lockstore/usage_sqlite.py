@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from davserver import pids
+from davserver.common import pids
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.lockstore.paths import subtree_bounds
 from davserver.lockstore.usage import (

@@ -28,10 +28,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
-from davserver.dates import clf_time, log_time
+from davserver.common.dates import clf_time, log_time
+from davserver.common.escape import escape_controls
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.escape import escape_controls
 from davserver.http.body import LazyContinueInput
 from davserver.locking.tokens import OPAQUE_LOCK_TOKEN_SCHEME
 from davserver.observe.logsetup import ACCESS_LOGGER, request_id_var

@@ -21,8 +21,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
-from davserver.dates import log_time
-from davserver.escape import escape_controls, safe
+from davserver.common.dates import log_time
+from davserver.common.escape import escape_controls, safe
 
 ACCESS_LOGGER = "davserver.access"
 LOG_FORMATS = ("text", "json")
@@ -106,7 +106,7 @@ def configure(level: str, fmt: str = "text", stream: TextIO | None = None) -> No
     """Install the handlers for ``level`` (debug/info/warning/error) and ``fmt``."""
     # The domain controllers' module imports wsgidav, whose import detaches its
     # loggers (a controller logs there): attach them after.
-    import davserver.dav.auth_controller  # noqa: F401
+    import davserver.dav.logins.controller  # noqa: F401
 
     out = stream or sys.stderr
     numeric = getattr(logging, level.upper())

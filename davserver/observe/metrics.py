@@ -39,7 +39,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from davserver import __version__, pids
+from davserver import __version__
+from davserver.common import pids
 from davserver.errors import StartupError, StoreError, StoreUnavailable
 from davserver.locking.events import LockEvent
 from davserver.lockstore.base import LockStore
@@ -110,7 +111,7 @@ _cached_pid_lock = threading.Lock()
 
 
 def cached_pid_values() -> None:
-    """Metrics made from now on in multiprocess mode ask :func:`davserver.pids.current`,
+    """Metrics made from now on in multiprocess mode ask :func:`davserver.common.pids.current`,
     not ``os.getpid()``, whether the process forked (prometheus-client asks on every
     update: a system call each).  Once per process, before its first metric, so that
     all its values share one set of files."""

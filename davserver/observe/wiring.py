@@ -1,6 +1,6 @@
 """One application's observability: metrics, lock events, request log, endpoints.
 
-:func:`davserver.app.build_app` creates an :class:`Observability`, lets it time
+:func:`davserver.runtime.application.build_app` creates an :class:`Observability`, lets it time
 the stores, wrap the application and give the HTTP adapter its endpoints::
 
     HTTP adapter  →  Observed (access log, metrics)  →  handle(Request) -> Response
@@ -32,7 +32,7 @@ from davserver.observe.endpoints import (
     metrics_app,
     readyz_app,
 )
-from davserver.observe.events import EventHub
+from davserver.observe.event_sinks import EventHub
 from davserver.observe.metrics import Metrics, TimedStore
 
 

@@ -32,7 +32,7 @@ from davserver.errors import StartupError, StoreUnavailable
 from davserver.locking.model import Scope
 from davserver.lockstore import Role, Stores, open_stores
 from davserver.lockstore.redis import RedisLockStore
-from davserver.preflight import warnings
+from davserver.runtime.preflight import warnings
 from tests.backends.helpers import grant, make_lock, tokens
 from tests.support.redis import RedisServer
 from tests.support.redis_sentinel import wait_for

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from davserver.dav.trees import remove_tree
-from davserver.dav.uploads import is_temp_name
+from davserver.fs.trees import remove_tree
+from davserver.fs.uploads import is_temp_name
 from tests.support.server import ServerProcess
 from tests.support.serveruser import give_to_server
 

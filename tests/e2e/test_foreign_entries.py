@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from davserver.dav.uploads import is_temp_name
+from davserver.fs.uploads import is_temp_name
 from tests.support import server as server_module
 from tests.support.server import ServerProcess
 from tests.support.serveruser import LOST_FOUND, give_to_server

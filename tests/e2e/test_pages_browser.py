@@ -1,6 +1,6 @@
 """davserver's HTML pages as a person sees them, in a real headless Chromium.
 
-The pages are rendered straight from :mod:`davserver.dav.pages` into files (no
+The pages are rendered straight from :mod:`davserver.dav.browser.pages` into files (no
 server involved) and opened with the system Chromium and chromedriver. The test
 asserts what is visible: the title, the lock holders, no horizontal scrolling on
 a phone-sized window and times turned into the viewer's zone by the inline
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from davserver.dav.pages import LockBadge, Row, error_page, listing_page
+from davserver.dav.browser.pages import LockBadge, Row, error_page, listing_page
 from tests.support.browser import headless_chromium
 
 if TYPE_CHECKING:

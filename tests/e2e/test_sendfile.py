@@ -20,7 +20,7 @@ import requests
 from davserver.dav.response import FileSpan, Response
 from davserver.http import DavWSGIServer
 from davserver.http.adapter import Streamed
-from davserver.http.request import DavHTTPRequest
+from davserver.http.cheroot_request import DavHTTPRequest
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""Slow and idle clients (davserver/http/manager.py): timeouts, the per-address cap,
+"""Slow and idle clients (davserver/http/connection_manager.py): timeouts, the per-address cap,
 and other clients served meanwhile.  Small timeouts via config keys keep this fast.
 """
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from davserver.dav.containment import exchange
-from davserver.dav.uploads import is_temp_name
+from davserver.fs.containment import exchange
+from davserver.fs.uploads import is_temp_name
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e

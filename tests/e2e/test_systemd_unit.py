@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from davserver.config import Config
-from davserver.supervisor import KILL_GRACE
+from davserver.runtime.supervisor import KILL_GRACE
 from tests.support.tools import require_tool
 
 UNIT = Path(__file__).resolve().parents[2] / "config" / "davserver.service"

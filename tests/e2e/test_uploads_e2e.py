@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from davserver.dav.methods import METHODS
-from davserver.dav.uploads import is_temp_name
+from davserver.fs.uploads import is_temp_name
 from tests.support.server import ServerProcess
 from tests.support.serveruser import SHARED_TEXT
 from tests.support.tools import small_tmpfs

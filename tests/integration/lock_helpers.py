@@ -17,7 +17,7 @@ from typing import Any
 from lxml import etree
 
 from davserver import config as davconfig
-from davserver.app import Application, build_app
+from davserver.runtime.application import Application, build_app
 from tests.integration.wsgi_client import Response, WsgiClient
 
 DAV_NS = "DAV:"

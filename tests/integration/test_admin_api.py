@@ -16,7 +16,7 @@ import bcrypt
 import pytest
 
 from davserver import config as davconfig
-from davserver.admin_http import listener
+from davserver.admin.http import listener
 from tests.integration.lock_helpers import Dav, as_json, xml
 from tests.integration.wsgi_client import Response, WsgiClient
 
@@ -356,7 +356,7 @@ def roots(views: list[dict[str, Any]]) -> list[str]:
 
 
 def rfc(timestamp: float) -> str:
-    from davserver.dates import rfc3339
+    from davserver.common.dates import rfc3339
 
     return str(rfc3339(timestamp))
 

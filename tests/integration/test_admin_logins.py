@@ -17,7 +17,7 @@ import yaml
 from wsgidav.dc.base_dc import BaseDomainController
 
 from davserver import config as davconfig
-from davserver.admin_http import listener
+from davserver.admin.http import listener
 from davserver.errors import ConfigError
 from tests.integration.lock_helpers import Dav
 from tests.integration.wsgi_client import Response, WsgiClient

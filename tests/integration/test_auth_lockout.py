@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.throttle import LoginThrottle
+from davserver.dav.logins.throttle import LoginThrottle
 from davserver.errors import StoreUnavailable
 from tests.integration.lock_helpers import Dav, FakeClock, basic
 from tests.integration.test_admin_api import Admin, auth
@@ -112,7 +112,7 @@ def test_a_failing_store_falls_back_to_counting_in_the_process(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     throttle = LoginThrottle(3, 60.0, FakeClock(), counter=BrokenCounter())
-    with caplog.at_level(logging.WARNING, logger="davserver.dav.throttle"):
+    with caplog.at_level(logging.WARNING, logger="davserver.dav.logins.throttle"):
         for _ in range(3):
             assert throttle.retry_after(ATTACKER, "alice") is None
             throttle.failed(ATTACKER, "alice")
@@ -145,7 +145,7 @@ def test_a_broken_sqlite_store_still_throttles_and_lets_alice_in(
     dav = make(tmp_path, htpasswd_file, lock_store=f"sqlite://{database}")
     try:
         database.unlink()  # the store is broken: every store call is refused
-        with caplog.at_level(logging.WARNING, logger="davserver.dav.throttle"):
+        with caplog.at_level(logging.WARNING, logger="davserver.dav.logins.throttle"):
             assert [get(dav, ATTACKER, WRONG) for _ in range(4)] == [401, 401, 401, 429]
             assert as_alice(dav, ALICE) == 200
         assert [r.getMessage() for r in caplog.records if "per process" in r.getMessage()]
@@ -154,7 +154,7 @@ def test_a_broken_sqlite_store_still_throttles_and_lets_alice_in(
 
 
 def test_the_store_is_used_again_once_it_recovers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from davserver.dav import throttle as module
+    from davserver.dav.logins import throttle as module
     from davserver.lockstore.failures import MemoryFailureCounter
 
     monkeypatch.setattr(module, "STORE_RETRY_S", 0.0)

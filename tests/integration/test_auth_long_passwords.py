@@ -17,7 +17,7 @@ import bcrypt
 import pytest
 
 from davserver import config as davconfig
-from davserver.admin_http import listener
+from davserver.admin.http import listener
 from tests.integration.lock_helpers import Dav, basic
 from tests.integration.wsgi_client import Response, WsgiClient
 

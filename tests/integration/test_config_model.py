@@ -14,7 +14,7 @@ from davserver import cli
 from davserver import config as config_mod
 from davserver.http import HttpLimits
 from davserver.http.limits import IDENTITY_HEADERS, http_limits
-from davserver.lifecycle import changes
+from davserver.runtime.lifecycle import changes
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "config" / "davserver.yaml"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.recovery import recover
-from davserver.dav.share import Share
-from davserver.dav.trees import remove_tree
+from davserver.fs.recovery import recover
+from davserver.fs.share import Share
+from davserver.fs.trees import remove_tree
 from tests.integration.test_share_recovery import (
     CRASHED,
     DONE,

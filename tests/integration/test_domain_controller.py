@@ -12,9 +12,9 @@ import pytest
 from wsgidav.dc.base_dc import BaseDomainController
 
 from davserver import config as davconfig
-from davserver.app import build_app
 from davserver.errors import ConfigError, StartupError
-from davserver.preflight import problems
+from davserver.runtime.application import build_app
+from davserver.runtime.preflight import problems
 from tests.integration.lock_helpers import Dav, basic
 from tests.support.access_records import capture_access
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from davserver import cli
-from davserver.admin_http.audit import AuditLog
-from davserver.admin_http.service import Actor, AdminService
+from davserver.admin.audit import AuditLog
+from davserver.admin.service import Actor, AdminService
 from davserver.errors import RequestError
 from davserver.locking.model import Depth, Lock, LockKind, Scope
 from davserver.lockstore.codec import lock_from_json, lock_to_json
@@ -342,13 +342,13 @@ def test_cli_break_needs_a_reason(served: Path, capsys: pytest.CaptureFixture[st
 
 
 def filters(kind: str) -> Any:
-    from davserver.admin_http.views import Filters
+    from davserver.admin.views import Filters
 
     return Filters(kind=kind)
 
 
 def rfc(timestamp: float) -> str:
-    from davserver.dates import rfc3339
+    from davserver.common.dates import rfc3339
 
     return str(rfc3339(timestamp))
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav import uploads
-from davserver.dav.recovery import recover
-from davserver.dav.share import Share
+from davserver.fs import uploads
+from davserver.fs.recovery import recover
+from davserver.fs.share import Share
 from tests.conftest import DeepTree
 from tests.integration.wsgi_client import WsgiClient, make_client
 from tests.support.tools import small_tmpfs

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.share import Share
+from davserver.fs.share import Share
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 DATA = bytes(range(256)) * 4096 * 3  # 3 MiB, every offset distinguishable

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from davserver.dav import quota
+from davserver.fs import quota
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 NS = {"D": "DAV:", "Z": "urn:schemas-microsoft-com:"}

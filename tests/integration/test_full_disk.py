@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from davserver import config as davconfig
-from davserver.app import build_app
+from davserver.runtime.application import build_app
 from tests.integration.lock_helpers import lockinfo
 from tests.integration.wsgi_client import WsgiClient
 from tests.support.tools import small_tmpfs

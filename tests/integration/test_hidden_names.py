@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.hidden import HiddenNames
+from davserver.fs.hidden import HiddenNames
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 STATE = b"SQLite format 3\x00 the lock database"

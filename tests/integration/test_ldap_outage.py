@@ -17,7 +17,7 @@ from tests.support.slapd import PEOPLE, Slapd
 from tests.support.tls import TlsFiles, make_tls_files
 
 TEMPLATE = f"uid={{user}},{PEOPLE}"
-LOGGER = "davserver.dav.ldap_controller"
+LOGGER = "davserver.dav.logins.ldap"
 
 
 def credentials(user: str, password: str) -> dict[str, str]:

@@ -34,7 +34,7 @@ class Spools:
 @pytest.fixture
 def spools(monkeypatch: pytest.MonkeyPatch) -> Spools:
     spools = Spools()
-    monkeypatch.setattr("davserver.dav.forms.tempfile.TemporaryFile", spools.make)
+    monkeypatch.setattr("davserver.dav.browser.forms.tempfile.TemporaryFile", spools.make)
     return spools
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from davserver.dav import trees
+from davserver.fs import trees
 from tests.integration.lock_helpers import Dav, assert_423_submitted
 
 ALICE = b"alice's bytes"
@@ -159,7 +159,7 @@ def test_delete_forgets_only_the_locks_it_judged(dav: Dav, monkeypatch: pytest.M
         if not tokens and not (dav.root / "dir").exists():
             tokens.append(dav.locked("/dir", depth="0"))
 
-    monkeypatch.setattr("davserver.dav.removal.fsync_dir", after_vanishing)
+    monkeypatch.setattr("davserver.fs.removal.fsync_dir", after_vanishing)
     answer = dav.request("DELETE", "/dir")
     assert answer.status == 204, answer.text
     assert tokens, "the hook never ran"

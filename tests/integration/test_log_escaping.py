@@ -144,7 +144,7 @@ def test_admin_listener_requests_are_logged_and_marked(
     tmp_path: Path, htpasswd_file: Path, access: AccessRecords
 ) -> None:
     from davserver import config as davconfig
-    from davserver.admin_http import listener
+    from davserver.admin.http import listener
     from tests.integration.wsgi_client import WsgiClient
 
     options: dict[str, object] = {"htpasswd": str(htpasswd_file), "admin": True}

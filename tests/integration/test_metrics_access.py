@@ -10,8 +10,8 @@ import bcrypt
 import pytest
 
 from davserver import config as davconfig
-from davserver.admin_http import listener
-from davserver.admin_http.metrics_access import MetricsToken
+from davserver.admin.http import listener
+from davserver.admin.http.metrics_access import MetricsToken
 from davserver.errors import StartupError
 from tests.integration.lock_helpers import Dav
 from tests.integration.test_admin_api import USERS, QueryClient, auth

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from davserver.dav.share import Share
+from davserver.fs.share import Share
 from tests.integration.lock_helpers import Dav, assert_423_submitted
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from davserver.dav import moves, trees
-from davserver.dav.containment import Place, fsync_dir, syncfs
+from davserver.fs import moves, trees
+from davserver.fs.containment import Place, fsync_dir, syncfs
 from tests.integration.lock_helpers import Dav, assert_423_submitted
 from tests.support.tools import small_tmpfs
 

@@ -14,7 +14,7 @@ import pytest
 from davserver.dav.response import Response
 from davserver.http import DavWSGIServer, HttpLimits
 from davserver.http.adapter import Streamed
-from davserver.http.request import STEP_ASIDE_BYTES
+from davserver.http.cheroot_request import STEP_ASIDE_BYTES
 
 SMALL = b"<?xml version='1.0'?><D:prop xmlns:D='DAV:'/>\n" * 20
 LARGE = b"x" * (STEP_ASIDE_BYTES + 1)

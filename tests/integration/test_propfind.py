@@ -25,8 +25,8 @@ from davserver.dav.methods import propfind
 from davserver.dav.methods.base import Dav
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import Share
 from davserver.errors import Forbidden, NotFound, PreconditionFailed, RequestError
+from davserver.fs.share import Share
 from davserver.http.adapter import build_request
 from davserver.locking.manager import LockManager
 from davserver.locking.model import Depth, Lock, LockRequest, Scope

@@ -24,8 +24,9 @@ CHILD = textwrap.dedent(
     import os, sys
     sys.path.insert(0, {repo!r})
     from davserver import config
-    from davserver.app import build_app
-    from davserver.dav import uploads, removal
+    from davserver.runtime.application import build_app
+    from davserver.fs import uploads
+    from davserver.fs import removal
     from tests.integration.lock_helpers import basic
     from tests.integration.wsgi_client import WsgiClient
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from davserver.dav.uploads import is_temp_name
+from davserver.fs.uploads import is_temp_name
 from tests.integration.lock_helpers import Dav
 
 QUOTA = 100

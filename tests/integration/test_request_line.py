@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from davserver.http import HttpLimits
-from davserver.http import request as http_request
+from davserver.http import cheroot_request as http_request
+from davserver.http.cheroot_request import DavHTTPRequest
 from davserver.http.gateway import DavGateway
 from davserver.http.reader import SocketReader
-from davserver.http.request import DavHTTPRequest
 
 NEVER = re.compile(rb"(?!)")  # matches nothing: every line goes to cheroot's parser
 

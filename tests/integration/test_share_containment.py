@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav import containment
-from davserver.dav.containment import DIR_FLAGS, PATH_DIR_FLAGS, DirStack, open_beneath
-from davserver.dav.trees import remove_at
+from davserver.fs import containment
+from davserver.fs.containment import DIR_FLAGS, PATH_DIR_FLAGS, DirStack, open_beneath
+from davserver.fs.trees import remove_at
 
 
 @pytest.fixture(params=["openat2", "walk"])

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from davserver.dav.containment import DIR_FLAGS, DirStack
 from davserver.dav.guard import MAX_PATH_BYTES
-from davserver.dav.trees import remove_at
+from davserver.fs.containment import DIR_FLAGS, DirStack
+from davserver.fs.trees import remove_at
 from tests.integration.wsgi_client import WsgiClient, make_client
 from tests.support.server import ServerProcess
 

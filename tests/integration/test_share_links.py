@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav import uploads
+from davserver.fs import uploads
 from tests.integration.wsgi_client import WsgiClient, make_client
 from tests.support.tools import require_root
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav import containment, trees, uploads
-from davserver.dav.recovery import Outcome, recover
-from davserver.dav.share import Share
-from davserver.dav.trees import remove_tree
+from davserver.fs import containment, trees, uploads
+from davserver.fs.recovery import Outcome, recover
+from davserver.fs.share import Share
+from davserver.fs.trees import remove_tree
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 CRASHED, DONE, FAILED = 70, 71, 72

@@ -21,10 +21,10 @@ import pytest
 
 from davserver import cli
 from davserver import config as davconfig
-from davserver.app import build_app
 from davserver.errors import StartupError
 from davserver.lockstore import health, sqlite_db, sqlite_files
 from davserver.lockstore import redis as redis_store
+from davserver.runtime.application import build_app
 from tests.backends.faults import immutable, immutable_capable, loop_ext4, trigger_fs_error
 from tests.integration.lock_helpers import Dav
 from tests.integration.wsgi_client import Response

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from davserver.dav import pages
+from davserver.dav.browser import pages
 from davserver.dav.methods.propfind_props import Renderer, Sources, Unavailable
 from davserver.dav.methods.propfind_render import XML_HEAD, XML_TAIL
-from davserver.dav.share import Entry
 from davserver.errors import StoreUnavailable
+from davserver.fs.share import Entry
 from davserver.lockstore import health, sqlite_files
 from davserver.observe.endpoints import Readiness, readyz_app
 from tests.integration.lock_helpers import PROPPATCH_SET, Dav

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from davserver import config as davconfig
-from davserver.admin_http import listener
+from davserver.admin.http import listener
 from tests.integration.lock_helpers import XML_TYPE, Dav, basic, lockinfo, token_of
 from tests.integration.wsgi_client import WsgiClient
 from tests.support.access_records import AccessRecords, capture_access

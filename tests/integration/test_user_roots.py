@@ -20,7 +20,7 @@ import bcrypt
 import pytest
 
 from davserver import config as davconfig
-from davserver.admin_http import listener
+from davserver.admin.http import listener
 from davserver.errors import ConfigError
 from tests.integration.lock_helpers import Dav, xml
 from tests.integration.test_listing_actions import notice_of, post

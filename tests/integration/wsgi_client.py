@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from davserver import config as davconfig
-from davserver.app import build_app
+from davserver.runtime.application import build_app
 
 
 @dataclass

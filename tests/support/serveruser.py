@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.trees import remove_tree
+from davserver.fs.trees import remove_tree
 
 USER_VARIABLE = "DAVSERVER_TEST_USER"
 DEFAULT_USER = "davtest"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import values
 
-from davserver import pids
+from davserver.common import pids
 from davserver.lockstore.sqlite_db import Database
 from davserver.observe import metrics
 

@@ -20,7 +20,7 @@ import pytest
 from cheroot import connections, makefile, server, wsgi
 from cheroot.workers import threadpool
 
-from davserver.http import server as dav_server
+from davserver.http import cheroot_server as dav_server
 
 ADAPTED_RELEASE = (11, 1)  # pyproject: cheroot~=11.1.2
 

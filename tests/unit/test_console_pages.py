@@ -1,4 +1,4 @@
-"""The admin console's pages (davserver/admin_http/console_pages.py): what clients
+"""The admin console's pages (davserver/admin/http/console_pages.py): what clients
 sent (owners, paths, user agents, reasons) shows as text, and every form carries
 the session's CSRF token."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from davserver.admin_http.console_pages import audit_page, freezes_page, locks_page
-from davserver.admin_http.views import Filters
+from davserver.admin.http.console_pages import audit_page, freezes_page, locks_page
+from davserver.admin.views import Filters
 from tests.unit.test_pages import HOSTILE, HOSTILE_ESCAPED, TagBalance
 
 CSRF = "c5rf-token"

@@ -1,4 +1,4 @@
-"""davserver.dates: HTTP-dates, RFC 3339 times and log stamps, one module for all."""
+"""davserver.common.dates: HTTP-dates, RFC 3339 times and log stamps, one module for all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from davserver import dates
+from davserver.common import dates
 from davserver.errors import RequestError
 
 # RFC 9110 §5.6.7's example, in its three forms.

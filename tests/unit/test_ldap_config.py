@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from davserver import config as davconfig
-from davserver import preflight
 from davserver.errors import ConfigError
+from davserver.runtime import preflight
 
 PEOPLE = "ou=people,dc=example,dc=org"
 

@@ -3,7 +3,7 @@ without the password."""
 
 from __future__ import annotations
 
-from davserver.dav.login_cache import Login, LoginCache
+from davserver.dav.logins.cache import Login, LoginCache
 
 
 class Clock:

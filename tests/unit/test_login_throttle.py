@@ -1,10 +1,10 @@
-"""The login throttle's rules (davserver.dav.throttle), with the clock as a parameter."""
+"""The login throttle's rules (davserver.dav.logins.throttle), with the clock as a parameter."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from davserver.dav.throttle import LoginThrottle
+from davserver.dav.logins.throttle import LoginThrottle
 from davserver.lockstore.failures import MemoryFailureCounter
 
 T0 = 1_700_000_000.0

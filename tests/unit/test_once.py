@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from davserver.dav.body import Body
+from davserver.common.once import once
 from davserver.dav.request import Headers, Request
+from davserver.dav.request_body import Body
 from davserver.errors import RequestError
-from davserver.once import once
 
 
 def request(method: str = "COPY", **fields: str) -> Request:

@@ -36,7 +36,7 @@ def test_one_module_imports_wsgidav() -> None:
         for name, tree in modules().items()
         if any(module.split(".")[0] == "wsgidav" for module in imported(tree))
     }
-    assert importers == {"davserver.dav.auth_controller"}
+    assert importers == {"davserver.dav.logins.controller"}
 
 
 def test_dav_never_imports_observe() -> None:

@@ -1,4 +1,4 @@
-"""davserver's HTML pages (davserver/dav/pages.py), as pure functions of their inputs."""
+"""davserver's HTML pages (davserver/dav/browser/pages.py), as pure functions of their inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from davserver.dav.pages import LockBadge, Row, error_page, human_size, listing_page
+from davserver.dav.browser.pages import LockBadge, Row, error_page, human_size, listing_page
 
 NOW = datetime(2026, 12, 2, 6, 3, 1, tzinfo=UTC).timestamp()
 HOSTILE = "<script>alert(1)</script>&\"'.txt"

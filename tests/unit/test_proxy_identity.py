@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from davserver.dav.proxy_identity import ProxyIdentity, header_problem
+from davserver.dav.logins.proxy_identity import ProxyIdentity, header_problem
 from davserver.errors import Forbidden, RequestError
 from davserver.http.forwarded import origin_of, parse_networks
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from davserver.common.sizes import parse_size
 from davserver.errors import QuotaExceeded
 from davserver.lockstore.usage import Install, MemoryUsageStore, Row
-from davserver.sizes import parse_size
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from davserver import config as davconfig
-from davserver import preflight
+from davserver.runtime import preflight
 
 
 def config_of(**options: object) -> davconfig.Config:

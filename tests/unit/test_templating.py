@@ -1,4 +1,4 @@
-"""The one template environment (davserver.dav.templating) and the templates it ships."""
+"""The one template environment (davserver.dav.browser.templating) and the templates it ships."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from jinja2 import UndefinedError
 from markupsafe import Markup
 
-from davserver.dav.templating import ENVIRONMENT, escape, render
+from davserver.dav.browser.templating import ENVIRONMENT, escape, render
 
 TEMPLATES = Path(__file__).parents[2] / "davserver" / "templates"
 PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.admins import Admins
+from davserver.dav.logins.admins import Admins
 from davserver.dav.request import Destination
 from davserver.dav.user_roots import IDENTITY, UserRoots, UserView, template_problem
 from davserver.errors import (

@@ -2,7 +2,7 @@
 
 A handler is ``handle(request: Request, dav: Dav) -> Response``; it raises
 :class:`~davserver.errors.DavServerError` subclasses to refuse, and the
-dispatcher renders them (one table, :mod:`davserver.dav.errors`).
+dispatcher renders them (one table, :mod:`davserver.dav.error_responses`).
 
 The order of checks is the same for every method that changes something:
 parse (400) → look up the target → HTTP conditionals and the If header (412)
@@ -19,15 +19,15 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from davserver.common.dates import parse_http_date
 from davserver.config.dav import DavSection, LocksSection
-from davserver.dates import parse_http_date
 from davserver.dav import hrefs
 from davserver.dav.lock_policy import InfinityPolicy
 from davserver.dav.permissions import Permissions
 from davserver.dav.quotas import Quotas
 from davserver.dav.request import Request
-from davserver.dav.share import Entry, Share, parent_path
 from davserver.errors import Conflict, PreconditionFailed
+from davserver.fs.share import Entry, Share, parent_path
 from davserver.locking.conditions import ResourceState, evaluate
 from davserver.locking.ifheader import check_counts
 from davserver.locking.manager import LockManager, Seen

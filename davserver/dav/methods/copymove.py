@@ -25,7 +25,7 @@ whether it existed at the start or appeared meanwhile.
 
 A source that changes under a COPY (a member vanishes, or the source itself is
 deleted or moved away meanwhile) fails the COPY with 409 Conflict and nothing
-copied, never a partial 201 (:mod:`davserver.dav.trees`).  Properties are
+copied, never a partial 201 (:mod:`davserver.fs.trees`).  Properties are
 copied or moved after the files, outside the held step.
 """
 
@@ -46,8 +46,8 @@ from davserver.dav.methods.base import (
 from davserver.dav.quotas import copied_rows
 from davserver.dav.request import Destination, Request
 from davserver.dav.response import Response
-from davserver.dav.share import Entry
 from davserver.errors import Forbidden, NotFound, PreconditionFailed, RequestError
+from davserver.fs.share import Entry
 from davserver.locking.model import Change, Depth, is_ancestor_or_self
 
 

@@ -1,7 +1,7 @@
 """DELETE (RFC 4918 §9.6): remove a resource and, for a collection, everything in it.
 
 The tree leaves the client's view in one rename before it is removed
-(:func:`davserver.dav.removal.delete`).  What the server's user may not remove
+(:func:`davserver.fs.removal.delete`).  What the server's user may not remove
 (a folder of someone else's, a file in it) stays where it was, with its
 ancestors, and the answer is 207 naming each such member with its status
 (§9.6.1: the ancestors that stayed only because of a member are not listed, and
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from davserver.dav import hrefs
-from davserver.dav.errors import classify
+from davserver.dav.error_responses import classify
 from davserver.dav.methods.base import (
     Dav,
     check_locks,
@@ -31,12 +31,12 @@ from davserver.dav.methods.base import (
     removal_changes,
 )
 from davserver.dav.methods.propfind_render import multistatus, response, text
-from davserver.dav.removal import Pruned, Unremoved
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import Entry, child_path
-from davserver.dav.uploads import storage_error
 from davserver.errors import DavServerError, Forbidden, NotFound, RequestError
+from davserver.fs.removal import Pruned, Unremoved
+from davserver.fs.share import Entry, child_path
+from davserver.fs.uploads import storage_error
 from davserver.locking.model import Lock
 
 

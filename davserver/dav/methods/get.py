@@ -16,16 +16,17 @@ import mimetypes
 import os
 from io import FileIO
 
-from davserver.dates import http_date
-from davserver.dav import hrefs, page_actions, pages, ranges
+from davserver.common.dates import http_date
+from davserver.dav import hrefs, ranges
 from davserver.dav.active import guard_headers
-from davserver.dav.errors import classify, lock_badges
+from davserver.dav.browser import page_actions, pages
+from davserver.dav.error_responses import classify, lock_badges
 from davserver.dav.methods import shared_listing
 from davserver.dav.methods.base import Dav, check_conditionals, check_preconditions
 from davserver.dav.request import Request
 from davserver.dav.response import FileSpan, Response
-from davserver.dav.share import Entry
 from davserver.errors import NotFound, StoreError
+from davserver.fs.share import Entry
 from davserver.locking.model import Depth, Lock
 
 

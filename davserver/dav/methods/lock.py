@@ -17,15 +17,12 @@ import contextlib
 import dataclasses
 import os
 
-from davserver.dav.containment import Place
 from davserver.dav.lock_policy import check_infinity_lock
 from davserver.dav.lock_xml import parse_lockinfo
 from davserver.dav.methods.base import Dav, check_locks, check_preconditions, require_parent
 from davserver.dav.methods.propfind_render import activelock
 from davserver.dav.request import Request
 from davserver.dav.response import LockOutcome, LockVerdict, Response
-from davserver.dav.share import Entry, parent_path
-from davserver.dav.uploads import storage_error
 from davserver.dav.xml_body import parse_xml
 from davserver.errors import (
     BodyTooLarge,
@@ -34,6 +31,9 @@ from davserver.errors import (
     RequestError,
     StoreError,
 )
+from davserver.fs.containment import Place
+from davserver.fs.share import Entry, parent_path
+from davserver.fs.uploads import storage_error
 from davserver.locking.model import Change, Depth, Lock, LockRequest
 from davserver.locking.timeout import parse_timeout_header
 from davserver.locking.tokens import parse_lock_token_header

@@ -17,8 +17,8 @@ from davserver.dav.methods.base import (
 from davserver.dav.methods.options import allow
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.uploads import storage_error
 from davserver.errors import MethodNotAllowed, UnsupportedMediaType
+from davserver.fs.uploads import storage_error
 
 
 def handle(request: Request, dav: Dav) -> Response:

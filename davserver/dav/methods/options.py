@@ -9,7 +9,7 @@ from __future__ import annotations
 from davserver.dav.methods.base import Dav, check_if_header
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import Entry
+from davserver.fs.share import Entry
 
 READ = ("OPTIONS", "GET", "HEAD", "PROPFIND")
 WRITE_EXISTING = ("PROPPATCH", "DELETE", "COPY", "MOVE", "LOCK", "UNLOCK")

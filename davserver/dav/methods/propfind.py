@@ -13,7 +13,7 @@ What a client relies on:
   ``DAV:propfind-finite-depth`` (§16) before anything is rendered.
 * Listings come from one ``scandir`` per folder, in name order: Depth 1
   keeps the names only and ``lstat``s each member when it is rendered
-  (:class:`~davserver.dav.listing.Listing`); an entry whose name XML cannot
+  (:class:`~davserver.fs.listing.Listing`); an entry whose name XML cannot
   carry (control characters, undecodable bytes) is left out rather than
   failing the whole answer.  A member that cannot be read is listed with its
   own status.
@@ -36,7 +36,6 @@ from typing import Any
 from urllib.parse import quote
 
 from davserver.dav import hrefs
-from davserver.dav.listing import Listing, Unreadable
 from davserver.dav.methods import shared_listing
 from davserver.dav.methods.base import Dav, check_preconditions
 from davserver.dav.methods.propfind_props import (
@@ -52,9 +51,10 @@ from davserver.dav.methods.propfind_stream import _members as member_parts
 from davserver.dav.quotas import reporters
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import Entry, Share, parent_path
 from davserver.dav.xml_body import parse_xml
 from davserver.errors import Forbidden, NotFound, RequestError, StoreError
+from davserver.fs.listing import Listing, Unreadable
+from davserver.fs.share import Entry, Share, parent_path
 from davserver.locking.model import Depth, Lock
 
 log = logging.getLogger(__name__)

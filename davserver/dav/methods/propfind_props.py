@@ -23,9 +23,8 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from davserver.dates import http_date, rfc3339
-from davserver.dav import quota
-from davserver.dav.errors import classify
+from davserver.common.dates import http_date, rfc3339
+from davserver.dav.error_responses import classify
 from davserver.dav.methods.propfind_render import (
     NOT_FOUND,
     OK,
@@ -41,8 +40,9 @@ from davserver.dav.methods.propfind_render import (
 )
 from davserver.dav.methods.render_cache import RenderCache
 from davserver.dav.response import Response
-from davserver.dav.share import Entry
 from davserver.errors import StoreError, StoreUnavailable
+from davserver.fs import quota
+from davserver.fs.share import Entry
 from davserver.locking.model import Lock
 
 Getter = Callable[[Entry], "str | None"]

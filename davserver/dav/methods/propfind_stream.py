@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Iterable, Iterator
 
-from davserver.dav.errors import classify
-from davserver.dav.listing import Unreadable
+from davserver.dav.error_responses import classify
 from davserver.dav.methods.propfind_render import XML_HEAD, XML_TAIL, XML_TYPE, text
 from davserver.dav.response import Response
-from davserver.dav.share import Entry
-from davserver.dav.uploads import storage_error
 from davserver.errors import DavServerError
+from davserver.fs.listing import Unreadable
+from davserver.fs.share import Entry
+from davserver.fs.uploads import storage_error
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from typing import Any
 from lxml import etree
 
 import davserver.dav.methods.proppatch_win32 as win32
-from davserver.dav.errors import classify
+from davserver.dav.error_responses import classify
 from davserver.dav.methods.base import Dav, Limits, check_locks, check_preconditions
 from davserver.dav.methods.propfind import href_of
 from davserver.dav.methods.propfind_render import (
@@ -48,8 +48,6 @@ from davserver.dav.methods.propfind_render import (
 from davserver.dav.methods.proppatch_limits import over_quota, too_large
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import Entry
-from davserver.dav.uploads import storage_error
 from davserver.dav.xml_body import parse_xml
 from davserver.errors import (
     Conflict,
@@ -59,6 +57,8 @@ from davserver.errors import (
     RequestError,
     StoreError,
 )
+from davserver.fs.share import Entry
+from davserver.fs.uploads import storage_error
 from davserver.locking.model import Change
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from davserver import dates
-from davserver.dav.share import Entry, Share
+from davserver.common import dates
 from davserver.errors import Conflict
+from davserver.fs.share import Entry, Share
 
 NAMESPACE = "{urn:schemas-microsoft-com:}"
 CREATION = NAMESPACE + "Win32CreationTime"

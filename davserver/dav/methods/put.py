@@ -1,7 +1,7 @@
 """PUT (RFC 9110 §9.3.4, RFC 4918 §9.7): store a file, atomically.
 
 The body goes into a hidden temporary file beside the target and replaces it
-only once complete (:class:`~davserver.dav.uploads.AtomicUpload`): a cut-off
+only once complete (:class:`~davserver.fs.uploads.AtomicUpload`): a cut-off
 upload, a full disk (507) or a crash leaves the old content intact.  Every
 check — conditionals, If header, locks — happens before the body is read, and
 the lock check is held atomically with the rename (a lock granted to someone else while
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from davserver.dates import http_date
+from davserver.common.dates import http_date
 from davserver.dav.methods.base import (
     Commit,
     Dav,
@@ -25,8 +25,8 @@ from davserver.dav.methods.base import (
 from davserver.dav.methods.options import allow
 from davserver.dav.request import Request
 from davserver.dav.response import Response
-from davserver.dav.share import Entry
 from davserver.errors import MethodNotAllowed, RequestError
+from davserver.fs.share import Entry
 from davserver.locking.writes import Guarded
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from davserver.dav.listing import Unreadable
 from davserver.dav.methods.base import Dav
 from davserver.dav.request import Request
-from davserver.dav.share import Entry
+from davserver.fs.listing import Unreadable
+from davserver.fs.share import Entry
 
 
 def at_home(request: Request, target: Entry, depth: str) -> bool:

@@ -1,0 +1,1 @@
+"""Administering locks: lock service, audit trail, CLI; ``http``: listener, API, console."""

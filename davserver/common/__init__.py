@@ -1,0 +1,1 @@
+"""Small helpers every layer uses, importing nothing of davserver: dates, escaping, sizes."""

@@ -1,0 +1,1 @@
+"""Who is asking: Basic logins through a WsgiDAV domain controller, LDAP, proxy identity."""

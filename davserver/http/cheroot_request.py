@@ -1,0 +1,362 @@
+"""One request on a connection: cheroot's HTTPRequest with our head and body rules."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from cheroot import server as cheroot_server
+
+from davserver.common import dates
+from davserver.http.body import BodyError, ChunkedBody, LazyContinueInput, LengthBody
+from davserver.http.framing import (
+    UNAVAILABLE,
+    HeadReader,
+    Refusal,
+    check_request,
+    plain_response,
+    read_fields,
+)
+from davserver.http.limits import HttpLimits
+from davserver.http.pacing import RETRY_AFTER, BodyPace
+from davserver.runtime import turns
+
+CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
+DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive
+STEP_ASIDE_BYTES = 64 * 1024  # sends this large may wait for the client: others run meanwhile
+
+_date: tuple[int, bytes] = (0, b"")
+
+# The request line nearly every request has: an upper-case method, an
+# origin-form target (a path not starting "//", which urlsplit would read as an
+# authority; no fragment; printable ASCII), HTTP/1.0 or 1.1.  It is taken apart
+# here in one match; any other line goes to cheroot's parser, which answers
+# what is wrong with it.  The result is the same either way (a test compares).
+FAST_REQUEST_LINE = re.compile(
+    rb"([A-Z]+) (/(?!/)[^?#\x00-\x20\x7f-\xff]*)(?:\?([^#\x00-\x20\x7f-\xff]*))?"
+    rb" (HTTP/1\.[01])\r\n"
+)
+QUOTED_SLASH = re.compile(rb"(?i)%2F")
+
+
+def http_date() -> bytes:
+    """The ``Date`` header's value (RFC 9110 §6.6.1), formatted once a second:
+    cheroot formats it anew for every answer."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, dates.http_date(now).encode("ascii"))
+    return _date[1]
+
+
+class DavHTTPRequest(cheroot_server.HTTPRequest):
+    """Strict head parsing, lazy 100-continue, no draining of refused uploads."""
+
+    continue_pending = False
+    body_error: BodyError | None = None
+    replaced = False  # our answer to a broken body replaced the application's
+    waiter_place = False  # holds a place among the body waiters (davserver.http.pacing)
+
+    def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any):
+        super().__init__(server, conn, *args, **kwargs)
+        self.limits: HttpLimits = server.limits
+        if server.tls_context is not None:
+            self.scheme = b"https"  # wsgi.url_scheme (cheroot sets it for its own adapters only)
+        self.header_reader = self._read_headers
+
+    # -- the head ---------------------------------------------------------------
+
+    def parse_request(self) -> None:
+        # Same steps as cheroot's, with the limits of HeadReader (414, 431) and
+        # the checks of framing.check_request; a Refusal is answered and closes.
+        self.rfile = HeadReader(self.conn.rfile, self.limits)
+        try:
+            if self.read_request_line() and self.read_request_headers():
+                self.ready = True
+        except Refusal as exc:
+            self.simple_response(exc.status, exc.reason)
+
+    def read_request_line(self) -> bool:
+        head = self.rfile
+        assert isinstance(head, HeadReader)
+        line = head.readline()
+        match = FAST_REQUEST_LINE.fullmatch(line)
+        if match is None:
+            head.push_back(line)
+            return bool(super().read_request_line())  # type: ignore[no-untyped-call]
+        self.started_request = True
+        method, path, query, protocol = match.groups()
+        self.method = method
+        self.uri = line[len(method) + 1 : -len(protocol) - 3]
+        if b"%" in path:
+            # As cheroot: percent-decoded, but an encoded slash stays "%2F".
+            path = b"%2F".join(unquote_to_bytes(part) for part in QUOTED_SLASH.split(path))
+        self.authority = b""
+        self.path = path
+        self.qs = query or b""
+        self.request_protocol = protocol
+        self.response_protocol = min(protocol.decode("ascii"), self.server.protocol)
+        return True
+
+    def _read_headers(self, head: HeadReader, hdict: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        fields = read_fields(head, self.limits)
+        hdict.update(check_request(fields, self._version(), self.limits))
+        return hdict
+
+    def _version(self) -> tuple[int, int]:
+        major, _, minor = bytes(self.request_protocol)[5:].partition(b".")
+        return int(major), int(minor)
+
+    def read_request_headers(self) -> bool:
+        wfile = self.conn.wfile
+        real_write = wfile.write
+
+        def swallow_continue(data: bytes) -> Any:
+            # cheroot's only write during header parsing of a good request is
+            # its eager "100 Continue": hold it back until the body is read.
+            if data.endswith(CONTINUE_SUFFIX):
+                self.continue_pending = True
+                return len(data)
+            return real_write(data)
+
+        wfile.write = swallow_continue
+        try:
+            ok = bool(super().read_request_headers())  # type: ignore[no-untyped-call]
+        finally:
+            del wfile.write
+        tokens = self.inheaders.get(b"Connection", b"").lower().replace(b" ", b"").split(b",")
+        if b"close" in tokens:  # cheroot only recognises exactly "close"
+            self.close_connection = True
+        return ok
+
+    # -- the body and the answer ------------------------------------------------
+
+    def send_pending_continue(self) -> None:
+        if self.continue_pending and not self.sent_headers:
+            self.continue_pending = False
+            proto = self.server.protocol.encode("ascii")
+            self.conn.wfile.write(proto + CONTINUE_SUFFIX)
+
+    def respond(self) -> None:
+        # cheroot's HTTPRequest.respond, with our body readers.
+        source = self.conn.rfile
+        body: LengthBody | ChunkedBody
+        if self.chunked_read:
+            body = ChunkedBody(source, self.limits, self._body_failed)
+        else:
+            body = LengthBody(
+                source, int(self.inheaders.get(b"Content-Length", 0)), self._body_failed
+            )
+        self.rfile = LazyContinueInput(self._begin_body, body, self._end_body)
+        why = self._no_place_now()
+        if why is not None:
+            self.simple_response(UNAVAILABLE, why, retry_after=RETRY_AFTER)
+            return
+        try:
+            self.server.gateway(self).respond()
+        except Exception:
+            if self.body_error is None or self.sent_headers:
+                raise
+            error = self.body_error
+            self.simple_response(error.status, error.reason, retry_after=error.retry_after)
+            return
+        finally:
+            self._end_body()
+        if self.ready:
+            self.ensure_headers_sent()
+        if self.chunked_write:
+            self.conn.wfile.write(b"0\r\n\r\n")
+
+    # -- a body that has yet to arrive (davserver.http.pacing) --------------------
+
+    def _begin_body(self) -> None:
+        """The application's first read: a place among the body waiters if the
+        body has yet to arrive (503 without one, before ``100 Continue`` and
+        before any body byte is read), then ``100 Continue``, then the clock of
+        the minimum rate — which so runs from the moment 100 Continue is sent."""
+        assert isinstance(self.rfile, LazyContinueInput)
+        refusal = self._take_waiter_place()
+        if refusal is not None:
+            raise self.rfile.body.fail(refusal)
+        self.send_pending_continue()
+        self._start_pace()
+
+    def _no_place_now(self) -> str | None:
+        """Why a body still to arrive would find no place (all taken): then the
+        application is not even run.  Otherwise its place is taken at its first read."""
+        assert isinstance(self.rfile, LazyContinueInput)
+        body = self.rfile.body
+        if body.unread() == 0:
+            return None
+        why = self.server.body_waiters.full(self.conn.remote_addr or "")
+        return None if why is None or body.arrived() else why
+
+    def _take_waiter_place(self) -> BodyError | None:
+        """A place for a body still to arrive (none needed for one already here);
+        the 503 when there is none."""
+        assert isinstance(self.rfile, LazyContinueInput)
+        body = self.rfile.body
+        if body.unread() == 0 or body.arrived():
+            return None
+        why = self.server.body_waiters.enter(self.conn.remote_addr or "")
+        if why is not None:
+            return BodyError(UNAVAILABLE, why, retry_after=RETRY_AFTER)
+        self.waiter_place = True
+        return None
+
+    def _start_pace(self) -> None:
+        if self.waiter_place:
+            limits = self.limits
+            self.conn.rfile.pace = BodyPace.start(
+                limits.min_body_rate, limits.min_body_rate_window, limits.body_timeout
+            )
+
+    def _end_body(self) -> None:
+        """The body is complete, broken or abandoned: give its place back."""
+        self.conn.rfile.pace = None
+        if self.waiter_place:
+            self.waiter_place = False
+            self.server.body_waiters.leave(self.conn.remote_addr or "")
+
+    def _body_failed(self, exc: BodyError) -> None:
+        self.body_error = exc
+        self._end_body()
+
+    def send_headers(self) -> None:
+        if self.body_error is not None:
+            self._replace_answer(self.body_error)
+        if any(
+            name.lower() == b"connection" and b"close" in value.lower()
+            for name, value in self.outheaders
+        ):
+            self.close_connection = True  # the application asked for it
+        unread = self._unread_body()
+        if unread != 0 and (
+            self.close_connection or self.continue_pending or unread is None or unread > DRAIN_LIMIT
+        ):
+            # RFC 9112 §9.6: close rather than read a body nobody wants (or one
+            # the client waits for 100 Continue to send); an unfinished chunked
+            # body has no known end, so it always closes — or its rest would
+            # be parsed as the next request.
+            self.close_connection = True
+            self.conn.linger = True
+        elif unread:
+            self._drain()
+        if not any(name.lower() == b"date" for name, _ in self.outheaders):
+            self.outheaders.append((b"Date", http_date()))
+        super().send_headers()
+        if self.replaced and self.method != b"HEAD":
+            self.conn.wfile.write(self.body_error.reason.encode("utf-8") + b"\n")  # type: ignore[union-attr]
+
+    def _drain(self) -> None:
+        """Read a small unread body so that the connection can be reused (cheroot
+        would too, but let a stalled or broken body escape as an error).  A body
+        still to arrive is waited for like any other — with a place among the
+        body waiters (none free: close instead) and the minimum rate."""
+        stream = self.rfile
+        assert isinstance(stream, LazyContinueInput)
+        if not stream.begun:  # the application never read it
+            stream.begun = True
+            if self._take_waiter_place() is not None:
+                self.close_connection = True
+                self.conn.linger = True
+                return
+            self._start_pace()
+        try:
+            while stream.body.read(DRAIN_LIMIT):
+                pass
+        except BodyError:
+            self.close_connection = True
+            self.conn.linger = True
+        finally:
+            self._end_body()
+
+    def _replace_answer(self, exc: BodyError) -> None:
+        """The body broke (framing, limit, timeout, rate) or found no place among
+        the body waiters: that is the answer, whatever the application made of
+        the exception it got from ``wsgi.input``."""
+        self.replaced = True
+        self.status = exc.status.encode("latin-1")  # type: ignore[assignment]  # bytes in cheroot
+        length = str(len(exc.reason.encode("utf-8")) + 1).encode("ascii")
+        self.outheaders = [
+            (b"Content-Type", b"text/plain; charset=utf-8"),
+            (b"X-Content-Type-Options", b"nosniff"),
+            (b"Content-Length", length),
+            (b"Connection", b"close"),
+        ]
+        if exc.retry_after is not None:
+            self.outheaders.append((b"Retry-After", str(exc.retry_after).encode("ascii")))
+        if isinstance(self.rfile, LazyContinueInput):  # the access log's line says why
+            self.rfile.refusal = (int(exc.status[:3]), exc.reason)
+        self.close_connection = True
+        self.conn.linger = True
+
+    def write(self, chunk: bytes) -> None:
+        if self.replaced:  # the application's body for an answer we replaced
+            return
+        if len(chunk) >= STEP_ASIDE_BYTES:  # may wait for a slow reader: others run meanwhile
+            with turns.waiting():
+                super().write(chunk)
+        else:
+            super().write(chunk)
+
+    def can_send_file(self, declared_length: int | None, span: Any) -> bool:
+        """``sendfile`` fits: plain TCP (TLS encrypts in Python), a body we send
+        as is (not chunked, not replaced, not HEAD) of exactly the declared length."""
+        return (
+            self.server.tls_context is None
+            and declared_length == span.count
+            and self.method != b"HEAD"
+            and not self.replaced
+        )
+
+    def send_file(self, span: Any) -> None:
+        """The head, then ``span``'s bytes by ``sendfile(2)``: the socket's timeout
+        bounds each wait for a slow reader, and others run meanwhile."""
+        self.ensure_headers_sent()
+        if self.chunked_write or self.replaced:  # decided while the head was sent
+            for chunk in span:
+                self.write(chunk)
+            return
+        self.conn.wfile.flush()
+        with turns.waiting():
+            while span.sent < span.count:
+                sent = self.conn.socket.sendfile(
+                    span.file, span.offset + span.sent, span.count - span.sent
+                )
+                if not sent:  # the file ended early
+                    return
+                span.sent += sent
+
+    def _unread_body(self) -> int | None:
+        """Bytes of request body not read yet (None: chunked and unfinished)."""
+        stream = getattr(self, "rfile", None)
+        if not isinstance(stream, LazyContinueInput):
+            return 0
+        return stream.body.unread()
+
+    def simple_response(self, status: Any, msg: Any = "", retry_after: int | None = None) -> None:
+        """An answer of the HTTP layer itself (cheroot's, and our refusals): it
+        always closes, says so (RFC 9112 §9.6) and keeps its status (cheroot
+        turned 413/414 into 400 before the request line was parsed)."""
+        self.close_connection = True
+        self.conn.linger = True  # the client may still be sending: let it read this
+        status = status.decode("latin-1") if isinstance(status, bytes) else str(status)
+        reason = msg.decode("latin-1") if isinstance(msg, bytes) else str(msg or status[4:])
+        self.sent_headers = True
+        answer = plain_response(
+            self.server.protocol, status, reason, self.server.server_name, retry_after
+        )
+        with contextlib.suppress(OSError):  # the client is gone or not reading: we close anyway
+            self.conn.wfile.write(answer)
+        method, target = getattr(self, "method", None), getattr(self, "uri", None)
+        self.server.refused(
+            self.conn.remote_addr or "",
+            method.decode("latin-1") if isinstance(method, bytes) else "",
+            target.decode("latin-1") if isinstance(target, bytes) else "",
+            status,
+            reason,
+        )

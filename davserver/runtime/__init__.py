@@ -1,0 +1,1 @@
+"""Running the server: wiring, workers, reload and drain, janitor, preflight."""
