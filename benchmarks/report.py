@@ -16,7 +16,7 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("propfind1", "apache", 0.6),
     ("get_big", "apache", 0.9),
 )
-"""(workload, peer, minimum davserver/peer ratio) the issue asks to report."""
+"""(workload, peer, minimum davserver/peer ratio) the performance targets to report."""
 
 
 def machine() -> dict[str, Any]:
@@ -70,7 +70,7 @@ def had_errors(data: dict[str, Any], workload: str, peer: str) -> bool:
 
 
 def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each met, missed, or why it could not be judged in this run."""
+    """The performance targets, each met, missed, or why it could not be judged in this run."""
     out: list[dict[str, Any]] = []
     for workload, peer, minimum in TARGETS:
         got = data["peer_ratios"].get(workload, {}).get(peer)

@@ -1,10 +1,10 @@
-"""davserver benchmark suite (issue 7): one command, every server, the same run.
+"""davserver benchmark suite: one command, every server, the same run.
 
     python benchmarks/run.py                      # full run (about 15 minutes)
     python benchmarks/run.py --quick              # CI smoke: tiny sizes, seconds
     python benchmarks/run.py --only put_small,lockcycle --servers davserver,wsgidav
     python benchmarks/run.py --json results.json  # machine-readable results
-    python benchmarks/run.py --markdown cpu.md    # the CPU-per-operation table (issue 28)
+    python benchmarks/run.py --markdown cpu.md    # the CPU-per-operation table
     python benchmarks/run.py --davserver-workers 1  # davserver --workers 1 (default: its own)
 
 Servers run one after another (never at the same time: the machine is shared

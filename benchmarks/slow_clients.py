@@ -24,7 +24,7 @@ connections each (under the default per-address cap of 64: this measures
 concurrency, not the cap); the measuring clients from 127.0.0.1.  The server
 is stopped by PID at the end.
 
-``--uploads [N]`` (default N = 600) measures instead the attack of issue 25: N
+``--uploads [N]`` (default N = 600) measures instead slow uploads tying up workers: N
 PUTs announcing ``Content-Length: 1000000``, each sending one body byte every
 ``--trickle`` seconds (default 5 here: never idle for ``body_timeout``), from 10
 loopback addresses (127.0.0.2 … 127.0.0.11, ``--addresses``; 60 each, under the
