@@ -217,7 +217,7 @@ class BrowserActions:
         message = summary(outcome)
         if not outcome.refused:
             location = hrefs.href(request.mount, request.view.to_view(folder.path), collection=True)
-            cookie = page_actions.flash_cookie(Notice("ok", message))
+            cookie = page_actions.flash_cookie(request, Notice("ok", message))
             return Response(303, [("Location", location), cookie, ("Cache-Control", "no-store")])
         response = get.listing(request, self.dav, folder, notice=Notice("error", message))
         response.status = outcome.refused[0][0]

@@ -9,7 +9,13 @@ script (times in the reader's zone) is allowed by its hash, so the page's
 
 The message of a form action travels to the page it redirects to in a
 short-lived cookie, never in the URL: a link cannot make the page say
-something the server did not.
+something the server did not.  Cookies do not tell ports apart and, over
+HTTP, a sibling subdomain can set one for ours, so such a page could plant a
+notice; the server therefore signs it (HMAC-SHA256 over the message and the
+session's CSRF token, keyed by a secret of this server) and the page shows
+only a notice whose signature holds.  The secret is made at import, before
+the supervisor forks its workers, so every worker accepts what another
+signed; a restart only loses the notices of redirects under way.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import hmac
 import re
+import secrets
 from importlib import resources
 from urllib.parse import quote, unquote
 
@@ -34,6 +42,7 @@ ASSETS = {"listing.js": "application/javascript; charset=utf-8"}
 FLASH_COOKIE = "davserver_notice"
 FLASH_MAX = 1500  # characters of a message carried in the cookie
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
+_NOTICE_KEY = secrets.token_bytes(32)  # see the module's docstring: shared by forked workers
 
 
 def may_write(request: Request, dav: Dav, path: str) -> bool:
@@ -58,20 +67,40 @@ def asset_href(request: Request, name: str) -> str:
 
 
 def flash(request: Request) -> tuple[Notice | None, list[str]]:
-    """The message the last action left for this page, and the cookie clearing it."""
+    """The message the last action left for this page, and the cookie clearing it.
+
+    A notice without a valid signature (planted by another page) is dropped."""
     value = csrf.cookie_value(request, FLASH_COOKIE)
     if not value:
         return None, []
-    kind, _, text = unquote(value).partition(":")
+    signature, _, quoted = value.partition(".")
+    message = unquote(quoted)
+    kind, _, text = message.partition(":")
     clear = f"{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
     if kind not in ("ok", "error") or not text:
+        return None, [clear]
+    expected = _signature(request, message)
+    if expected is None or not hmac.compare_digest(
+        signature.encode(errors="replace"), expected.encode()
+    ):
         return None, [clear]
     return Notice(kind, text[:FLASH_MAX]), [clear]
 
 
-def flash_cookie(notice: Notice) -> tuple[str, str]:
-    value = quote(f"{notice.kind}:{notice.text[:FLASH_MAX]}", safe="")
+def flash_cookie(request: Request, notice: Notice) -> tuple[str, str]:
+    """The cookie carrying ``notice`` to the next page, signed for this session."""
+    message = f"{notice.kind}:{notice.text[:FLASH_MAX]}"
+    value = f"{_signature(request, message) or ''}.{quote(message, safe='')}"
     return ("Set-Cookie", f"{FLASH_COOKIE}={value}; Path=/; Max-Age=60; HttpOnly; SameSite=Strict")
+
+
+def _signature(request: Request, message: str) -> str | None:
+    """HMAC of ``message`` bound to the session's CSRF token (None: no session)."""
+    token = csrf.cookie_value(request, csrf.cookie_name(request))
+    if not token:
+        return None
+    signed = f"{len(token)}:{token}:{message}".encode(errors="replace")
+    return hmac.new(_NOTICE_KEY, signed, hashlib.sha256).hexdigest()
 
 
 def page_headers(body: bytes) -> list[tuple[str, str]]:
