@@ -128,8 +128,3 @@ class FileSpan:
                 return
             self.sent += len(block)
             yield block
-
-
-def empty(status: int, *headers: tuple[str, str]) -> Response:
-    """An answer with nothing to say beyond its status (201, 204)."""
-    return Response(status, list(headers))
