@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
+from davserver.config.checks import header_problem, template_problem
+
 # Every section refuses unknown keys and takes values as YAML typed them: strict,
 # so that `port: "80"` or `readonly: 1` is a mistake named at its key, not a guess.
 SECTION = ConfigDict(strict=True, frozen=True, extra="forbid", validate_default=False)
@@ -214,8 +216,6 @@ def _ldap(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _user_header(value: str | None) -> str | None:
-    from davserver.dav.logins.proxy_identity import header_problem
-
     problem = header_problem(value) if value else None
     if problem:
         raise ValueError(problem)
@@ -223,8 +223,6 @@ def _user_header(value: str | None) -> str | None:
 
 
 def _user_root(value: str | None) -> str | None:
-    from davserver.dav.user_roots import template_problem
-
     problem = template_problem(value) if value else None
     if problem:
         raise ValueError(problem)

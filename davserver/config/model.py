@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, PrivateAttr
 
+from davserver.config.checks import shared_problem
 from davserver.config.dav import (
     AuthSection,
     DavSection,
@@ -241,8 +242,6 @@ def _user_root_problems(config: Config) -> list[tuple[str, str]]:
                 )
             ]
         return []
-    from davserver.dav.user_roots import shared_problem
-
     found = [
         ("shared_folders", f"{folder}: {problem}")
         for folder in config.shared_folders

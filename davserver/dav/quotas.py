@@ -30,7 +30,8 @@ from pathlib import Path
 
 from davserver.errors import QuotaExceeded, StoreError
 from davserver.lockstore.paths import rebase
-from davserver.lockstore.usage import Install, UsageStore, open_usage
+from davserver.lockstore.usage import Install, UsageStore
+from davserver.lockstore.usage_open import open_usage
 
 log = logging.getLogger(__name__)
 ANONYMOUS = "anonymous"

@@ -16,6 +16,7 @@ from typing import ClassVar
 from urllib.parse import unquote, urlparse, urlsplit
 
 from davserver.common.once import once
+from davserver.dav.destination import Destination
 from davserver.dav.request_body import Body
 from davserver.dav.user_roots import IDENTITY, UserView
 from davserver.errors import (
@@ -37,24 +38,6 @@ BODY_METHODS = frozenset({"PUT", "PROPFIND", "PROPPATCH", "LOCK", "MKCOL"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A header value with control characters or spaces is no URI (RFC 3986 §2).
 _NOT_URI = re.compile(r"[\x00-\x20\x7f]")
-
-
-@dataclass(frozen=True)
-class Destination:
-    """Where a COPY or MOVE writes (RFC 4918 §10.3), as a canonical share path.
-
-    How the header is read — the way WsgiDAV and the clients written against it
-    read it: percent-decoded first, then split, so an encoded ``%3B`` or ``%3F``
-    ends the path just like ``;`` and ``?``, and ``.``/``..`` segments are
-    resolved (RFC 3986 §5.2.4).  ``suffix`` holds what came after the path
-    (parameters or query): the method refuses such a destination with 400,
-    after the lock check, so a locked resource is reported as locked whatever
-    spelling names it, and no file with a surprising name is ever created.
-    """
-
-    path: str
-    slash: bool
-    suffix: str = ""
 
 
 def remove_dot_segments(path: str) -> str:

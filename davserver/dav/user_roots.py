@@ -40,6 +40,7 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from davserver.config.checks import PLACEHOLDER, overlap, shared_problem, template_problem
 from davserver.dav.logins.basic import REALM
 from davserver.errors import (
     DavServerError,
@@ -56,49 +57,13 @@ from davserver.fs.containment import rename_noreplace
 from davserver.locking.model import Lock
 
 if TYPE_CHECKING:
-    from davserver.dav.request import Destination
+    from davserver.dav.destination import Destination
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDER = "{user}"
 NAME_MAX_BYTES = 255
 DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 ANONYMOUS = "log in: every user of this server has a home folder of their own (user_root)"
-
-
-def _overlap(a: str, b: str) -> bool:
-    """One of two canonical paths is the other or inside it."""
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
-
-
-def shared_problem(folder: str, template: str) -> str | None:
-    """Why ``folder`` cannot be a shared folder (None: it can): an absolute,
-    canonical path below the root, away from the home folders."""
-    segments = folder.split("/")[1:]
-    if not folder.startswith("/") or len(segments) != 1 or not segments[0] or "\\" in folder:
-        return "must be a folder directly below the root such as /team (no trailing /)"
-    if any(segment in (".", "..") or segment.startswith(".") for segment in segments):
-        return "must not contain ., .. or hidden segments"
-    fixed = "/" + template.split(PLACEHOLDER, 1)[0].rsplit("/", 1)[0]
-    if fixed != "/" and _overlap(folder.rstrip("/"), fixed.rstrip("/")):
-        return f"must lie outside the home folders ({fixed})"
-    return None
-
-
-def template_problem(template: str) -> str | None:
-    """Why ``user_root`` is not a usable template (None: it is)."""
-    if PLACEHOLDER not in template:
-        return f"must contain {PLACEHOLDER}, e.g. users/{PLACEHOLDER}"
-    if template.startswith("/") or "\\" in template:
-        return "must be a path relative to root with / separators, e.g. users/{user}"
-    segments = template.split("/")
-    if any(segment in ("", ".", "..") for segment in segments):
-        return "must not contain empty, . or .. segments"
-    if re.search(r"[{}]", template.replace(PLACEHOLDER, "")):
-        return f"{PLACEHOLDER} is the only placeholder"
-    if any(segment.startswith(".") for segment in segments):
-        return "no segment may start with '.' (hidden and temporary names)"
-    return None
 
 
 def name_problem(name: str) -> str | None:
@@ -258,7 +223,7 @@ class UserRoots:
             raise Forbidden(f"the user name {principal!r} cannot name a home folder: {problem}")
         relative = self.template.replace(PLACEHOLDER, principal)
         home = "/" + relative
-        if any(_overlap(home, folder) for folder in self.shared):
+        if any(overlap(home, folder) for folder in self.shared):
             raise Forbidden(f"the home folder of {principal!r} would be a shared folder")
         if self.create:
             self.ensure(relative)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from davserver.errors import QuotaExceeded
 from davserver.lockstore.paths import is_strictly_below, rebase
@@ -290,19 +290,3 @@ class MemoryUsageStore(TransactionalUsage):
 
     def close(self) -> None:
         pass
-
-
-def open_usage(locks: object) -> UsageStore:
-    """The usage store beside the lock store ``locks`` (same backend, same sharing)."""
-    from davserver.lockstore.sqlite import SqliteLockStore
-
-    if isinstance(locks, SqliteLockStore):
-        from davserver.lockstore.usage_sqlite import SqliteUsageStore, usage_path
-
-        return SqliteUsageStore(usage_path(locks.database_path))
-    if type(locks).__name__ == "RedisLockStore":  # imported lazily: redis is optional
-        from davserver.lockstore.usage_redis import RedisBackend, RedisUsageStore
-
-        base: Any = locks
-        return RedisUsageStore(RedisBackend(base._r, base._p, base._g))
-    return MemoryUsageStore()

@@ -40,11 +40,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from davserver import __version__
-from davserver.common import pids
 from davserver.errors import StartupError, StoreError, StoreUnavailable
 from davserver.locking.events import LockEvent
 from davserver.lockstore.base import LockStore
-from davserver.observe.process import ProcessGauges, restarts_counter
+from davserver.observe.process import ProcessGauges, cached_pid_values, restarts_counter
 
 log = logging.getLogger(__name__)
 
@@ -105,26 +104,6 @@ def worker_exited(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-
-
-_cached_pid_lock = threading.Lock()
-
-
-def cached_pid_values() -> None:
-    """Metrics made from now on in multiprocess mode ask :func:`davserver.common.pids.current`,
-    not ``os.getpid()``, whether the process forked (prometheus-client asks on every
-    update: a system call each).  Once per process, before its first metric, so that
-    all its values share one set of files."""
-    from prometheus_client import values
-
-    with _cached_pid_lock:
-        value_class = values.ValueClass
-        if getattr(value_class, "_multiprocess", False) and not getattr(
-            value_class, "davserver_cached_pid", False
-        ):
-            value_class = values.MultiProcessValue(pids.current)  # type: ignore[no-untyped-call]
-            value_class.davserver_cached_pid = True
-            values.ValueClass = value_class
 
 
 def method_label(method: str) -> str:

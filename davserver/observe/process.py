@@ -23,6 +23,8 @@ import signal
 import threading
 from typing import Any
 
+from davserver.common import pids
+
 log = logging.getLogger(__name__)
 
 SAMPLE_EVERY = 5.0  # seconds; a scrape also samples the process that answers it
@@ -93,6 +95,26 @@ def restart_reason(status: int) -> str:
     return f"exit_{os.WEXITSTATUS(status)}"
 
 
+_cached_pid_lock = threading.Lock()
+
+
+def cached_pid_values() -> None:
+    """Metrics made from now on in multiprocess mode ask :func:`davserver.common.pids.current`,
+    not ``os.getpid()``, whether the process forked (prometheus-client asks on every
+    update: a system call each).  Once per process, before its first metric, so that
+    all its values share one set of files."""
+    from prometheus_client import values
+
+    with _cached_pid_lock:
+        value_class = values.ValueClass
+        if getattr(value_class, "_multiprocess", False) and not getattr(
+            value_class, "davserver_cached_pid", False
+        ):
+            value_class = values.MultiProcessValue(pids.current)  # type: ignore[no-untyped-call]
+            value_class.davserver_cached_pid = True
+            values.ValueClass = value_class
+
+
 def restarts_counter(registry: Any) -> Any:
     """``davserver_worker_restarts_total``: a serving process declares it (so a
     single-process server describes it too), the supervisor counts into it."""
@@ -106,8 +128,6 @@ def worker_replaced(status: int) -> None:
     """Count one worker the supervisor replaces (summed over processes at scrape)."""
     global _restarts
     from prometheus_client import CollectorRegistry
-
-    from davserver.observe.metrics import cached_pid_values
 
     with _restarts_lock:
         cached_pid_values()

@@ -16,12 +16,12 @@ folders of the share this user cannot read (a volume's root-owned
 from __future__ import annotations
 
 import getpass
-import ipaddress
 import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from davserver.common.net import is_loopback
 from davserver.config import Config
 from davserver.dav.logins import proxy_identity
 from davserver.dav.logins.controller import load_controller, read_htpasswd
@@ -303,15 +303,6 @@ def folder_warnings(config: Config) -> list[str]:
             "as to see what that user can read)"
         )
     return lines
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]").split("%")[0]).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def exposure_warning(config: Config) -> str | None:

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from davserver.lockstore import Stores, open_stores
-from davserver.lockstore.usage import open_usage
+from davserver.lockstore.usage_open import open_usage
 from tests.support.redis_sentinel import SERVICE, SentinelDeployment
 
 # The address check runs at most once a second; a read goes to the new primary

@@ -18,7 +18,8 @@ import pytest
 
 from davserver.errors import QuotaExceeded, StoreUnavailable
 from davserver.lockstore import open_stores
-from davserver.lockstore.usage import Install, Row, UsageStore, open_usage
+from davserver.lockstore.usage import Install, Row, UsageStore
+from davserver.lockstore.usage_open import open_usage
 from tests.backends.conftest import Harness
 from tests.backends.conftest import _backend_url as backend_url
 from tests.support.redis import RedisServer

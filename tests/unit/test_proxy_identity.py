@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from davserver.dav.logins.proxy_identity import ProxyIdentity, header_problem
+from davserver.config.checks import header_problem
+from davserver.dav.logins.proxy_identity import ProxyIdentity
 from davserver.errors import Forbidden, RequestError
 from davserver.http.forwarded import origin_of, parse_networks
 

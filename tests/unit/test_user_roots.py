@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from davserver.config.checks import template_problem
+from davserver.dav.destination import Destination
 from davserver.dav.logins.admins import Admins
-from davserver.dav.request import Destination
-from davserver.dav.user_roots import IDENTITY, UserRoots, UserView, template_problem
+from davserver.dav.user_roots import IDENTITY, UserRoots, UserView
 from davserver.errors import (
     Conflict,
     Forbidden,

@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from davserver.common.net import is_loopback
 from davserver.errors import Forbidden, RequestError
 
 if TYPE_CHECKING:
@@ -41,32 +42,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 128
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]*")
-# A header name is an RFC 9110 §5.1 token.
-HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
-# Headers that already mean something else to davserver or the proxy.
-RESERVED = frozenset(
-    {
-        "authorization",
-        "host",
-        "forwarded",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "cookie",
-    }
-)
-
-
-def header_problem(name: str) -> str | None:
-    """Why ``name`` cannot be the ``user_header`` (None: it can)."""
-    if not HEADER_NAME.fullmatch(name):
-        return f"must be an HTTP header name such as Remote-User, not {name!r}"
-    if name.lower() in RESERVED:
-        return f"{name} already means something else; use e.g. Remote-User"
-    return None
 
 
 def environ_key(name: str) -> str:
@@ -126,8 +101,6 @@ def identity(config: Config) -> ProxyIdentity | None:
 def warnings(config: Config) -> list[str]:
     """check-config: an ``auth.user_header`` nobody can send, or one the proxy can be
     bypassed for."""
-    from davserver.runtime.preflight import is_loopback
-
     header = config.auth.user_header
     if not header:
         return []

@@ -35,6 +35,7 @@ import stat
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
+from davserver.dav.destination import Destination
 from davserver.dav.methods.base import (
     Dav,
     check_locks,
@@ -44,7 +45,7 @@ from davserver.dav.methods.base import (
     require_parent,
 )
 from davserver.dav.quotas import copied_rows
-from davserver.dav.request import Destination, Request
+from davserver.dav.request import Request
 from davserver.dav.response import Response
 from davserver.errors import Forbidden, NotFound, PreconditionFailed, RequestError
 from davserver.fs.share import Entry
