@@ -144,7 +144,7 @@ def _urls(value: list[str]) -> list[str]:
 
 
 def _networks(value: list[str]) -> list[str]:
-    from davserver.http.forwarded import parse_networks
+    from davserver.common.net import parse_networks
 
     try:
         parse_networks(value)

@@ -29,7 +29,7 @@ import stat
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from davserver.runtime import turns
+from davserver.common import turns
 
 _RESOLVE_NO_SYMLINKS = 0x04  # also refuses magic links (/proc/self/fd/...)
 _RESOLVE_BENEATH = 0x08

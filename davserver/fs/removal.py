@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from davserver.common import turns
 from davserver.fs.containment import DIR_FLAGS, DirStack, Place, fsync_dir, rename_noreplace
 from davserver.fs.uploads import storage_error, temp_name
-from davserver.runtime import turns
 
 log = logging.getLogger(__name__)
 

@@ -48,6 +48,7 @@ import stat
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from davserver.common import turns
 from davserver.errors import Conflict
 from davserver.fs.containment import (
     DIR_FLAGS,
@@ -69,7 +70,6 @@ from davserver.fs.uploads import (
     storage_error,
     temp_name,
 )
-from davserver.runtime import turns
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
+from davserver.common import turns
 from davserver.errors import (
     Conflict,
     DavServerError,
@@ -37,7 +38,6 @@ from davserver.errors import (
     StoreError,
 )
 from davserver.fs.containment import Place, fsync_dir
-from davserver.runtime import turns
 
 TEMP_PREFIX = ".davserver-"
 TEMP_SUFFIX = ".tmp"

@@ -10,7 +10,7 @@ from urllib.parse import unquote_to_bytes
 
 from cheroot import server as cheroot_server
 
-from davserver.common import dates
+from davserver.common import dates, turns
 from davserver.http.body import BodyError, ChunkedBody, LazyContinueInput, LengthBody
 from davserver.http.framing import (
     UNAVAILABLE,
@@ -22,7 +22,6 @@ from davserver.http.framing import (
 )
 from davserver.http.limits import HttpLimits
 from davserver.http.pacing import RETRY_AFTER, BodyPace
-from davserver.runtime import turns
 
 CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
 DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive

@@ -11,10 +11,10 @@ from typing import Any
 from cheroot import server as cheroot_server
 from cheroot.makefile import MakeFile
 
+from davserver.common import turns
 from davserver.http import tls
 from davserver.http.cheroot_request import DavHTTPRequest
 from davserver.http.reader import SocketReader
-from davserver.runtime import turns
 
 FOLLOW_UP_SECONDS = 0.01  # how long a worker waits for a kept-alive client's next request
 
@@ -71,7 +71,7 @@ class DavHTTPConnection(cheroot_server.HTTPConnection):
         self.socket.settimeout(self.server.limits.body_timeout)
         while True:
             self.head_since = None
-            with turns.turn():  # one request's Python at a time (davserver.runtime.turns)
+            with turns.turn():  # one request's Python at a time (davserver.common.turns)
                 keep_open = bool(super().communicate())  # type: ignore[no-untyped-call]
             self.served += 1
             if not (keep_open and self._next_request_follows()):

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from davserver.common.net import Network as Network
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 log = logging.getLogger(__name__)
@@ -47,17 +48,6 @@ SCHEMES = frozenset({"http", "https"})
 
 class Malformed(ValueError):
     """A forwarding header from a trusted proxy that cannot be read."""
-
-
-def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
-    """``trusted_proxies`` entries (addresses or CIDRs); ValueError names a bad one."""
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
-    return tuple(networks)
 
 
 def parse_address(text: str) -> Address | None:

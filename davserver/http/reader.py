@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from davserver.common import turns
 from davserver.http.pacing import BodyPace
-from davserver.runtime import turns
 
 # The end of a head: an empty line.  A bare LF is matched too, so that such a
 # head reaches the parser (which refuses it with 400) instead of waiting.
@@ -140,7 +140,7 @@ class SocketReader:
 
     def _blocking(self, recv: Callable[..., int], *args: Any) -> int:
         """``recv(*args)``, which may wait for the client.  A worker about to wait steps
-        aside (davserver.runtime.turns), but not for data already here: handing the turn
+        aside (davserver.common.turns), but not for data already here: handing the turn
         over costs two thread switches, more than the read.  While a body is
         read, the wait is bounded by its pace as well as the socket's timeout."""
         if self.pace is None and not turns.holding():

@@ -44,6 +44,7 @@ from typing import TypeVar
 
 import redis
 
+from davserver.common import turns
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.locking import rules
 from davserver.locking.model import Depth, Lock, LockRequest
@@ -66,7 +67,6 @@ from davserver.lockstore.redis_intents import POLL_S, WAIT_S, Busy, Intents
 from davserver.lockstore.redis_lock_index import TTL_GRACE_S, LockIndex
 from davserver.lockstore.redis_props import RedisPropertyStore
 from davserver.lockstore.redis_replication import Unreplicated
-from davserver.runtime import turns
 
 __all__ = [
     "DEFAULT_PREFIX",

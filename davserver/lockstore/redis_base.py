@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import redis
 
+from davserver.common import turns
 from davserver.errors import StoreUnavailable
 from davserver.lockstore.redis_connect import DEFAULT_PREFIX, Client, Pipe
 from davserver.lockstore.redis_guard import Guard
 from davserver.lockstore.redis_replication import NO_WAIT, pipeline
-from davserver.runtime import turns
 
 MAX_ATTEMPTS = 50
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Redis round trips step aside (:func:`davserver.runtime.turns.blocking`).
+"""Redis round trips step aside (:func:`davserver.common.turns.blocking`).
 
 A request waiting for Redis's reply waits for another machine: the other
 requests of its process should run meanwhile.  Every reply of every client
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from davserver.runtime import turns
+from davserver.common import turns
 
 
 class _StepAside:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from davserver.common import pids
+from davserver.common import pids, turns
 from davserver.errors import InsufficientStorage, StartupError, StoreError, StoreUnavailable
 from davserver.lockstore.base import LEGACY_ANONYMOUS_HOLDER, Role, quota_holder
 from davserver.lockstore.codec import lock_from_json
@@ -31,7 +31,6 @@ from davserver.lockstore.sqlite_files import RESTORE, FileGuard, classify, ident
 from davserver.lockstore.sqlite_props_schema import PROPS_TABLES, upgrade_props
 from davserver.lockstore.sqlite_queue import DEFAULT_WAIT, WriterQueue
 from davserver.lockstore.sqlite_threads import ThreadConnections
-from davserver.runtime import turns
 
 # 2: the meta table (generation record); 3: locks.holder (lock quotas);
 # 4: locks WITHOUT ROWID (one b-tree fewer to write per LOCK and UNLOCK);

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
+from davserver.common import turns
 from davserver.lockstore.paths import rebase, subtree_bounds
 from davserver.lockstore.sqlite_props_schema import store_value
-from davserver.runtime import turns
 
 # One batch of the small rows takes a few milliseconds; the bytes bound keeps a
 # batch that frees big legacy values (each read to free its overflow pages) short.

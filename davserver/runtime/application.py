@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from davserver.common.net import parse_networks
 from davserver.config import Config
 from davserver.dav.browser.actions import BrowserActions
 from davserver.dav.browser.forms import FormLimits
@@ -38,7 +39,6 @@ from davserver.dav.quotas import quota_service
 from davserver.dav.user_roots import user_roots
 from davserver.fs.share import Share
 from davserver.http.adapter import Adapter
-from davserver.http.forwarded import parse_networks
 from davserver.locking.manager import LockManager
 from davserver.locking.timeout import TimeoutPolicy
 from davserver.lockstore import Stores, open_stores

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from davserver.http.forwarded import Malformed, parse_networks, resolve
+from davserver.common.net import parse_networks
+from davserver.http.forwarded import Malformed, resolve
 from tests.integration.lock_helpers import Dav
 
 PROXY = "10.0.0.5"  # in trusted_proxies

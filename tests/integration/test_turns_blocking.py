@@ -1,6 +1,6 @@
 """A request stuck in a slow call that waits for something else — a bcrypt check,
 the SQLite writers' queue, a Redis reply — lets the other requests of its process
-run (davserver.runtime.turns.blocking), instead of keeping them asleep for their turn.
+run (davserver.common.turns.blocking), instead of keeping them asleep for their turn.
 
 The real HTTP layer serves the real app in this process.  The turn's fallback
 wait is raised to a minute: a request that did not get the turn would time out
@@ -22,8 +22,8 @@ import pytest
 import redis
 import requests
 
+from davserver.common import turns
 from davserver.http import DavWSGIServer
-from davserver.runtime import turns
 from tests.integration.lock_helpers import Dav, basic, lockinfo
 from tests.support.redis import RedisServer
 

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from davserver import config as davconfig
+from davserver.common.net import parse_networks
 from davserver.errors import ConfigError
-from davserver.http.forwarded import Malformed, Origin, parse_networks, resolve
+from davserver.http.forwarded import Malformed, Origin, resolve
 
 TRUSTED = parse_networks(["127.0.0.1", "10.0.0.0/8", "2001:db8:ffff::/48"])
 

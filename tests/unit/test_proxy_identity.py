@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from davserver.common.net import parse_networks
 from davserver.config.checks import header_problem
 from davserver.dav.logins.proxy_identity import ProxyIdentity
 from davserver.errors import Forbidden, RequestError
-from davserver.http.forwarded import origin_of, parse_networks
+from davserver.http.forwarded import origin_of
 
 TRUSTED = parse_networks(["10.0.0.0/8"])
 

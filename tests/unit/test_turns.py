@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from davserver.runtime import turns
+from davserver.common import turns
 
 
 def run_in_thread(body):  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from davserver.admin.http.admin_auth import AdminAuth
 from davserver.admin.http.app import OPEN_PATHS, AdminApp, WSGIApp
 from davserver.admin.http.metrics_access import MetricsToken
 from davserver.admin.service import AdminService
+from davserver.common.net import parse_networks
 from davserver.config import Config, parse_listen
 from davserver.dav.logins.admins import admins_of
 from davserver.dav.logins.basic import Authenticator
@@ -32,7 +33,6 @@ from davserver.dav.logins.proxy_identity import identity
 from davserver.dav.logins.throttle import LoginThrottle, login_throttle
 from davserver.errors import DavServerError, StartupError
 from davserver.http import DavWSGIServer, HttpLimits, tls
-from davserver.http.forwarded import parse_networks
 from davserver.observe.access import AccessLog, refusal_recorder
 from davserver.runtime.application import login_controller
 

@@ -30,8 +30,8 @@ from typing import Any
 import bcrypt
 from wsgidav.dc.base_dc import BaseDomainController as BaseDomainController  # for other controllers
 
+from davserver.common import turns
 from davserver.errors import StartupError
-from davserver.runtime import turns
 
 log = logging.getLogger(__name__)
 

@@ -36,11 +36,11 @@ from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError, LDAPInvalid
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
+from davserver.common import turns
 from davserver.dav.logins.cache import Login, LoginCache
 from davserver.dav.logins.controller import BaseDomainController  # WsgiDAV's, imported there
 from davserver.dav.logins.ldap_settings import LdapSettings, parse
 from davserver.errors import DirectoryUnavailable, Forbidden
-from davserver.runtime import turns
 
 log = logging.getLogger(__name__)
 
