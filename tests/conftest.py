@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from davserver.fs.trees import remove_tree
+from tests.support import no_spawn
 from tests.support.server import ServerProcess
 from tests.support.serveruser import find_server_user, give_to_server, new_run_base, reachable
 
@@ -50,6 +51,15 @@ def _temporary_directories_for_the_server(tmp_path_factory: pytest.TempPathFacto
         return give_to_server(path, user)
 
     tmp_path_factory.mktemp = mktemp_for_server  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_processes(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests not marked e2e start no processes (tests/support/no_spawn.py)."""
+    if request.node.get_closest_marker("e2e") is None:
+        no_spawn.guard(monkeypatch)
 
 
 @pytest.fixture

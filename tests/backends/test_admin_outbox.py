@@ -58,6 +58,7 @@ def claimer(url: str, state_dir: Path, barrier: Any, results: Any) -> None:
     results.put(taken)
 
 
+@pytest.mark.e2e
 def test_concurrent_claims_take_each_record_once(shared_url: tuple[str, Path]) -> None:
     url, state_dir = shared_url
     stores = open_stores(url, state_dir=state_dir)

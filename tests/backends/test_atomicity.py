@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from davserver.lockstore import open_stores
 from tests.backends.conftest import Harness
 from tests.backends.race import contender_path, process_worker, race_threads
@@ -27,6 +29,7 @@ def test_threads_race_one_winner_per_round(harness: Harness) -> None:
         assert len(store.find_below(contender_path(round_no, 0), now)) == 1
 
 
+@pytest.mark.e2e
 def test_processes_race_one_winner_per_round(shared_url: tuple[str, Path]) -> None:
     url, state_dir = shared_url
     stores = open_stores(url, state_dir=state_dir)  # creates the schema before the race

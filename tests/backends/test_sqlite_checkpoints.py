@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from davserver.lockstore.sqlite import SqliteLockStore
 from davserver.lockstore.sqlite_checkpoints import INTERVAL, Checkpointer
 from tests.backends.helpers import grant, make_lock
@@ -88,6 +90,7 @@ def _child(checkpointer: Checkpointer, done: object) -> None:
         done.set()  # type: ignore[attr-defined]
 
 
+@pytest.mark.e2e
 def test_a_forked_worker_gets_a_thread_of_its_own() -> None:
     checkpointer = Checkpointer(lambda: None, interval=0.05)
     checkpointer.written()  # the parent's thread, which a fork does not copy

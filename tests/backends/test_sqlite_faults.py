@@ -100,6 +100,7 @@ def files(folder: Path) -> list[Path]:
     return [folder / name for name in ("locks.sqlite", "locks.sqlite-wal", "locks.sqlite-shm")]
 
 
+@pytest.mark.e2e
 def test_immutable_files_are_refused_without_a_crash(
     capable: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -120,6 +121,7 @@ def test_immutable_files_are_refused_without_a_crash(
     stores.close()
 
 
+@pytest.mark.e2e
 def test_an_immutable_database_file_alone_is_refused(capable: Path) -> None:
     stores = open_at(capable)
     insert(stores, "/held")
@@ -132,6 +134,7 @@ def test_an_immutable_database_file_alone_is_refused(capable: Path) -> None:
     stores.close()
 
 
+@pytest.mark.e2e
 def test_a_read_only_file_system_is_refused_at_start(tmp_path: Path) -> None:
     with loop_ext4(tmp_path / "fs") as mounted:
         stores = open_at(mounted, tmp_path)
@@ -142,6 +145,7 @@ def test_a_read_only_file_system_is_refused_at_start(tmp_path: Path) -> None:
             open_at(mounted, tmp_path)
 
 
+@pytest.mark.e2e
 def test_a_failing_file_system_refuses_writes_and_then_everything(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -38,6 +38,7 @@ def _write_many(path: str, rounds: int, ready: object, start: object, failures: 
     db.close()
 
 
+@pytest.mark.e2e
 def test_writers_in_several_processes_never_meet_a_busy_database(tmp_path: Path) -> None:
     # The queue must keep writers from ever meeting inside SQLite (without it
     # this fails at once).
@@ -68,6 +69,7 @@ def _hold(path: str, seconds: float, held: object) -> None:
         time.sleep(seconds)
 
 
+@pytest.mark.e2e
 def test_a_writer_waits_for_the_one_in_another_process_and_no_longer(tmp_path: Path) -> None:
     database = str(tmp_path / "locks.sqlite")
     queue = WriterQueue(database)

@@ -72,6 +72,7 @@ def test_health_over_tls_trusts_the_configured_certificate(
         assert plain.returncode == 1 and plain.stdout.startswith("unhealthy: ")
 
 
+@pytest.mark.e2e
 def test_a_bad_config_is_unhealthy_not_a_crash(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("port: many\n")
@@ -114,6 +115,7 @@ def test_ready_and_reads_probe_what_a_lock_store_outage_leaves(tmp_path: Path) -
         redis.stop()
 
 
+@pytest.mark.e2e
 def test_ready_and_reads_are_one_choice() -> None:
     result = health("--ready", "--reads", "--url", "http://127.0.0.1:9/healthz")
     assert result.returncode == 2 and "not allowed with argument" in result.stderr

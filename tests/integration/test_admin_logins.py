@@ -237,6 +237,7 @@ def test_the_admin_listener_needs_some_login_source(tmp_path: Path) -> None:
     assert "ldap.admin_group" in str(nobody.value)
 
 
+@pytest.mark.e2e
 def test_check_config_accepts_an_ldap_admin_listener_and_warns_of_a_missing_group(
     tmp_path: Path, slapd: Slapd
 ) -> None:

@@ -121,6 +121,7 @@ def check_config(tmp_path: Path, **values: Any) -> str:
     return result.stdout
 
 
+@pytest.mark.e2e
 def test_check_config_warns_about_a_plain_http_admin_listener_on_the_network(
     tmp_path: Path,
 ) -> None:

@@ -92,6 +92,7 @@ def recovered(root: Path) -> None:
     assert hidden(root) == [], "recovery left hidden names behind"
 
 
+@pytest.mark.e2e
 def test_a_crash_at_any_step_leaves_the_old_tree_or_the_result(root: Path) -> None:
     make_proj(root)
     whole = snapshot(root / "proj")
@@ -113,6 +114,7 @@ def test_a_crash_at_any_step_leaves_the_old_tree_or_the_result(root: Path) -> No
     assert n >= 4  # the crashes landed at every step of the walk
 
 
+@pytest.mark.e2e
 def test_a_file_that_cannot_go_is_403_and_stays(root: Path) -> None:
     make_proj(root)
 

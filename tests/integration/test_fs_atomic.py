@@ -262,6 +262,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         yield mount_point
 
 
+@pytest.mark.e2e
 def test_real_full_disk_gives_507(small_fs: Path) -> None:
     root = small_fs / "share"
     client = make_client(root)

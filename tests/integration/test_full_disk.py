@@ -65,6 +65,7 @@ def fill(path: Path) -> None:
         os.close(fd)
 
 
+@pytest.mark.e2e
 def test_lock_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> None:
     client, _root, _token = full
     response = client.request("LOCK", "/dir", lockinfo(owner=BIG_OWNER), {"Timeout": "Second-600"})
@@ -72,6 +73,7 @@ def test_lock_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> None:
     assert "storage" in response.text.lower() or "space" in response.text.lower()
 
 
+@pytest.mark.e2e
 def test_proppatch_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> None:
     client, _root, _token = full
     value = "v" * 300_000
@@ -83,12 +85,14 @@ def test_proppatch_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> 
     assert response.status == 507, response.text
 
 
+@pytest.mark.e2e
 def test_unlock_on_a_full_disk_never_500(full: tuple[WsgiClient, Path, str]) -> None:
     client, _root, token = full
     response = client.request("UNLOCK", "/doc.txt", headers={"Lock-Token": token})
     assert response.status in (204, 507), response.text
 
 
+@pytest.mark.e2e
 def test_put_on_a_full_disk_is_507(full: tuple[WsgiClient, Path, str]) -> None:
     client, root, token = full
     response = client.request("PUT", "/doc.txt", b"n" * 100_000, {"If": f"({token})"})

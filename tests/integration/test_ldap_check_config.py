@@ -40,12 +40,14 @@ def check(
     return run_davserver("check-config", str(config))
 
 
+@pytest.mark.e2e
 def test_a_directory_that_answers_gives_no_warning(tmp_path: Path, slapd: Slapd) -> None:
     result = check(tmp_path, slapd.url, host="0.0.0.0")
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stdout, result.stdout
 
 
+@pytest.mark.e2e
 def test_a_directory_that_cannot_be_reached_is_a_warning(tmp_path: Path, slapd: Slapd) -> None:
     slapd.stop()
     result = check(tmp_path, slapd.url)
@@ -53,12 +55,14 @@ def test_a_directory_that_cannot_be_reached_is_a_warning(tmp_path: Path, slapd: 
     assert f"warning: the LDAP directory {slapd.url} cannot be reached" in result.stdout
 
 
+@pytest.mark.e2e
 def test_a_service_account_the_directory_refuses_is_a_warning(tmp_path: Path, slapd: Slapd) -> None:
     result = check(tmp_path, slapd.url, password="not-the-password")
     assert result.returncode == 0, result.stderr
     assert f"warning: ldap.bind_dn {SERVICE_DN} cannot bind (invalidCredentials)" in result.stdout
 
 
+@pytest.mark.e2e
 def test_a_bad_section_stops_check_config_naming_the_key(tmp_path: Path) -> None:
     result = check(tmp_path, "https://dir.example.org")
     assert result.returncode == 2

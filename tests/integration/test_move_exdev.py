@@ -197,6 +197,7 @@ def mounted(dav: Dav) -> Iterator[Path]:
         yield folder
 
 
+@pytest.mark.e2e
 def test_a_real_move_between_two_file_systems(
     dav: Dav, mounted: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,6 +215,7 @@ def test_a_real_move_between_two_file_systems(
     assert leftovers(dav) == []
 
 
+@pytest.mark.e2e
 def test_a_real_move_loses_no_put_made_while_it_copies(
     dav: Dav, mounted: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

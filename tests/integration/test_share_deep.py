@@ -106,6 +106,7 @@ def test_copy_and_delete(deep) -> None:
     assert sorted(os.listdir(root)) == [".davserver", "t"]
 
 
+@pytest.mark.e2e
 def test_the_server_starts_with_it_and_cleans_up_at_the_bottom(deep) -> None:
     _, root = deep
     with DirStack(os.open(root / "t", DIR_FLAGS)) as stack:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from davserver.fs import uploads
 from tests.integration.wsgi_client import WsgiClient, make_client
-from tests.support.tools import require_root
 
 STATE = b"SQLite format 3\x00 the lock database"
 PROPFIND_ALL = b'<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
@@ -70,32 +67,6 @@ def test_a_state_directory_outside_the_root_is_unreachable_too(tmp_path: Path) -
         answer = client.request("GET", path)
         assert answer.status == 403, (path, answer.status)
         assert STATE not in answer.body
-
-
-@pytest.fixture
-def bound(share) -> Iterator[tuple[WsgiClient, Path]]:
-    """The state directory bind-mounted into the share: same inode, another name."""
-    require_root("a bind mount")
-    client, root = share
-    (root / "docs" / "bound").mkdir()
-    subprocess.run(
-        ["mount", "--bind", str(root / ".davserver"), str(root / "docs" / "bound")], check=True
-    )
-    try:
-        yield client, root
-    finally:
-        subprocess.run(["umount", "-l", str(root / "docs" / "bound")], check=False)
-
-
-def test_the_state_directory_under_another_name_is_recognised(bound) -> None:
-    client, root = bound
-    assert client.request("GET", "/docs/bound/locks.sqlite").status == 404
-    assert client.request("PROPFIND", "/docs/bound", headers={"Depth": "0"}).status == 404
-    listing = client.request("PROPFIND", "/docs", PROPFIND_ALL, {"Depth": "1"})
-    assert listing.status == 207 and b"bound" not in listing.body
-    copied = client.request("COPY", "/docs", headers={"Destination": "http://localhost/copy"})
-    assert copied.status == 201
-    assert sorted(p.name for p in (root / "copy").iterdir()) == []
 
 
 class SwappingBody(io.RawIOBase):

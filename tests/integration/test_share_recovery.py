@@ -130,6 +130,7 @@ def move_to(dest: str) -> Callable[[WsgiClient], int]:
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "aside"])
 def test_copy_over_an_existing_tree(root: Path, exchange: bool, monkeypatch) -> None:
     if not exchange:  # a file system without RENAME_EXCHANGE
@@ -158,6 +159,7 @@ def test_copy_over_an_existing_tree(root: Path, exchange: bool, monkeypatch) -> 
     assert seen[-1] == (True, False)  # the request that completed left nothing
 
 
+@pytest.mark.e2e
 def test_copy_to_a_new_name(root: Path) -> None:
     make_tree(root / "src", "new")
     new = snapshot(root / "src")
@@ -172,6 +174,7 @@ def test_copy_to_a_new_name(root: Path) -> None:
     assert rolled_back
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("target", ["tree", "file"])
 def test_move_over_an_existing_destination(root: Path, target: str) -> None:
     def setup() -> None:
@@ -195,6 +198,7 @@ def test_move_over_an_existing_destination(root: Path, target: str) -> None:
     assert put_back  # the crash between moving the old one aside and moving in
 
 
+@pytest.mark.e2e
 def test_delete_a_tree(root: Path) -> None:
     def setup() -> None:
         reset(root, "tree")
@@ -218,6 +222,7 @@ def test_delete_a_tree(root: Path) -> None:
     assert len(finished) == crashes - 2
 
 
+@pytest.mark.e2e
 def test_put(root: Path) -> None:
     def setup() -> None:
         (root / "doc.txt").write_bytes(b"old" * 1000)

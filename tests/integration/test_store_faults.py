@@ -129,6 +129,7 @@ def capable(tmp_path: Path) -> Iterator[Path]:
         yield folder
 
 
+@pytest.mark.e2e
 def test_immutable_database_files(capable: Path, caplog: pytest.LogCaptureFixture) -> None:
     dav = start(capable.parent / "share", state_dir=str(capable))
     token = dav.locked("/doc.txt")
@@ -143,6 +144,7 @@ def test_immutable_database_files(capable: Path, caplog: pytest.LogCaptureFixtur
     assert dav.put("/doc.txt", b"alice", token=token).status == 204
 
 
+@pytest.mark.e2e
 def test_failing_disk_under_the_database(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with loop_ext4(tmp_path / "state") as state:
         dav = start(tmp_path / "share", state_dir=str(state))

@@ -197,6 +197,7 @@ def check_config(tmp_path: Path, **options: object) -> list[str]:
     return [line for line in lines if "user_header" in line and "deprecated" not in line]
 
 
+@pytest.mark.e2e
 def test_check_config_warns_about_a_header_nobody_may_send(tmp_path: Path) -> None:
     (warning,) = check_config(tmp_path, user_header="Remote-User", readonly=True)
     assert "trusted_proxies is empty" in warning and "refused (403)" in warning
@@ -213,6 +214,7 @@ def test_check_config_warns_about_a_header_nobody_may_send(tmp_path: Path) -> No
     assert quiet == []
 
 
+@pytest.mark.e2e
 def test_check_config_does_not_expect_sso_users_in_htpasswd(
     tmp_path: Path, htpasswd_file: Path
 ) -> None:
@@ -232,6 +234,7 @@ def test_check_config_does_not_expect_sso_users_in_htpasswd(
     assert "not in the htpasswd file" not in result.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("name", "why"),
     [

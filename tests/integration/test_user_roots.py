@@ -313,6 +313,7 @@ def test_a_permission_refusal_names_the_users_path(tmp_path: Path, htpasswd_file
     assert list((dav.root / "users" / "alice" / "archive").iterdir()) == []
 
 
+@pytest.mark.e2e
 def test_check_config_says_where_home_folders_are_and_who_cannot_have_one(
     tmp_path: Path,
 ) -> None:

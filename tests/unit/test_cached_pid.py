@@ -59,6 +59,7 @@ def test_metric_updates_make_no_getpid_call(multiprocess: Path) -> None:
     assert (multiprocess / f"counter_{os.getpid()}.db").exists()
 
 
+@pytest.mark.e2e
 def test_a_forked_child_records_its_own_pid_in_the_metrics_files(multiprocess: Path) -> None:
     recorder = metrics.Metrics()
     recorder.request_done("GET", 200, 0.001, 0, 5)

@@ -1,7 +1,10 @@
 """Quota usage after a crash between the steps of a write: the process dies
 (``os._exit``, no clean-up runs) after the usage was recorded but before the
 rename, or after the rename but before the record was settled; the restart's
-reconcile makes the usage match the disk."""
+reconcile makes the usage match the disk.
+
+e2e: the crash is a real child process that dies mid-write.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import pytest
 from davserver.dav.usage_recovery import reconcile
 from tests.integration.lock_helpers import Dav
 from tests.support.redis import RedisServer
+
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(

@@ -1,4 +1,7 @@
-"""The command line and the config file: every bad input has its message and exit code."""
+"""The command line and the config file: every bad input has its message and exit code.
+
+e2e: each case runs the ``davserver`` command (or a server) as a process.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from tests.support.serveruser import FOREIGN_ENTRIES
 from tests.support.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
 
 
 def write_yaml(tmp_path: Path, text: str) -> Path:
@@ -146,7 +151,6 @@ def test_htpasswd_without_bcrypt_is_refused(tmp_path: Path) -> None:
     assert "bcrypt" in result.stderr
 
 
-@pytest.mark.e2e
 def test_start_line_and_default_root_creation(tmp_path: Path) -> None:
     root = tmp_path / "new" / "share"
     # no foreign entries: the harness would make the root to put them in
@@ -164,13 +168,11 @@ def test_start_line_and_default_root_creation(tmp_path: Path) -> None:
         assert "X-MSDAVEXT" not in answer.headers
 
 
-@pytest.mark.e2e
 def test_sigterm_stops_gracefully(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "r").start()
     assert server.stop() == 0
 
 
-@pytest.mark.e2e
 def test_basic_auth_with_bcrypt(tmp_path: Path, htpasswd_file: Path) -> None:
     with ServerProcess(tmp_path / "r", ["--htpasswd", str(htpasswd_file)]) as server:
         assert "htpasswd" in server.start_line
@@ -185,7 +187,6 @@ def test_basic_auth_with_bcrypt(tmp_path: Path, htpasswd_file: Path) -> None:
         assert (tmp_path / "r" / "a.txt").read_bytes() == b"x"
 
 
-@pytest.mark.e2e
 def test_htpasswd_written_by_apache_htpasswd(tmp_path: Path) -> None:
     tool = require_tool("htpasswd")  # Debian apache2-utils
     path = tmp_path / "htpasswd"
@@ -198,7 +199,6 @@ def test_htpasswd_written_by_apache_htpasswd(tmp_path: Path) -> None:
         assert bad.status_code == 401
 
 
-@pytest.mark.e2e
 def test_readonly_refuses_writes(tmp_path: Path) -> None:
     root = tmp_path / "r"
     root.mkdir()

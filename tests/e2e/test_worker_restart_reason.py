@@ -1,11 +1,18 @@
-"""The reason label of davserver_worker_restarts_total, from a wait status."""
+"""The reason label of davserver_worker_restarts_total, from a wait status.
+
+e2e: the wait statuses come from real children that are killed or exit.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
+import pytest
+
 from davserver.observe.process import restart_reason
+
+pytestmark = pytest.mark.e2e
 
 
 def status_of(code: str) -> int:
