@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import mmap
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -171,11 +172,49 @@ def _reads(readiness: Readiness, start_response: StartResponse) -> list[bytes]:
     return [body]
 
 
+# The workers' metric files are read while workers write, start (a file being
+# initialised) and end (their gauge files removed): a read can meet a file half
+# made or gone.  That is a moment, not a fault: read again, and only when the
+# files stay unreadable answer 503 (Prometheus retries), never a 500.
+RENDER_ATTEMPTS = 5
+RENDER_PAUSE = 0.02  # seconds between two attempts
+UNREADABLE = (OSError, ValueError, struct.error)
+
+
+def render_metrics(
+    metrics: Metrics, locks: LockStore | None, accept: str, clock: Callable[[], float]
+) -> tuple[bytes, str] | None:
+    """The exposition, read again while workers' files change under it; None if
+    they stayed unreadable (logged once per scrape)."""
+    for attempt in range(RENDER_ATTEMPTS):
+        try:
+            return metrics.render(locks, accept, clock)
+        except UNREADABLE as exc:
+            if attempt == RENDER_ATTEMPTS - 1:
+                log.warning("metrics files unreadable, scrape answered 503: %s", exc)
+                return None
+            time.sleep(RENDER_PAUSE)
+    return None
+
+
 def metrics_app(
     metrics: Metrics, locks: LockStore | None, clock: Callable[[], float] = time.time
 ) -> WSGIApp:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        body, content_type = metrics.render(locks, environ.get("HTTP_ACCEPT", ""), clock)
+        rendered = render_metrics(metrics, locks, environ.get("HTTP_ACCEPT", ""), clock)
+        if rendered is None:
+            text = b"metrics files are being rewritten by a worker; retry\n"
+            start_response(
+                "503 Service Unavailable",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(text))),
+                    ("Retry-After", "1"),
+                    ("Cache-Control", "no-store"),
+                ],
+            )
+            return [text]
+        body, content_type = rendered
         start_response(
             "200 OK",
             [
