@@ -208,7 +208,7 @@ def _sizes(value: Any) -> Any:
 
 
 def _ldap(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    from davserver.dav.logins.ldap_settings import parse  # the section's own checks
+    from davserver.config.ldap_settings import parse  # the section's own checks
 
     if value is not None:
         parse(value, files=False)  # files once relative names are resolved

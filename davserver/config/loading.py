@@ -99,7 +99,7 @@ class _Collector:
             path = Path(value).expanduser()
             value = str(path if path.is_absolute() else (base / path).absolute())
         if base is not None and dotted == "ldap" and isinstance(value, Mapping):
-            from davserver.dav.logins.ldap_settings import resolve_files  # its own file keys
+            from davserver.config.ldap_settings import resolve_files  # its own file keys
 
             value = resolve_files(value, base)
         if self.origin.get(dotted) == source and source != COMMAND_LINE:

@@ -262,7 +262,7 @@ def _ldap_problems(config: Config) -> list[tuple[str, str]]:
     """The ldap section's files must be readable; it replaces the login check."""
     if config.ldap is None:
         return []
-    from davserver.dav.logins.ldap_settings import parse
+    from davserver.config.ldap_settings import parse
 
     if config.auth.domain_controller:
         return [

@@ -37,9 +37,9 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from davserver.common import turns
+from davserver.config.ldap_settings import LdapSettings, parse
 from davserver.dav.logins.cache import Login, LoginCache
 from davserver.dav.logins.controller import BaseDomainController  # WsgiDAV's, imported there
-from davserver.dav.logins.ldap_settings import LdapSettings, parse
 from davserver.errors import DirectoryUnavailable, Forbidden
 
 log = logging.getLogger(__name__)
