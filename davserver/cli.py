@@ -158,8 +158,8 @@ def check_config(file: str) -> int:
 
 def permission_summary(config: config_mod.Config) -> list[str]:
     """Who may do what where, as the server will apply it (``check-config``)."""
+    from davserver.config.permission_rules import describe, parse_rules
     from davserver.dav.logins.controller import read_htpasswd
-    from davserver.dav.permissions import describe, parse_rules
 
     # A single sign-on proxy (user_header) may name users no htpasswd file knows.
     listed = config.auth.htpasswd and not config.auth.user_header

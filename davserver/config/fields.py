@@ -154,7 +154,7 @@ def _networks(value: list[str]) -> list[str]:
 
 
 def _permission_rules(value: list[Any]) -> list[Any]:
-    from davserver.dav.permissions import parse_rules  # the rules' own validation
+    from davserver.config.permission_rules import parse_rules  # the rules' own validation
 
     parse_rules(value)
     return value

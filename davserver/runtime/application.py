@@ -20,6 +20,7 @@ from typing import Any
 
 from davserver.common.net import parse_networks
 from davserver.config import Config
+from davserver.config.permission_rules import parse_rules
 from davserver.dav.browser.actions import BrowserActions
 from davserver.dav.browser.forms import FormLimits
 from davserver.dav.dispatch import Dispatcher
@@ -34,7 +35,7 @@ from davserver.dav.logins.controller import (
 from davserver.dav.logins.proxy_identity import identity
 from davserver.dav.logins.throttle import LoginThrottle, login_throttle
 from davserver.dav.methods.base import Dav, Limits
-from davserver.dav.permissions import Permissions, parse_rules
+from davserver.dav.permissions import Permissions
 from davserver.dav.quotas import quota_service
 from davserver.dav.user_roots import user_roots
 from davserver.fs.share import Share

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from davserver.dav.permissions import Access, Permissions, parse_rules
+from davserver.config.permission_rules import Access, parse_rules
+from davserver.dav.permissions import Permissions
 from tests.integration.lock_helpers import NS, Dav, lockinfo, xml
 
 RULES = [
