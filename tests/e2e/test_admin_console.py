@@ -20,7 +20,7 @@ import bcrypt
 import pytest
 import requests
 
-from tests.support.browser import headless_chromium
+from tests.support.browser import headless_chromium, resize
 from tests.support.server import ServerProcess
 
 if TYPE_CHECKING:
@@ -101,15 +101,6 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
     headers = {"Authorization": f"Basic {credentials}"}
     with headless_chromium(monkeypatch, timezone="UTC", headers=headers) as driver:
         yield driver
-
-
-def resize(driver: WebDriver, size: tuple[int, int]) -> None:
-    width, height = size
-    driver.set_window_size(width, height)
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
-    )
 
 
 def shoot(driver: WebDriver, tmp_path: Path, name: str, *, full: bool = False) -> None:

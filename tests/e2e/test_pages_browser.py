@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from davserver.dav.browser.pages import LockBadge, Row, error_page, listing_page
-from tests.support.browser import headless_chromium
+from tests.support.browser import headless_chromium, resize
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
@@ -101,16 +101,6 @@ def open_page(driver: WebDriver, tmp_path: Path, name: str, page: bytes) -> None
     path = tmp_path / f"{name}.html"
     path.write_bytes(page)
     driver.get(path.as_uri())
-
-
-def resize(driver: WebDriver, size: tuple[int, int]) -> None:
-    """Set the layout viewport itself (a desktop window has a minimum width)."""
-    width, height = size
-    driver.set_window_size(width, height)
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
-    )
 
 
 def screenshot(driver: WebDriver, tmp_path: Path, name: str) -> Path:

@@ -66,3 +66,13 @@ def headless_chromium(
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def resize(driver: WebDriver, size: tuple[int, int]) -> None:
+    """Set the layout viewport itself (a desktop window has a minimum width)."""
+    width, height = size
+    driver.set_window_size(width, height)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
