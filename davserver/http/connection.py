@@ -15,6 +15,7 @@ from davserver.common import turns
 from davserver.http import tls
 from davserver.http.cheroot_request import DavHTTPRequest
 from davserver.http.reader import SocketReader
+from davserver.http.writer import SocketWriter
 
 FOLLOW_UP_SECONDS = 0.01  # how long a worker waits for a kept-alive client's next request
 
@@ -31,6 +32,10 @@ def readable_within(sock: socket.socket, seconds: float) -> bool:
         return False
 
 
+def _files(sock: socket.socket, mode: str = "r", bufsize: int = 0) -> Any:
+    return SocketReader(sock) if "r" in mode else SocketWriter(sock)
+
+
 class DavHTTPConnection(cheroot_server.HTTPConnection):
     RequestHandlerClass = DavHTTPRequest
     linger = False
@@ -44,11 +49,13 @@ class DavHTTPConnection(cheroot_server.HTTPConnection):
         self.handshaking = server.tls_context is not None
         if self.handshaking:
             sock = tls.wrap(server.tls_context, sock)
+        if makefile is MakeFile:
+            # Instead of cheroot's _pyio files: a reader the selector thread can
+            # fill, and a writer that sends each write at once (davserver.http.writer).
+            makefile = _files
         super().__init__(server, sock, makefile)
-        # cheroot's _pyio reader is replaced by one the selector thread can fill;
-        # closing it releases its reference to the socket.
-        self.rfile.close()
-        self.rfile: SocketReader = SocketReader(sock)
+        self.rfile: SocketReader
+        self.wfile: SocketWriter
         self.idle_since = time.monotonic()  # waiting for a request since
         self.head_since: float | None = None  # first byte of the awaited head arrived at
         self.served = 0

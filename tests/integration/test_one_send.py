@@ -46,13 +46,13 @@ def port() -> Iterator[int]:
 def sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every write the server makes to a client socket."""
     sizes: list[int] = []
-    write = socket.SocketIO.write
+    send = socket.socket.send
 
-    def counted(self: socket.SocketIO, data: Any) -> int | None:
+    def counted(self: socket.socket, data: Any, *flags: int) -> int:
         sizes.append(len(data))
-        return write(self, data)
+        return send(self, data, *flags)
 
-    monkeypatch.setattr(socket.SocketIO, "write", counted)
+    monkeypatch.setattr(socket.socket, "send", counted)
     return sizes
 
 
