@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import secrets
 import stat
@@ -61,10 +62,31 @@ def is_temp_name(name: str) -> bool:
     return folded.startswith(TEMP_PREFIX) and folded.endswith(TEMP_SUFFIX)
 
 
+class _Unique:
+    """The middle of a temporary name: this process's id and a random word, drawn
+    once per process (again in a forked child), then a counter.  Unique among the
+    processes of one host and, with the random word, of servers sharing a file
+    system; ``O_EXCL`` settles any clash.  No ``getrandom`` per name."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.stem = f"{os.getpid():x}{secrets.token_hex(4)}x"
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.stem}{next(self.counter):x}"  # next() on a count is atomic
+
+
+_unique = _Unique()
+
+
 def temp_name(kind: str, tag: str = "") -> str:
     """A fresh hidden name for work in progress; ``tag`` is what recovery needs to know."""
     suffix = f"-{tag}" if tag else ""
-    return f"{TEMP_PREFIX}{kind}-{secrets.token_hex(8)}{suffix}{TEMP_SUFFIX}"
+    return f"{TEMP_PREFIX}{kind}-{_unique.next()}{suffix}{TEMP_SUFFIX}"
 
 
 def parse_temp_name(name: str) -> tuple[str, str] | None:
@@ -110,14 +132,22 @@ def create_temp(dir_fd: int, kind: str) -> tuple[str, int]:
     raise StoreError("cannot create a temporary file")
 
 
-def _adopt_metadata(fd: int, template: os.stat_result | None) -> None:
-    """Give the new file the old file's mode (and owner, when we may)."""
+def _adopt_metadata(fd: int, st: os.stat_result, template: os.stat_result | None) -> bool:
+    """Give the new file (``st``: its fstat) the old file's mode, and owner when we
+    may, each only when it differs (usually neither does); True when one changed."""
     if template is None:
-        return
-    os.fchmod(fd, stat.S_IMODE(template.st_mode))
-    if os.geteuid() == 0 and (template.st_uid, template.st_gid) != (0, 0):
+        return False
+    changed = False
+    mode = stat.S_IMODE(template.st_mode)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.fchmod(fd, mode)
+        changed = True
+    owner = (template.st_uid, template.st_gid)
+    if owner != (st.st_uid, st.st_gid) and owner != (0, 0) and os.geteuid() == 0:
         with contextlib.suppress(OSError):
-            os.fchown(fd, template.st_uid, template.st_gid)
+            os.fchown(fd, *owner)
+            changed = True
+    return changed
 
 
 class AtomicUpload:
@@ -180,15 +210,16 @@ class AtomicUpload:
                     f"request body has {self.written} of {self.expected} announced bytes; "
                     "nothing was changed"
                 )
-            _adopt_metadata(self._fd, self.template)
             # A fine-grained mtime of our own: the file system's clock may be
             # coarse, and ETags include the mtime in nanoseconds.
             if self.stamp:
                 now = time.time_ns()
                 os.utime(self._fd, ns=(now, now))
+            self.stat = os.fstat(self._fd)  # mode, owner and times are final below
+            if _adopt_metadata(self._fd, self.stat, self.template):
+                self.stat = os.fstat(self._fd)
             with turns.waiting():
                 os.fsync(self._fd)
-            self.stat = os.fstat(self._fd)
         except OSError as exc:
             raise storage_error(exc, "store the upload") from exc
         finally:
