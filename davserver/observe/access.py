@@ -238,7 +238,7 @@ class AccessLog:
         # Reset when the answer is complete: the application runs while the body is iterated.
         request_id_var.set(exchange.rid)
         if self.metrics is not None:
-            self.metrics.in_flight.inc()
+            self.metrics.request_started()
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             exchange.status = int(status[:3])
@@ -276,15 +276,29 @@ def emit(
         # JSON lines take their fields from the record (only built when used).
         access_log.log(level, record.text(), extra={"access": record})
     if metrics is not None:
-        count(metrics, record.status, authorization)
-        metrics.request_done(
-            record.method, record.status, record.duration, record.bytes_in, record.bytes_out
+        count(
+            metrics,
+            record.method,
+            record.status,
+            record.duration,
+            record.bytes_in,
+            record.bytes_out,
+            authorization,
         )
 
 
-def count(metrics: Metrics, status: int, authorization: str | None) -> None:
-    """The request is no longer in flight; a 401 counts as an auth failure."""
-    metrics.in_flight.dec()
+def count(
+    metrics: Metrics,
+    method: str,
+    status: int,
+    seconds: float,
+    received: int,
+    sent: int,
+    authorization: str | None,
+) -> None:
+    """One request answered and no longer in flight (all its values updated at
+    once); a 401 counts as an auth failure."""
+    metrics.request_done(method, status, seconds, received, sent, finished=True)
     if status == 401:
         metrics.auth_failures.labels("invalid" if authorization else "missing").inc()
 
@@ -299,7 +313,7 @@ class Observed:
 
     def __call__(self, request: Request) -> Response:
         if self.metrics is not None:
-            self.metrics.in_flight.inc()
+            self.metrics.request_started()
         try:
             response = self.handle(request)
         except BaseException:
@@ -320,9 +334,14 @@ class Observed:
         if self.metrics is not None:
             refusal = request.body.refusal()
             status = refusal[0] if refusal else response.status
-            count(self.metrics, status, request.header("Authorization"))
-            self.metrics.request_done(
-                request.method, status, duration, request.body.received, response.sent.sent
+            count(
+                self.metrics,
+                request.method,
+                status,
+                duration,
+                request.body.received,
+                response.sent.sent,
+                request.header("Authorization"),
             )
 
 

@@ -29,6 +29,7 @@ Exported (names as Prometheus shows them):
 
 from __future__ import annotations
 
+import bisect
 import errno
 import logging
 import os
@@ -36,7 +37,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from davserver import __version__
@@ -166,6 +167,10 @@ class Metrics:
         self._suppressed = 0
         self._warn_lock = threading.Lock()
         self._process: ProcessGauges | None = None
+        self._in_flight_value = self.in_flight._value
+        self._received_value = self.received._value
+        self._sent_value = self.sent._value
+        self._apply = value_updater(type(self._sent_value))
 
     def process_gauges(self) -> ProcessGauges:
         """This process's resource gauges, made on first use: a supervisor that
@@ -177,20 +182,36 @@ class Metrics:
 
     # -- recording ---------------------------------------------------------------
 
+    def request_started(self) -> None:
+        """One more request in flight."""
+        self._apply(((self._in_flight_value, 1.0),))
+
     def request_done(
-        self, method: str, status: int, seconds: float, received: int, sent: int
+        self,
+        method: str,
+        status: int,
+        seconds: float,
+        received: int,
+        sent: int,
+        *,
+        finished: bool = False,
     ) -> None:
+        """Count one answered request; ``finished``: it was counted in flight
+        (:meth:`request_started`) and is no longer.  All its updates are applied
+        at once (one lock, one pass; prometheus-client takes its lock per value)."""
         label = method_label(method)  # bounded: unknown methods are "other"
         children = self._children.get((label, status))
         if children is None:  # label lookups take a lock: once per method and status
             children = (self.requests.labels(label, str(status)), self.latency.labels(label))
             self._children[(label, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        updates = [(children[0]._value, 1.0), *_observation(children[1], seconds)]
+        if finished:
+            updates.append((self._in_flight_value, -1.0))
         if received:
-            self.received.inc(received)
+            updates.append((self._received_value, float(received)))
         if sent:
-            self.sent.inc(sent)
+            updates.append((self._sent_value, float(sent)))
+        self._apply(updates)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: each lookup takes a lock."""
@@ -204,7 +225,7 @@ class Metrics:
         self._child(self.lock_events, event.kind.value, event.precondition or "").inc()
 
     def store_call(self, store: str, operation: str, seconds: float) -> None:
-        self._child(self.store_latency, store, operation).observe(seconds)
+        self._apply(_observation(self._child(self.store_latency, store, operation), seconds))
 
     def store_failed(self, store: str, operation: str, exc: StoreError) -> None:
         kind = "unavailable" if isinstance(exc, StoreUnavailable) else "error"
@@ -245,6 +266,48 @@ class Metrics:
         registry.register(StoreCollector(locks, clock))
         encoder, content_type = choose_encoder(accept)
         return encoder(registry), content_type
+
+
+Update = tuple[Any, float]  # a metric value (prometheus-client's) and the amount to add
+
+
+def _observation(histogram: Any, seconds: float) -> list[Update]:
+    """What ``histogram.observe(seconds)`` adds (to its sum and to one bucket)."""
+    bucket = bisect.bisect_left(histogram._upper_bounds, seconds)  # the first bound >= seconds
+    return [(histogram._sum, seconds), (histogram._buckets[bucket], 1.0)]
+
+
+def value_updater(value_class: Any) -> Callable[[Sequence[Update]], None]:
+    """A function adding amounts to several values of ``value_class`` at once.
+
+    prometheus-client's multiprocess values share one lock, and each ``inc``
+    takes it, asks whether the process forked and writes its mmap file: here
+    that lock is taken once for all of a request's values (it is found in the
+    closure of their ``inc``; should a prometheus-client release keep it
+    elsewhere, every value is updated alone, as before).  Values of one
+    process (no multiprocess mode) each have a lock: they are updated alone."""
+    inc = getattr(value_class, "inc", None)
+    names = getattr(getattr(inc, "__code__", None), "co_freevars", ())
+    cells = dict(zip(names, getattr(inc, "__closure__", None) or (), strict=False))
+    lock = cells["lock"].cell_contents if "lock" in cells else None
+    check_pid = getattr(value_class, "_MmapedValue__check_for_pid_change", None)
+    if not getattr(value_class, "_multiprocess", False) or lock is None or check_pid is None:
+
+        def one_by_one(updates: Sequence[Update]) -> None:
+            for value, amount in updates:
+                value.inc(amount)
+
+        return one_by_one
+
+    def at_once(updates: Sequence[Update]) -> None:
+        with lock:
+            check_pid(updates[0][0])  # after a fork: this process's own files, for all values
+            for value, amount in updates:
+                value._value += amount
+                value._timestamp = 0.0
+                value._file.write_value(value._key, value._value, 0.0)
+
+    return at_once
 
 
 class _Forward:
