@@ -147,6 +147,10 @@ class Share:
             if exc.errno == errno.ELOOP:
                 raise _link(path) from exc
             raise storage_error(exc, f"look up {path}") from exc
+        return self._servable(path, st)
+
+    def _servable(self, path: str, st: os.stat_result) -> Entry | None:
+        """What :meth:`lookup` answers for the ``lstat`` of ``path``."""
         if stat.S_ISLNK(st.st_mode):
             raise Forbidden(f"{path} is a symbolic link; links are not served")
         if stat.S_ISDIR(st.st_mode):
@@ -313,21 +317,67 @@ class Share:
             return Conflict(f"the parent collection of {path} does not exist")
         return storage_error(exc, f"reach {path}")
 
-    def _verify(self, place: Place, parent: list[str]) -> None:
-        """409 unless ``place``'s directory is still the one at its path: a MOVE of a
-        parent meanwhile must not redirect the change to the new location."""
+    def _verify(self, place: Place, parent: list[str], then: os.stat_result | None = None) -> None:
+        """409 unless ``place``'s directory (``then``: its fstat, when known) is still
+        the one at its path: a MOVE of a parent meanwhile must not redirect the change
+        to the new location."""
         try:
-            fd = open_beneath(self._root_fd, parent, PATH_DIR_FLAGS)
+            if len(parent) == 1:  # one lstat: a link or anything else there is no match
+                now = os.stat(parent[0], dir_fd=self._root_fd, follow_symlinks=False)
+            else:
+                fd = open_beneath(self._root_fd, parent, PATH_DIR_FLAGS)
+                try:
+                    now = os.fstat(fd)
+                finally:
+                    os.close(fd)
+            if then is None:
+                then = os.fstat(place.dir_fd)
         except OSError as exc:
             raise Conflict(f"the parent collection of {place.path} changed meanwhile") from exc
-        try:
-            now, then = os.fstat(fd), os.fstat(place.dir_fd)
-        finally:
-            os.close(fd)
         if (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino):
             raise Conflict(f"the parent collection of {place.path} was moved meanwhile")
 
     # --- changes -------------------------------------------------------------------------
+
+    def upload_place(self, path: str) -> tuple[Place, Entry | None] | None:
+        """For a PUT: where ``path`` is written and what :meth:`lookup` would find
+        there, from one open of its parent folder instead of one for the lookup and
+        one for the place (and the identity seen now is what ``verify`` compares
+        before the rename).  None where the usual way (:meth:`lookup`, then
+        :meth:`upload` without a place) must decide: a read-only share, a hidden
+        name, a parent folder missing, unreadable, the state directory or reached
+        through a link.  The caller closes the place (an upload does)."""
+        if self.readonly or self.is_hidden(path):
+            return None
+        names = names_of(path)
+        if not names:
+            return None
+        if len(names) == 1:
+            place = Place(self._root_fd, names[0], path, owned=False)
+        else:
+            try:
+                fd = open_beneath(self._root_fd, names[:-1], DIR_FLAGS)
+            except OSError:
+                return None
+            place = Place(fd, names[-1], path)
+        try:
+            if len(names) > 1:
+                seen = os.fstat(place.dir_fd)
+                if self.is_state_id(seen):
+                    place.close()
+                    return None
+                place.verify = lambda: self._verify(place, names[:-1], seen)
+            try:
+                st = os.stat(place.name, dir_fd=place.dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return place, None
+            return place, self._servable(path, st)
+        except OSError:
+            place.close()
+            return None
+        except BaseException:
+            place.close()
+            raise
 
     def upload(
         self,
@@ -336,10 +386,13 @@ class Share:
         expected: int | None,
         template: os.stat_result | None,
         commit: trees.Commit | None = None,
+        place: Place | None = None,
     ) -> AtomicUpload:
-        """A PUT body on its way to ``path`` (:class:`AtomicUpload`); ``commit`` is
-        entered around the rename that makes it visible."""
-        return AtomicUpload(self.place(path), expected=expected, template=template, commit=commit)
+        """A PUT body on its way to ``path`` (:class:`AtomicUpload`), into ``place``
+        when :meth:`upload_place` found it; ``commit`` is entered around the rename
+        that makes it visible."""
+        where = self.place(path) if place is None else place
+        return AtomicUpload(where, expected=expected, template=template, commit=commit)
 
     def mkdir(self, path: str, commit: trees.Commit = trees.no_commit) -> None:
         """MKCOL: ``OSError`` as the system call raised it (``FileExistsError``...);

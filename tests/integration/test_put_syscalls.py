@@ -3,6 +3,7 @@ per temporary name, no fchmod when the new file already has the old one's mode."
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from davserver.fs import share as share_module
 from davserver.fs import uploads
 from tests.integration.wsgi_client import WsgiClient, make_client
 
@@ -95,3 +97,79 @@ def test_overwrite_keeps_an_unusual_mode(
     st = target.stat()
     assert stat.S_IMODE(st.st_mode) == unusual
     assert response.header("ETag") == f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+class MovingBody(io.RawIOBase):
+    """A body that moves a folder away (and puts ``then`` in its place) once half read."""
+
+    def __init__(self, data: bytes, folder: Path, then: str):
+        self._data = io.BytesIO(data)
+        self._folder = folder
+        self._then = then
+        self._moved = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._data.read(min(size, 4) if size > 0 else 4)
+        if not self._moved:
+            self._moved = True
+            self._folder.rename(self._folder.with_name("moved"))
+            if self._then == "folder":
+                self._folder.mkdir()
+            elif self._then == "link":
+                self._folder.symlink_to(self._folder.with_name("moved"))
+        return chunk
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("then", ["nothing", "folder", "link"])
+def test_parent_moved_while_the_body_arrives_is_409(
+    client: WsgiClient, root: Path, depth: int, then: str
+) -> None:
+    """The folder opened before the body is checked again before the rename: the
+    write never lands in the folder's new place, the old content stays."""
+    names = [f"d{i}" for i in range(depth)]
+    folder = root.joinpath(*names)
+    folder.mkdir(parents=True)
+    (folder / "doc.txt").write_bytes(b"old")
+    body = b"new content"
+    response = client.request(
+        "PUT",
+        "/" + "/".join([*names, "doc.txt"]),
+        headers={"Content-Length": str(len(body))},
+        stream=MovingBody(body, folder, then),  # type: ignore[arg-type]
+    )
+    assert response.status == 409
+    assert (folder.with_name("moved") / "doc.txt").read_bytes() == b"old"
+    assert not (folder / "doc.txt").exists() or then == "link"
+    assert [p for p in root.rglob("*") if uploads.is_temp_name(p.name)] == []
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_overwrite_opens_the_folder_once(
+    client: WsgiClient, root: Path, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
+    """One open of the target's folder serves the lookup, the upload and (for a
+    folder at the top) the check before the rename."""
+    names = [f"d{i}" for i in range(depth)]
+    root.joinpath(*names).mkdir(parents=True)
+    path = "/" + "/".join([*names, "doc.txt"])
+    assert client.request("PUT", path, b"old").status == 201
+    opens = counting(monkeypatch, share_module, "open_beneath")
+    response = client.request("PUT", path, b"new")
+    assert response.status == 204
+    assert len(opens) == (1 if depth == 1 else 2)  # deeper: the check opens the path
+    assert root.joinpath(*names, "doc.txt").read_bytes() == b"new"
+
+
+def test_put_into_a_missing_folder_is_still_409(client: WsgiClient) -> None:
+    assert client.request("PUT", "/missing/doc.txt", b"x").status == 409
+    assert client.request("PUT", "/missing/deeper/doc.txt", b"x").status == 409
+
+
+def test_put_onto_a_folder_is_still_405(client: WsgiClient, root: Path) -> None:
+    (root / "a" / "b").mkdir(parents=True)
+    assert client.request("PUT", "/a/b", b"x").status == 405
+    assert client.request("PUT", "/a", b"x").status == 405

@@ -32,30 +32,38 @@ from davserver.locking.writes import Guarded
 
 def handle(request: Request, dav: Dav) -> Response:
     share = dav.share
-    target = share.lookup(request.path)
-    if target is not None and target.is_dir:
-        raise MethodNotAllowed(
-            f"{request.path} is a collection; PUT writes files",
-            allow(target, readonly=share.readonly),
+    # The target's folder, opened once for the lookup and the upload (else the usual way).
+    prepared = share.upload_place(request.path)
+    place, target = prepared if prepared is not None else (None, share.lookup(request.path))
+    try:
+        if target is not None and target.is_dir:
+            raise MethodNotAllowed(
+                f"{request.path} is a collection; PUT writes files",
+                allow(target, readonly=share.readonly),
+            )
+        if request.header("Content-Range") is not None:
+            # RFC 9110 §14.5: a server that does not apply partial PUTs must refuse them.
+            raise RequestError("partial PUT with Content-Range is not supported")
+        if target is None:
+            require_parent(dav, request.path)
+        check_preconditions(request, dav, target)
+        commit = check_locks(request, dav, creation_changes(request.path, target is not None))
+        expected = request.body.expected_length()
+        # Over the quota with the announced length: 507 before the body is read.
+        quotas = dav.quotas
+        budget = quotas.budget(request.principal, request.path, expected) if quotas else None
+        template = target.stat if target is not None else None
+        upload = share.upload(
+            request.path,
+            expected=expected,
+            template=template,
+            commit=_charging(request, dav, commit, target, lambda: upload.written),
+            place=place,
         )
-    if request.header("Content-Range") is not None:
-        # RFC 9110 §14.5: a server that does not apply partial PUTs must refuse them.
-        raise RequestError("partial PUT with Content-Range is not supported")
-    if target is None:
-        require_parent(dav, request.path)
-    check_preconditions(request, dav, target)
-    commit = check_locks(request, dav, creation_changes(request.path, target is not None))
-    expected = request.body.expected_length()
-    # Over the quota with the announced length: 507 before the body is read.
-    quotas = dav.quotas
-    budget = quotas.budget(request.principal, request.path, expected) if quotas else None
-    template = target.stat if target is not None else None
-    upload = share.upload(
-        request.path,
-        expected=expected,
-        template=template,
-        commit=_charging(request, dav, commit, target, lambda: upload.written),
-    )
+    except BaseException:
+        if place is not None:
+            place.close()
+        raise
     try:
         for block in request.body.blocks():
             if budget:  # a chunked body: abandoned (nothing installed) once past the quota
