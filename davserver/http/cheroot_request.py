@@ -30,6 +30,7 @@ from davserver.http.pacing import RETRY_AFTER, BodyPace
 CONTINUE_SUFFIX = b" 100 Continue\r\n\r\n"
 DRAIN_LIMIT = 64 * 1024  # unread bodies up to this size are drained, keeping keep-alive
 STEP_ASIDE_BYTES = 64 * 1024  # sends this large may wait for the client: others run meanwhile
+NO_BODY_STATUSES = frozenset({204, 205, 304})  # and 1xx: no body, so no chunking
 
 _date: tuple[int, bytes] = (0, b"")
 
@@ -270,13 +271,26 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         self._end_body()
 
     def send_headers(self) -> None:
+        """cheroot's send_headers (the same head, a test compares) in one pass
+        over the headers, with our rules: a broken body's answer replaces the
+        application's, an unread body is drained or the connection closes, the
+        ``Date`` is formatted once a second."""
         if self.body_error is not None:
             self._replace_answer(self.body_error)
-        if any(
-            name.lower() == b"connection" and b"close" in value.lower()
-            for name, value in self.outheaders
-        ):
-            self.close_connection = True  # the application asked for it
+        outheaders = self.outheaders
+        has_length = has_connection = has_date = has_server = False
+        for name, value in outheaders:
+            lower = name.lower()
+            if lower == b"content-length":
+                has_length = True
+            elif lower == b"connection":
+                has_connection = True
+                if b"close" in value.lower():
+                    self.close_connection = True  # the application asked for it
+            elif lower == b"date":
+                has_date = True
+            elif lower == b"server":
+                has_server = True
         unread = self._unread_body()
         if unread != 0 and (
             self.close_connection or self.continue_pending or unread is None or unread > DRAIN_LIMIT
@@ -289,11 +303,43 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
             self.conn.linger = True
         elif unread:
             self._drain()
-        if not any(name.lower() == b"date" for name, _ in self.outheaders):
-            self.outheaders.append((b"Date", http_date()))
-        super().send_headers()
+        if not has_date:
+            outheaders.append((b"Date", http_date()))
+        # From here on as cheroot's HTTPRequest.send_headers.
+        status = int(self.status[:3])
+        if status == 413:
+            self.close_connection = True  # Request Entity Too Large: avoid the rest
+        elif not has_length and not (status < 200 or status in NO_BODY_STATUSES):
+            if self.response_protocol == "HTTP/1.1" and self.method != b"HEAD":
+                self.chunked_write = True
+                outheaders.append((b"Transfer-Encoding", b"chunked"))
+            else:
+                self.close_connection = True  # only closing tells the length
+        if not self.close_connection:
+            self.close_connection = not self.server.can_add_keepalive_connection
+        if not has_connection:
+            if self.response_protocol == "HTTP/1.1":
+                if self.close_connection:
+                    outheaders.append((b"Connection", b"close"))
+            elif not self.close_connection:
+                outheaders.append((b"Connection", b"Keep-Alive"))
+        if (b"Connection", b"Keep-Alive") in outheaders:
+            outheaders.append((b"Keep-Alive", f"timeout={self.server.timeout}".encode("latin-1")))
+        if not self.close_connection and not self.chunked_read:
+            remaining = getattr(self.rfile, "remaining", 0)
+            if remaining > 0:
+                self.rfile.read(remaining)
+        if not has_server:
+            outheaders.append((b"Server", self.server.server_name.encode("latin-1")))
+        lines = [k + b": " + v + b"\r\n" for k, v in outheaders]
+        head = b"%s %s\r\n%s\r\n" % (
+            self.server.protocol.encode("ascii"),
+            self.status,  # type: ignore[str-format]  # bytes in cheroot
+            b"".join(lines),
+        )
         if self.replaced and self.method != b"HEAD":
-            self.conn.wfile.write(self.body_error.reason.encode("utf-8") + b"\n")  # type: ignore[union-attr]
+            head += self.body_error.reason.encode("utf-8") + b"\n"  # type: ignore[union-attr]
+        self.conn.wfile.write(head)
 
     def _drain(self) -> None:
         """Read a small unread body so that the connection can be reused (cheroot

@@ -83,6 +83,30 @@ class DavGateway(wsgi.Gateway_10):
             env.update(conn.ssl_env)
         return env
 
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        """cheroot's start_response, the header fields encoded in one loop."""
+        if self.started_response and not exc_info:
+            raise RuntimeError("WSGI start_response called a second time with no exc_info.")
+        self.started_response = True
+        req = self.req
+        if req.sent_headers:
+            raise exc_info[1]
+        if not isinstance(status, str):
+            raise TypeError("WSGI response status is not of type str.")
+        req.status = status.encode("ISO-8859-1")
+        out = req.outheaders
+        for name, value in headers:
+            if not isinstance(name, str):
+                raise TypeError(f"WSGI response header key {name!r} is not of type str.")
+            if not isinstance(value, str):
+                raise TypeError(f"WSGI response header value {value!r} is not of type str.")
+            if name.lower() == "content-length":
+                self.remaining_bytes_out = int(value)
+            out.append((name.encode("ISO-8859-1"), value.encode("ISO-8859-1")))
+        return self.write
+
     def respond(self) -> None:
         response = self.req.server.wsgi_app(self.env, self.start_response)
         span = response.span if isinstance(response, Streamed) else None
