@@ -125,17 +125,14 @@ def build_request(
     except DavServerError as exc:  # a Content-Length that is no number
         refusal = refusal or exc
         body = Body(environ["wsgi.input"], 0, chunked=False)
-    fields = {
-        key: value
-        for key, value in environ.items()
-        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
-    }
     return Request(
         method=str(environ["REQUEST_METHOD"]).upper(),
         path=view.to_real(canonical_path(path)),
         slash=path.endswith("/"),
         mount=str(environ.get("SCRIPT_NAME") or "").rstrip("/"),
-        headers=Headers(fields),
+        # Looked up by CGI name (HTTP_IF_MATCH, CONTENT_TYPE): a name never
+        # reaches another key of the environ, so it is not copied.
+        headers=Headers(environ),
         body=body,
         principal=principal,
         target=target_of(environ),
