@@ -52,7 +52,7 @@ from davserver.locking.model import (
 from davserver.locking.timeout import TimeoutPolicy, expires_at, grant_timeout
 from davserver.locking.tokens import new_token
 from davserver.locking.writes import Guarded, concerned_by, judge, live
-from davserver.lockstore.base import LockStore, holder_of
+from davserver.lockstore.base import LockStore, Quota, holder_of
 
 Clock = Callable[[], float]
 
@@ -98,7 +98,6 @@ class LockManager:
         All or nothing (§9.10.6): either the lock is stored, or nothing changes.
         """
         now = self.clock()
-        self._check_quota(request, now)
 
         def decide(existing: Sequence[Lock]) -> Lock:
             frozen = [held for held in existing if rules.freeze_refuses(held, request)]
@@ -130,7 +129,11 @@ class LockManager:
             )
 
         include_descendants = request.depth is Depth.INFINITY
-        lock = self.store.insert_if(request.path, include_descendants, now, decide)
+        quota = None
+        if self.max_per_principal is not None:
+            holder = holder_of(request.principal, request.address)
+            quota = Quota(holder, lambda held: self._check_quota(request, held))
+        lock = self.store.insert_if(request.path, include_descendants, now, decide, quota)
         self._emit(LockEventKind.ACQUIRED, lock, request.principal, request.path)
         return lock
 
@@ -149,20 +152,19 @@ class LockManager:
                 "(locks.shared_per_resource); ask a holder to unlock, or wait for one to expire"
             )
 
-    def _check_quota(self, request: LockRequest, now: float) -> None:
-        """One user (or the anonymous clients of one address) must not fill the store.
+    def _check_quota(self, request: LockRequest, held: int) -> None:
+        """One user (or the anonymous clients of one address) must not fill the store:
+        ``held`` is how many locks they hold (the store counts them, :class:`Quota`).
 
         Anonymous clients are counted per address (:func:`holder_of`): with one
         quota for all of them, one client's locks refused everybody else's.
-        Counted before ``insert_if``, outside its atomic section: counting inside
-        would make every LOCK of a user contend with all their others (Redis would
-        watch their whole set).  So the quota is a soft limit — a few LOCKs racing
-        at the limit may each pass and exceed it by that few.
+        SQLite and memory count inside ``insert_if``'s atomic section (its write
+        lock serialises every LOCK anyway); Redis counts just before it (counting
+        inside would make every LOCK of a user contend with all their others: it
+        would watch their whole set), so there the quota is a soft limit — a few
+        LOCKs racing at the limit may each pass and exceed it by that few.
         """
-        if self.max_per_principal is None:
-            return
-        held = self.store.count_held(holder_of(request.principal, request.address), now)
-        if held < self.max_per_principal:
+        if self.max_per_principal is None or held < self.max_per_principal:
             return
         if request.principal is None:
             address = request.address or "an unknown address"
@@ -177,7 +179,15 @@ class LockManager:
     def _lock_for(
         self, token: str, path: str, principal: str | None, *, refresh: bool = False
     ) -> Lock:
-        lock = self.store.get(token, self.clock())
+        return self._judge_held(
+            self.store.get(token, self.clock()), token, path, principal, refresh
+        )
+
+    @staticmethod
+    def _judge_held(
+        lock: Lock | None, token: str, path: str, principal: str | None, refresh: bool = False
+    ) -> Lock:
+        """The lock a refresh or an UNLOCK names, if this request may manage it."""
         if lock is None or not lock.covers(path):
             raise LockNotFound(token, path)
         if lock.is_tombstone:
@@ -203,8 +213,13 @@ class LockManager:
     def release(self, token: str, path: str, principal: str | None) -> Lock:
         """UNLOCK (§9.11): the token must name a lock covering ``path``, held by
         ``principal``."""
-        lock = self._lock_for(token, path, principal)
-        if self.store.remove(token) is None:
+
+        def check(found: Lock | None) -> None:
+            self._judge_held(found, token, path, principal)
+
+        # Checked and removed in one store round trip (LockStore.remove with check).
+        lock = self.store.remove(token, check, self.clock())
+        if lock is None:
             raise LockNotFound(token, path)
         self._emit(LockEventKind.RELEASED, lock, principal, path)
         return lock

@@ -18,12 +18,26 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from davserver.locking.model import Lock
 
 Decide = Callable[[Sequence[Lock]], Lock]
 Check = Callable[[Sequence[Lock]], object]
+Release = Callable[[Lock | None], object]
+"""Judges the lock :meth:`LockStore.remove` is about to remove (None: no active lock
+has the token); raises to keep it."""
+
+
+class Quota(NamedTuple):
+    """A LOCK's quota (see :meth:`LockStore.insert_if`): ``check`` is called with how
+    many write locks ``holder`` holds (:meth:`LockStore.count_held`); it raises to
+    refuse the lock."""
+
+    holder: str
+    check: Callable[[int], object]
+
+
 Scopes = Sequence[tuple[str, bool]]
 """What a write changes, as (path, include_descendants) pairs: the locks relevant
 to each (see :class:`LockStore`) are what its ``check`` is shown."""
@@ -81,9 +95,21 @@ class LockStore(Protocol):
     that clock must be Unix time (``time.time``).
     """
 
-    def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
+    def insert_if(
+        self,
+        path: str,
+        include_descendants: bool,
+        now: float,
+        decide: Decide,
+        quota: Quota | None = None,
+    ) -> Lock:
         """Atomically: read the locks relevant to ``path``, call ``decide`` with
         them (it may raise, and then nothing is written), store the lock it returns.
+
+        With ``quota``, first ``quota.check(count_held(quota.holder, now))`` (it may
+        raise, and then nothing is written): in the same transaction where that
+        costs nothing (SQLite, memory: one store round trip per LOCK), just before
+        it otherwise (Redis: counting inside would watch the holder's whole set).
 
         The returned lock must be rooted at ``path`` (else ``ValueError``): the
         atomicity covers exactly the locks relevant to ``path``.  ``decide`` may be
@@ -126,9 +152,16 @@ class LockStore(Protocol):
         ``root`` raises ``ValueError``."""
         ...
 
-    def remove(self, token: str) -> Lock | None:
-        """Delete the lock; return it (None if there was none).  The returned lock
-        may already be expired (the store is not given ``now``)."""
+    def remove(
+        self, token: str, check: Release | None = None, now: float | None = None
+    ) -> Lock | None:
+        """Delete the lock; return it (None if there was none).  Without ``check``
+        the returned lock may already be expired (the store is not given ``now``).
+
+        With ``check`` (and ``now``): only an active lock is removed, and
+        ``check`` is called first with it (or None); when it raises nothing is
+        removed.  One transaction where the store has them (SQLite, memory: an
+        UNLOCK is one round trip); Redis reads, checks, then removes."""
         ...
 
     def remove_tree(self, path: str) -> list[Lock]:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Check, Decide, Scopes, quota_holder
+from davserver.lockstore.base import Check, Decide, Quota, Release, Scopes, quota_holder
 from davserver.lockstore.paths import (
     check_inserted_root,
     check_same_root,
@@ -114,8 +114,17 @@ class MemoryLockStore:
 
     # -- LockStore ------------------------------------------------------------
 
-    def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
+    def insert_if(
+        self,
+        path: str,
+        include_descendants: bool,
+        now: float,
+        decide: Decide,
+        quota: Quota | None = None,
+    ) -> Lock:
         with self._mutex:
+            if quota is not None:
+                quota.check(self._count(quota.holder, now))
             lock = decide(self._relevant(path, include_descendants, now))
             check_inserted_root(lock, path)
             self._drop(lock.token)
@@ -157,8 +166,16 @@ class MemoryLockStore:
             self._hold(lock)
             return True
 
-    def remove(self, token: str) -> Lock | None:
+    def remove(
+        self, token: str, check: Release | None = None, now: float | None = None
+    ) -> Lock | None:
         with self._mutex:
+            if check is not None:
+                found = self._by_token.get(token)
+                active = found is not None and (now is None or not found.is_expired(now))
+                check(found if active else None)
+                if not active:
+                    return None
             return self._drop(token)
 
     def remove_tree(self, path: str) -> list[Lock]:
@@ -178,8 +195,11 @@ class MemoryLockStore:
 
     def count_held(self, holder: str, now: float) -> int:
         with self._mutex:
-            tokens = self._by_holder.get(holder, ())
-            return sum(not self._by_token[t].is_expired(now) for t in tokens)
+            return self._count(holder, now)
+
+    def _count(self, holder: str, now: float) -> int:
+        tokens = self._by_holder.get(holder, ())
+        return sum(not self._by_token[t].is_expired(now) for t in tokens)
 
     def ensure_writable(self) -> None:
         """Memory always takes writes."""

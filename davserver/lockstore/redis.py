@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -52,6 +53,8 @@ from davserver.lockstore.base import (
     LEGACY_ANONYMOUS_HOLDER,
     Check,
     Decide,
+    Quota,
+    Release,
     Scopes,
     quota_holder,
 )
@@ -120,7 +123,16 @@ class RedisLockStore(LockIndex):
 
     # -- LockStore ------------------------------------------------------------
 
-    def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
+    def insert_if(
+        self,
+        path: str,
+        include_descendants: bool,
+        now: float,
+        decide: Decide,
+        quota: Quota | None = None,
+    ) -> Lock:
+        if quota is not None:  # before the transaction: it would watch the whole set
+            quota.check(self.count_held(quota.holder, now))
         attempt = self._inserting(path, include_descendants, now, decide)
         with self._op():
             lock, emptied = self._waiting(lambda: self._transact(attempt))
@@ -292,7 +304,14 @@ class RedisLockStore(LockIndex):
         with self._op():
             return self._transact(attempt)
 
-    def remove(self, token: str) -> Lock | None:
+    def remove(
+        self, token: str, check: Release | None = None, now: float | None = None
+    ) -> Lock | None:
+        if check is not None:  # read, check, then remove (as the manager did before)
+            found = self.get(token, -math.inf if now is None else now)
+            check(found)
+            if found is None:
+                return None
         with self._op():
             return self._remove_token(token)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from davserver.locking.model import Lock
 from davserver.lockstore import sqlite_props as props
-from davserver.lockstore.base import Check, Decide, Scopes, quota_holder
+from davserver.lockstore.base import Check, Decide, Quota, Release, Scopes, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
@@ -89,8 +89,17 @@ class SqliteLockStore:
             args += [*subtree_bounds(path), now]
         return self._query(conn, sql, args)
 
-    def insert_if(self, path: str, include_descendants: bool, now: float, decide: Decide) -> Lock:
+    def insert_if(
+        self,
+        path: str,
+        include_descendants: bool,
+        now: float,
+        decide: Decide,
+        quota: Quota | None = None,
+    ) -> Lock:
         with self._db.write() as conn:
+            if quota is not None:  # inside: the write lock serialises every LOCK anyway
+                quota.check(self._count(conn, quota.holder, now))
             lock = decide(self._relevant(conn, path, include_descendants, now))
             check_inserted_root(lock, path)
             conn.execute(
@@ -150,9 +159,15 @@ class SqliteLockStore:
             )
         return True
 
-    def remove(self, token: str) -> Lock | None:
+    def remove(
+        self, token: str, check: Release | None = None, now: float | None = None
+    ) -> Lock | None:
         with self._db.write() as conn:
-            found = self._delete(conn, "token = ?", (token,))
+            if check is None:
+                found = self._delete(conn, "token = ?", (token,))
+            else:  # check raises: the transaction rolls back, nothing is removed
+                found = self._delete(conn, f"token = ? AND {_ACTIVE}", (token, now))
+                check(found[0] if found else None)
         return found[0] if found else None
 
     def remove_tree(self, path: str) -> list[Lock]:
@@ -187,8 +202,11 @@ class SqliteLockStore:
 
     def count_held(self, holder: str, now: float) -> int:
         with self._db.read() as conn:
-            sql = f"SELECT COUNT(*) FROM locks WHERE holder = ? AND {_ACTIVE}"
-            (count,) = conn.execute(sql, (holder, now)).fetchone()
+            return self._count(conn, holder, now)
+
+    def _count(self, conn: sqlite3.Connection, holder: str, now: float) -> int:
+        sql = f"SELECT COUNT(*) FROM locks WHERE holder = ? AND {_ACTIVE}"
+        (count,) = conn.execute(sql, (holder, now)).fetchone()
         return int(count)
 
     def ensure_writable(self) -> None:

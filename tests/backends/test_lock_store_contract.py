@@ -15,7 +15,7 @@ import pytest
 
 from davserver.locking.maintenance import FreezeRequest, make_freeze, tombstone
 from davserver.locking.model import Depth, Lock, Scope
-from davserver.lockstore.base import holder_of
+from davserver.lockstore.base import Quota, holder_of
 from tests.backends.conftest import Harness
 from tests.backends.helpers import Refused, grant, make_lock, refuse, tokens
 
@@ -322,3 +322,63 @@ def test_count_held_survives_reopen(persistent_harness: Harness, now: float) -> 
     store = persistent_harness.reopen().locks
     assert store.count_held("alice", now) == 1
     assert store.count_held(holder_of(None, "192.0.2.1"), now) == 1
+
+
+class Kept(Exception):
+    """Raised by a remove() check: the lock must stay."""
+
+
+def test_remove_with_check_removes_the_active_lock_it_was_shown(
+    harness: Harness, now: float
+) -> None:
+    lock = put(harness, "/a", now)
+    store = harness.opened[-1].locks
+    shown: list[Lock | None] = []
+    assert store.remove(lock.token, shown.append, now) == lock
+    assert shown == [lock]
+    assert store.get(lock.token, now) is None
+
+
+def test_remove_with_a_refusing_check_removes_nothing(harness: Harness, now: float) -> None:
+    lock = put(harness, "/a", now)
+    store = harness.opened[-1].locks
+
+    def refuse_it(found: Lock | None) -> None:
+        raise Kept
+
+    with pytest.raises(Kept):
+        store.remove(lock.token, refuse_it, now)
+    assert store.get(lock.token, now) == lock
+
+
+def test_remove_with_check_shows_none_for_an_unknown_or_expired_lock(
+    harness: Harness, now: float
+) -> None:
+    lock = put(harness, "/a", now, timeout=60)
+    store = harness.opened[-1].locks
+    shown: list[Lock | None] = []
+    assert store.remove("opaquelocktoken:unknown", shown.append, now) is None
+    assert store.remove(lock.token, shown.append, now + 61) is None
+    assert shown == [None, None]
+    assert store.get(lock.token, now) == lock  # an expired lock is the purge's to remove
+
+
+def test_insert_with_quota_shows_the_count_and_a_refusal_writes_nothing(
+    harness: Harness, now: float
+) -> None:
+    put(harness, "/a", now)
+    put(harness, "/b", now)
+    store = harness.opened[-1].locks
+    counts: list[int] = []
+
+    def over(held: int) -> None:
+        counts.append(held)
+        raise Kept
+
+    new = make_lock("/c", now=now)
+    with pytest.raises(Kept):
+        store.insert_if("/c", False, now, grant(new), Quota(new.principal or "", over))
+    assert store.get(new.token, now) is None
+    store.insert_if("/c", False, now, grant(new), Quota(new.principal or "", counts.append))
+    assert counts == [2, 2]
+    assert store.get(new.token, now) == new

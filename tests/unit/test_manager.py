@@ -241,3 +241,37 @@ def test_broken_locks_and_freezes_do_not_count(quota_manager: LockManager) -> No
 def test_no_quota_without_a_limit(manager: LockManager) -> None:
     for i in range(50):
         manager.acquire(request(f"/f{i}"))
+
+
+class CountingStore(MemoryLockStore):
+    """Counts the store calls (round trips, on a shared store) the manager makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __getattribute__(self, name: str) -> object:
+        value = super().__getattribute__(name)
+        if callable(value) and not name.startswith("_") and name != "calls":
+            super().__getattribute__("calls").append(name)
+        return value
+
+
+def test_lock_and_unlock_are_one_store_call_each(clock: FakeClock) -> None:
+    store = CountingStore()
+    locks = LockManager(store, clock, TimeoutPolicy(60, 600, False), max_per_principal=3)
+    lock = locks.acquire(request("/a"))
+    assert store.calls == ["insert_if"]  # the quota counted inside it
+    store.calls.clear()
+    locks.release(lock.token, "/a", "alice")
+    assert store.calls == ["remove"]  # checked inside it
+    assert locks.discover("/a") == []
+
+
+def test_unlock_refused_keeps_the_lock(manager: LockManager) -> None:
+    lock = manager.acquire(request("/a"))
+    with pytest.raises(LockPrincipalMismatch):
+        manager.release(lock.token, "/a", "bob")
+    with pytest.raises(LockNotFound):
+        manager.release(lock.token, "/elsewhere", "alice")
+    assert manager.discover("/a") == [lock]
