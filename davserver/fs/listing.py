@@ -3,7 +3,8 @@
 PROPFIND Depth 1 of a folder of 100,000 files must not hold 100,000
 :class:`~davserver.fs.share.Entry` values (a path and an ``os.stat_result``
 each, about a kilobyte) while it renders: :class:`Listing` keeps the sorted
-names only and the open directory, and makes one entry at a time.  The
+names only and the open directory, and makes the entries :data:`CHUNK` at a
+time (:meth:`Listing.chunks`: a renderer runs one loop of its own over them).  The
 ``lstat`` costs what :meth:`Share.members`' ``scandir`` stat costs (one
 ``fstatat`` per member), and the rules are the same: temporary names and the
 state directory do not exist, links, FIFOs, sockets and devices are not listed,
@@ -13,13 +14,16 @@ a member removed meanwhile is skipped.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
+from stat import S_IFDIR, S_IFREG
 from typing import NamedTuple
 
 from davserver.errors import DavServerError
 from davserver.fs.share import Entry, Share
 from davserver.fs.uploads import is_temp_name, storage_error
+
+CHUNK = 128  # members per list of Listing.chunks
+FILE_TYPE = 0o170000  # the bits of st_mode that stat.S_IFMT keeps
 
 
 class Unreadable(NamedTuple):
@@ -49,33 +53,48 @@ class Listing:
 
     def _scan(self) -> Iterator[str]:
         hidden = self._share.hidden
+        # The state directory can only be a member of one folder: asked once per listing.
+        state_here = hidden.state_parent == self.path.casefold()
+        state_name = hidden.state_name
         with os.scandir(self._fd) as scan:
             for item in scan:
                 name = item.name
                 if name[0] == "." and is_temp_name(name):  # every temporary name has the dot
                     continue
-                if hidden.is_state_name(self.path, name):
+                if state_here and name.casefold() == state_name:
                     continue
                 yield name
 
     def __iter__(self) -> Iterator[Entry | Unreadable]:
+        for chunk in self.chunks():
+            yield from chunk
+
+    def chunks(self, size: int = CHUNK) -> Iterator[list[Entry | Unreadable]]:
+        """The members in lists of up to ``size``: a caller that renders many
+        members runs one loop of its own instead of resuming a generator per member."""
         base = "" if self.path == "/" else self.path
-        is_dir, is_file = stat.S_ISDIR, stat.S_ISREG
+        names = self.names
+        is_state_id = self._share.is_state_id
+        new, lstat = tuple.__new__, os.stat
         try:
-            for name in self.names:
-                if self._fd < 0:
+            for start in range(0, len(names), size):
+                fd = self._fd
+                if fd < 0:
                     return
-                try:
-                    st = os.stat(name, dir_fd=self._fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # removed while listing
-                except OSError as exc:
-                    path = f"{base}/{name}"
-                    yield Unreadable(path, storage_error(exc, f"read {path}"))
-                    continue
-                mode = st.st_mode
-                if is_file(mode) or (is_dir(mode) and not self._share.is_state_id(st)):
-                    yield Entry(f"{base}/{name}", st)
+                chunk: list[Entry | Unreadable] = []
+                for name in names[start : start + size]:
+                    try:
+                        st = lstat(name, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # removed while listing
+                    except OSError as exc:
+                        path = f"{base}/{name}"
+                        chunk.append(Unreadable(path, storage_error(exc, f"read {path}")))
+                        continue
+                    kind = st.st_mode & FILE_TYPE
+                    if kind == S_IFREG or (kind == S_IFDIR and not is_state_id(st)):
+                        chunk.append(new(Entry, (f"{base}/{name}", st)))
+                yield chunk
         finally:
             self.close()
 

@@ -28,7 +28,7 @@ What a client relies on:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
@@ -213,6 +213,16 @@ class LockIndex:
             return own
         return sorted((*own, *inherited), key=lambda lock: (lock.root, lock.token))
 
+    def members_of(self, folder: str) -> tuple[Mapping[str, list[Lock]], tuple[Lock, ...]]:
+        """For the members of ``folder``: the locks rooted at each (by path; a member
+        found there needs :meth:`of`) and the locks all of them inherit."""
+        if self._none:
+            return {}, ()
+        inherited = self._inherited.get(folder)
+        if inherited is None:
+            inherited = self.inherited_by_members_of(folder)
+        return self.by_root, inherited
+
     def inherited_by_members_of(self, path: str) -> tuple[Lock, ...]:
         """Without recursion: climb to the nearest known ancestor, then fill down."""
         chain = []
@@ -341,6 +351,7 @@ def sources(
         href=lambda entry: href_of(request, dav, entry.path, collection=entry.is_dir),
         lock_href=lock_href,
         locks_of=locks.of if locks is not None else _locks_of(problem),
+        folder_locks=locks.members_of if locks is not None else None,
         dead_of=dav.props.get_all,
         used_bytes=used_bytes,
         available_bytes=available_bytes,

@@ -19,9 +19,9 @@ request: the other entries are answered without waiting for it again.
 from __future__ import annotations
 
 import functools
-import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from stat import S_IFDIR
 
 from davserver.common.dates import http_date, rfc3339
 from davserver.dav.error_responses import classify
@@ -42,6 +42,7 @@ from davserver.dav.methods.render_cache import RenderCache
 from davserver.dav.response import Response
 from davserver.errors import StoreError, StoreUnavailable
 from davserver.fs import quota
+from davserver.fs.listing import FILE_TYPE, Listing, Unreadable
 from davserver.fs.share import Entry
 from davserver.locking.model import Lock
 
@@ -134,6 +135,10 @@ class Sources:
     now: float
     mount: str = ""  # the share's URL prefix: part of every href
     locks_problem: StoreError | None = None  # lock state unknown: locks_of raises Unavailable
+    # For the members of a folder: the locks rooted at each, and those all inherit.
+    folder_locks: Callable[[str], tuple[Mapping[str, Sequence[Lock]], tuple[Lock, ...]]] | None = (
+        None
+    )
 
 
 class _Answer:
@@ -214,33 +219,7 @@ class Renderer:
         PROPFIND."""
         if cache_as is None or self.sources.locks_problem is not None:
             return functools.partial(self._named, getters=getters)
-        kind = (self.sources.mount, cache_as)
-        locks_of, activelock, render = self.sources.locks_of, self.activelock, self._named
-        is_dir = stat.S_ISDIR
-
-        def cached(entry: Entry) -> str:
-            path, st = entry
-            if is_dir(st.st_mode):
-                return render(entry, getters)
-            key: tuple[object, ...] = (
-                path,
-                st.st_ino,
-                st.st_mtime_ns,
-                st.st_size,
-                st.st_ctime_ns,
-                st.st_mode,
-                st.st_dev,
-            )
-            locks = locks_of(entry)
-            if locks:  # as they render now: a refresh or a second less is another key
-                key += tuple(map(activelock, locks))
-            rendered = _rendered.get(kind, key)
-            if rendered is None:
-                rendered = render(entry, getters)
-                _rendered.put(kind, key, rendered, path, *key[7:])  # type: ignore[arg-type]
-            return rendered
-
-        return cached
+        return _Cached(self, getters, (self.sources.mount, cache_as))
 
     def _named(self, entry: Entry, getters: Named) -> str:
         answer = _Answer()
@@ -392,3 +371,82 @@ class Renderer:
                 _rendered_locks.put((), key, rendered, lock.owner, root_href)
             self._activelocks[lock.token] = rendered
         return rendered
+
+
+class _Cached:
+    """:meth:`Renderer.named` of live properties, kept between requests: a file's
+    response is keyed by everything it is made of (href, lstat fields, rendered
+    locks).  What it uses is bound once: a folder of 200 files runs it 200 times
+    per PROPFIND."""
+
+    def __init__(self, renderer: Renderer, getters: Named, kind: tuple[str, tuple[str, ...]]):
+        self.renderer = renderer
+        self.getters = getters
+        self.kind = kind
+
+    def __call__(self, entry: Entry) -> str:
+        path, st = entry
+        mode = st.st_mode
+        if mode & FILE_TYPE == S_IFDIR:
+            return self.renderer._named(entry, self.getters)
+        key: tuple[object, ...] = (
+            path,
+            st.st_ino,
+            st.st_mtime_ns,
+            st.st_size,
+            st.st_ctime_ns,
+            mode,
+            st.st_dev,
+        )
+        locks = self.renderer.sources.locks_of(entry)
+        if locks:  # as they render now: a refresh or a second less is another key
+            key += tuple(map(self.renderer.activelock, locks))
+        rendered = _rendered.get(self.kind, key)
+        if rendered is None:
+            rendered = self.renderer._named(entry, self.getters)
+            _rendered.put(self.kind, key, rendered, path, *key[7:])  # type: ignore[arg-type]
+        return rendered
+
+    def many(self, listing: Listing, one: Callable[[Entry | Unreadable], str]) -> Iterator[str]:
+        """The responses of a listing's members, one string per chunk of them.
+
+        The same key as :meth:`__call__`, built in one loop: a file whose
+        response is cached costs its ``lstat`` and a dict lookup, no call.
+        Anything else (folders, unreadable members, misses) goes through ``one``,
+        which renders (and keeps) it, or its failure."""
+        sources = self.renderer.sources
+        own_locks: Mapping[str, Sequence[Lock]] = {}
+        inherited: tuple[Lock, ...] = ()
+        if sources.folder_locks is not None:
+            own_locks, inherited = sources.folder_locks(listing.path)
+        activelock = self.renderer.activelock
+        inherited_key = tuple(map(activelock, inherited))
+        locks_of, own_get = sources.locks_of, own_locks.get
+        hits_get = _rendered.of_kind(self.kind).get
+        for chunk in listing.chunks():
+            parts = []
+            for entry in chunk:
+                if isinstance(entry, Unreadable):
+                    parts.append(one(entry))
+                    continue
+                path, st = entry
+                mode = st.st_mode
+                if mode & FILE_TYPE == S_IFDIR:
+                    parts.append(one(entry))
+                    continue
+                key: tuple[object, ...] = (
+                    path,
+                    st.st_ino,
+                    st.st_mtime_ns,
+                    st.st_size,
+                    st.st_ctime_ns,
+                    mode,
+                    st.st_dev,
+                )
+                if own_get(path):
+                    key += tuple(map(activelock, locks_of(entry)))
+                elif inherited_key:
+                    key += inherited_key
+                rendered = hits_get(key)
+                parts.append(one(entry) if rendered is None else rendered)
+            yield "".join(parts)

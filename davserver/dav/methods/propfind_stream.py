@@ -25,7 +25,7 @@ from davserver.dav.error_responses import classify
 from davserver.dav.methods.propfind_render import XML_HEAD, XML_TAIL, XML_TYPE, text
 from davserver.dav.response import Response
 from davserver.errors import DavServerError
-from davserver.fs.listing import Unreadable
+from davserver.fs.listing import Listing, Unreadable
 from davserver.fs.share import Entry
 from davserver.fs.uploads import storage_error
 
@@ -62,20 +62,31 @@ def rendered(
 
 
 def _members(members: Iterable[Entry | Unreadable], render: Render, href: Href) -> Iterator[str]:
+    def one(member: Entry | Unreadable) -> str:
+        return _member(member, render, href)
+
+    many = getattr(render, "many", None)  # a renderer that takes a listing's chunks
+    if many is not None and isinstance(members, Listing):
+        yield from many(members, one)
+        return
     for member in members:
-        if isinstance(member, Unreadable):
-            log.info("PROPFIND lists %s with its error: %s", member.path, member.error)
-            yield failed(href(member.path, False), member.error)
-            continue
-        try:
-            yield render(member)
-        except DavServerError as exc:
-            log.warning("PROPFIND of %s: %s", member.path, exc)
-            yield failed(href(member.path, member.is_dir), exc)
-        except OSError as exc:
-            log.warning("PROPFIND of %s: %s", member.path, exc)
-            error = storage_error(exc, f"read {member.path}")
-            yield failed(href(member.path, member.is_dir), error)
+        yield one(member)
+
+
+def _member(member: Entry | Unreadable, render: Render, href: Href) -> str:
+    """One member's ``DAV:response``, or its failure's (§14.24)."""
+    if isinstance(member, Unreadable):
+        log.info("PROPFIND lists %s with its error: %s", member.path, member.error)
+        return failed(href(member.path, False), member.error)
+    try:
+        return render(member)
+    except DavServerError as exc:
+        log.warning("PROPFIND of %s: %s", member.path, exc)
+        return failed(href(member.path, member.is_dir), exc)
+    except OSError as exc:
+        log.warning("PROPFIND of %s: %s", member.path, exc)
+        error = storage_error(exc, f"read {member.path}")
+        return failed(href(member.path, member.is_dir), error)
 
 
 def _pieces(parts: Iterator[str]) -> Generator[bytes, None, None]:

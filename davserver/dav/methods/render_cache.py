@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 ENTRY_OVERHEAD = 600  # bytes: a key tuple of seven fields with their ints, a dict slot
 
@@ -35,6 +35,12 @@ class RenderCache:
     def get(self, kind: Hashable, key: Hashable) -> str | None:
         found = self._kinds.get(kind)
         return None if found is None else found.get(key)
+
+    def of_kind(self, kind: Hashable) -> Mapping[Hashable, str]:
+        """The entries of ``kind`` for lookups of one request (one dict lookup each).
+        Once the cache is emptied it is no longer updated, but what it holds stays
+        right: a key is everything its value is made of."""
+        return self._kinds.get(kind) or {}
 
     def put(self, kind: Hashable, key: Hashable, value: str, *held: str) -> None:
         """Keep ``value``; ``held``: the strings of ``key`` (charged with it)."""

@@ -1,0 +1,101 @@
+"""PROPFIND Depth 1 of a folder whose members' responses are cached: each member's
+``DAV:response`` is the one Depth 0 on it gives, whether it was rendered or found
+in the cache, and a cached listing asks the lock index only about the members
+that have locks of their own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from davserver.dav.methods import propfind, propfind_props
+from davserver.dav.methods.render_cache import RenderCache
+from davserver.fs.share import Entry
+from davserver.locking.model import Depth, Lock, Scope
+from tests.integration.test_propfind import Server, named
+
+LIVE = named(
+    "D:resourcetype",
+    "D:getcontentlength",
+    "D:getlastmodified",
+    "D:displayname",
+    "D:getetag",
+    "D:lockdiscovery",
+)
+RESPONSE = re.compile(r"<D:response><D:href>([^<]*)</D:href>.*?</D:response>")
+
+
+def responses(server: Server, path: str, depth: str) -> dict[str, str]:
+    body = server.propfind(path, LIVE, depth=depth).response.body
+    assert isinstance(body, bytes)
+    text = body.decode()
+    return {m.group(1): m.group(0) for m in RESPONSE.finditer(text)}
+
+
+def members_as_depth_0(server: Server, folder: str) -> None:
+    listed = responses(server, folder, "1")
+    assert len(listed) == len(list((server.root / folder.strip("/")).iterdir())) + 1
+    for href, xml in listed.items():
+        if href != folder:
+            assert responses(server, unquote(href), "0") == {href: xml}
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = RenderCache(propfind_props.RENDERED_MAX, propfind_props.RENDERED_MAX_BYTES)
+    monkeypatch.setattr(propfind_props, "_rendered", cache)
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_each_member_answers_as_depth_0_rendered_or_cached(tmp_path: Path) -> None:
+    server = Server(tmp_path / "share")
+    folder = server.root / "pf"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(12):
+        (folder / f"f{i:02d}.txt").write_bytes(b"x" * i)
+    (folder / "a&b <c>.txt").write_bytes(b"escaped")
+    server.lock("/pf/f01.txt", scope=Scope.SHARED)
+    server.lock("/pf/f02.txt", scope=Scope.SHARED)
+    server.lock("/pf/sub", Depth.INFINITY, Scope.SHARED)
+    members_as_depth_0(server, "/pf/")  # rendered
+    members_as_depth_0(server, "/pf/")  # cached
+    (folder / "f03.txt").write_bytes(b"changed")  # another size: another key
+    members_as_depth_0(server, "/pf/")
+    folder_lock = server.lock("/pf", Depth.INFINITY, Scope.SHARED)  # inherited by every member
+    members_as_depth_0(server, "/pf/")
+    assert "f05.txt" in responses(server, "/pf/", "1")["/pf/f05.txt"]
+    assert folder_lock.token in responses(server, "/pf/", "1")["/pf/f05.txt"]
+    server.dav.locks.release(folder_lock.token, "/pf", None)
+    listed = responses(server, "/pf/", "1")
+    assert folder_lock.token not in listed["/pf/f05.txt"]
+    assert "<D:lockdiscovery/>" in listed["/pf/f05.txt"]
+    members_as_depth_0(server, "/pf/")
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_a_cached_listing_asks_the_lock_index_about_locked_members_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = Server(tmp_path / "share")
+    folder = server.root / "pf"
+    folder.mkdir()
+    for i in range(20):
+        (folder / f"f{i:02d}.txt").write_bytes(b"x")
+    server.lock("/pf/f01.txt")
+    server.lock("/pf/f07.txt")
+    asked: list[str] = []
+    of = propfind.LockIndex.of
+
+    def counted(self: propfind.LockIndex, entry: Entry) -> Sequence[Lock]:
+        asked.append(entry.path)
+        return of(self, entry)
+
+    monkeypatch.setattr(propfind.LockIndex, "of", counted)
+    first = server.propfind("/pf/", LIVE).response.body
+    asked.clear()
+    assert server.propfind("/pf/", LIVE).response.body == first
+    assert sorted(asked) == ["/pf", "/pf/f01.txt", "/pf/f07.txt"]
