@@ -99,3 +99,25 @@ def test_a_cached_listing_asks_the_lock_index_about_locked_members_only(
     asked.clear()
     assert server.propfind("/pf/", LIVE).response.body == first
     assert sorted(asked) == ["/pf", "/pf/f01.txt", "/pf/f07.txt"]
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_lock_discovery_is_cached_without_hashing_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Lock's hash (eighteen fields, enums hashed in Python) cost more than its
+    text: the rendered-lock cache is keyed by what the text is made of."""
+    server = Server(tmp_path / "share")
+    (server.root / "doc.txt").write_bytes(b"x")
+    lock = server.lock("/doc.txt")
+    first = responses(server, "/doc.txt", "0")
+
+    def refused(self: Lock) -> int:
+        raise AssertionError("a Lock was hashed")
+
+    monkeypatch.setattr(Lock, "__hash__", refused)
+    assert responses(server, "/doc.txt", "0") == first
+    assert lock.token in first["/doc.txt"]
+    server.clock.now += 1  # a second less: another key, and the text says so
+    again = responses(server, "/doc.txt", "0")["/doc.txt"]
+    assert "Second-599" in again and "Second-600" in first["/doc.txt"]

@@ -44,7 +44,7 @@ from davserver.errors import StoreError, StoreUnavailable
 from davserver.fs import quota
 from davserver.fs.listing import FILE_TYPE, Listing, Unreadable
 from davserver.fs.share import Entry
-from davserver.locking.model import Lock
+from davserver.locking.model import Depth, Lock, LockKind, Scope
 
 Getter = Callable[[Entry], "str | None"]
 Render = Callable[[Entry], str]
@@ -363,12 +363,27 @@ class Renderer:
         rendered = self._activelocks.get(lock.token)
         if rendered is None:
             root_href = self.sources.lock_href(lock)
-            key = (lock, root_href, lock.seconds_left(self.sources.now))
+            # What the text is made of, not the lock itself: hashing and comparing
+            # a Lock (eighteen fields, three enums hashed in Python) cost more than
+            # rendering it.  A scope, a depth and a kind of two values each as
+            # booleans (identity tests: no hash).
+            key = (
+                lock.token,
+                root_href,
+                lock.seconds_left(self.sources.now),
+                lock.scope is Scope.EXCLUSIVE,
+                lock.depth is Depth.INFINITY,
+                lock.kind is LockKind.FREEZE,
+                lock.owner,
+                lock.principal,
+                lock.reason,
+                lock.drain,
+            )
             rendered = _rendered_locks.get((), key)
             if rendered is None:
                 rendered = activelock(lock, root_href, self.sources.now)
-                # The key holds the lock: its owner and href are charged again.
-                _rendered_locks.put((), key, rendered, lock.owner, root_href)
+                # The key holds the owner, href and reason: charged again.
+                _rendered_locks.put((), key, rendered, lock.owner, root_href, lock.reason)
             self._activelocks[lock.token] = rendered
         return rendered
 
