@@ -26,6 +26,7 @@ import errno
 import os
 import platform
 import stat
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -244,6 +245,89 @@ def fsync_dir(fd: int) -> None:
         os.fsync(fd)
 
 
+class _Folder:
+    __slots__ = ("done", "renamed", "running", "synced", "users")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.renamed = 0  # renames announced so far (each after its rename returned)
+        self.synced = 0  # every rename up to this one is covered by a finished fsync
+        self.running = False
+        self.users = 0
+        self.done = threading.Condition(lock)
+
+
+class FolderSync:
+    """Group commit of folder fsyncs: the writers of one process that renamed into
+    one folder share an ``fsync`` of it (:func:`fsync_dir`, errors ignored alike).
+
+    A writer calls :meth:`sync` once its rename returned, and gets a number.  An
+    fsync covers the numbers given out before it *started*; a writer returns only
+    once an fsync that covers its number has finished.  While one fsync runs, the
+    writers that come meanwhile wait for it, then one of them runs the next fsync
+    for all of them: under load a folder sees one fsync per batch, not per write,
+    and no write is acknowledged before its rename is durable.
+
+    Folders are told apart by ``(st_dev, st_ino)``: every waiter holds its own
+    descriptor of that folder open, so the number cannot pass to another folder
+    meanwhile.  ``fsync`` is injectable for tests.
+    """
+
+    def __init__(self, fsync: Callable[[int], object] = os.fsync) -> None:
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        self._folders: dict[tuple[int, int], _Folder] = {}
+
+    def sync(self, fd: int, key: tuple[int, int]) -> None:
+        """The renames into the folder ``fd`` (identified by ``key``) done so far are
+        durable when this returns."""
+        with turns.waiting():
+            with self._lock:
+                folder = self._folders.get(key)
+                if folder is None:
+                    folder = self._folders[key] = _Folder(self._lock)
+                folder.users += 1
+                folder.renamed += 1
+                mine = folder.renamed
+            try:
+                self._until_synced(fd, folder, mine)
+            finally:
+                with self._lock:
+                    folder.users -= 1
+                    if not folder.users:
+                        del self._folders[key]
+
+    def _until_synced(self, fd: int, folder: _Folder, mine: int) -> None:
+        while True:
+            with self._lock:
+                while folder.running and folder.synced < mine:
+                    folder.done.wait()
+                if folder.synced >= mine:
+                    return
+                folder.running = True
+                covers = folder.renamed  # all of these renamed before this fsync starts
+            finished = False
+            try:
+                with contextlib.suppress(OSError):
+                    self._fsync(fd)
+                finished = True
+            finally:
+                with self._lock:
+                    folder.running = False
+                    if finished:
+                        folder.synced = max(folder.synced, covers)
+                    folder.done.notify_all()
+
+    def waiting(self, key: tuple[int, int]) -> int:
+        """How many writers of the folder ``key`` are in :meth:`sync` now (tests)."""
+        with self._lock:
+            folder = self._folders.get(key)
+            return folder.users if folder is not None else 0
+
+
+folder_sync = FolderSync()
+"""The process's group commit of folder fsyncs (:class:`FolderSync`)."""
+
+
 class Place:
     """A name in an open directory: where one change happens.
 
@@ -252,7 +336,7 @@ class Place:
     when the directory is no longer at the path the client named.
     """
 
-    __slots__ = ("_owned", "dir_fd", "name", "path", "verify")
+    __slots__ = ("_owned", "dir_fd", "folder", "name", "path", "verify")
 
     def __init__(
         self,
@@ -262,12 +346,23 @@ class Place:
         *,
         owned: bool = True,
         verify: Callable[[], object] | None = None,
+        folder: tuple[int, int] | None = None,
     ):
         self.dir_fd = dir_fd
         self.name = name
         self.path = path  # the share path, for messages
         self.verify = verify
         self._owned = owned
+        # (st_dev, st_ino) of the directory when known: its fsync is then shared
+        # with concurrent writers (:class:`FolderSync`).
+        self.folder = folder
+
+    def sync(self) -> None:
+        """Make the renames in the directory durable (:func:`fsync_dir`)."""
+        if self.folder is None:
+            fsync_dir(self.dir_fd)
+        else:
+            folder_sync.sync(self.dir_fd, self.folder)
 
     def lstat(self) -> os.stat_result | None:
         try:

@@ -104,6 +104,8 @@ class Share:
         self.readonly = readonly
         self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         weakref.finalize(self, os.close, self._root_fd)
+        top = os.fstat(self._root_fd)
+        self._root_id = (top.st_dev, top.st_ino)
         self.hidden = HiddenNames(self.root, os.fspath(state_dir))
         self._quota = quota.UsedBytesCache(self.is_state_entry)
 
@@ -353,7 +355,7 @@ class Share:
         if not names:
             return None
         if len(names) == 1:
-            place = Place(self._root_fd, names[0], path, owned=False)
+            place = Place(self._root_fd, names[0], path, owned=False, folder=self._root_id)
         else:
             try:
                 fd = open_beneath(self._root_fd, names[:-1], DIR_FLAGS)
@@ -367,6 +369,7 @@ class Share:
                     place.close()
                     return None
                 place.verify = lambda: self._verify(place, names[:-1], seen)
+                place.folder = (seen.st_dev, seen.st_ino)
             try:
                 st = os.stat(place.name, dir_fd=place.dir_fd, follow_symlinks=False)
             except FileNotFoundError:

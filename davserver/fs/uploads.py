@@ -38,7 +38,7 @@ from davserver.errors import (
     RequestError,
     StoreError,
 )
-from davserver.fs.containment import Place, fsync_dir
+from davserver.fs.containment import Place
 
 TEMP_PREFIX = ".davserver-"
 TEMP_SUFFIX = ".tmp"
@@ -249,7 +249,7 @@ class AtomicUpload:
             self.abort()
             raise
         self._done = True
-        fsync_dir(place.dir_fd)
+        place.sync()
         place.close()
         return self.stat
 

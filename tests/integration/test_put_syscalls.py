@@ -1,5 +1,6 @@
 """The PUT path makes only the system calls it needs (in-process): no random bytes
-per temporary name, no fchmod when the new file already has the old one's mode."""
+per temporary name, no fchmod when the new file already has the old one's mode,
+one open of the target's folder, its fsync shared with concurrent writers."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from davserver.fs import containment, uploads
 from davserver.fs import share as share_module
-from davserver.fs import uploads
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 
@@ -173,3 +174,25 @@ def test_put_onto_a_folder_is_still_405(client: WsgiClient, root: Path) -> None:
     (root / "a" / "b").mkdir(parents=True)
     assert client.request("PUT", "/a/b", b"x").status == 405
     assert client.request("PUT", "/a", b"x").status == 405
+
+
+@pytest.mark.parametrize("path", ["/doc.txt", "/a/doc.txt", "/a/b/c/doc.txt"])
+def test_put_shares_its_folder_fsync(
+    client: WsgiClient, root: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The folder's fsync after the rename goes through the group commit, keyed
+    by the folder's identity, and still happens (after the rename)."""
+    folder = root.joinpath(*path.split("/")[1:-1])
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: list[tuple[int, int, bool]] = []
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        seen.append((st.st_dev, st.st_ino, (folder / "doc.txt").exists()))
+        os.fsync(fd)
+
+    monkeypatch.setattr(containment, "folder_sync", containment.FolderSync(fsync))
+    for status in (201, 204):
+        assert client.request("PUT", path, b"new").status == status
+    st = folder.stat()
+    assert seen == [(st.st_dev, st.st_ino, True)] * 2
