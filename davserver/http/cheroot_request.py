@@ -156,26 +156,52 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         return int(major), int(minor)
 
     def read_request_headers(self) -> bool:
-        wfile = self.conn.wfile
-        real_write = wfile.write
-
-        def swallow_continue(data: bytes) -> Any:
-            # cheroot's only write during header parsing of a good request is
-            # its eager "100 Continue": hold it back until the body is read.
-            if data.endswith(CONTINUE_SUFFIX):
-                self.continue_pending = True
-                return len(data)
-            return real_write(data)
-
-        wfile.write = swallow_continue
+        """cheroot's read_request_headers (the same verdicts, a test compares),
+        except that ``Expect: 100-continue`` is answered when the body is first
+        read, not at once, and that a ``close`` among the Connection tokens closes
+        (cheroot only recognises exactly "close")."""
+        inheaders = self.inheaders
         try:
-            ok = bool(super().read_request_headers())  # type: ignore[no-untyped-call]
-        finally:
-            del wfile.write
-        tokens = self.inheaders.get(b"Connection", b"").lower().replace(b" ", b"").split(b",")
-        if b"close" in tokens:  # cheroot only recognises exactly "close"
+            self._read_headers(self.rfile, inheaders)
+        except ValueError as exc:
+            self.simple_response("400 Bad Request", exc.args[0])
+            return False
+        try:
+            length = int(inheaders.get(b"Content-Length", 0))
+        except ValueError:
+            self.simple_response("400 Bad Request", "Malformed Content-Length Header.")
+            return False
+        most = self.server.max_request_body_size
+        if most and length > most:
+            self.simple_response(
+                "413 Request Entity Too Large",
+                "The entity sent with the request exceeds the maximum allowed bytes.",
+            )
+            return False
+        connection = inheaders.get(b"Connection", b"")
+        http11 = self.response_protocol == "HTTP/1.1"
+        if http11:
+            if connection == b"close":
+                self.close_connection = True
+        elif connection != b"Keep-Alive":
             self.close_connection = True
-        return ok
+        self.chunked_read = False
+        coding = inheaders.get(b"Transfer-Encoding") if http11 else None
+        if coding:
+            for name in coding.split(b","):
+                name = name.strip().lower()
+                if not name:
+                    continue
+                if name != b"chunked":
+                    self.simple_response("501 Unimplemented")
+                    self.close_connection = True
+                    return False
+                self.chunked_read = True
+        if inheaders.get(b"Expect", b"") == b"100-continue":
+            self.continue_pending = True  # sent when the body is first read
+        if connection and b"close" in connection.lower().replace(b" ", b"").split(b","):
+            self.close_connection = True
+        return True
 
     # -- the body and the answer ------------------------------------------------
 
