@@ -20,16 +20,28 @@ from davserver.http.writer import SocketWriter
 FOLLOW_UP_SECONDS = 0.01  # how long a worker waits for a kept-alive client's next request
 
 
-def readable_within(sock: socket.socket, seconds: float) -> bool:
-    """Data (or EOF) arrives on ``sock`` within ``seconds``; poll(2) has no FD_SETSIZE limit."""
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True  # decrypted already: the socket itself may never become readable
-    try:
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        return bool(poller.poll(seconds * 1000))
-    except (OSError, ValueError):
-        return False
+class Follower:
+    """Waits on one connection's socket for its next request; poll(2) has no
+    FD_SETSIZE limit.  One poll object per connection, registered once."""
+
+    def __init__(self, sock: socket.socket):
+        self._tls = sock if isinstance(sock, ssl.SSLSocket) else None
+        self._poll: Any = None
+        self._sock = sock
+
+    def readable_within(self, seconds: float) -> bool:
+        """Data (or EOF) arrives within ``seconds``."""
+        if self._tls is not None and self._tls.pending():
+            return True  # decrypted already: the socket itself may never become readable
+        try:
+            poll = self._poll
+            if poll is None:
+                poll = select.poll()
+                poll.register(self._sock.fileno(), select.POLLIN)
+                self._poll = poll
+            return bool(poll.poll(seconds * 1000))
+        except (OSError, ValueError):
+            return False
 
 
 def _files(sock: socket.socket, mode: str = "r", bufsize: int = 0) -> Any:
@@ -42,6 +54,7 @@ class DavHTTPConnection(cheroot_server.HTTPConnection):
     counted = False  # counts against max_connections_per_address
     lingering = False  # half-closed, waiting for the client's EOF (selector thread)
     linger_until = 0.0
+    follower: Follower | None = None  # made when a worker first waits for a next request
 
     def __init__(self, server: Any, sock: socket.socket, makefile: Any = MakeFile):
         # With TLS the socket is wrapped before anything reads or writes it;
@@ -91,7 +104,10 @@ class DavHTTPConnection(cheroot_server.HTTPConnection):
         server = self.server
         if not server.ready or server.requests.qsize:
             return False  # stopping, or others are waiting for a worker
-        if not readable_within(self.socket, FOLLOW_UP_SECONDS):
+        follower = self.follower
+        if follower is None:
+            follower = self.follower = Follower(self.socket)
+        if not follower.readable_within(FOLLOW_UP_SECONDS):
             return False
         self.rfile.fill(limit - self.rfile.pending())  # readable: returns at once
         return self.rfile.head_ready(limit)
