@@ -246,14 +246,13 @@ def fsync_dir(fd: int) -> None:
 
 
 class _Folder:
-    __slots__ = ("done", "renamed", "running", "synced", "users")
+    __slots__ = ("renamed", "running", "synced", "users")
 
-    def __init__(self, lock: threading.Lock) -> None:
+    def __init__(self) -> None:
         self.renamed = 0  # renames announced so far (each after its rename returned)
         self.synced = 0  # every rename up to this one is covered by a finished fsync
         self.running = False
         self.users = 0
-        self.done = threading.Condition(lock)
 
 
 class FolderSync:
@@ -275,6 +274,9 @@ class FolderSync:
     def __init__(self, fsync: Callable[[int], object] = os.fsync) -> None:
         self._fsync = fsync
         self._lock = threading.Lock()
+        # One condition for all folders: waits are rare, a wake-up for another
+        # folder only checks again (and no Condition is built per write).
+        self._done = threading.Condition(self._lock)
         self._folders: dict[tuple[int, int], _Folder] = {}
 
     def sync(self, fd: int, key: tuple[int, int]) -> None:
@@ -284,7 +286,7 @@ class FolderSync:
             with self._lock:
                 folder = self._folders.get(key)
                 if folder is None:
-                    folder = self._folders[key] = _Folder(self._lock)
+                    folder = self._folders[key] = _Folder()
                 folder.users += 1
                 folder.renamed += 1
                 mine = folder.renamed
@@ -300,7 +302,7 @@ class FolderSync:
         while True:
             with self._lock:
                 while folder.running and folder.synced < mine:
-                    folder.done.wait()
+                    self._done.wait()
                 if folder.synced >= mine:
                     return
                 folder.running = True
@@ -315,7 +317,7 @@ class FolderSync:
                     folder.running = False
                     if finished:
                         folder.synced = max(folder.synced, covers)
-                    folder.done.notify_all()
+                    self._done.notify_all()
 
     def waiting(self, key: tuple[int, int]) -> int:
         """How many writers of the folder ``key`` are in :meth:`sync` now (tests)."""
