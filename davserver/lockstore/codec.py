@@ -8,6 +8,7 @@ must not be able to execute code when read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from typing import Any
@@ -106,15 +107,33 @@ def lock_from_dict(data: dict[str, Any]) -> Lock:
 
 
 def lock_to_json(lock: Lock) -> str:
-    """Compact JSON text of ``lock``."""
-    return json.dumps(lock_to_dict(lock), separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text of ``lock``.  Remembered as the decoding of that text: the
+    next read of a lock this process stored (the If check of the PUT after a
+    LOCK, the UNLOCK) finds it decoded already."""
+    text = json.dumps(lock_to_dict(lock), separators=(",", ":"), ensure_ascii=False)
+    _written[text] = lock
+    if len(_written) > DECODED_CACHE_SIZE:
+        # Oldest first; another thread may have evicted it meanwhile: nothing lost.
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del _written[next(iter(_written))]
+    return text
+
+
+# Locks this process encoded, by their text (insertion order: oldest first).  A
+# lock's text decodes to an equal lock (tests/unit/test_lock_codec.py), so the
+# text read back from the store can be answered with the lock that was written.
+_written: dict[str | bytes, Lock] = {}
+
+
+def lock_from_json(text: str | bytes) -> Lock:
+    """Parse :func:`lock_to_json` output (cached, see :func:`_decode`)."""
+    lock = _written.get(text)
+    return _decode(text) if lock is None else lock
 
 
 @functools.lru_cache(maxsize=DECODED_CACHE_SIZE)
-def lock_from_json(text: str | bytes) -> Lock:
-    """Parse :func:`lock_to_json` output.
-
-    Cached: locks are immutable values and a record's text names everything in
+def _decode(text: str | bytes) -> Lock:
+    """Cached: locks are immutable values and a record's text names everything in
     it, so the same text always decodes to an equal lock.  A PROPFIND of a folder
     with 50 locked files decodes the same 50 records on every listing (a fifth
     of its time before the cache); a refreshed lock has new text and a new entry.
