@@ -51,19 +51,15 @@ class Listing:
             self.close()
             raise storage_error(exc, f"list {entry.path}") from exc
 
-    def _scan(self) -> Iterator[str]:
+    def _scan(self) -> list[str]:
+        """The names a listing shows: ``listdir``, as nothing but the name of each
+        is used (``scandir`` makes an object per name)."""
+        names = [n for n in os.listdir(self._fd) if n[0] != "." or not is_temp_name(n)]
         hidden = self._share.hidden
         # The state directory can only be a member of one folder: asked once per listing.
-        state_here = hidden.state_parent == self.path.casefold()
-        state_name = hidden.state_name
-        with os.scandir(self._fd) as scan:
-            for item in scan:
-                name = item.name
-                if name[0] == "." and is_temp_name(name):  # every temporary name has the dot
-                    continue
-                if state_here and name.casefold() == state_name:
-                    continue
-                yield name
+        if hidden.state_parent == self.path.casefold():
+            names = [n for n in names if n.casefold() != hidden.state_name]
+        return names
 
     def __iter__(self) -> Iterator[Entry | Unreadable]:
         for chunk in self.chunks():

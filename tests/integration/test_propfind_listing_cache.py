@@ -17,6 +17,7 @@ from davserver.dav.methods.render_cache import RenderCache
 from davserver.fs.share import Entry
 from davserver.locking.model import Depth, Lock, Scope
 from tests.integration.test_propfind import Server, named
+from tests.integration.test_user_roots import Homes
 
 LIVE = named(
     "D:resourcetype",
@@ -26,6 +27,7 @@ LIVE = named(
     "D:getetag",
     "D:lockdiscovery",
 )
+RESPONSE_HREF = re.compile(r"<D:href>([^<]*)</D:href>")
 RESPONSE = re.compile(r"<D:response><D:href>([^<]*)</D:href>.*?</D:response>")
 
 
@@ -46,8 +48,14 @@ def members_as_depth_0(server: Server, folder: str) -> None:
 
 @pytest.fixture
 def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = RenderCache(propfind_props.RENDERED_MAX, propfind_props.RENDERED_MAX_BYTES)
+    cache: RenderCache[str] = RenderCache(
+        propfind_props.RENDERED_MAX, propfind_props.RENDERED_MAX_BYTES
+    )
     monkeypatch.setattr(propfind_props, "_rendered", cache)
+    locks: RenderCache[object] = RenderCache(
+        propfind_props.RENDERED_MAX, propfind_props.RENDERED_LOCKS_MAX_BYTES
+    )
+    monkeypatch.setattr(propfind_props, "_rendered_locks", locks)
 
 
 @pytest.mark.usefixtures("fresh_cache")
@@ -121,3 +129,78 @@ def test_lock_discovery_is_cached_without_hashing_locks(
     server.clock.now += 1  # a second less: another key, and the text says so
     again = responses(server, "/doc.txt", "0")["/doc.txt"]
     assert "Second-599" in again and "Second-600" in first["/doc.txt"]
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_a_kept_lock_text_is_per_mount_and_makes_no_href(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = Server(tmp_path / "share")
+    (server.root / "doc.txt").write_bytes(b"x")
+    lock = server.lock("/doc.txt")
+    body = named("D:lockdiscovery")
+    first = server.propfind("/doc.txt", body, depth="0", mount="/a").response.body
+    assert b"<D:lockroot><D:href>/a/doc.txt</D:href>" in first
+    made: list[str] = []
+    lock_href = type(server.dav).lock_href
+
+    def counted(self: object, request: object, lock: Lock) -> str:
+        made.append(lock.token)
+        return lock_href(self, request, lock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(server.dav), "lock_href", counted)
+    assert server.propfind("/doc.txt", body, depth="0", mount="/a").response.body == first
+    assert made == []  # kept: neither rendered nor its href made again
+    other = server.propfind("/doc.txt", body, depth="0", mount="/b").response.body
+    assert b"<D:lockroot><D:href>/b/doc.txt</D:href>" in other
+    assert made == [lock.token]
+
+
+def test_a_kept_response_is_per_user_view(tmp_path: Path) -> None:
+    """Home folders: one file has an href in its user's view and another in an
+    administrator's; a response kept for one is not the other's."""
+    homes = Homes(tmp_path)
+    assert homes.request("MKCOL", "/docs/").status == 201
+    assert homes.request("PUT", "/docs/a.txt", b"x").status == 201
+    headers = {"Depth": "1", "Content-Type": "application/xml"}
+
+    def hrefs(path: str, user: str) -> list[str]:
+        answer = homes.request("PROPFIND", path, LIVE, headers, user=user)
+        assert answer.status == 207, answer.text
+        return sorted(RESPONSE_HREF.findall(answer.text))
+
+    for _ in range(2):
+        assert hrefs("/docs/", "alice") == ["/docs/", "/docs/a.txt"]
+        assert hrefs("/users/alice/docs/", "root") == [
+            "/users/alice/docs/",
+            "/users/alice/docs/a.txt",
+        ]
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_a_second_later_a_locked_file_is_not_rendered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a lock's timeout changes from one second to the next: the rest of
+    the response is kept, lock discovery goes in between."""
+    server = Server(tmp_path / "share")
+    folder = server.root / "pf"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"f{i}.txt").write_bytes(b"x")
+    server.lock("/pf/f1.txt")
+    first = responses(server, "/pf/", "1")
+    rendered: list[str] = []
+    named_ = propfind_props.Renderer._named
+
+    def counted(self: propfind_props.Renderer, entry: Entry, getters: object) -> str:
+        rendered.append(entry.path)
+        return named_(self, entry, getters)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(propfind_props.Renderer, "_named", counted)
+    server.clock.now += 1
+    later = responses(server, "/pf/", "1")
+    assert rendered == ["/pf"]  # the folder: folders are not kept
+    assert later["/pf/f1.txt"] == first["/pf/f1.txt"].replace("Second-600", "Second-599")
+    assert later["/pf/f2.txt"] == first["/pf/f2.txt"]
+    members_as_depth_0(server, "/pf/")

@@ -34,7 +34,7 @@ def test_long_names_fill_the_cache_up_to_its_bytes_only(
     folder.mkdir(parents=True)
     for i in range(300):
         (folder / (f"{i:04d}" + "&" * 240)).write_bytes(b"x")  # "&": 3 bytes in an href
-    cache = RenderCache(propfind_props.RENDERED_MAX, 2**20)
+    cache: RenderCache[object] = RenderCache(propfind_props.RENDERED_MAX, 2**20)
     monkeypatch.setattr(propfind_props, "_rendered", cache)
     first = server.propfind(FOLDER, LIVE).response.body
     assert 0 < len(cache) < 300  # 300 such entries are more than 1 MiB
@@ -50,7 +50,7 @@ def test_a_lock_listed_every_second_fills_its_cache_up_to_its_bytes_only(
     owner = "<D:owner xmlns:D='DAV:'>" + "o" * 4000 + "</D:owner>"
     request = LockRequest("/doc.txt", Scope.EXCLUSIVE, Depth.ZERO, owner, None, 600)
     server.dav.locks.acquire(request)
-    cache = RenderCache(propfind_props.RENDERED_MAX, 64 * 1024)
+    cache: RenderCache[object] = RenderCache(propfind_props.RENDERED_MAX, 64 * 1024)
     monkeypatch.setattr(propfind_props, "_rendered_locks", cache)
     for _ in range(40):  # each second left is another key
         server.propfind("/doc.txt", named("D:lockdiscovery"), depth="0")
@@ -60,7 +60,7 @@ def test_a_lock_listed_every_second_fills_its_cache_up_to_its_bytes_only(
 
 
 def test_the_cache_keeps_at_most_its_entries_and_bytes() -> None:
-    cache = RenderCache(max_entries=10, max_bytes=100_000)
+    cache: RenderCache[object] = RenderCache(max_entries=10, max_bytes=100_000)
     for i in range(25):
         cache.put("kind", i, f"value {i}")
     assert len(cache) <= 10
@@ -76,7 +76,7 @@ def test_the_cache_keeps_at_most_its_entries_and_bytes() -> None:
 
 
 def test_a_value_larger_than_the_whole_cache_is_not_kept() -> None:
-    cache = RenderCache(max_entries=10, max_bytes=1_000)
+    cache: RenderCache[object] = RenderCache(max_entries=10, max_bytes=1_000)
     cache.put("kind", 1, "small")
     cache.put("kind", 2, "x" * 5_000)
     assert cache.get("kind", 2) is None

@@ -352,6 +352,7 @@ def sources(
         lock_href=lock_href,
         locks_of=locks.of if locks is not None else _locks_of(problem),
         folder_locks=locks.members_of if locks is not None else None,
+        view=(request.mount, request.view),
         dead_of=dav.props.get_all,
         used_bytes=used_bytes,
         available_bytes=available_bytes,

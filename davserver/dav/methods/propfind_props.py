@@ -19,18 +19,19 @@ request: the other entries are answered without waiting for it again.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from stat import S_IFDIR
 
 from davserver.common.dates import http_date, rfc3339
 from davserver.dav.error_responses import classify
+from davserver.dav.lock_xml import timeout_text
 from davserver.dav.methods.propfind_render import (
     NOT_FOUND,
     OK,
     SUPPORTEDLOCK,
     XML_INVALID,
-    activelock,
+    activelock_parts,
     content_type,
     empty_element,
     propstat,
@@ -44,7 +45,7 @@ from davserver.errors import StoreError, StoreUnavailable
 from davserver.fs import quota
 from davserver.fs.listing import FILE_TYPE, Listing, Unreadable
 from davserver.fs.share import Entry
-from davserver.locking.model import Depth, Lock, LockKind, Scope
+from davserver.locking.model import Lock
 
 Getter = Callable[[Entry], "str | None"]
 Render = Callable[[Entry], str]
@@ -64,14 +65,17 @@ Named = list[tuple[str, Getter]]
 # Kept per (mount, names asked for), so an entry's key is only its own fields.
 RENDERED_MAX = 20_000
 RENDERED_MAX_BYTES = 8 * 2**20
-_rendered = RenderCache(RENDERED_MAX, RENDERED_MAX_BYTES)
+_rendered: RenderCache[tuple[str, str | None]] = RenderCache(RENDERED_MAX, RENDERED_MAX_BYTES)
 
 
-# ``DAV:activelock`` of a lock, by the lock (every field: a refresh or a changed
-# freeze is another key), its root's href and the seconds it has left — a lock
-# listed every second makes an entry every second, and its owner may be 4 KiB.
+# ``DAV:activelock`` of a lock by its token (under what its root's href depends
+# on), with the Lock it was rendered from and the seconds it had left: a refresh,
+# a changed freeze or a second less renders it again, in place of the old one.
+# Its owner may be 4 KiB.
 RENDERED_LOCKS_MAX_BYTES = 2 * 2**20
-_rendered_locks = RenderCache(RENDERED_MAX, RENDERED_LOCKS_MAX_BYTES)
+_rendered_locks: RenderCache[tuple[Lock, str, str, str]] = RenderCache(
+    RENDERED_MAX, RENDERED_LOCKS_MAX_BYTES
+)
 
 RESOURCETYPE = "{DAV:}resourcetype"
 CREATIONDATE = "{DAV:}creationdate"
@@ -136,6 +140,10 @@ class Sources:
     mount: str = ""  # the share's URL prefix: part of every href
     locks_problem: StoreError | None = None  # lock state unknown: locks_of raises Unavailable
     # For the members of a folder: the locks rooted at each, and those all inherit.
+    # What hrefs depend on besides the path (the mount and the user's view): kept
+    # responses and locks are kept under it.  None: a lock's href is made and
+    # compared each time.
+    view: Hashable = None
     folder_locks: Callable[[str], tuple[Mapping[str, Sequence[Lock]], tuple[Lock, ...]]] | None = (
         None
     )
@@ -176,6 +184,7 @@ class Renderer:
     def __init__(self, sources: Sources):
         self.sources = sources
         self._activelocks: dict[str, str] = {}
+        self._lock_texts = _rendered_locks.of_kind(sources.view)
         self._dead_path: str | None = None
         self._dead: dict[str, str] = {}
         self._dead_failed: StoreError | None = None  # the property store failed
@@ -219,7 +228,7 @@ class Renderer:
         PROPFIND."""
         if cache_as is None or self.sources.locks_problem is not None:
             return functools.partial(self._named, getters=getters)
-        return _Cached(self, getters, (self.sources.mount, cache_as))
+        return _Cached(self, getters, (self.sources.mount, self.sources.view, cache_as))
 
     def _named(self, entry: Entry, getters: Named) -> str:
         answer = _Answer()
@@ -352,92 +361,110 @@ class Renderer:
     # --- lock discovery (§15.8) ---------------------------------------------------------
 
     def lockdiscovery(self, entry: Entry) -> str:
-        locks = self.sources.locks_of(entry)
+        return self.lockdiscovery_of(self.sources.locks_of(entry))
+
+    def lockdiscovery_of(self, locks: Sequence[Lock]) -> str:
         if not locks:
             return "<D:lockdiscovery/>"
         return "<D:lockdiscovery>" + "".join(map(self.activelock, locks)) + "</D:lockdiscovery>"
 
     def activelock(self, lock: Lock) -> str:
-        """Rendered once per lock and request (members share inherited locks), and
-        kept between requests while the lock and its seconds left stay the same."""
-        rendered = self._activelocks.get(lock.token)
+        """Rendered once per lock and request (members share inherited locks); all
+        but its seconds left kept between requests while the lock stays the same."""
+        token = lock.token
+        rendered = self._activelocks.get(token)
         if rendered is None:
-            root_href = self.sources.lock_href(lock)
-            # What the text is made of, not the lock itself: hashing and comparing
-            # a Lock (eighteen fields, three enums hashed in Python) cost more than
-            # rendering it.  A scope, a depth and a kind of two values each as
-            # booleans (identity tests: no hash).
-            key = (
-                lock.token,
-                root_href,
-                lock.seconds_left(self.sources.now),
-                lock.scope is Scope.EXCLUSIVE,
-                lock.depth is Depth.INFINITY,
-                lock.kind is LockKind.FREEZE,
-                lock.owner,
-                lock.principal,
-                lock.reason,
-                lock.drain,
-            )
-            rendered = _rendered_locks.get((), key)
-            if rendered is None:
-                rendered = activelock(lock, root_href, self.sources.now)
-                # The key holds the owner, href and reason: charged again.
-                _rendered_locks.put((), key, rendered, lock.owner, root_href, lock.reason)
-            self._activelocks[lock.token] = rendered
+            # Kept by token with the lock it was rendered from: locks come decoded
+            # from a cache of their records, so an unchanged lock is the same object
+            # from one request to the next (an identity test, where hashing and
+            # comparing a Lock — eighteen fields, enums hashed in Python — cost
+            # more than rendering it).  Its root's href depends on the lock and
+            # ``view`` only: not even made on a hit.
+            view = self.sources.view
+            kept = self._lock_texts.get(token)
+            root_href = None if view is not None else self.sources.lock_href(lock)
+            if kept is not None and kept[0] is lock and (root_href is None or kept[1] == root_href):
+                head, tail = kept[2], kept[3]
+            else:
+                if root_href is None:
+                    root_href = self.sources.lock_href(lock)
+                head, tail = activelock_parts(lock, root_href)
+                # The value holds the texts and the href: charged with it.
+                value = (lock, root_href, head, tail)
+                _rendered_locks.put(view, token, value, head, tail, root_href)
+            rendered = head + timeout_text(lock, self.sources.now) + tail
+            self._activelocks[token] = rendered
         return rendered
 
 
-class _Cached:
-    """:meth:`Renderer.named` of live properties, kept between requests: a file's
-    response is keyed by everything it is made of (href, lstat fields, rendered
-    locks).  What it uses is bound once: a folder of 200 files runs it 200 times
-    per PROPFIND."""
+# Where DAV:lockdiscovery goes in a kept response: no rendered XML holds a NUL
+# (names that have one are never listed, XML_INVALID).
+LOCKS_HERE = "\x00lockdiscovery\x00"
 
-    def __init__(self, renderer: Renderer, getters: Named, kind: tuple[str, tuple[str, ...]]):
+
+def _locks_here(entry: Entry) -> str:
+    return LOCKS_HERE
+
+
+class _Cached:
+    """:meth:`Renderer.named` of live properties, kept between requests.
+
+    A file's response is kept by everything it is made of but its locks (href,
+    lstat fields: the key), as the text before and after its ``DAV:lockdiscovery``
+    (None after: not asked for).  Lock discovery goes in between on each request:
+    a lock's timeout changes every second, the rest of the response does not.
+    What it uses is bound once: a folder of 200 files runs it 200 times per
+    PROPFIND."""
+
+    def __init__(self, renderer: Renderer, getters: Named, kind: Hashable):
         self.renderer = renderer
         self.getters = getters
         self.kind = kind
+        self.marked = [(n, _locks_here if n == LOCKDISCOVERY else g) for n, g in getters]
+        self.with_locks = any(name == LOCKDISCOVERY for name, _get in getters)
+
+    def kept(self, entry: Entry, key: tuple[object, ...]) -> tuple[str, str | None]:
+        """The texts of a file's response, rendered on a miss."""
+        kept = _rendered.get(self.kind, key)
+        if kept is None:
+            text = self.renderer._named(entry, self.marked)
+            if self.with_locks:
+                before, _, after = text.partition(LOCKS_HERE)
+                kept = (before, after)
+                _rendered.put(self.kind, key, kept, entry.path, before, after)
+            else:
+                kept = (text, None)
+                _rendered.put(self.kind, key, kept, entry.path, text)
+        return kept
 
     def __call__(self, entry: Entry) -> str:
         path, st = entry
         mode = st.st_mode
         if mode & FILE_TYPE == S_IFDIR:
             return self.renderer._named(entry, self.getters)
-        key: tuple[object, ...] = (
-            path,
-            st.st_ino,
-            st.st_mtime_ns,
-            st.st_size,
-            st.st_ctime_ns,
-            mode,
-            st.st_dev,
-        )
-        locks = self.renderer.sources.locks_of(entry)
-        if locks:  # as they render now: a refresh or a second less is another key
-            key += tuple(map(self.renderer.activelock, locks))
-        rendered = _rendered.get(self.kind, key)
-        if rendered is None:
-            rendered = self.renderer._named(entry, self.getters)
-            _rendered.put(self.kind, key, rendered, path, *key[7:])  # type: ignore[arg-type]
-        return rendered
+        key = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns, mode, st.st_dev)
+        before, after = self.kept(entry, key)
+        if after is None:
+            return before
+        return before + self.renderer.lockdiscovery(entry) + after
 
     def many(self, listing: Listing, one: Callable[[Entry | Unreadable], str]) -> Iterator[str]:
         """The responses of a listing's members, one string per chunk of them.
 
-        The same key as :meth:`__call__`, built in one loop: a file whose
-        response is cached costs its ``lstat`` and a dict lookup, no call.
-        Anything else (folders, unreadable members, misses) goes through ``one``,
-        which renders (and keeps) it, or its failure."""
-        sources = self.renderer.sources
+        The same texts as :meth:`__call__`, found in one loop: a file whose
+        response is kept costs its ``lstat``, a dict lookup and, with locks of
+        its own, its lock discovery.  Anything else (folders, unreadable
+        members, misses) goes through ``one``, which renders (and keeps) it, or
+        its failure."""
+        renderer = self.renderer
+        sources = renderer.sources
         own_locks: Mapping[str, Sequence[Lock]] = {}
         inherited: tuple[Lock, ...] = ()
         if sources.folder_locks is not None:
             own_locks, inherited = sources.folder_locks(listing.path)
-        activelock = self.renderer.activelock
-        inherited_key = tuple(map(activelock, inherited))
-        locks_of, own_get = sources.locks_of, own_locks.get
-        hits_get = _rendered.of_kind(self.kind).get
+        inherited_xml = renderer.lockdiscovery_of(inherited)
+        lockdiscovery, own_get = renderer.lockdiscovery, own_locks.get
+        kept_get = _rendered.of_kind(self.kind).get
         for chunk in listing.chunks():
             parts = []
             for entry in chunk:
@@ -449,19 +476,15 @@ class _Cached:
                 if mode & FILE_TYPE == S_IFDIR:
                     parts.append(one(entry))
                     continue
-                key: tuple[object, ...] = (
-                    path,
-                    st.st_ino,
-                    st.st_mtime_ns,
-                    st.st_size,
-                    st.st_ctime_ns,
-                    mode,
-                    st.st_dev,
-                )
-                if own_get(path):
-                    key += tuple(map(activelock, locks_of(entry)))
-                elif inherited_key:
-                    key += inherited_key
-                rendered = hits_get(key)
-                parts.append(one(entry) if rendered is None else rendered)
+                key = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns, mode, st.st_dev)
+                kept = kept_get(key)
+                if kept is None:
+                    parts.append(one(entry))
+                    continue
+                before, after = kept
+                if after is None:
+                    parts.append(before)
+                else:
+                    locks = lockdiscovery(entry) if own_get(path) else inherited_xml
+                    parts += (before, locks, after)
             yield "".join(parts)

@@ -207,6 +207,13 @@ def freeze_owner(lock: Lock) -> str:
 def activelock(lock: Lock, root_href: str, now: float) -> str:
     """§14.1 in its DTD order; the owner as the client sent it (§14.17).  A freeze
     shows as an exclusive depth-infinity write lock whose owner says why."""
+    head, tail = activelock_parts(lock, root_href)
+    return head + timeout_text(lock, now) + tail
+
+
+def activelock_parts(lock: Lock, root_href: str) -> tuple[str, str]:
+    """:func:`activelock` before and after the value of ``DAV:timeout``: the one
+    part that changes from one second to the next."""
     # "infinity" in lower case: LibreOffice compares it case-sensitively.
     depth = "infinity" if lock.depth is Depth.INFINITY else "0"
     owner = ""
@@ -214,12 +221,15 @@ def activelock(lock: Lock, root_href: str, now: float) -> str:
         owner = text_element(OWNER, freeze_owner(lock))
     elif lock.owner:
         owner = stored_element(OWNER, lock.owner)
-    return (
+    head = (
         f"<D:activelock><D:lockscope><D:{lock.scope.value}/></D:lockscope>"
         "<D:locktype><D:write/></D:locktype>"
-        f"<D:depth>{depth}</D:depth>{owner}"
-        f"<D:timeout>{timeout_text(lock, now)}</D:timeout>"
+        f"<D:depth>{depth}</D:depth>{owner}<D:timeout>"
+    )
+    tail = (
+        "</D:timeout>"
         f"<D:locktoken><D:href>{text(XML_INVALID.sub('', lock.token))}</D:href></D:locktoken>"
         f"<D:lockroot><D:href>{text(root_href)}</D:href></D:lockroot>"
         "</D:activelock>"
     )
+    return head, tail

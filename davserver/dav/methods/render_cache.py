@@ -17,33 +17,39 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Hashable, Mapping
+from typing import Generic, TypeVar
 
 ENTRY_OVERHEAD = 600  # bytes: a key tuple of seven fields with their ints, a dict slot
 
+V = TypeVar("V")
 
-class RenderCache:
-    """Rendered text by (kind, key); a kind groups keys that share most fields."""
+
+class RenderCache(Generic[V]):
+    """Rendered text (or a value holding it) by (kind, key); a kind groups keys
+    that share most fields."""
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._kinds: dict[Hashable, dict[Hashable, str]] = {}
+        self._kinds: dict[Hashable, dict[Hashable, V]] = {}
         self._lock = threading.Lock()  # misses only: hits read without it
         self.entries = 0
         self.bytes = 0
 
-    def get(self, kind: Hashable, key: Hashable) -> str | None:
+    def get(self, kind: Hashable, key: Hashable) -> V | None:
         found = self._kinds.get(kind)
         return None if found is None else found.get(key)
 
-    def of_kind(self, kind: Hashable) -> Mapping[Hashable, str]:
+    def of_kind(self, kind: Hashable) -> Mapping[Hashable, V]:
         """The entries of ``kind`` for lookups of one request (one dict lookup each).
         Once the cache is emptied it is no longer updated, but what it holds stays
         right: a key is everything its value is made of."""
         return self._kinds.get(kind) or {}
 
-    def put(self, kind: Hashable, key: Hashable, value: str, *held: str) -> None:
-        """Keep ``value``; ``held``: the strings of ``key`` (charged with it)."""
+    def put(self, kind: Hashable, key: Hashable, value: V, *held: str) -> None:
+        """Keep ``value``; ``held``: the strings of ``key`` and inside ``value``
+        (charged with it).  A key kept again is charged again: the bounds hold,
+        with a little less in the cache."""
         cost = ENTRY_OVERHEAD + sys.getsizeof(value) + sum(map(sys.getsizeof, held))
         if cost > self.max_bytes:
             return
