@@ -110,7 +110,6 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         self.limits: HttpLimits = server.limits
         if server.tls_context is not None:
             self.scheme = b"https"  # wsgi.url_scheme (cheroot sets it for its own adapters only)
-        self.header_reader = self._read_headers
 
     # -- the head ---------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class DavHTTPConnection(cheroot_server.HTTPConnection):
     lingering = False  # half-closed, waiting for the client's EOF (selector thread)
     linger_until = 0.0
     follower: Follower | None = None  # made when a worker first waits for a next request
+    environ_base: dict[str, Any] | None = None  # the WSGI environ's per-connection part
 
     def __init__(self, server: Any, sock: socket.socket, makefile: Any = MakeFile):
         # With TLS the socket is wrapped before anything reads or writes it;

@@ -44,28 +44,34 @@ class DavGateway(wsgi.Gateway_10):
         if isinstance(server.bind_addr, str):  # a Unix socket: cheroot adds peer credentials
             return dict(super().get_environ())  # type: ignore[no-untyped-call]
         conn = req.conn
-        env = {
-            "ACTUAL_SERVER_PROTOCOL": server.protocol,
-            "PATH_INFO": req.path.decode("latin-1"),
-            "QUERY_STRING": req.qs.decode("latin-1"),
-            "REMOTE_ADDR": conn.remote_addr or "",
-            "REMOTE_PORT": str(conn.remote_port or ""),
-            "REQUEST_METHOD": req.method.decode("latin-1"),
-            "REQUEST_URI": req.uri.decode("latin-1"),
-            "SCRIPT_NAME": "",
-            "SERVER_NAME": server.server_name,
-            "SERVER_PROTOCOL": req.request_protocol.decode("latin-1"),
-            "SERVER_SOFTWARE": server.software,
-            "wsgi.errors": sys.stderr,
-            "wsgi.input": req.rfile,
-            "wsgi.input_terminated": bool(req.chunked_read),
-            "wsgi.multiprocess": False,
-            "wsgi.multithread": True,
-            "wsgi.run_once": False,
-            "wsgi.url_scheme": req.scheme.decode("latin-1"),
-            "wsgi.version": self.version,
-            "SERVER_PORT": str(server.bind_addr[1]),
-        }
+        base = conn.environ_base
+        if base is None:  # what stays the same on this connection, made once
+            base = {
+                "ACTUAL_SERVER_PROTOCOL": server.protocol,
+                "REMOTE_ADDR": conn.remote_addr or "",
+                "REMOTE_PORT": str(conn.remote_port or ""),
+                "SCRIPT_NAME": "",
+                "SERVER_NAME": server.server_name,
+                "SERVER_SOFTWARE": server.software,
+                "wsgi.multiprocess": False,
+                "wsgi.multithread": True,
+                "wsgi.run_once": False,
+                "wsgi.url_scheme": req.scheme.decode("latin-1"),
+                "wsgi.version": self.version,
+                "SERVER_PORT": str(server.bind_addr[1]),
+            }
+            if conn.ssl_env:
+                base.update(conn.ssl_env)
+            conn.environ_base = base
+        env: dict[str, Any] = base.copy()
+        env["PATH_INFO"] = req.path.decode("latin-1")
+        env["QUERY_STRING"] = req.qs.decode("latin-1")
+        env["REQUEST_METHOD"] = req.method.decode("latin-1")
+        env["REQUEST_URI"] = req.uri.decode("latin-1")
+        env["SERVER_PROTOCOL"] = req.request_protocol.decode("latin-1")
+        env["wsgi.errors"] = sys.stderr
+        env["wsgi.input"] = req.rfile
+        env["wsgi.input_terminated"] = bool(req.chunked_read)
         for field, value in req.inheaders.items():
             if b"_" in field:
                 # Dropped, as nginx and Apache drop them: ``Remote_User`` would become
@@ -79,8 +85,6 @@ class DavGateway(wsgi.Gateway_10):
         length = env.pop("HTTP_CONTENT_LENGTH", None)
         if length is not None:
             env["CONTENT_LENGTH"] = length
-        if conn.ssl_env:
-            env.update(conn.ssl_env)
         return env
 
     def start_response(

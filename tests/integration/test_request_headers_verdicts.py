@@ -25,6 +25,7 @@ def former(self: DavHTTPRequest) -> bool:
         return real_write(data)
 
     wfile.write = swallow_continue
+    self.header_reader = self._read_headers  # type: ignore[assignment]  # cheroot calls it
     try:
         ok = bool(cheroot_server.HTTPRequest.read_request_headers(self))  # type: ignore[no-untyped-call]
     finally:

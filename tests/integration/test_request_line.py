@@ -48,6 +48,7 @@ class _Conn:
     remote_port = 40000
     ssl_env = None
     linger = False
+    environ_base = None
 
     def __init__(self, rfile: SocketReader):
         self.rfile = rfile

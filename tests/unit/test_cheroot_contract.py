@@ -91,15 +91,10 @@ def test_methods_davserver_overrides_or_calls_keep_their_parameters(
 def test_the_manager_loop_and_the_header_hook_are_called_where_davserver_replaces_them() -> None:
     # DavConnectionManager replaces _run: cheroot's run() must still delegate to it.
     assert "self._run(expiration_interval)" in inspect.getsource(connections.ConnectionManager.run)
-    # DavHTTPRequest sets header_reader: cheroot's header parsing must still call it.
-    assert "self.header_reader(self.rfile, self.inheaders)" in inspect.getsource(
-        server.HTTPRequest.read_request_headers
-    )
-    # The early "100 Continue" DavHTTPRequest swallows goes out through conn.wfile.write.
-    headers_source = inspect.getsource(server.HTTPRequest.read_request_headers)
-    assert "100 Continue" in headers_source
-    assert "self.conn.wfile.write(" in headers_source
-    assert isinstance(server.HTTPRequest.header_reader, server.HeaderReader)
+    # DavHTTPRequest.read_request_headers replaces cheroot's whole (the same verdicts:
+    # tests/integration/test_request_headers_verdicts.py), cheroot's parse_request
+    # would still call it.
+    assert "self.read_request_headers()" in inspect.getsource(server.HTTPRequest.parse_request)
 
 
 def test_the_server_keeps_its_connection_manager_in_connections() -> None:
@@ -159,10 +154,8 @@ def test_instance_attributes_davserver_reads_or_replaces(cheroot_objects: dict[s
     conn = cheroot_objects["conn"]
     for name in ("remote_addr", "remote_port", "ssl_env", "linger", "last_used", "socket"):
         assert hasattr(conn, name), f"HTTPConnection.{name}"
-    # The 100 Continue swallow assigns to and deletes write on the writer instance.
-    conn.wfile.write = print
-    del conn.wfile.write
-    assert conn.wfile.write.__func__ is makefile.StreamWriter.write
+    # DavHTTPConnection passes its own makefile (reader and writer) to cheroot's __init__.
+    assert "makefile(sock, 'wb'" in inspect.getsource(server.HTTPConnection.__init__)
     assert server.HTTPConnection.RequestHandlerClass is server.HTTPRequest
 
     request = cheroot_objects["request"]
