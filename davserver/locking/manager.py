@@ -200,12 +200,17 @@ class LockManager:
 
     def refresh(self, token: str, path: str, principal: str | None, timeout: int | None) -> Lock:
         """Restart the lock's timer (§9.10.2); same token, same everything else."""
-        lock = self._lock_for(token, path, principal, refresh=True)
         now = self.clock()
-        fresh = dataclasses.replace(
-            lock, timeout=timeout, expires_at=expires_at(timeout, now), refreshed_at=now
-        )
-        if not self.store.replace(fresh, now):
+
+        def update(found: Lock) -> Lock:
+            lock = self._judge_held(found, token, path, principal, refresh=True)
+            return dataclasses.replace(
+                lock, timeout=timeout, expires_at=expires_at(timeout, now), refreshed_at=now
+            )
+
+        # Checked and rewritten in one store round trip (LockStore.renew).
+        fresh = self.store.renew(token, now, update)
+        if fresh is None:
             raise LockNotFound(token, path)
         self._emit(LockEventKind.REFRESHED, fresh, principal, path)
         return fresh

@@ -24,6 +24,8 @@ from davserver.locking.model import Lock
 
 Decide = Callable[[Sequence[Lock]], Lock]
 Check = Callable[[Sequence[Lock]], object]
+Renew = Callable[[Lock], Lock]
+"""Makes the refreshed record of an active lock (it raises to keep the lock as it is)."""
 Release = Callable[[Lock | None], object]
 """Judges the lock :meth:`LockStore.remove` is about to remove (None: no active lock
 has the token); raises to keep it."""
@@ -150,6 +152,15 @@ class LockStore(Protocol):
         """Replace the stored lock with the same token (refresh); False if it is
         gone or expired at ``now``.  A refresh never moves a lock: a different
         ``root`` raises ``ValueError``."""
+        ...
+
+    def renew(self, token: str, now: float, update: Renew) -> Lock | None:
+        """Atomically: read the active lock with this token, store ``update(lock)``
+        in its place and return that; None (and ``update`` is not called) when there
+        is no such lock.  ``update`` may raise (then nothing changes), must keep
+        the token and the root (else ``ValueError``), may be called more than once
+        (Redis retries) and must not call the store: a refresh (LOCK without a
+        body) is one store round trip."""
         ...
 
     def remove(

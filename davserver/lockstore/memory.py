@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from davserver.locking.model import Lock
-from davserver.lockstore.base import Check, Decide, Quota, Release, Scopes, quota_holder
+from davserver.lockstore.base import Check, Decide, Quota, Release, Renew, Scopes, quota_holder
 from davserver.lockstore.paths import (
     check_inserted_root,
     check_same_root,
@@ -156,15 +156,19 @@ class MemoryLockStore:
             return None if lock is None or lock.is_expired(now) else lock
 
     def replace(self, lock: Lock, now: float) -> bool:
+        return self.renew(lock.token, now, lambda old: lock) is not None
+
+    def renew(self, token: str, now: float, update: Renew) -> Lock | None:
         with self._mutex:
-            old = self._by_token.get(lock.token)
+            old = self._by_token.get(token)
             if old is None or old.is_expired(now):
-                return False
+                return None
+            lock = update(old)
             check_same_root(old, lock)
             self._release(old)  # a broken lock's tombstone no longer counts
             self._by_token[lock.token] = lock
             self._hold(lock)
-            return True
+            return lock
 
     def remove(
         self, token: str, check: Release | None = None, now: float | None = None

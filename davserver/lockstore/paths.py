@@ -51,3 +51,5 @@ def check_same_root(old: Lock, new: Lock) -> None:
     """A refresh never moves a lock (RFC 4918 §9.10.2); anything else is a caller bug."""
     if old.root != new.root:
         raise ValueError(f"replace cannot move lock {new.token} from {old.root} to {new.root}")
+    if old.token != new.token:
+        raise ValueError(f"renew cannot store lock {old.token} under token {new.token}")

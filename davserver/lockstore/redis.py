@@ -55,6 +55,7 @@ from davserver.lockstore.base import (
     Decide,
     Quota,
     Release,
+    Renew,
     Scopes,
     quota_holder,
 )
@@ -287,19 +288,23 @@ class RedisLockStore(LockIndex):
         return None if lock is None or lock.is_expired(now) else lock
 
     def replace(self, lock: Lock, now: float) -> bool:
-        def attempt(pipe: Pipe) -> bool:
-            pipe.watch(self._lock(lock.token), self._g.generation_key)
-            (value,) = self._verified(pipe, self._lock(lock.token))
+        return self.renew(lock.token, now, lambda old: lock) is not None
+
+    def renew(self, token: str, now: float, update: Renew) -> Lock | None:
+        def attempt(pipe: Pipe) -> Lock | None:
+            pipe.watch(self._lock(token), self._g.generation_key)
+            (value,) = self._verified(pipe, self._lock(token))
             old = None if value is None else lock_from_json(value)
             if old is None or old.is_expired(now):
-                return False
+                return None
+            lock = update(old)
             check_same_root(old, lock)
             pipe.multi()
             self._queue_set(pipe, lock)
             # A broken lock's tombstone counts for nobody: its token leaves the set.
             self._queue_hold(pipe, lock.token, old, lock)
             self._execute(pipe)
-            return True
+            return lock
 
         with self._op():
             return self._transact(attempt)

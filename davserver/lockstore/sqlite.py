@@ -28,7 +28,7 @@ from pathlib import Path
 
 from davserver.locking.model import Lock
 from davserver.lockstore import sqlite_props as props
-from davserver.lockstore.base import Check, Decide, Quota, Release, Scopes, quota_holder
+from davserver.lockstore.base import Check, Decide, Quota, Release, Renew, Scopes, quota_holder
 from davserver.lockstore.codec import lock_from_json, lock_to_json
 from davserver.lockstore.paths import (
     check_inserted_root,
@@ -147,17 +147,21 @@ class SqliteLockStore:
         return found[0] if found else None
 
     def replace(self, lock: Lock, now: float) -> bool:
+        return self.renew(lock.token, now, lambda old: lock) is not None
+
+    def renew(self, token: str, now: float, update: Renew) -> Lock | None:
         with self._db.write() as conn:
             sql = f"SELECT data FROM locks WHERE token = ? AND {_ACTIVE}"
-            found = self._query(conn, sql, (lock.token, now))
+            found = self._query(conn, sql, (token, now))
             if not found:
-                return False
+                return None
+            lock = update(found[0])
             check_same_root(found[0], lock)
             conn.execute(
                 "UPDATE locks SET expires_at = ?, data = ?, holder = ? WHERE token = ?",
                 (lock.expires_at, lock_to_json(lock), quota_holder(lock), lock.token),
             )
-        return True
+        return lock
 
     def remove(
         self, token: str, check: Release | None = None, now: float | None = None

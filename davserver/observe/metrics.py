@@ -357,7 +357,7 @@ class TimedStore:
     """A store with every call timed and every failure counted (a transparent proxy)."""
 
     OPERATIONS = (
-        *("insert_if", "find", "find_below", "get", "replace", "remove", "remove_tree"),
+        *("insert_if", "find", "find_below", "get", "replace", "renew", "remove", "remove_tree"),
         *("all_locks", "purge_expired", "count_held"),
         *("get_all", "set", "copy_tree", "move_tree"),
     )

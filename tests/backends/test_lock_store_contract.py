@@ -382,3 +382,35 @@ def test_insert_with_quota_shows_the_count_and_a_refusal_writes_nothing(
     store.insert_if("/c", False, now, grant(new), Quota(new.principal or "", counts.append))
     assert counts == [2, 2]
     assert store.get(new.token, now) == new
+
+
+def test_renew_stores_what_update_makes_of_the_active_lock(harness: Harness, now: float) -> None:
+    lock = put(harness, "/a", now, timeout=60)
+    store = harness.opened[-1].locks
+    fresh = replace(lock, timeout=600, expires_at=now + 600, refreshed_at=now)
+    shown: list[Lock] = []
+
+    def update(found: Lock) -> Lock:
+        shown.append(found)
+        return fresh
+
+    assert store.renew(lock.token, now, update) == fresh
+    assert shown[-1] == lock
+    assert store.get(lock.token, now + 300) == fresh
+
+
+def test_renew_refused_or_missing_changes_nothing(harness: Harness, now: float) -> None:
+    lock = put(harness, "/a", now, timeout=60)
+    store = harness.opened[-1].locks
+
+    def refuse_it(found: Lock) -> Lock:
+        raise Kept
+
+    with pytest.raises(Kept):
+        store.renew(lock.token, now, refuse_it)
+    assert store.get(lock.token, now) == lock
+    assert store.renew("opaquelocktoken:unknown", now, refuse_it) is None
+    assert store.renew(lock.token, now + 61, refuse_it) is None  # expired: not renewed
+    with pytest.raises(ValueError):
+        store.renew(lock.token, now, lambda found: replace(found, token="opaquelocktoken:x"))
+    assert store.get(lock.token, now) == lock

@@ -275,3 +275,17 @@ def test_unlock_refused_keeps_the_lock(manager: LockManager) -> None:
     with pytest.raises(LockNotFound):
         manager.release(lock.token, "/elsewhere", "alice")
     assert manager.discover("/a") == [lock]
+
+
+def test_refresh_is_one_store_call(clock: FakeClock) -> None:
+    store = CountingStore()
+    locks = LockManager(store, clock, TimeoutPolicy(60, 600, False))
+    lock = locks.acquire(request("/a"))
+    store.calls.clear()
+    clock.now += 30
+    fresh = locks.refresh(lock.token, "/a", "alice", 600)
+    assert store.calls == ["renew"]  # checked inside it
+    assert fresh.expires_at == clock.now + 600 and fresh.refreshed_at == clock.now
+    with pytest.raises(LockPrincipalMismatch):
+        locks.refresh(lock.token, "/a", "bob", 60)
+    assert locks.discover("/a") == [fresh]
