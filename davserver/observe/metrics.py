@@ -34,6 +34,7 @@ import errno
 import logging
 import os
 import shutil
+import struct
 import tempfile
 import threading
 import time
@@ -268,6 +269,7 @@ class Metrics:
         return encoder(registry), content_type
 
 
+TWO_DOUBLES = struct.Struct("dd").pack  # a value and its timestamp in a metric file
 Update = tuple[Any, float]  # a metric value (prometheus-client's) and the amount to add
 
 
@@ -305,7 +307,12 @@ def value_updater(value_class: Any) -> Callable[[Sequence[Update]], None]:
             for value, amount in updates:
                 value._value += amount
                 value._timestamp = 0.0
-                value._file.write_value(value._key, value._value, 0.0)
+                file = value._file
+                pos = file._positions.get(value._key)
+                if pos is None:  # not in the file yet (prometheus-client adds it)
+                    file.write_value(value._key, value._value, 0.0)
+                else:  # as its write_value: one slice assignment, never a torn value
+                    file._m[pos : pos + 16] = TWO_DOUBLES(value._value, 0.0)
 
     return at_once
 
