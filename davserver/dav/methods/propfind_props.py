@@ -463,7 +463,11 @@ class _Cached:
         if sources.folder_locks is not None:
             own_locks, inherited = sources.folder_locks(listing.path)
         inherited_xml = renderer.lockdiscovery_of(inherited)
-        lockdiscovery, own_get = renderer.lockdiscovery, own_locks.get
+        lockdiscovery, activelock, own_get = (
+            renderer.lockdiscovery,
+            renderer.activelock,
+            own_locks.get,
+        )
         kept_get = _rendered.of_kind(self.kind).get
         for chunk in listing.chunks():
             parts = []
@@ -485,6 +489,12 @@ class _Cached:
                 if after is None:
                     parts.append(before)
                 else:
-                    locks = lockdiscovery(entry) if own_get(path) else inherited_xml
+                    own = own_get(path)
+                    if not own:
+                        locks = inherited_xml
+                    elif len(own) == 1 and not inherited:  # as LockIndex.of, without it
+                        locks = "<D:lockdiscovery>" + activelock(own[0]) + "</D:lockdiscovery>"
+                    else:
+                        locks = lockdiscovery(entry)
                     parts += (before, locks, after)
             yield "".join(parts)
