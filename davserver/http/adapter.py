@@ -252,27 +252,42 @@ class Adapter:
     def write(
         self, request: Request, response: Response, start_response: StartResponse
     ) -> Iterable[bytes]:
-        headers, body = framed(response)
-        headers.append(("X-Request-Id", request.request_id))
-        if not any(k.lower() == "x-content-type-options" for k, _ in headers):
-            headers.append(NOSNIFF)
+        headers, body = framed(response, request.request_id)
         start_response(response.status_line, headers)
         return Streamed(response, b"" if request.method == "HEAD" else body)
 
 
-def framed(response: Response) -> tuple[list[tuple[str, str]], bytes | Iterable[bytes]]:
-    """Headers and body as they go out: Content-Length added, none for 204/304."""
-    headers = list(response.headers)
+def framed(
+    response: Response, request_id: str | None = None
+) -> tuple[list[tuple[str, str]], bytes | Iterable[bytes]]:
+    """Headers and body as they go out: Content-Length added, none for 204/304;
+    with a ``request_id`` (the WebDAV port) also ``X-Request-Id`` and ``nosniff``
+    (unless the answer has its own).  One pass over the headers."""
     body = response.body
-    if response.status in NO_BODY_STATUSES:
+    no_body = response.status in NO_BODY_STATUSES
+    if no_body:
         body, length = b"", None
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     elif isinstance(body, bytes):
         length = len(body)
     else:
         length = response.length
-    if length is not None and not any(k.lower() == "content-length" for k, _ in headers):
+    headers: list[tuple[str, str]] = []
+    has_length = has_nosniff = False
+    for header in response.headers:
+        name = header[0].lower()
+        if name == "content-length":
+            if no_body:
+                continue  # 204/304: no Content-Length
+            has_length = True
+        elif name == "x-content-type-options":
+            has_nosniff = True
+        headers.append(header)
+    if length is not None and not has_length:
         headers.append(("Content-Length", str(length)))
+    if request_id is not None:
+        headers.append(("X-Request-Id", request_id))
+        if not has_nosniff:
+            headers.append(NOSNIFF)
     return headers, body
 
 
