@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from davserver.dav.methods import propfind, propfind_props
+from davserver.dav.methods.propfind_render import XML_INVALID
 from davserver.dav.methods.render_cache import RenderCache
 from davserver.fs.share import Entry
 from davserver.locking.model import Depth, Lock, Scope
@@ -205,3 +206,11 @@ def test_a_second_later_a_locked_file_is_not_rendered_again(
     assert later["/pf/f1.txt"] == first["/pf/f1.txt"].replace("Second-600", "Second-599")
     assert later["/pf/f2.txt"] == first["/pf/f2.txt"]
     members_as_depth_0(server, "/pf/")
+
+
+def test_names_that_are_printable_are_xml_text() -> None:
+    """The listing tests ``str.isprintable`` before XML_INVALID: no character
+    XML cannot carry may be printable."""
+    invalid = [chr(c) for c in range(0x110000) if XML_INVALID.match(chr(c))]
+    assert len(invalid) > 2000  # controls, surrogates, U+FFFE and U+FFFF
+    assert not any(c.isprintable() for c in invalid)

@@ -120,7 +120,9 @@ def members(
         return ()
     if depth == "1":
         listing = Listing(share, target)
-        if XML_INVALID.search("".join(listing.names)):  # one search for the usual case
+        # One test for the usual case: every character XML_INVALID matches is unprintable.
+        joined = "".join(listing.names)
+        if not joined.isprintable() and XML_INVALID.search(joined):
             listing.names = [name for name in listing.names if _is_text(name)]
         return listing
     return _listable(_whole_tree(share, target, limit), len(target.path))
@@ -152,7 +154,8 @@ def _whole_tree(share: Share, target: Entry, limit: int) -> list[Entry]:
 def _listable(entries: list[Entry], start: int) -> list[Entry]:
     """Members whose path below the target XML can carry.  Looking at the whole
     relative path also leaves out everything below a folder with such a name."""
-    if not XML_INVALID.search("".join(map(attrgetter("path"), entries))):
+    joined = "".join(map(attrgetter("path"), entries))
+    if joined.isprintable() or not XML_INVALID.search(joined):
         return entries  # the usual case, found by one search instead of one per entry
     listable = []
     for entry in entries:

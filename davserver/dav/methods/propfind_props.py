@@ -51,18 +51,19 @@ Getter = Callable[[Entry], "str | None"]
 Render = Callable[[Entry], str]
 Named = list[tuple[str, Getter]]
 
-# Rendered responses of files, by everything they are made of: the href (mount
-# and path), the names asked for, the lstat fields the live properties come
-# from (ctime too: it changes with chmod and renames) and the rendered locks.
-# A mount lists the same folders again and again; an entry whose file or locks
-# changed misses.  Queries for dead properties are never cached (the store
+# Rendered responses of regular files, by everything they are made of: the href
+# (mount, user view and path), the names asked for and the lstat fields the live
+# properties come from (inode, mtime and size: the ETag; ctime: creationdate, and
+# it changes with chmod and renames) — lock discovery goes in on each request.
+# A mount lists the same folders again and again; an entry whose file changed
+# misses.  Queries for dead properties are never cached (the store
 # may change without the file changing).  Bounded in entries and in bytes
 # (render_cache): a short name with three properties costs about 1 KiB, so
 # 20,000 entries alone were 20 MiB a worker — and 200 MiB with long names.
 # 8 MiB holds some 8,000 short entries (40 folders of 200 files), more than a
 # mount's working set.  The bound is checked on every insert, so it holds
 # within one listing too (100,000 files in one folder).
-# Kept per (mount, names asked for), so an entry's key is only its own fields.
+# Kept per (mount, view, names asked for), so an entry's key is only its own fields.
 RENDERED_MAX = 20_000
 RENDERED_MAX_BYTES = 8 * 2**20
 _rendered: RenderCache[tuple[str, str | None]] = RenderCache(RENDERED_MAX, RENDERED_MAX_BYTES)
@@ -442,7 +443,7 @@ class _Cached:
         mode = st.st_mode
         if mode & FILE_TYPE == S_IFDIR:
             return self.renderer._named(entry, self.getters)
-        key = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns, mode, st.st_dev)
+        key = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
         before, after = self.kept(entry, key)
         if after is None:
             return before
@@ -480,7 +481,7 @@ class _Cached:
                 if mode & FILE_TYPE == S_IFDIR:
                     parts.append(one(entry))
                     continue
-                key = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns, mode, st.st_dev)
+                key = (path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
                 kept = kept_get(key)
                 if kept is None:
                     parts.append(one(entry))
