@@ -277,47 +277,52 @@ class FolderSync:
         # One condition for all folders: waits are rare, a wake-up for another
         # folder only checks again (and no Condition is built per write).
         self._done = threading.Condition(self._lock)
+        self._waiters = 0
         self._folders: dict[tuple[int, int], _Folder] = {}
 
     def sync(self, fd: int, key: tuple[int, int]) -> None:
         """The renames into the folder ``fd`` (identified by ``key``) done so far are
         durable when this returns."""
+        lock = self._lock
         with turns.waiting():
-            with self._lock:
-                folder = self._folders.get(key)
-                if folder is None:
-                    folder = self._folders[key] = _Folder()
-                folder.users += 1
-                folder.renamed += 1
-                mine = folder.renamed
+            lock.acquire()
+            folder = self._folders.get(key)
+            if folder is None:
+                folder = self._folders[key] = _Folder()
+            folder.users += 1
+            folder.renamed += 1
+            mine = folder.renamed
             try:
-                self._until_synced(fd, folder, mine)
+                while folder.synced < mine:
+                    if folder.running:
+                        self._waiters += 1
+                        try:
+                            self._done.wait()
+                        finally:
+                            self._waiters -= 1
+                        continue
+                    folder.running = True
+                    covers = folder.renamed  # all of these renamed before this fsync starts
+                    lock.release()
+                    finished = False
+                    try:
+                        try:  # noqa: SIM105 (suppress() costs a third of this call)
+                            self._fsync(fd)
+                        except OSError:
+                            pass  # as fsync_dir: some file systems cannot
+                        finished = True
+                    finally:
+                        lock.acquire()
+                        folder.running = False
+                        if finished and covers > folder.synced:
+                            folder.synced = covers
+                        if self._waiters:
+                            self._done.notify_all()
             finally:
-                with self._lock:
-                    folder.users -= 1
-                    if not folder.users:
-                        del self._folders[key]
-
-    def _until_synced(self, fd: int, folder: _Folder, mine: int) -> None:
-        while True:
-            with self._lock:
-                while folder.running and folder.synced < mine:
-                    self._done.wait()
-                if folder.synced >= mine:
-                    return
-                folder.running = True
-                covers = folder.renamed  # all of these renamed before this fsync starts
-            finished = False
-            try:
-                with contextlib.suppress(OSError):
-                    self._fsync(fd)
-                finished = True
-            finally:
-                with self._lock:
-                    folder.running = False
-                    if finished:
-                        folder.synced = max(folder.synced, covers)
-                    self._done.notify_all()
+                folder.users -= 1
+                if not folder.users:
+                    del self._folders[key]
+                lock.release()
 
     def waiting(self, key: tuple[int, int]) -> int:
         """How many writers of the folder ``key`` are in :meth:`sync` now (tests)."""
