@@ -4,9 +4,11 @@ one open of the target's folder, its fsync shared with concurrent writers."""
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from davserver.fs import containment, uploads
 from davserver.fs import share as share_module
+from davserver.fs.share import Share
 from tests.integration.wsgi_client import WsgiClient, make_client
 
 
@@ -196,3 +199,33 @@ def test_put_shares_its_folder_fsync(
         assert client.request("PUT", path, b"new").status == status
     st = folder.stat()
     assert seen == [(st.st_dev, st.st_ino, True)] * 2
+
+
+def test_uploads_left_to_the_collector_clean_up_quietly(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``__del__`` skips the work when commit or abort did it, still aborts an
+    upload left half done, and stays quiet when the upload never started."""
+    root.mkdir()
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    share = Share(root, state_dir=root / ".davserver")
+    done = share.upload("/a.txt", expected=None, template=None)
+    done.write(b"a")
+    done.commit()
+    half = share.upload("/b.txt", expected=None, template=None)
+    half.write(b"b")
+    temp = half.temp_name
+    assert (root / temp).exists()
+    monkeypatch.setattr(uploads, "create_temp", failing_create)
+    with pytest.raises(OSError):
+        share.upload("/c.txt", expected=None, template=None)
+    del done, half
+    gc.collect()
+    assert not (root / temp).exists()
+    assert sorted(p.name for p in root.iterdir() if p.name != ".davserver") == ["a.txt"]
+    assert unraisable == []
+
+
+def failing_create(dir_fd: int, kind: str) -> tuple[str, int]:
+    raise OSError(28, "no space")
