@@ -171,7 +171,7 @@ class Metrics:
         self._in_flight_value = self.in_flight._value
         self._received_value = self.received._value
         self._sent_value = self.sent._value
-        self._apply = value_updater(type(self._sent_value))
+        self._apply = value_updater(self._sent_value)
 
     def process_gauges(self) -> ProcessGauges:
         """This process's resource gauges, made on first use: a supervisor that
@@ -279,21 +279,27 @@ def _observation(histogram: Any, seconds: float) -> list[Update]:
     return [(histogram._sum, seconds), (histogram._buckets[bucket], 1.0)]
 
 
-def value_updater(value_class: Any) -> Callable[[Sequence[Update]], None]:
-    """A function adding amounts to several values of ``value_class`` at once.
+def value_updater(sample: Any) -> Callable[[Sequence[Update]], None]:
+    """A function adding amounts to several values of ``sample``'s class at once.
 
     prometheus-client's multiprocess values share one lock, and each ``inc``
     takes it, asks whether the process forked and writes its mmap file: here
     that lock is taken once for all of a request's values (it is found in the
-    closure of their ``inc``; should a prometheus-client release keep it
-    elsewhere, every value is updated alone, as before).  Values of one
+    closure of their ``inc``; should a prometheus-client release keep it, or
+    a value's file, elsewhere, every value is updated alone, as before).  Values of one
     process (no multiprocess mode) each have a lock: they are updated alone."""
+    value_class = type(sample)
     inc = getattr(value_class, "inc", None)
     names = getattr(getattr(inc, "__code__", None), "co_freevars", ())
     cells = dict(zip(names, getattr(inc, "__closure__", None) or (), strict=False))
     lock = cells["lock"].cell_contents if "lock" in cells else None
     check_pid = getattr(value_class, "_MmapedValue__check_for_pid_change", None)
-    if not getattr(value_class, "_multiprocess", False) or lock is None or check_pid is None:
+    file = getattr(sample, "_file", None)
+    known = all(hasattr(file, name) for name in ("_positions", "_m", "write_value")) and all(
+        hasattr(sample, name) for name in ("_value", "_timestamp", "_key")
+    )
+    multiprocess = getattr(value_class, "_multiprocess", False)
+    if not (multiprocess and known) or lock is None or check_pid is None:
 
         def one_by_one(updates: Sequence[Update]) -> None:
             for value, amount in updates:

@@ -102,5 +102,17 @@ def test_without_the_shared_lock_each_value_is_updated_alone() -> None:
             self.total += amount
 
     value = Value()
-    metrics.value_updater(Value)([(value, 2.0), (value, 3.0)])
+    metrics.value_updater(value)([(value, 2.0), (value, 3.0)])
     assert value.total == 5.0
+
+
+def test_a_value_kept_otherwise_is_updated_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_folder(tmp_path / "m", monkeypatch)
+    value = metrics.Metrics().sent._value
+    monkeypatch.delattr(value._file, "_positions")  # as if a release renamed it
+    calls: list[float] = []
+    monkeypatch.setattr(type(value), "inc", lambda self, amount: calls.append(amount))
+    metrics.value_updater(value)([(value, 2.0), (value, 3.0)])
+    assert calls == [2.0, 3.0]
