@@ -284,6 +284,16 @@ class LockManager:
         covering = [lock for lock in live(found) if lock.covers(path)]
         return sorted(covering, key=lambda lock: (lock.root, lock.token))
 
+    def discover_with_below(self, path: str) -> tuple[list[Lock], list[Lock]]:
+        """:meth:`discover` and :meth:`locks_below` of ``path`` from one read of the
+        store (the locks relevant to ``path`` and its descendants: one store call,
+        for a Depth 1 PROPFIND; both from the same snapshot)."""
+        found = live(self.store.find(path, True, self.clock()))
+        covering = [lock for lock in found if lock.covers(path)]
+        covering.sort(key=lambda lock: (lock.root, lock.token))
+        below = [lock for lock in found if is_ancestor_or_self(path, lock.root)]
+        return covering, below
+
     def tokens_covering(self, path: str, seen: Seen | None = None) -> frozenset[str]:
         return frozenset(lock.token for lock in self.discover(path, seen))
 

@@ -89,6 +89,33 @@ def test_discover_includes_inherited_depth_infinity_locks(manager: LockManager) 
     assert manager.discover("/e") == [shallow]
 
 
+def test_discover_with_below_is_discover_and_locks_below_in_one_store_read(
+    manager: LockManager, clock: FakeClock
+) -> None:
+    top = manager.acquire(request("/c", SH, DI))
+    manager.acquire(request("/c/d", SH, D0))  # its own, not below /c/d/e
+    here = manager.acquire(request("/c/d/e", SH, D0))
+    member = manager.acquire(request("/c/d/e/f", SH, DI))
+    deep = manager.acquire(request("/c/d/e/f/g/h", SH, D0))
+    manager.acquire(request("/c/d/ex", SH, D0))  # a sibling sharing the prefix
+    short = manager.acquire(request("/c/d/e/k", SH, D0, timeout=30))
+    clock.now += 31  # short is expired
+    calls: list[tuple[str, bool]] = []
+    find = manager.store.find
+
+    def counted(path: str, below: bool, now: float) -> list:  # type: ignore[type-arg]
+        calls.append((path, below))
+        return find(path, below, now)
+
+    manager.store.find = counted  # type: ignore[method-assign]
+    covering, below = manager.discover_with_below("/c/d/e")
+    assert calls == [("/c/d/e", True)]
+    assert covering == manager.discover("/c/d/e") == sorted([top, here], key=lambda x: x.root)
+    assert sorted(below, key=lambda x: x.root) == [here, member, deep]
+    assert short not in below
+    assert sorted(manager.locks_below("/c/d/e"), key=lambda x: x.root) == [here, member, deep]
+
+
 def test_expired_locks_are_gone_for_every_purpose(manager: LockManager, clock: FakeClock) -> None:
     lock = manager.acquire(request("/f"))
     clock.now += 61

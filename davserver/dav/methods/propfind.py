@@ -189,12 +189,14 @@ class LockIndex:
 
     def __init__(self, dav: Dav, target: Entry, with_members: bool):
         self.target = target.path
-        self.target_locks = dav.locks.discover(target.path)  # own and inherited
         self.by_root: dict[str, list[Lock]] = {}
-        if with_members:
-            for lock in dav.locks.locks_below(target.path):
+        if with_members:  # own and inherited, and the members': one store read
+            self.target_locks, below = dav.locks.discover_with_below(target.path)
+            for lock in below:
                 if lock.root != target.path:  # those are in target_locks already
                     self.by_root.setdefault(lock.root, []).append(lock)
+        else:
+            self.target_locks = dav.locks.discover(target.path)  # own and inherited
         inherited = tuple(lock for lock in self.target_locks if lock.depth is Depth.INFINITY)
         # What the members of each collection inherit, filled top-down.
         self._inherited: dict[str, tuple[Lock, ...]] = {target.path: inherited}
