@@ -238,3 +238,35 @@ def test_a_thread_of_the_same_process_inside_a_write_bounds_the_wait_too(tmp_pat
         inside.join(10)
     assert finishes(queue.__enter__, within=10) is None
     queue.__exit__()
+
+
+def test_contended_waits_share_one_helper_thread_that_close_ends(tmp_path: Path) -> None:
+    # Each wait that meets a busy queue is handed to one helper thread kept for
+    # the process (a thread started per wait cost more than the write).
+    database = tmp_path / "locks.sqlite"
+    queue = WriterQueue(str(database), wait=10)
+    helpers: set[threading.Thread] = set()
+    for _ in range(3):
+        holder = Holder(database)
+        entered = threading.Event()
+
+        def write(entered: threading.Event = entered) -> None:
+            with queue:
+                entered.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        deadline = time.monotonic() + 10
+        while queue._helper is None and time.monotonic() < deadline:  # the wait began
+            time.sleep(0.01)
+        assert not entered.is_set()  # the other open file still holds the queue
+        holder.release()
+        assert entered.wait(10)
+        writer.join(10)
+        assert queue._helper is not None
+        helpers.add(queue._helper)
+    assert len(helpers) == 1
+    (helper,) = helpers
+    queue.close()
+    helper.join(10)
+    assert not helper.is_alive()
