@@ -273,6 +273,11 @@ class FolderSync:
 
     def __init__(self, fsync: Callable[[int], object] = os.fsync) -> None:
         self._fsync = fsync
+        self.reset()
+
+    def reset(self) -> None:
+        """Start afresh (a forked child: no writer of the parent is here, and a
+        lock a parent's thread held must not stay held)."""
         self._lock = threading.Lock()
         # One condition for all folders: waits are rare, a wake-up for another
         # folder only checks again (and no Condition is built per write).
@@ -333,6 +338,7 @@ class FolderSync:
 
 folder_sync = FolderSync()
 """The process's group commit of folder fsyncs (:class:`FolderSync`)."""
+os.register_at_fork(after_in_child=folder_sync.reset)
 
 
 class Place:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from davserver.fs.containment import FolderSync
+from davserver.fs.containment import FolderSync, _Folder
 
 KEY = (1, 2)
 FD = 7
@@ -186,4 +186,18 @@ def test_no_writer_returns_before_an_fsync_that_started_after_its_rename(seed: i
     for renamed, returned in writes:
         assert any(renamed < begun and end < returned for begun, end in fsyncs), (renamed, returned)
     assert len(fsyncs) < len(writes)  # shared: 8 writers on one folder
+    assert not syncs._folders
+
+
+def test_a_forked_child_starts_afresh() -> None:
+    """A lock held and an fsync running in a parent's thread at the fork are not
+    waited for in the child (the thread does not exist there)."""
+    fsync = GatedFsync()
+    syncs = FolderSync(fsync)
+    syncs._lock.acquire()  # as if a thread held it when the process forked ...
+    running = syncs._folders[KEY] = _Folder()
+    running.running, running.users, running.renamed = True, 1, 1  # ... in an fsync
+    syncs.reset()  # what os.register_at_fork runs in the child
+    syncs.sync(FD, KEY)
+    assert fsync.calls == [FD]
     assert not syncs._folders
