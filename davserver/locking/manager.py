@@ -288,10 +288,25 @@ class LockManager:
         """:meth:`discover` and :meth:`locks_below` of ``path`` from one read of the
         store (the locks relevant to ``path`` and its descendants: one store call,
         for a Depth 1 PROPFIND; both from the same snapshot)."""
-        found = live(self.store.find(path, True, self.clock()))
-        covering = [lock for lock in found if lock.covers(path)]
-        covering.sort(key=lambda lock: (lock.root, lock.token))
-        below = [lock for lock in found if is_ancestor_or_self(path, lock.root)]
+        found = self.store.find(path, True, self.clock())
+        # The store's answer is rooted at ``path``, above it or below it: split
+        # by the root's text, no call per lock (Lock.covers, is_ancestor_or_self).
+        inside = path if path == "/" else path + "/"
+        covering: list[Lock] = []
+        below: list[Lock] = []
+        for lock in found:
+            if lock.is_tombstone:
+                continue
+            root = lock.root
+            if root == path:
+                covering.append(lock)
+                below.append(lock)
+            elif root.startswith(inside):
+                below.append(lock)
+            elif lock.depth is Depth.INFINITY:  # an ancestor's: covers path when deep
+                covering.append(lock)
+        if len(covering) > 1:
+            covering.sort(key=lambda lock: (lock.root, lock.token))
         return covering, below
 
     def tokens_covering(self, path: str, seen: Seen | None = None) -> frozenset[str]:
