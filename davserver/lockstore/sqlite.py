@@ -39,6 +39,8 @@ from davserver.lockstore.paths import (
 from davserver.lockstore.sqlite_db import Database
 
 _ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
+CACHED_READS = 64  # results kept per thread (find, find_below) until the file changes
+CACHED_LOCKS = 4096  # a larger result is not kept
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
 
@@ -57,11 +59,59 @@ def _write(db: Database) -> AbstractContextManager[sqlite3.Connection]:
     return db.read() if id(db) in held else db.write()
 
 
+class _Reads(threading.local):
+    """One thread's kept results of :meth:`SqliteLockStore.find` and ``find_below``
+    (expired locks included: each call filters by its ``now``), valid while its
+    connection's ``PRAGMA data_version`` (changed by every other connection's
+    commit, of this process or another) and the process's count of its own
+    write transactions (``Database.writes``) are what they were when it was read."""
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.version = -1
+        self.writes = -1
+        self.found: dict[tuple[str, bool, bool], list[Lock]] = {}
+
+
+def _active(locks: list[Lock], now: float) -> list[Lock]:
+    return [lock for lock in locks if lock.expires_at is None or lock.expires_at > now]
+
+
 class SqliteLockStore:
-    """Locks in table ``locks``; the lock itself is the codec's JSON in ``data``."""
+    """Locks in table ``locks``; the lock itself is the codec's JSON in ``data``.
+
+    :meth:`find` and :meth:`find_below` (reads outside any write: lock discovery,
+    listings, pre-checks) are answered from a per-thread cache while no
+    connection has committed to the file since (one ``PRAGMA data_version``
+    instead of a query and its decoding); every check that guards a write reads
+    inside the write's own transaction (:meth:`insert_if`, :meth:`hold_if`...).
+    """
 
     def __init__(self, source: Path | Database) -> None:
         self._db = _database(source)
+        self._reads = _Reads()
+
+    def _kept(self, conn: sqlite3.Connection, path: str, below: bool, tree: bool) -> list[Lock]:
+        """The locks of ``_relevant`` (not ``tree``) or ``_tree``, expired ones
+        included, from the cache when the file has not changed since."""
+        reads = self._reads
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        writes = self._db.writes
+        if reads.conn is not conn or reads.version != version or reads.writes != writes:
+            reads.found.clear()
+            reads.conn, reads.version, reads.writes = conn, version, writes
+        key = (path, below, tree)
+        found = reads.found.get(key)
+        if found is None:
+            if tree:
+                found = self._tree(conn, path, None)
+            else:
+                found = self._relevant(conn, path, below, None)
+            if len(found) <= CACHED_LOCKS:
+                if len(reads.found) >= CACHED_READS:
+                    reads.found.clear()
+                reads.found[key] = found
+        return found
 
     @property
     def database_path(self) -> Path:
@@ -77,16 +127,18 @@ class SqliteLockStore:
         return [lock_from_json(data) for (data,) in conn.execute(sql, args)]
 
     def _relevant(
-        self, conn: sqlite3.Connection, path: str, include_descendants: bool, now: float
+        self, conn: sqlite3.Connection, path: str, include_descendants: bool, now: float | None
     ) -> list[Lock]:
+        """The locks relevant to ``path``; expired ones too when ``now`` is None."""
         roots = self_and_ancestors(path)
         marks = ",".join("?" * len(roots))
-        sql = f"SELECT data FROM locks WHERE root IN ({marks}) AND {_ACTIVE}"
-        args: list[object] = [*roots, now]
+        active, at = ("", []) if now is None else (f" AND {_ACTIVE}", [now])
+        sql = f"SELECT data FROM locks WHERE root IN ({marks}){active}"
+        args: list[object] = [*roots, *at]
         if include_descendants:
             # UNION ALL rather than OR keeps both halves on the root index.
-            sql += f" UNION ALL SELECT data FROM locks WHERE root > ? AND root < ? AND {_ACTIVE}"
-            args += [*subtree_bounds(path), now]
+            sql += f" UNION ALL SELECT data FROM locks WHERE root > ? AND root < ?{active}"
+            args += [*subtree_bounds(path), *at]
         return self._query(conn, sql, args)
 
     def insert_if(
@@ -126,7 +178,8 @@ class SqliteLockStore:
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
         with self._db.read() as conn:
-            return self._relevant(conn, path, include_descendants, now)
+            found = self._kept(conn, path, include_descendants, False)
+        return _active(found, now)
 
     def _tree(self, conn: sqlite3.Connection, path: str, now: float | None) -> list[Lock]:
         sql = "SELECT data FROM locks WHERE (root = ? OR (root > ? AND root < ?))"
@@ -138,7 +191,8 @@ class SqliteLockStore:
 
     def find_below(self, path: str, now: float) -> list[Lock]:
         with self._db.read() as conn:
-            return self._tree(conn, path, now)
+            found = self._kept(conn, path, True, True)
+        return _active(found, now)
 
     def get(self, token: str, now: float) -> Lock | None:
         with self._db.read() as conn:

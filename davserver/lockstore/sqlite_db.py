@@ -105,6 +105,10 @@ class Database:
         self._memory = SeenFile(state_dir) if state_dir is not None else None
         self._remember = role is Role.SERVER  # only a server writes into its state dir
         self.seen: Seen | None = None
+        # Write transactions of this process on the file, counted when each ends: a
+        # connection's own commits do not change its ``PRAGMA data_version``, so
+        # the lock store's read cache (SqliteLockStore.find) also compares this.
+        self.writes = 0
         self.writers = WriterQueue(str(path), wait=write_wait, health=self.health)
         # A server checkpoints in the background; other roles (the CLI) as SQLite does.
         self.checkpoints = Checkpointer(self.checkpoint) if role is Role.SERVER else None
@@ -486,5 +490,7 @@ class _Write(_Read):
             else:
                 self._rollback()
         finally:
+            with self.db._mutex:  # never lost to a race: it only grows
+                self.db.writes += 1
             self.db.writers.__exit__()
         super().__exit__(kind, exc, tb)
