@@ -39,7 +39,7 @@ from davserver.lockstore.paths import (
 from davserver.lockstore.sqlite_db import Database
 
 _ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
-CACHED_READS = 64  # results kept per thread (find, find_below) until the file changes
+CACHED_READS = 64  # results kept per thread (a folder's: find, find_below) until the file changes
 CACHED_LOCKS = 4096  # a larger result is not kept
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
@@ -80,11 +80,14 @@ def _active(locks: list[Lock], now: float) -> list[Lock]:
 class SqliteLockStore:
     """Locks in table ``locks``; the lock itself is the codec's JSON in ``data``.
 
-    :meth:`find` and :meth:`find_below` (reads outside any write: lock discovery,
-    listings, pre-checks) are answered from a per-thread cache while no
-    connection has committed to the file since (one ``PRAGMA data_version``
-    instead of a query and its decoding); every check that guards a write reads
-    inside the write's own transaction (:meth:`insert_if`, :meth:`hold_if`...).
+    :meth:`find` with descendants and :meth:`find_below` (reads outside any
+    write about a folder and what is below it: PROPFIND Depth 1 lock discovery,
+    listings) are answered from a per-thread cache while no connection has
+    committed to the file since (one ``PRAGMA data_version`` instead of a query
+    and its decoding); :meth:`find` of one resource (a PUT's pre-check) queries,
+    which costs less where writes keep changing the file.  Every check that
+    guards a write reads inside the write's own transaction (:meth:`insert_if`,
+    :meth:`hold_if`...).
     """
 
     def __init__(self, source: Path | Database) -> None:
@@ -178,7 +181,9 @@ class SqliteLockStore:
 
     def find(self, path: str, include_descendants: bool, now: float) -> list[Lock]:
         with self._db.read() as conn:
-            found = self._kept(conn, path, include_descendants, False)
+            if not include_descendants:  # one resource (a PUT's check): a query costs less
+                return self._relevant(conn, path, False, now)
+            found = self._kept(conn, path, True, False)
         return _active(found, now)
 
     def _tree(self, conn: sqlite3.Connection, path: str, now: float | None) -> list[Lock]:

@@ -159,6 +159,7 @@ def test_sqlite_answers_a_repeated_read_without_querying_the_locks(
         store.insert_if(lock.root, False, now, grant(lock))
         assert store.find("/a", True, now) == [lock]
         assert store.find_below("/a", now) == [lock]
+        assert store.find("/a/b/c", False, now) == [lock]
         decoded: list[str | bytes] = []
         decode = lock_from_json
 
