@@ -17,6 +17,8 @@ from cheroot import server as cheroot_server
 from davserver.common import dates, turns
 from davserver.http.body import BodyError, ChunkedBody, LazyContinueInput, LengthBody
 from davserver.http.framing import (
+    FIELD,
+    FIELD_LINE,
     UNAVAILABLE,
     HeadReader,
     Refusal,
@@ -43,6 +45,10 @@ FAST_REQUEST_LINE = re.compile(
     rb"([A-Z]+) (/(?!/)[^?#\x00-\x20\x7f-\xff]*)(?:\?([^#\x00-\x20\x7f-\xff]*))?"
     rb" (HTTP/1\.[01])\r\n"
 )
+# A whole head of such a request line and field lines that FIELD_BLOCK accepts:
+# taken apart in one match when it is buffered whole (group 5: the field lines).
+FAST_HEAD = re.compile(FAST_REQUEST_LINE.pattern + rb"((?:" + FIELD_LINE + rb")*)\r\n")
+VERSIONS = {b"HTTP/1.1": (1, 1), b"HTTP/1.0": (1, 0)}
 QUOTED_SLASH = re.compile(rb"(?i)%2F")
 # sendfile(2) refusing the file (not mmap-able: a pipe, some FUSE or /proc files)
 CANNOT_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
@@ -104,6 +110,7 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
     body_error: BodyError | None = None
     replaced = False  # our answer to a broken body replaced the application's
     waiter_place = False  # holds a place among the body waiters (davserver.http.pacing)
+    fields: list[tuple[bytes, bytes]] | None = None  # taken with the request line (FAST_HEAD)
 
     def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any):
         super().__init__(server, conn, *args, **kwargs)
@@ -116,7 +123,9 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
     def parse_request(self) -> None:
         # Same steps as cheroot's, with the limits of HeadReader (414, 431) and
         # the checks of framing.check_request; a Refusal is answered and closes.
-        self.rfile = HeadReader(self.conn.rfile, self.limits)
+        # A head buffered whole is read in one pass (read_request_line): then the
+        # HeadReader is made only if it is not the common kind.
+        self.rfile = self.conn.rfile
         try:
             if self.read_request_line() and self.read_request_headers():
                 self.ready = True
@@ -124,17 +133,18 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
             self.simple_response(exc.status, exc.reason)
 
     def read_request_line(self) -> bool:
-        head = self.rfile
-        assert isinstance(head, HeadReader)
-        line = head.readline()
-        match = FAST_REQUEST_LINE.fullmatch(line)
+        match = self._whole_head()
         if match is None:
-            head.push_back(line)
-            return bool(super().read_request_line())  # type: ignore[no-untyped-call]
+            self.rfile = head = HeadReader(self.conn.rfile, self.limits)
+            line = head.readline()
+            match = FAST_REQUEST_LINE.fullmatch(line)
+            if match is None:
+                head.push_back(line)
+                return bool(super().read_request_line())  # type: ignore[no-untyped-call]
         self.started_request = True
-        method, path, query, protocol = match.groups()
+        method, path, query, protocol = match.group(1, 2, 3, 4)
         self.method = method
-        self.uri = line[len(method) + 1 : -len(protocol) - 3]
+        self.uri = match.string[len(method) + 1 : match.start(4) - 1]
         if b"%" in path:
             # As cheroot: percent-decoded, but an encoded slash stays "%2F".
             path = b"%2F".join(unquote_to_bytes(part) for part in QUOTED_SLASH.split(path))
@@ -145,14 +155,46 @@ class DavHTTPRequest(cheroot_server.HTTPRequest):
         self.response_protocol = min(protocol.decode("ascii"), self.server.protocol)
         return True
 
+    def _whole_head(self) -> re.Match[bytes] | None:
+        """The request line's match when the whole head is buffered, within the
+        limits, and FAST_HEAD accepts it: then the head is taken and its fields
+        kept for :meth:`_read_headers`.  None (nothing taken) otherwise: the head
+        is read line by line, and what is wrong with it answered."""
+        limits = self.limits
+        source = self.conn.rfile
+        head = source.peek_head(limits.max_request_line + limits.max_header_bytes)
+        if head is None:
+            return None
+        match = FAST_HEAD.fullmatch(head)
+        if match is None:
+            return None
+        at = match.start(5)
+        if (
+            at > limits.max_request_line
+            or len(head) - at > limits.max_header_bytes
+            or head.count(b"\n") > limits.max_header_count + 2
+        ):
+            return None
+        source.skip(len(head))
+        self.fields = [(name.title(), value) for name, value in FIELD.findall(head, at)]
+        return match
+
     def _read_headers(self, head: HeadReader, hdict: dict[bytes, bytes]) -> dict[bytes, bytes]:
-        fields = read_fields(head, self.limits)
+        fields = self.fields
+        if fields is None:
+            fields = read_fields(head, self.limits)
+        else:
+            self.fields = None
         hdict.update(check_request(fields, self._version(), self.limits))
         return hdict
 
     def _version(self) -> tuple[int, int]:
-        major, _, minor = bytes(self.request_protocol)[5:].partition(b".")
-        return int(major), int(minor)
+        protocol = bytes(self.request_protocol)
+        version = VERSIONS.get(protocol)
+        if version is None:
+            major, _, minor = protocol[5:].partition(b".")
+            version = int(major), int(minor)
+        return version
 
     def read_request_headers(self) -> bool:
         """cheroot's read_request_headers (the same verdicts, a test compares),

@@ -30,7 +30,11 @@ TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2
 BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB (RFC 9110 §5.5)
 # A whole header section that every rule of parse_field accepts: token names right
 # before the colon, values without CTLs but HTAB, CRLF line ends, the empty line.
-FIELD_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*\r\n")
+FIELD_LINE = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n"
+FIELD_BLOCK = re.compile(rb"(?:" + FIELD_LINE + rb")*\r\n")
+# One field line of a block FIELD_BLOCK accepted: its name and its value without
+# the whitespace around it (as parse_field's strip).
+FIELD = re.compile(rb"([^:]+):[ \t]*([^\r]*?)[ \t]*\r\n")
 LINE = re.compile(rb"[^\n]*\n|[^\n]+$")
 DIGITS = re.compile(rb"[0-9]+")
 HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+;=]*)(:[0-9]*)?")
@@ -138,10 +142,7 @@ def read_fields(head: HeadReader, limits: HttpLimits) -> list[tuple[bytes, bytes
     if block == b"\r\n":
         return []
     if FIELD_BLOCK.fullmatch(block) and block.count(b"\n") <= limits.max_header_count + 1:
-        return [
-            (name.title(), value.strip(b" \t"))
-            for name, _, value in (line.partition(b":") for line in block[:-4].split(b"\r\n"))
-        ]
+        return [(name.title(), value) for name, value in FIELD.findall(block)]
     return _fields(iter(LINE.findall(block)), limits)
 
 
@@ -204,6 +205,16 @@ def check_request(
     fields: list[tuple[bytes, bytes]], version: tuple[int, int], limits: HttpLimits
 ) -> dict[bytes, bytes]:
     """cheroot's ``inheaders`` for a well-framed request; :class:`Refusal` otherwise."""
+    headers = dict(fields)
+    if len(headers) == len(fields):
+        return _check_distinct(headers, version, limits)
+    return _check_collected(fields, version, limits)
+
+
+def _check_collected(
+    fields: list[tuple[bytes, bytes]], version: tuple[int, int], limits: HttpLimits
+) -> dict[bytes, bytes]:
+    """:func:`check_request` for any fields, repeated names among them."""
     got = _collect(fields)
     _check_host(got.hosts, version)
     _check_single(fields, limits.single_headers)
@@ -221,6 +232,38 @@ def check_request(
             raise Refusal(TOO_LARGE, f"the body is larger than {limits.max_upload_bytes} bytes")
         got.headers[b"Content-Length"] = b"%d" % length
     return got.headers
+
+
+def _check_distinct(
+    headers: dict[bytes, bytes], version: tuple[int, int], limits: HttpLimits
+) -> dict[bytes, bytes]:
+    """:func:`check_request` for fields that all have different names, in the
+    same order of checks: nothing is repeated, nothing to join or compare."""
+    host = headers.get(b"Host")
+    if host is None:
+        if version >= (1, 1):
+            raise Refusal(BAD_REQUEST, "an HTTP/1.1 request needs a Host header")
+    elif not HOST.fullmatch(host):
+        raise Refusal(BAD_REQUEST, "an invalid Host header")
+    if_header = headers.get(b"If")
+    if if_header is not None and len(if_header) > limits.max_if_header_bytes:
+        raise Refusal(
+            HEADERS_TOO_LARGE, f"the If header is larger than {limits.max_if_header_bytes} bytes"
+        )
+    coding = headers.get(b"Transfer-Encoding")
+    text = headers.get(b"Content-Length")
+    if coding is not None:
+        _check_codings([coding], [] if text is None else [text], version)
+        headers[b"Transfer-Encoding"] = b"chunked"
+    elif text is not None:
+        if len(text) <= MAX_LENGTH_DIGITS and DIGITS.fullmatch(text):
+            length = int(text)
+        else:
+            length = content_length([text])
+        if limits.max_upload_bytes and length > limits.max_upload_bytes:
+            raise Refusal(TOO_LARGE, f"the body is larger than {limits.max_upload_bytes} bytes")
+        headers[b"Content-Length"] = b"%d" % length
+    return headers
 
 
 def _check_single(fields: list[tuple[bytes, bytes]], names: frozenset[bytes]) -> None:

@@ -204,6 +204,19 @@ class SocketReader:
         end = self._buf.find(marker, self._pos, self._pos + limit)
         return None if end < 0 else self._take(end + len(marker) - self._pos)
 
+    def peek_head(self, limit: int) -> bytes | None:
+        """The buffered bytes through the first empty line (CRLF CRLF) if it ends
+        within ``limit`` bytes; None otherwise.  Nothing is taken (:meth:`skip`)."""
+        pos = self._pos
+        end = self._buf.find(b"\r\n\r\n", pos, pos + limit)
+        return None if end < 0 else bytes(self._buf[pos : end + 4])
+
+    def skip(self, size: int) -> None:
+        """Take ``size`` buffered bytes already seen (:meth:`peek_head`)."""
+        self._pos += size
+        if self._pos == len(self._buf) or self._pos >= COMPACT_AT:
+            self._compact()
+
     def readline(self, size: int | None = None) -> bytes:
         """Up to and including the next LF, at most ``size`` bytes."""
         limit = sys.maxsize if size is None or size < 0 else size

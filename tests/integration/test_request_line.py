@@ -77,6 +77,7 @@ def parsed(head: bytes, fast: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str
     """What ``parse_request`` made of ``head``: the request's attributes, or the refusal."""
     if not fast:
         monkeypatch.setattr(http_request, "FAST_REQUEST_LINE", NEVER)
+        monkeypatch.setattr(http_request, "FAST_HEAD", NEVER)
     try:
         request, server, conn = parse_head(head, eof=True)
         names = ("method", "uri", "path", "qs", "request_protocol", "response_protocol")
