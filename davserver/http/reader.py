@@ -100,10 +100,10 @@ class SocketReader:
 
     def has_buffered(self, want: int) -> bool:
         """``want`` bytes are here, counting what the kernel holds already; never waits."""
-        while self.pending() < want and not self.eof and self._arrived_already():
-            if not self.fill(want - self.pending()):
+        while len(self._buf) - self._pos < want and not self.eof and self._arrived_already():
+            if not self.fill(want - len(self._buf) + self._pos):
                 break
-        return self.pending() >= want
+        return len(self._buf) - self._pos >= want
 
     def tls_buffered(self) -> int:
         """Decrypted bytes inside the TLS object, not yet in this buffer."""
@@ -111,15 +111,17 @@ class SocketReader:
 
     def head_ready(self, limit: int) -> bool:
         """The parser can run without waiting: the head is complete, too large
-        to ever be accepted, or the client has stopped sending."""
-        return self.eof or self.pending() >= limit or self._head_complete()
-
-    def _head_complete(self) -> bool:
-        if self._scan_base != self._pos:  # a new request: scan from its start
-            self._scan_base = self._scanned = self._pos
-        start = max(self._pos, self._scanned - 2)
-        self._scanned = len(self._buf)
-        return HEAD_END.search(self._buf, start) is not None
+        to ever be accepted, or the client has stopped sending.  (Called for every
+        read of a head and after every request: written out, without calls.)"""
+        pos = self._pos
+        size = len(self._buf)
+        if self.eof or size - pos >= limit:
+            return True
+        if self._scan_base != pos:  # a new request: scan from its start
+            self._scan_base = self._scanned = pos
+        start = self._scanned - 2  # the end marker may have begun in the last read
+        self._scanned = size
+        return HEAD_END.search(self._buf, start if start > pos else pos) is not None
 
     def _take(self, size: int) -> bytes:
         data = bytes(self._buf[self._pos : self._pos + size])
