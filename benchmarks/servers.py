@@ -239,7 +239,9 @@ def start_davserver(
     ``workers`` None: davserver's own default, else ``--workers N``."""
     root = fresh_root("davserver")
     cmd = [sys.executable, "-m", "davserver", "serve", str(root), "--port", "0"]
-    cmd += ["--host", HOST, "--log-level", "error"]
+    # The default configuration: the access log on (one line a request, to the log
+    # file as it would go to the journal), metrics on.
+    cmd += ["--host", HOST]
     if workers is not None:
         cmd += ["--workers", str(workers)]
     cmd += list(extra or [])
