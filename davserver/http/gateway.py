@@ -72,13 +72,14 @@ class DavGateway(wsgi.Gateway_10):
         env["wsgi.errors"] = sys.stderr
         env["wsgi.input"] = req.rfile
         env["wsgi.input_terminated"] = bool(req.chunked_read)
+        names = _env_names
         for field, value in req.inheaders.items():
             if b"_" in field:
                 # Dropped, as nginx and Apache drop them: ``Remote_User`` would become
                 # HTTP_REMOTE_USER like ``Remote-User``, smuggled past a proxy that
                 # overwrites the one it knows (user_header; any header davserver reads).
                 continue
-            env[env_name(field)] = value.decode("latin-1")
+            env[names.get(field) or env_name(field)] = value.decode("latin-1")
         content_type = env.pop("HTTP_CONTENT_TYPE", None)
         if content_type is not None:
             env["CONTENT_TYPE"] = content_type
