@@ -69,9 +69,10 @@ def request_id(environ: dict[str, Any]) -> str:
     return secrets.token_hex(8)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AccessRecord:
-    """One answered request."""
+    """One answered request (not frozen: a frozen dataclass sets each of its
+    twenty fields through ``object.__setattr__``, on every request)."""
 
     time: float
     client: str
@@ -273,8 +274,20 @@ def emit(
     """Log one record and count it in the request metrics."""
     level = logging.DEBUG if quiet else logging.INFO
     if access_log.isEnabledFor(level):
-        # JSON lines take their fields from the record (only built when used).
-        access_log.log(level, record.text(), extra={"access": record})
+        # JSON lines take their fields from the record (only built when used).  The
+        # log record is made here, without ``Logger.log``'s search of the stack for
+        # its caller (which no access line shows): a fifth of the line's cost.
+        entry = access_log.makeRecord(
+            access_log.name,
+            level,
+            __file__,
+            0,
+            record.text(),
+            (),
+            None,
+            extra={"access": record},
+        )
+        access_log.handle(entry)
     if metrics is not None:
         count(
             metrics,
