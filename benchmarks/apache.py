@@ -82,6 +82,9 @@ PidFile "{work}/httpd.pid"
 DefaultRuntimeDir "{work}"
 ErrorLog "{work}/error.log"
 LogLevel warn
+# An access log, as Debian's own configuration writes (davserver's is on too).
+LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\"" combined
+CustomLog "{work}/access.log" combined
 {loads}
 {user}
 KeepAlive On
