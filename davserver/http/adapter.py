@@ -21,12 +21,11 @@ the environ of a WebDAV request.  Per request it:
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from davserver.common.request_ids import request_id
 from davserver.dav.active import NOSNIFF
 from davserver.dav.guard import PathRefused, refused_path
 from davserver.dav.logins.basic import Authenticator
@@ -49,13 +48,6 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 NO_BODY_STATUSES = frozenset({204, 304})
 BAD_PATH = "Bad request path: not valid UTF-8 or escapes the root."
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-def request_id(incoming: str | None) -> str:
-    if incoming and _SANE_ID.fullmatch(incoming):
-        return incoming
-    return secrets.token_hex(8)
 
 
 def target_of(environ: Mapping[str, Any]) -> str:

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote
 
+from davserver.common import request_ids as ids
 from davserver.common.dates import clf_time, log_time
 from davserver.common.escape import escape_controls
 from davserver.dav.request import Request
@@ -43,7 +42,6 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Handler = Callable[[Request], Response]
 TOKEN_PREFIX_LENGTH = 8
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def quoted(value: str | None) -> str:
@@ -63,10 +61,7 @@ def token_prefix(token: str | None) -> str | None:
 
 
 def request_id(environ: dict[str, Any]) -> str:
-    incoming = environ.get("HTTP_X_REQUEST_ID", "")
-    if incoming and _SANE_ID.fullmatch(incoming):
-        return str(incoming)
-    return secrets.token_hex(8)
+    return ids.request_id(environ.get("HTTP_X_REQUEST_ID"))
 
 
 @dataclass(slots=True)
@@ -412,7 +407,7 @@ def refusal_recorder(
             duration=0.0,
             user_agent=None,
             referer=None,
-            request_id=secrets.token_hex(8),
+            request_id=ids.new_id(),
             refusal=reason,
             listener=listener,
         )
