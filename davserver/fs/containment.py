@@ -28,9 +28,11 @@ import platform
 import stat
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from davserver.common import turns
+
+P = TypeVar("P", str, bytes)  # a name (one openat) or a chunk of names (one openat2)
 
 _RESOLVE_NO_SYMLINKS = 0x04  # also refuses magic links (/proc/self/fd/...)
 _RESOLVE_BENEATH = 0x08
@@ -166,31 +168,33 @@ def open_beneath(dir_fd: int, names: Sequence[str], flags: int, mode: int = 0o66
     joined = "/".join(names)
     if len(joined) < CHUNK_BYTES // 4 and not _ODD.intersection(names):  # the usual case
         return _openat2(dir_fd, os.fsencode(joined), flags, mode)
-    chunks = _chunks(names)
-    current = dir_fd
-    try:
-        for index, chunk in enumerate(chunks):
-            last = index == len(chunks) - 1
-            opened = _openat2(current, b"/".join(chunk), flags if last else PATH_DIR_FLAGS, mode)
-            if current != dir_fd:
-                os.close(current)
-            current = opened
-    except BaseException:
-        if current != dir_fd:
-            os.close(current)
-        raise
-    return current
+    parts = [b"/".join(chunk) for chunk in _chunks(names)]
+    return _open_chain(dir_fd, parts, _openat2, flags, mode)
 
 
 def _walk(dir_fd: int, names: Sequence[str], flags: int, mode: int) -> int:
     """The portable way: one ``openat(O_NOFOLLOW)`` per name."""
+    for name in names:
+        if name in ("", ".", ".."):
+            raise OSError(errno.EINVAL, "not a canonical name", name)
+    return _open_chain(dir_fd, names, _open_name, flags, mode)
+
+
+def _open_chain(
+    dir_fd: int,
+    parts: Sequence[P],
+    open_one: Callable[[int, P, int, int], int],
+    flags: int,
+    mode: int,
+) -> int:
+    """Open ``parts`` one below the other, starting in ``dir_fd``: each but the last
+    as a folder to pass through (``PATH_DIR_FLAGS``), the last with ``flags``.  A
+    folder passed through is closed once the next is open, or when a step fails."""
     current = dir_fd
     try:
-        for index, name in enumerate(names):
-            if name in ("", ".", ".."):
-                raise OSError(errno.EINVAL, "not a canonical name", name)
-            last = index == len(names) - 1
-            opened = _open_name(current, name, flags if last else PATH_DIR_FLAGS, mode)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            opened = open_one(current, part, flags if last else PATH_DIR_FLAGS, mode)
             if current != dir_fd:
                 os.close(current)
             current = opened

@@ -40,6 +40,7 @@ import stat
 
 from davserver.errors import Conflict
 from davserver.fs.containment import DIR_FLAGS, DirStack, Place, fsync_dir
+from davserver.fs.descend import descend
 from davserver.fs.trees import (
     Cleanup,
     Commit,
@@ -152,16 +153,13 @@ def fingerprint(source: Place, skip: Skip) -> list[Mark]:
     if not stat.S_ISDIR(st.st_mode):
         return marks
     with DirStack(os.open(source.name, DIR_FLAGS, dir_fd=source.dir_fd)) as stack:
-        levels = [_note(stack, skip, marks)]
-        while levels:
-            if not levels[-1]:
-                levels.pop()
-                if levels:
-                    stack.leave()
-                continue
-            if stack.enter(levels[-1].pop()):
-                levels.append(_note(stack, skip, marks))
+        descend(stack, lambda here: _note(here, skip, marks), _unreadable)
     return sorted(marks)
+
+
+def _unreadable(name: str, exc: OSError) -> None:
+    """A folder of the source that cannot be opened: the move cannot vouch for it."""
+    raise exc
 
 
 def _note(stack: DirStack, skip: Skip, marks: list[Mark]) -> list[str]:
