@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from davserver.http import DavWSGIServer
+from tests.support.wsgi_server import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +31,8 @@ def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 @pytest.fixture
 def one_thread_server() -> Iterator[int]:
     """One worker thread: any connection hogging it would starve the others."""
-    server = DavWSGIServer(("127.0.0.1", 0), echo_app, numthreads=1, timeout=10)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield server.bind_addr[1]
-    finally:
-        server.stop()
-        thread.join(10)
+    with serving(echo_app, numthreads=1, timeout=10) as port:
+        yield port
 
 
 def test_busy_connection_does_not_starve_another(one_thread_server: int) -> None:

@@ -18,10 +18,10 @@ import pytest
 import requests
 
 from davserver.dav.response import FileSpan, Response
-from davserver.http import DavWSGIServer
 from davserver.http.adapter import Streamed
 from davserver.http.cheroot_request import DavHTTPRequest
 from tests.support.server import ServerProcess
+from tests.support.wsgi_server import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -118,15 +118,8 @@ def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def serve(app: Any) -> Iterator[int]:
-    server = DavWSGIServer(("127.0.0.1", 0), app, numthreads=2, timeout=10)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield server.bind_addr[1]
-    finally:
-        server.stop()
-        thread.join(10)
+    with serving(app, numthreads=2, timeout=10) as port:
+        yield port
 
 
 def read_answer(port: int, request: bytes) -> tuple[bytes, bytes, bool]:

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import ssl
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,12 @@ from typing import Any
 import pytest
 import requests
 
-from davserver.http import DavWSGIServer, tls
+from davserver.http import tls
 from tests.e2e.clients.support import LOCK_BODY, LiveServer, start_server, token_of
 from tests.e2e.test_observability import wait_for
 from tests.support.server import ServerProcess, run_davserver
 from tests.support.tls import TlsFiles, make_tls_files, new_key
+from tests.support.wsgi_server import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -107,20 +107,12 @@ def scheme_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 def test_the_application_sees_https(tls_files: TlsFiles) -> None:
     """wsgi.url_scheme is what Basic authentication over the network depends on."""
     context = tls.server_context(str(tls_files.cert), str(tls_files.key))
-    server = DavWSGIServer(("127.0.0.1", 0), scheme_app, numthreads=2, tls_context=context)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        port = server.bind_addr[1]
+    with serving(scheme_app, numthreads=2, tls_context=context) as port:
         conn = http.client.HTTPSConnection(
             "localhost", port, context=tls_files.client_context(), timeout=10
         )
         response, body = ask(conn, "GET", "/")
         conn.close()
-    finally:
-        server.stop()
-        thread.join(10)
     assert response.status == 200
     assert body == b"https on TLSv1.3", body
 

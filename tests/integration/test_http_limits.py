@@ -4,7 +4,6 @@ body readers, the answer to a broken body, and the growing worker pool."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from davserver.http import DavWSGIServer, HttpLimits
+from davserver.http import HttpLimits
 from davserver.http.body import BodyError, ChunkedBody, LengthBody
 from davserver.http.framing import HeadReader, Refusal, check_request, read_fields
 from davserver.http.reader import SocketReader
+from tests.support.wsgi_server import serving
 
 LIMITS = HttpLimits(max_upload_bytes=1000)
 
@@ -274,15 +274,8 @@ def swallowing_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 @pytest.fixture
 def small_server() -> Iterator[int]:
     limits = HttpLimits(body_timeout=1.0, max_threads=40)
-    server = DavWSGIServer(("127.0.0.1", 0), swallowing_app, numthreads=1, limits=limits)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield server.bind_addr[1]
-    finally:
-        server.stop()
-        thread.join(10)
+    with serving(swallowing_app, numthreads=1, limits=limits) as port:
+        yield port
 
 
 def exchange(port: int, raw: bytes) -> bytes:

@@ -5,16 +5,16 @@ call (and a TCP packet) for each."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from davserver.dav.response import Response
-from davserver.http import DavWSGIServer, HttpLimits
+from davserver.http import HttpLimits
 from davserver.http.adapter import Streamed
 from davserver.http.cheroot_request import STEP_ASIDE_BYTES
+from tests.support.wsgi_server import serving
 
 SMALL = b"<?xml version='1.0'?><D:prop xmlns:D='DAV:'/>\n" * 20
 LARGE = b"x" * (STEP_ASIDE_BYTES + 1)
@@ -31,15 +31,8 @@ def app(environ: dict[str, Any], start_response: Any) -> Streamed:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    server = DavWSGIServer(("127.0.0.1", 0), app, numthreads=1, limits=HttpLimits())
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield server.bind_addr[1]
-    finally:
-        server.stop()
-        thread.join(10)
+    with serving(app, numthreads=1, limits=HttpLimits()) as bound:
+        yield bound
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ import redis
 import requests
 
 from davserver.common import turns
-from davserver.http import DavWSGIServer
 from tests.integration.lock_helpers import Dav, basic, lockinfo
 from tests.support.redis import RedisServer
+from tests.support.wsgi_server import serving
 
 STUCK_FOR = 30.0  # the stuck call's own bound, should the test fail half-way
 CLIENT_TIMEOUT = 10.0
@@ -39,15 +39,8 @@ def no_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
 @contextmanager
 def served(dav: Dav) -> Iterator[str]:
     (dav.root / "doc.txt").write_bytes(b"the document")
-    server = DavWSGIServer(("127.0.0.1", 0), dav.app.wsgi, numthreads=4)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.bind_addr[1]}"
-    finally:
-        server.stop()
-        thread.join(10)
+    with serving(dav.app.wsgi, numthreads=4) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 class Stuck:
